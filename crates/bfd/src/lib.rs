@@ -1,0 +1,1 @@
+//! ferrolb bfd crate.

@@ -1,0 +1,39 @@
+//! Command-line interface: one module per subcommand.
+
+mod bgp;
+mod config;
+
+use crate::logging::LogFormat;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// ferrolb: a BGP load balancer for bare-metal Kubernetes.
+#[derive(Debug, Parser)]
+#[command(name = "ferrolb", version, about)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a configuration (the ConfigMap's `data.config`, or the whole ConfigMap).
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Talk BGP to a router: check a session, or announce prefixes.
+    #[command(subcommand)]
+    Bgp(bgp::BgpCommand),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand and returns the process exit code.
+    pub async fn run(self) -> ExitCode {
+        match self.command {
+            Command::Config(cmd) => cmd.run(),
+            Command::Bgp(cmd) => cmd.run().await,
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! `ferrolb`: a BGP load balancer for bare-metal Kubernetes.
+//!
+//! This binary is CLI and Kubernetes glue only; the protocol, the allocator and the
+//! configuration model live in the crates under `crates/`.
+
+mod cli;
+mod logging;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    logging::init(cli.log_format);
+    cli.run().await
+}

@@ -1,0 +1,1 @@
+//! Harness for the ferrolb lab: namespaces, FRR, and a real Kubernetes control plane.
