@@ -1,0 +1,313 @@
+//! The decision's inputs: plain data, no Kubernetes types.
+//!
+//! The speaker's glue flattens its reflector stores (Node, Services, EndpointSlices) and the
+//! loaded configuration into these types, then calls [`crate::decide`].
+
+use ipnet::IpNet;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+
+/// The node label that keeps a node out of external load balancers (any value counts).
+pub const EXCLUDE_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
+
+/// BGP's default port, omitted when a [`PeerKey`] is displayed.
+pub const BGP_PORT: u16 = 179;
+
+/// The node this speaker runs on.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Node {
+    /// `metadata.name` of the Node.
+    pub name: String,
+    /// `metadata.labels` of the Node.
+    pub labels: BTreeMap<String, String>,
+    /// Whether the Node's `NetworkUnavailable` condition has status `True`.
+    pub network_unavailable: bool,
+}
+
+/// A Service's `spec.externalTrafficPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TrafficPolicy {
+    /// `Cluster` (the Kubernetes default): any node forwards to any endpoint.
+    #[default]
+    Cluster,
+    /// `Local`: a node forwards only to endpoints on itself.
+    Local,
+}
+
+impl fmt::Display for TrafficPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TrafficPolicy::Cluster => "Cluster",
+            TrafficPolicy::Local => "Local",
+        })
+    }
+}
+
+/// One endpoint of a Service, flattened from an EndpointSlice (`discovery.k8s.io/v1`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Endpoint {
+    /// `endpoint.nodeName`, when set.
+    pub node_name: Option<String>,
+    /// `conditions.ready`.
+    pub ready: bool,
+    /// `conditions.serving`.
+    pub serving: bool,
+    /// `conditions.terminating`.
+    pub terminating: bool,
+}
+
+impl Endpoint {
+    /// Builds an endpoint from the EndpointSlice conditions as the API states them, applying
+    /// the API's rules for unset conditions: `ready` unset means ready, `serving` unset defers
+    /// to `ready`, `terminating` unset means not terminating.
+    pub fn from_conditions(
+        node_name: Option<String>,
+        ready: Option<bool>,
+        serving: Option<bool>,
+        terminating: Option<bool>,
+    ) -> Self {
+        let ready = ready.unwrap_or(true);
+        Endpoint {
+            node_name,
+            ready,
+            serving: serving.unwrap_or(ready),
+            terminating: terminating.unwrap_or(false),
+        }
+    }
+}
+
+/// A Service of type LoadBalancer, as the decision needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Service {
+    /// `namespace/name`.
+    pub key: String,
+    /// `status.loadBalancer.ingress[].ip`.
+    pub ingress_ips: Vec<IpAddr>,
+    /// `spec.externalTrafficPolicy`.
+    pub traffic_policy: TrafficPolicy,
+    /// The pool named by the Service's pool annotation, if any (informational: the pool that
+    /// contains each IP is the one that applies).
+    pub requested_pool: Option<String>,
+    /// Whether ferrolb handles this Service (its `spec.loadBalancerClass` is ours, or unset
+    /// while ferrolb is the default implementation).
+    pub ours: bool,
+    /// Every endpoint of every EndpointSlice of the Service.
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// Which nodes announce the Services of a pool (the pool's `announce-from` option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AnnounceFrom {
+    /// Only nodes hosting a ready endpoint of the Service (ferrolb's default).
+    #[default]
+    NodesWithEndpoints,
+    /// MetalLB's Cluster behaviour: every eligible node announces a Service with
+    /// `externalTrafficPolicy: Cluster` while it has any ready endpoint.
+    AllNodes,
+}
+
+/// A BGP community (RFC 1997), shown as `high:low`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Community(pub u32);
+
+impl fmt::Display for Community {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.0 >> 16, self.0 & 0xffff)
+    }
+}
+
+/// A BGP large community (RFC 8092), shown as `global:local1:local2`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LargeCommunity {
+    /// Global administrator (an AS number).
+    pub global_admin: u32,
+    /// First local data part.
+    pub local_data1: u32,
+    /// Second local data part.
+    pub local_data2: u32,
+}
+
+impl fmt::Display for LargeCommunity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}",
+            self.global_admin, self.local_data1, self.local_data2
+        )
+    }
+}
+
+/// One `bgp-advertisements` entry of a pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advertisement {
+    /// Prefix length announced for IPv4 addresses (32: the address itself).
+    pub aggregation_length: u8,
+    /// Prefix length announced for IPv6 addresses (128: the address itself).
+    pub aggregation_length_v6: u8,
+    /// LOCAL_PREF to send (iBGP), if configured.
+    pub local_pref: Option<u32>,
+    /// COMMUNITIES to attach.
+    pub communities: Vec<Community>,
+    /// LARGE_COMMUNITIES to attach.
+    pub large_communities: Vec<LargeCommunity>,
+}
+
+impl Default for Advertisement {
+    /// The advertisement MetalLB uses for a pool that lists none: each address alone, no
+    /// attributes.
+    fn default() -> Self {
+        Advertisement {
+            aggregation_length: 32,
+            aggregation_length_v6: 128,
+            local_pref: None,
+            communities: Vec::new(),
+            large_communities: Vec::new(),
+        }
+    }
+}
+
+/// An inclusive range of addresses of one family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressRange {
+    /// First address of the range.
+    pub first: IpAddr,
+    /// Last address of the range (inclusive).
+    pub last: IpAddr,
+}
+
+impl AddressRange {
+    /// Whether `ip` lies in the range (an address of the other family never does).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.first, self.last, ip) {
+            (IpAddr::V4(a), IpAddr::V4(b), IpAddr::V4(x)) => a <= x && x <= b,
+            (IpAddr::V6(a), IpAddr::V6(b), IpAddr::V6(x)) => a <= x && x <= b,
+            _ => false,
+        }
+    }
+}
+
+impl From<IpNet> for AddressRange {
+    fn from(net: IpNet) -> Self {
+        AddressRange {
+            first: net.network(),
+            last: net.broadcast(),
+        }
+    }
+}
+
+/// An address pool, as the decision needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Pool {
+    /// The pool's unique name.
+    pub name: String,
+    /// The pool's addresses.
+    pub addresses: Vec<AddressRange>,
+    /// The pool's `bgp-advertisements`; when empty, one [`Advertisement::default`] applies.
+    pub advertisements: Vec<Advertisement>,
+    /// The pool's `announce-from` option.
+    pub announce_from: AnnounceFrom,
+}
+
+impl Pool {
+    /// Whether `ip` is one of the pool's addresses.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.addresses.iter().any(|r| r.contains(ip))
+    }
+}
+
+/// Identifies a BGP peer: its address and port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeerKey {
+    /// `peer-address`.
+    pub address: IpAddr,
+    /// `peer-port`.
+    pub port: u16,
+}
+
+impl fmt::Display for PeerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.port, self.address) {
+            (BGP_PORT, a) => write!(f, "{a}"),
+            (p, IpAddr::V4(a)) => write!(f, "{a}:{p}"),
+            (p, IpAddr::V6(a)) => write!(f, "[{a}]:{p}"),
+        }
+    }
+}
+
+/// A configured BGP peer, with its node-selectors already evaluated against this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// Which peer.
+    pub key: PeerKey,
+    /// Whether the peer's `node-selectors` select this node (no selector selects every node).
+    pub selects_node: bool,
+}
+
+/// The part of the configuration the decision reads.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AnnounceConfig {
+    /// Address pools (BGP protocol only).
+    pub pools: Vec<Pool>,
+    /// BGP peers.
+    pub peers: Vec<Peer>,
+}
+
+impl AnnounceConfig {
+    /// The pool that contains `ip`, if any.
+    pub fn pool_of(&self, ip: IpAddr) -> Option<&Pool> {
+        self.pools.iter().find(|p| p.contains(ip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_conditions_follow_the_endpointslice_api() {
+        let e = Endpoint::from_conditions(Some("n1".into()), None, None, None);
+        assert_eq!((e.ready, e.serving, e.terminating), (true, true, false));
+        let e = Endpoint::from_conditions(None, Some(false), None, Some(true));
+        assert_eq!((e.ready, e.serving, e.terminating), (false, false, true));
+        let e = Endpoint::from_conditions(None, Some(false), Some(true), Some(true));
+        assert_eq!((e.ready, e.serving, e.terminating), (false, true, true));
+    }
+
+    #[test]
+    fn range_contains_only_its_family_and_bounds() {
+        let r = AddressRange {
+            first: "203.0.113.10".parse().unwrap(),
+            last: "203.0.113.20".parse().unwrap(),
+        };
+        assert!(r.contains("203.0.113.10".parse().unwrap()));
+        assert!(r.contains("203.0.113.20".parse().unwrap()));
+        assert!(!r.contains("203.0.113.21".parse().unwrap()));
+        assert!(!r.contains("203.0.113.9".parse().unwrap()));
+        assert!(!r.contains("2001:db8::a".parse().unwrap()));
+        let net: AddressRange = "2001:db8::/126".parse::<IpNet>().unwrap().into();
+        assert!(net.contains("2001:db8::3".parse().unwrap()));
+        assert!(!net.contains("2001:db8::4".parse().unwrap()));
+    }
+
+    #[test]
+    fn communities_and_peers_display_like_the_config() {
+        assert_eq!(Community(0xffff_ff02).to_string(), "65535:65282");
+        let lc = LargeCommunity {
+            global_admin: 64500,
+            local_data1: 1,
+            local_data2: 2,
+        };
+        assert_eq!(lc.to_string(), "64500:1:2");
+        let p = PeerKey {
+            address: "198.18.0.1".parse().unwrap(),
+            port: 179,
+        };
+        assert_eq!(p.to_string(), "198.18.0.1");
+        let p = PeerKey {
+            address: "2001:db8::1".parse().unwrap(),
+            port: 1790,
+        };
+        assert_eq!(p.to_string(), "[2001:db8::1]:1790");
+    }
+}

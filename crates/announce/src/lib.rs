@@ -1,0 +1,25 @@
+//! ferrolb announce crate: the pure announce decision.
+//!
+//! Given this node, the LoadBalancer Services (with their ingress IPs and flattened
+//! EndpointSlice endpoints) and the configuration, [`decide`] returns the prefixes this node
+//! announces, their attributes, the peers that receive them, and for every Service the
+//! [`Reason`]s behind its fate. [`explain`] renders those reasons for one Service in words.
+//!
+//! No I/O, no clocks, no Kubernetes types: the speaker's glue flattens its caches into
+//! [`input`] types and hands the result to each peer's Adj-RIB-Out.
+#![warn(missing_docs)]
+
+pub mod decision;
+pub mod explain;
+pub mod input;
+pub mod reason;
+
+pub use decision::{
+    AnnounceDecision, PeerDecision, Route, RouteAttributes, ServiceDecision, decide,
+};
+pub use explain::explain;
+pub use input::{
+    AddressRange, Advertisement, AnnounceConfig, AnnounceFrom, Community, EXCLUDE_LABEL, Endpoint,
+    LargeCommunity, Node, Peer, PeerKey, Pool, Service, TrafficPolicy,
+};
+pub use reason::{Effect, Reason};
