@@ -1,1 +1,54 @@
-//! ferrolb config crate.
+//! The ferrolb configuration: MetalLB v0.12's ConfigMap format (`peers`, `bgp-communities`,
+//! `address-pools` with `bgp-advertisements`), read strictly into a typed model and validated.
+//!
+//! Every problem is reported, not just the first, each with its path in the model
+//! (`address-pools[1].addresses[0]`) and its line in the text given:
+//!
+//! ```
+//! let text = "address-pools:\n- name: a\n  protocol: bgp\n  addresses: [203.0.113.9-203.0.113.4]\n";
+//! let errors = ferrolb_config::Config::from_yaml(text).unwrap_err();
+//! assert_eq!(
+//!     errors.to_string(),
+//!     "address-pools[0].addresses[0] (line 4): range start 203.0.113.9 is after end 203.0.113.4"
+//! );
+//! ```
+#![warn(missing_docs)]
+
+mod address;
+mod community;
+mod duration;
+mod error;
+mod fields;
+mod manifest;
+mod model;
+mod parse;
+mod selector;
+mod validate;
+mod yaml;
+
+pub use address::{AddressError, AddressRange};
+pub use community::{CommunityError, CommunityValue};
+pub use duration::{DurationError, format_duration, parse_duration};
+pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
+pub use manifest::load;
+pub use model::{
+    AddressPool, BgpAdvertisement, Config, DEFAULT_HOLD_TIME, DEFAULT_PEER_PORT, Peer, Protocol,
+};
+pub use selector::{NodeSelector, SelectorOperator, SelectorRequirement};
+
+impl Config {
+    /// Parses the YAML of the ConfigMap's `data.config` (not a whole manifest: see [`load`]).
+    pub fn from_yaml(text: &str) -> Result<Config, ConfigErrors> {
+        manifest::parse_at(text, 0)
+    }
+
+    /// Total IPv4 and IPv6 addresses over all pools (IPv6 saturating at `u128::MAX`).
+    pub fn address_counts(&self) -> (u128, u128) {
+        self.address_pools
+            .iter()
+            .map(AddressPool::address_counts)
+            .fold((0u128, 0u128), |(a4, a6), (b4, b6)| {
+                (a4.saturating_add(b4), a6.saturating_add(b6))
+            })
+    }
+}

@@ -1,0 +1,305 @@
+//! Errors: every problem found in a configuration, each with where it is.
+
+use crate::address::AddressError;
+use crate::community::CommunityError;
+use crate::duration::DurationError;
+use std::fmt;
+
+/// One problem in a configuration: where it is (`path` and `line`) and what is wrong (`kind`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Where in the model, e.g. `address-pools[1].addresses[0]`; empty for the document itself.
+    pub path: String,
+    /// 1-based line in the text that was given (for a manifest: in the manifest file).
+    pub line: usize,
+    /// What is wrong.
+    pub kind: ConfigErrorKind,
+}
+
+impl ConfigError {
+    /// A new error at `path`, `line`.
+    pub fn new(path: impl Into<String>, line: usize, kind: ConfigErrorKind) -> Self {
+        ConfigError {
+            path: path.into(),
+            line,
+            kind,
+        }
+    }
+
+    /// The human-readable message without the location.
+    pub fn message(&self) -> String {
+        self.kind.to_string()
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "line {}: {}", self.line, self.kind)
+        } else {
+            write!(f, "{} (line {}): {}", self.path, self.line, self.kind)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// What is wrong at one place in a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigErrorKind {
+    /// The text is not valid YAML.
+    #[error("invalid YAML: {0}")]
+    Syntax(String),
+    /// The text holds more than one YAML document.
+    #[error("expected one YAML document, found more")]
+    MultipleDocuments,
+    /// A key that no ferrolb version knows.
+    #[error("unknown key `{key}` (expected one of: {expected})")]
+    UnknownKey {
+        /// The key as written.
+        key: String,
+        /// The keys allowed here, comma-separated.
+        expected: String,
+    },
+    /// A key we know (from MetalLB or a later ferrolb feature) but do not support yet.
+    #[error("`{key}` is not supported yet: {reason}")]
+    NotSupported {
+        /// The key as written.
+        key: String,
+        /// Why, and what to do instead.
+        reason: String,
+    },
+    /// The same key twice in one mapping.
+    #[error("duplicate key `{key}` (first on line {first_line})")]
+    DuplicateKey {
+        /// The key as written.
+        key: String,
+        /// Where it first appeared.
+        first_line: usize,
+    },
+    /// A mapping key that is not a plain string.
+    #[error("mapping keys must be strings")]
+    NonStringKey,
+    /// A required key is absent.
+    #[error("missing required key `{0}`")]
+    Missing(&'static str),
+    /// A value of the wrong YAML type.
+    #[error("expected {expected}, found {found}")]
+    WrongType {
+        /// What this key takes.
+        expected: &'static str,
+        /// What was written (`a mapping`, `a sequence`, `"abc"`).
+        found: String,
+    },
+    /// A number outside its range.
+    #[error("{value} is out of range ({range})")]
+    OutOfRange {
+        /// The value as written.
+        value: String,
+        /// The allowed range, in words.
+        range: &'static str,
+    },
+    /// An IP address that does not parse.
+    #[error("invalid IP address {0:?}")]
+    BadIp(String),
+    /// A router ID that is not an IPv4 address.
+    #[error("router-id {0:?} must be an IPv4 address (BGP router IDs are 32 bits)")]
+    BadRouterId(String),
+    /// A malformed address entry.
+    #[error(transparent)]
+    Address(#[from] AddressError),
+    /// A malformed duration.
+    #[error(transparent)]
+    Duration(#[from] DurationError),
+    /// A malformed community.
+    #[error(transparent)]
+    Community(#[from] CommunityError),
+    /// An AS number of 0.
+    #[error("{0} must not be 0")]
+    ZeroAsn(&'static str),
+    /// A hold time between 0 and 3 s.
+    #[error("hold time {0:?} is invalid: must be 0 or at least 3s")]
+    HoldTimeTooShort(String),
+    /// A hold time that does not fit the 16-bit OPEN field.
+    #[error("hold time {0:?} is invalid: must be at most 65535s")]
+    HoldTimeTooLong(String),
+    /// A keepalive longer than the hold time.
+    #[error("keepalive-time {keepalive} exceeds hold-time {hold}")]
+    KeepaliveExceedsHold {
+        /// The keepalive time as written.
+        keepalive: String,
+        /// The effective hold time.
+        hold: String,
+    },
+    /// `ebgp-multihop` on a peer whose AS equals ours.
+    #[error("ebgp-multihop is set on an iBGP peer (my-asn = peer-asn = {0})")]
+    EbgpMultihopOnIbgp(u32),
+    /// `source-address` of another family than `peer-address`.
+    #[error("source-address {source_address} and peer-address {peer} are of different IP families")]
+    SourceFamilyMismatch {
+        /// The source address.
+        source_address: String,
+        /// The peer address.
+        peer: String,
+    },
+    /// Two peers with the same address, port and local AS.
+    #[error(
+        "duplicate peer: {address} port {port} my-asn {my_asn} is already defined at {first_path} (line {first_line})"
+    )]
+    DuplicatePeer {
+        /// The peer address.
+        address: String,
+        /// The TCP port.
+        port: u16,
+        /// The local AS.
+        my_asn: u32,
+        /// The path of the first definition.
+        first_path: String,
+        /// The line of the first definition.
+        first_line: usize,
+    },
+    /// `protocol: layer2`.
+    #[error(
+        "protocol `layer2` is not supported: ferrolb is BGP only (use `protocol: bgp`, or keep this pool on MetalLB)"
+    )]
+    Layer2,
+    /// A protocol other than `bgp` or `layer2`.
+    #[error("unknown protocol {0:?} (expected `bgp`)")]
+    UnknownProtocol(String),
+    /// A pool with no addresses.
+    #[error("pool has no addresses")]
+    NoAddresses,
+    /// An empty pool name.
+    #[error("pool name must not be empty")]
+    EmptyPoolName,
+    /// Two pools of one name.
+    #[error("duplicate pool name {name:?} (first defined at {first_path}, line {first_line})")]
+    DuplicatePoolName {
+        /// The name.
+        name: String,
+        /// The path of the first pool with this name.
+        first_path: String,
+        /// Its line.
+        first_line: usize,
+    },
+    /// Two address entries that share addresses.
+    #[error(
+        "{entry} in pool {pool:?} overlaps {other_entry} in pool {other_pool:?} ({other_path}, line {other_line})"
+    )]
+    Overlap {
+        /// This entry as written.
+        entry: String,
+        /// This entry's pool.
+        pool: String,
+        /// The entry it overlaps, as written.
+        other_entry: String,
+        /// That entry's pool.
+        other_pool: String,
+        /// That entry's path.
+        other_path: String,
+        /// That entry's line.
+        other_line: usize,
+    },
+    /// An aggregation length longer than the address family allows.
+    #[error("aggregation length {length} is too long for {family} (at most {max})")]
+    AggregationTooLong {
+        /// The length.
+        length: u8,
+        /// `IPv4` or `IPv6`.
+        family: &'static str,
+        /// 32 or 128.
+        max: u8,
+    },
+    /// An aggregation length shorter than a prefix in the pool.
+    #[error(
+        "aggregation length {length} is shorter than prefix /{prefix} of {entry} in this pool ({entry_path})"
+    )]
+    AggregationTooShort {
+        /// The length.
+        length: u8,
+        /// The prefix length it is shorter than.
+        prefix: u8,
+        /// The address entry as written.
+        entry: String,
+        /// The address entry's path.
+        entry_path: String,
+    },
+    /// The same advertisement twice in one pool.
+    #[error("duplicate advertisement: identical to {first_path} (line {first_line})")]
+    DuplicateAdvertisement {
+        /// The first one's path.
+        first_path: String,
+        /// Its line.
+        first_line: usize,
+    },
+    /// A node-selector operator Kubernetes does not know.
+    #[error("unknown node-selector operator {0:?} (expected In, NotIn, Exists or DoesNotExist)")]
+    UnknownOperator(String),
+    /// In/NotIn with no values, or Exists/DoesNotExist with values.
+    #[error("operator {operator} {requirement}")]
+    SelectorValues {
+        /// The operator.
+        operator: &'static str,
+        /// `needs at least one value` or `takes no values`.
+        requirement: &'static str,
+    },
+    /// A label key that Kubernetes would reject.
+    #[error("invalid label key {0:?}")]
+    BadLabelKey(String),
+    /// A label value that Kubernetes would reject.
+    #[error("invalid label value {0:?}")]
+    BadLabelValue(String),
+    /// A manifest that is not a ConfigMap with `data.config`.
+    #[error("{0}")]
+    Manifest(String),
+}
+
+/// Every problem found in a configuration, in file order. Never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(Vec<ConfigError>);
+
+impl ConfigErrors {
+    /// Wraps a list of errors, sorted by line then path. `errors` must not be empty.
+    pub(crate) fn new(mut errors: Vec<ConfigError>) -> Self {
+        errors.sort_by(|a, b| (a.line, &a.path).cmp(&(b.line, &b.path)));
+        ConfigErrors(errors)
+    }
+
+    /// The errors, sorted by line.
+    pub fn errors(&self) -> &[ConfigError] {
+        &self.0
+    }
+
+    /// How many errors.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Always false: there is at least one error.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl IntoIterator for ConfigErrors {
+    type Item = ConfigError;
+    type IntoIter = std::vec::IntoIter<ConfigError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}

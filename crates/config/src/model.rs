@@ -1,0 +1,180 @@
+//! The typed configuration: one struct per YAML object. Serialises back to the YAML it is read
+//! from (aliases resolved, defaults written out).
+
+use crate::address::AddressRange;
+use crate::community::CommunityValue;
+use crate::selector::NodeSelector;
+use serde::Serialize;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+/// The BGP port.
+pub const DEFAULT_PEER_PORT: u16 = 179;
+/// The hold time when none is configured.
+pub const DEFAULT_HOLD_TIME: Duration = Duration::from_secs(90);
+
+/// A whole configuration (the ConfigMap's `data.config`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Config {
+    /// BGP routers to peer with.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<Peer>,
+    /// Community aliases (`no-advertise: 65535:65282`), already parsed.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub bgp_communities: BTreeMap<String, CommunityValue>,
+    /// Address pools, in file order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub address_pools: Vec<AddressPool>,
+}
+
+/// One BGP router (`peers[i]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Peer {
+    /// Our AS number.
+    pub my_asn: u32,
+    /// The router's AS number (equal to `my_asn` for iBGP).
+    pub peer_asn: u32,
+    /// The router's address.
+    pub peer_address: IpAddr,
+    /// The router's TCP port (default 179).
+    pub peer_port: u16,
+    /// The local address to connect from, if pinned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_address: Option<IpAddr>,
+    /// The proposed hold time, in whole seconds (0 or ≥ 3 s; default 90 s).
+    #[serde(serialize_with = "crate::duration::serialize")]
+    pub hold_time: Duration,
+    /// The keepalive interval (default hold time / 3; never more than the hold time).
+    #[serde(serialize_with = "crate::duration::serialize")]
+    pub keepalive_time: Duration,
+    /// Our BGP identifier, if not the session's local IPv4 address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub router_id: Option<Ipv4Addr>,
+    /// TCP-MD5 password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Allow an eBGP router that is more than one hop away (eBGP only).
+    pub ebgp_multihop: bool,
+    /// Which nodes peer with this router: empty means every node; otherwise a node matching any
+    /// one selector.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub node_selectors: Vec<NodeSelector>,
+}
+
+impl Peer {
+    /// True when a node with these labels should peer with this router: no selectors means
+    /// every node, otherwise any one selector matching is enough.
+    pub fn selects_node(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.node_selectors.is_empty() || self.node_selectors.iter().any(|s| s.matches(labels))
+    }
+
+    /// True when this is an iBGP session (`my-asn == peer-asn`).
+    pub fn is_ibgp(&self) -> bool {
+        self.my_asn == self.peer_asn
+    }
+}
+
+/// How a pool's addresses are announced. Only BGP: `layer2` is rejected when parsing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// Announce over BGP.
+    #[default]
+    Bgp,
+}
+
+/// One address pool (`address-pools[i]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct AddressPool {
+    /// The pool's unique name (Services ask for it by annotation).
+    pub name: String,
+    /// Always BGP.
+    pub protocol: Protocol,
+    /// The addresses, as written (CIDRs and ranges, IPv4 and IPv6, never overlapping).
+    pub addresses: Vec<AddressRange>,
+    /// Skip `.0` and `.255` addresses when allocating.
+    pub avoid_buggy_ips: bool,
+    /// Whether Services without a pool annotation or requested IP may get addresses from here.
+    pub auto_assign: bool,
+    /// How to announce, as written; empty means one default advertisement (see
+    /// [`AddressPool::advertisements`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bgp_advertisements: Vec<BgpAdvertisement>,
+}
+
+impl AddressPool {
+    /// True when `ip` is in one of the pool's entries.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.addresses.iter().any(|a| a.contains(ip))
+    }
+
+    /// The advertisements in force: those written, or the default one (/32, /128, no
+    /// local preference, no communities) when none are.
+    pub fn advertisements(&self) -> Cow<'_, [BgpAdvertisement]> {
+        if self.bgp_advertisements.is_empty() {
+            Cow::Owned(vec![BgpAdvertisement::default()])
+        } else {
+            Cow::Borrowed(&self.bgp_advertisements)
+        }
+    }
+
+    /// How many IPv4 and IPv6 addresses the pool holds (IPv6 saturating at `u128::MAX`).
+    pub fn address_counts(&self) -> (u128, u128) {
+        self.addresses.iter().fold((0u128, 0u128), |(v4, v6), a| {
+            if a.is_ipv4() {
+                (v4.saturating_add(a.len()), v6)
+            } else {
+                (v4, v6.saturating_add(a.len()))
+            }
+        })
+    }
+}
+
+/// One entry of a pool's `bgp-advertisements`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct BgpAdvertisement {
+    /// Prefix length announced for IPv4 addresses (default 32).
+    pub aggregation_length: u8,
+    /// Prefix length announced for IPv6 addresses (default 128).
+    pub aggregation_length_v6: u8,
+    /// LOCAL_PREF for iBGP peers, if set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub localpref: Option<u32>,
+    /// Communities to attach, aliases resolved, duplicates removed, in the order written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub communities: Vec<CommunityValue>,
+}
+
+impl Default for BgpAdvertisement {
+    fn default() -> Self {
+        BgpAdvertisement {
+            aggregation_length: 32,
+            aggregation_length_v6: 128,
+            localpref: None,
+            communities: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// The pool called `name`.
+    pub fn pool(&self, name: &str) -> Option<&AddressPool> {
+        self.address_pools.iter().find(|p| p.name == name)
+    }
+
+    /// The pool holding `ip` (pools never overlap, so there is at most one).
+    pub fn pool_containing(&self, ip: IpAddr) -> Option<&AddressPool> {
+        self.address_pools.iter().find(|p| p.contains(ip))
+    }
+
+    /// Serialises to the YAML form [`Config::from_yaml`] reads back unchanged.
+    pub fn to_yaml(&self) -> Result<String, serde_yaml::Error> {
+        serde_yaml::to_string(self)
+    }
+}

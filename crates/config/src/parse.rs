@@ -1,0 +1,562 @@
+//! From the YAML tree to the typed model, checking each object as it is read. Checks across
+//! objects (overlaps, duplicates) are in `validate`.
+
+use crate::address::AddressRange;
+use crate::community::CommunityValue;
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::fields::{
+    Object, Schema, bool_value, duration_value, index, integer, ip_value, join, string,
+    u16_value, u32_value,
+};
+use crate::model::{
+    AddressPool, BgpAdvertisement, Config, DEFAULT_HOLD_TIME, DEFAULT_PEER_PORT, Peer, Protocol,
+};
+use crate::selector::{
+    NodeSelector, SelectorOperator, SelectorRequirement, is_label_key, is_label_value,
+};
+use crate::validate::{self, AddressEntry, PeerKey, PoolName};
+use crate::yaml::{Node, Value};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+const BFD_LATER: &str = "BFD arrives in a later ferrolb release; remove this key for now";
+const LATER: &str = "this arrives in a later ferrolb release; remove this key for now";
+
+const TOP: Schema = Schema {
+    known: &["peers", "bgp-communities", "address-pools"],
+    not_supported: &[("bfd-profiles", BFD_LATER)],
+};
+
+const PEER: Schema = Schema {
+    known: &[
+        "my-asn",
+        "peer-asn",
+        "peer-address",
+        "peer-port",
+        "source-address",
+        "hold-time",
+        "keepalive-time",
+        "router-id",
+        "password",
+        "ebgp-multihop",
+        "node-selectors",
+    ],
+    not_supported: &[("bfd-profile", BFD_LATER)],
+};
+
+const SELECTOR: Schema = Schema {
+    known: &["match-labels", "match-expressions"],
+    not_supported: &[],
+};
+
+const EXPRESSION: Schema = Schema {
+    known: &["key", "operator", "values"],
+    not_supported: &[],
+};
+
+const POOL: Schema = Schema {
+    known: &[
+        "name",
+        "protocol",
+        "addresses",
+        "avoid-buggy-ips",
+        "auto-assign",
+        "bgp-advertisements",
+    ],
+    not_supported: &[("announce-from", LATER)],
+};
+
+const ADVERTISEMENT: Schema = Schema {
+    known: &[
+        "aggregation-length",
+        "aggregation-length-v6",
+        "localpref",
+        "communities",
+    ],
+    not_supported: &[
+        ("weighted-ecmp", LATER),
+        ("allowed-service-communities", LATER),
+    ],
+};
+
+/// Reads a whole configuration. `root` is None for an empty document (an empty config).
+pub(crate) fn config(root: Option<&Node>) -> Result<Config, Vec<ConfigError>> {
+    let mut errs = Vec::new();
+    let empty = Node {
+        line: 1,
+        value: Value::Null,
+    };
+    let Some(top) = Object::read(root.unwrap_or(&empty), String::new(), &TOP, &mut errs) else {
+        return Err(errs);
+    };
+    let communities = bgp_communities(&top, &mut errs);
+
+    let mut peer_keys = Vec::new();
+    let mut peers = Vec::new();
+    for (i, node) in top.seq("peers", &mut errs).iter().enumerate() {
+        if let Some(p) = peer(node, index("peers", i), &mut peer_keys, &mut errs) {
+            peers.push(p);
+        }
+    }
+
+    let mut entries = Vec::new();
+    let mut names = Vec::new();
+    let mut pools = Vec::new();
+    for (i, node) in top.seq("address-pools", &mut errs).iter().enumerate() {
+        let path = index("address-pools", i);
+        let mut ctx = PoolContext {
+            pool_index: i,
+            communities: &communities,
+            entries: &mut entries,
+            names: &mut names,
+        };
+        if let Some(p) = pool(node, path, &mut ctx, &mut errs) {
+            pools.push(p);
+        }
+    }
+
+    validate::duplicate_peers(&peer_keys, &mut errs);
+    validate::duplicate_pool_names(&names, &mut errs);
+    validate::overlaps(&mut entries, &mut errs);
+
+    if errs.is_empty() {
+        Ok(Config {
+            peers,
+            bgp_communities: communities,
+            address_pools: pools,
+        })
+    } else {
+        Err(errs)
+    }
+}
+
+fn bgp_communities(
+    top: &Object<'_>,
+    errs: &mut Vec<ConfigError>,
+) -> BTreeMap<String, CommunityValue> {
+    let mut out = BTreeMap::new();
+    let Some(entry) = top.entry("bgp-communities") else {
+        return out;
+    };
+    let Value::Map(aliases) = &entry.value.value else {
+        errs.push(top.error(
+            "bgp-communities",
+            ConfigErrorKind::WrongType {
+                expected: "a mapping of alias to community",
+                found: entry.value.describe(),
+            },
+        ));
+        return out;
+    };
+    for alias in aliases {
+        let path = join("bgp-communities", &alias.key);
+        let value = string(&alias.value)
+            .and_then(|text| text.parse::<CommunityValue>().map_err(Into::into));
+        match value {
+            Ok(v) => {
+                out.insert(alias.key.clone(), v);
+            }
+            Err(kind) => errs.push(ConfigError::new(path, alias.key_line, kind)),
+        }
+    }
+    out
+}
+
+fn peer(
+    node: &Node,
+    path: String,
+    keys: &mut Vec<PeerKey>,
+    errs: &mut Vec<ConfigError>,
+) -> Option<Peer> {
+    let obj = Object::read(node, path, &PEER, errs)?;
+    let before = errs.len();
+    let asn = |key: &'static str, errs: &mut Vec<ConfigError>| {
+        let v = obj.required(key, errs, u32_value)?;
+        if v == 0 {
+            errs.push(obj.error(key, ConfigErrorKind::ZeroAsn(key)));
+            return None;
+        }
+        Some(v)
+    };
+    let my_asn = asn("my-asn", errs);
+    let peer_asn = asn("peer-asn", errs);
+    let peer_address = obj.required("peer-address", errs, ip_value);
+    let peer_port = match obj.get("peer-port", errs, u16_value) {
+        Some(0) => {
+            errs.push(obj.error(
+                "peer-port",
+                ConfigErrorKind::OutOfRange {
+                    value: "0".into(),
+                    range: "1 to 65535",
+                },
+            ));
+            None
+        }
+        other => Some(other.unwrap_or(DEFAULT_PEER_PORT)),
+    };
+    let source_address = obj.get("source-address", errs, ip_value);
+    if let (Some(src), Some(dst)) = (source_address, peer_address)
+        && src.is_ipv4() != dst.is_ipv4()
+    {
+        errs.push(obj.error(
+            "source-address",
+            ConfigErrorKind::SourceFamilyMismatch {
+                source_address: src.to_string(),
+                peer: dst.to_string(),
+            },
+        ));
+    }
+    let hold_time = hold_time(&obj, errs);
+    let keepalive = obj.get("keepalive-time", errs, duration_value);
+    let keepalive_time = match (hold_time, keepalive) {
+        (Some(hold), Some((ka, text))) if ka > hold => {
+            errs.push(obj.error(
+                "keepalive-time",
+                ConfigErrorKind::KeepaliveExceedsHold {
+                    keepalive: text,
+                    hold: crate::duration::format_duration(hold),
+                },
+            ));
+            None
+        }
+        (_, Some((ka, _))) => Some(ka),
+        (Some(hold), None) => Some(hold / 3),
+        (None, None) => None,
+    };
+    let router_id = obj.get("router-id", errs, |n| match ip_value(n)? {
+        IpAddr::V4(v4) => Ok(v4),
+        IpAddr::V6(v6) => Err(ConfigErrorKind::BadRouterId(v6.to_string())),
+    });
+    let password = obj.get("password", errs, string);
+    let ebgp_multihop = obj.get("ebgp-multihop", errs, bool_value).unwrap_or(false);
+    if let (Some(mine), Some(theirs)) = (my_asn, peer_asn)
+        && ebgp_multihop
+        && mine == theirs
+    {
+        errs.push(obj.error(
+            "ebgp-multihop",
+            ConfigErrorKind::EbgpMultihopOnIbgp(mine),
+        ));
+    }
+    let mut node_selectors = Vec::new();
+    for (i, sel) in obj.seq("node-selectors", errs).iter().enumerate() {
+        if let Some(s) = node_selector(sel, index(&obj.path_of("node-selectors"), i), errs) {
+            node_selectors.push(s);
+        }
+    }
+    if let (Some(address), Some(port), Some(my_asn)) = (peer_address, peer_port, my_asn) {
+        keys.push(PeerKey {
+            path: obj.path.clone(),
+            line: obj.line,
+            address,
+            port,
+            my_asn,
+        });
+    }
+    if errs.len() != before {
+        return None;
+    }
+    Some(Peer {
+        my_asn: my_asn?,
+        peer_asn: peer_asn?,
+        peer_address: peer_address?,
+        peer_port: peer_port?,
+        source_address,
+        hold_time: hold_time?,
+        keepalive_time: keepalive_time?,
+        router_id,
+        password,
+        ebgp_multihop,
+        node_selectors,
+    })
+}
+
+/// The hold time, truncated to whole seconds as MetalLB does; 0 or 3 s to 65535 s.
+fn hold_time(obj: &Object<'_>, errs: &mut Vec<ConfigError>) -> Option<Duration> {
+    let Some(entry) = obj.entry("hold-time") else {
+        return Some(DEFAULT_HOLD_TIME);
+    };
+    let (d, text) = obj.get("hold-time", errs, duration_value)?;
+    let whole = Duration::from_secs(d.as_secs());
+    let kind = if whole != Duration::ZERO && whole < Duration::from_secs(3) {
+        ConfigErrorKind::HoldTimeTooShort(text)
+    } else if whole > Duration::from_secs(u64::from(u16::MAX)) {
+        ConfigErrorKind::HoldTimeTooLong(text)
+    } else {
+        return Some(whole);
+    };
+    errs.push(ConfigError::new(
+        obj.path_of("hold-time"),
+        entry.key_line,
+        kind,
+    ));
+    None
+}
+
+fn node_selector(node: &Node, path: String, errs: &mut Vec<ConfigError>) -> Option<NodeSelector> {
+    let obj = Object::read(node, path, &SELECTOR, errs)?;
+    let before = errs.len();
+    let mut match_labels = BTreeMap::new();
+    if let Some(entry) = obj.entry("match-labels") {
+        match &entry.value.value {
+            Value::Map(labels) => {
+                for label in labels {
+                    let path = join(&obj.path_of("match-labels"), &label.key);
+                    let value = match string(&label.value) {
+                        Ok(v) => v,
+                        Err(_) if matches!(label.value.value, Value::Null) => String::new(),
+                        Err(kind) => {
+                            errs.push(ConfigError::new(path, label.key_line, kind));
+                            continue;
+                        }
+                    };
+                    if !is_label_key(&label.key) {
+                        errs.push(ConfigError::new(
+                            path,
+                            label.key_line,
+                            ConfigErrorKind::BadLabelKey(label.key.clone()),
+                        ));
+                    } else if !is_label_value(&value) {
+                        errs.push(ConfigError::new(
+                            path,
+                            label.key_line,
+                            ConfigErrorKind::BadLabelValue(value),
+                        ));
+                    } else {
+                        match_labels.insert(label.key.clone(), value);
+                    }
+                }
+            }
+            _ => errs.push(obj.error(
+                "match-labels",
+                ConfigErrorKind::WrongType {
+                    expected: "a mapping of label to value",
+                    found: entry.value.describe(),
+                },
+            )),
+        }
+    }
+    let mut match_expressions = Vec::new();
+    for (i, expr) in obj.seq("match-expressions", errs).iter().enumerate() {
+        let path = index(&obj.path_of("match-expressions"), i);
+        if let Some(r) = requirement(expr, path, errs) {
+            match_expressions.push(r);
+        }
+    }
+    (errs.len() == before).then_some(NodeSelector {
+        match_labels,
+        match_expressions,
+    })
+}
+
+fn requirement(
+    node: &Node,
+    path: String,
+    errs: &mut Vec<ConfigError>,
+) -> Option<SelectorRequirement> {
+    let obj = Object::read(node, path, &EXPRESSION, errs)?;
+    let before = errs.len();
+    let key = obj.required("key", errs, |n| {
+        let k = string(n)?;
+        if is_label_key(&k) {
+            Ok(k)
+        } else {
+            Err(ConfigErrorKind::BadLabelKey(k))
+        }
+    });
+    let operator = obj.required("operator", errs, |n| {
+        let name = string(n)?;
+        SelectorOperator::from_name(&name).ok_or(ConfigErrorKind::UnknownOperator(name))
+    });
+    let mut values = Vec::new();
+    for (i, v) in obj.seq("values", errs).iter().enumerate() {
+        let path = index(&obj.path_of("values"), i);
+        match string(v).and_then(|v| {
+            if is_label_value(&v) {
+                Ok(v)
+            } else {
+                Err(ConfigErrorKind::BadLabelValue(v))
+            }
+        }) {
+            Ok(v) => values.push(v),
+            Err(kind) => errs.push(ConfigError::new(path, v.line, kind)),
+        }
+    }
+    if let Some(op) = operator {
+        let requirement = match (op.takes_values(), values.is_empty()) {
+            (true, true) => Some("needs at least one value"),
+            (false, false) => Some("takes no values"),
+            _ => None,
+        };
+        if let Some(requirement) = requirement {
+            errs.push(obj.error(
+                if values.is_empty() { "operator" } else { "values" },
+                ConfigErrorKind::SelectorValues {
+                    operator: op.name(),
+                    requirement,
+                },
+            ));
+        }
+    }
+    if errs.len() != before {
+        return None;
+    }
+    Some(SelectorRequirement {
+        key: key?,
+        operator: operator?,
+        values,
+    })
+}
+
+/// What reading a pool needs from, and adds to, the whole configuration.
+struct PoolContext<'a> {
+    pool_index: usize,
+    communities: &'a BTreeMap<String, CommunityValue>,
+    entries: &'a mut Vec<AddressEntry>,
+    names: &'a mut Vec<PoolName>,
+}
+
+fn pool(
+    node: &Node,
+    path: String,
+    ctx: &mut PoolContext<'_>,
+    errs: &mut Vec<ConfigError>,
+) -> Option<AddressPool> {
+    let obj = Object::read(node, path, &POOL, errs)?;
+    let before = errs.len();
+    let name = obj.required("name", errs, string);
+    if let Some(name) = &name {
+        if name.is_empty() {
+            errs.push(obj.error("name", ConfigErrorKind::EmptyPoolName));
+        } else {
+            ctx.names.push(PoolName {
+                name: name.clone(),
+                path: obj.path_of("name"),
+                line: obj.line_of("name"),
+            });
+        }
+    }
+    let protocol = obj.required("protocol", errs, |n| match string(n)?.as_str() {
+        "bgp" => Ok(Protocol::Bgp),
+        "layer2" => Err(ConfigErrorKind::Layer2),
+        other => Err(ConfigErrorKind::UnknownProtocol(other.to_string())),
+    });
+    let mut addresses = Vec::new();
+    let address_nodes = obj.seq("addresses", errs);
+    for (i, a) in address_nodes.iter().enumerate() {
+        let path = index(&obj.path_of("addresses"), i);
+        match string(a).and_then(|text| text.parse::<AddressRange>().map_err(Into::into)) {
+            Ok(range) => {
+                ctx.entries.push(AddressEntry {
+                    pool_index: ctx.pool_index,
+                    entry_index: i,
+                    pool: name.clone().unwrap_or_default(),
+                    path: path.clone(),
+                    line: a.line,
+                    range,
+                });
+                addresses.push((range, path));
+            }
+            Err(kind) => errs.push(ConfigError::new(path, a.line, kind)),
+        }
+    }
+    let absent_or_sequence = obj
+        .entry("addresses")
+        .is_none_or(|e| matches!(e.value.value, Value::Seq(_)));
+    if address_nodes.is_empty() && absent_or_sequence {
+        errs.push(obj.error("addresses", ConfigErrorKind::NoAddresses));
+    }
+    let avoid_buggy_ips = obj
+        .get("avoid-buggy-ips", errs, bool_value)
+        .unwrap_or(false);
+    let auto_assign = obj.get("auto-assign", errs, bool_value).unwrap_or(true);
+    let mut bgp_advertisements: Vec<(BgpAdvertisement, String, usize)> = Vec::new();
+    for (i, ad) in obj.seq("bgp-advertisements", errs).iter().enumerate() {
+        let path = index(&obj.path_of("bgp-advertisements"), i);
+        if let Some(a) = advertisement(ad, path.clone(), ctx.communities, &addresses, errs) {
+            validate::duplicate_advertisement(&a, &path, ad.line, &bgp_advertisements, errs);
+            bgp_advertisements.push((a, path, ad.line));
+        }
+    }
+    if errs.len() != before {
+        return None;
+    }
+    Some(AddressPool {
+        name: name?,
+        protocol: protocol?,
+        addresses: addresses.into_iter().map(|(a, _)| a).collect(),
+        avoid_buggy_ips,
+        auto_assign,
+        bgp_advertisements: bgp_advertisements.into_iter().map(|(a, _, _)| a).collect(),
+    })
+}
+
+fn advertisement(
+    node: &Node,
+    path: String,
+    aliases: &BTreeMap<String, CommunityValue>,
+    addresses: &[(AddressRange, String)],
+    errs: &mut Vec<ConfigError>,
+) -> Option<BgpAdvertisement> {
+    let obj = Object::read(node, path, &ADVERTISEMENT, errs)?;
+    let before = errs.len();
+    let defaults = BgpAdvertisement::default();
+    let length = |key: &str, v4: bool, errs: &mut Vec<ConfigError>| {
+        let (max, family) = if v4 { (32, "IPv4") } else { (128, "IPv6") };
+        let len = obj.get(key, errs, |n| {
+            let v = integer(n, u64::from(u8::MAX), "0 to 255")?;
+            let len = u8::try_from(v).unwrap_or(u8::MAX);
+            if len > max {
+                return Err(ConfigErrorKind::AggregationTooLong {
+                    length: len,
+                    family,
+                    max,
+                });
+            }
+            Ok(len)
+        })?;
+        // No shorter than any prefix of this family in the pool (MetalLB's rule).
+        for (range, range_path) in addresses.iter().filter(|(r, _)| r.is_ipv4() == v4) {
+            let prefix = range.shortest_prefix_len();
+            if len < prefix {
+                errs.push(obj.error(
+                    key,
+                    ConfigErrorKind::AggregationTooShort {
+                        length: len,
+                        prefix,
+                        entry: range.to_string(),
+                        entry_path: range_path.clone(),
+                    },
+                ));
+                return None;
+            }
+        }
+        Some(len)
+    };
+    let aggregation_length = length("aggregation-length", true, errs);
+    let aggregation_length_v6 = length("aggregation-length-v6", false, errs);
+    let localpref = obj.get("localpref", errs, u32_value);
+    let mut communities = Vec::new();
+    for (i, c) in obj.seq("communities", errs).iter().enumerate() {
+        let path = index(&obj.path_of("communities"), i);
+        let value = string(c).and_then(|text| match aliases.get(&text) {
+            Some(v) => Ok(*v),
+            None => text.parse::<CommunityValue>().map_err(Into::into),
+        });
+        match value {
+            Ok(v) if !communities.contains(&v) => communities.push(v),
+            Ok(_) => {}
+            Err(kind) => errs.push(ConfigError::new(path, c.line, kind)),
+        }
+    }
+    if errs.len() != before {
+        return None;
+    }
+    Some(BgpAdvertisement {
+        aggregation_length: aggregation_length.unwrap_or(defaults.aggregation_length),
+        aggregation_length_v6: aggregation_length_v6.unwrap_or(defaults.aggregation_length_v6),
+        localpref,
+        communities,
+    })
+}
