@@ -1,1 +1,25 @@
-//! ferrolb bfd crate.
+//! Bidirectional Forwarding Detection for ferrolb: RFC 5880 asynchronous mode over RFC 5881
+//! single-hop IPv4/IPv6.
+//!
+//! - [`packet`]: the Control packet codec with the reception checks of RFC 5880 §6.8.6. Pure.
+//! - [`session`]: the session state machine (states, discriminators, detection time, slow start,
+//!   Poll/Final, diagnostics). Pure and sans-IO: time and randomness are inputs, timers outputs.
+//! - [`profile`]: MetalLB's `bfd-profiles` fields with their defaults and ranges.
+//! - [`driver`]: a small tokio driver: UDP port 3784, source ports 49152–65535, TTL 255 sent,
+//!   packets received with a TTL below 255 dropped, jittered timers. Each session exposes its
+//!   status on a `tokio::sync::watch` channel so a BGP session can follow it.
+//!
+//! Not implemented: Echo mode (a profile asking for it is rejected), authentication (packets with
+//! the A bit are discarded, as RFC 5880 requires without configured authentication), Demand mode
+//! on our side, and multi-hop (RFC 5883).
+#![warn(missing_docs)]
+
+pub mod driver;
+pub mod packet;
+pub mod profile;
+pub mod session;
+
+pub use driver::{Endpoint, EndpointError, SessionHandle, SessionStatus};
+pub use packet::{ControlPacket, Diagnostic, DiscardReason, State};
+pub use profile::{Profile, ProfileError, Timers};
+pub use session::{Action, Event, Jitter, Session, SessionConfig};
