@@ -1,0 +1,2 @@
+//! Criterion benchmarks of the wire codec (filled in below).
+fn main() {}

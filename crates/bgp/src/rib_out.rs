@@ -1,0 +1,352 @@
+//! Adj-RIB-Out: the routes sent to one peer, and the packed UPDATEs that bring the peer to the
+//! desired set.
+//!
+//! One [`AdjRibOut`] lives for one established session. The caller hands it the whole desired
+//! table ([`AdjRibOut::set_desired`]); it answers with the UPDATEs for the difference from what
+//! it already sent, and records them as sent:
+//! - prefixes with identical [`Attributes`] share UPDATEs, packed greedily up to the session's
+//!   maximum message length (4096, or 65535 with extended messages); withdrawals likewise;
+//! - IPv4 unicast uses the classic NLRI and Withdrawn Routes fields with NEXT_HOP; IPv6 unicast
+//!   uses MP_REACH_NLRI (global next hop) and MP_UNREACH_NLRI, over an IPv4 or IPv6 session;
+//! - ORIGIN is IGP; AS_PATH is empty toward iBGP peers and `[local AS]` toward eBGP peers
+//!   (AS_TRANS plus AS4_PATH toward a 2-octet peer when the AS needs 4 octets, RFC 6793 §4.2.2);
+//!   LOCAL_PREF goes only to iBGP peers, 100 unless set; NEXT_HOP is the session's local
+//!   address given to [`AdjRibOut::new`].
+//!
+//! A route whose family the session did not negotiate, or for which there is no next hop of its
+//! family, is not sent; [`AdjRibOut::unsendable`] counts those of the last call.
+//! [`AdjRibOut::resend_family`] answers a ROUTE-REFRESH; [`AdjRibOut::end_of_rib`] gives the
+//! marker to send after the initial table.
+//!
+//! Memory: the sent table holds one `Arc` per attribute set, shared by all its prefixes, so a
+//! route costs one B-tree entry (about 40 octets).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use ipnet::{IpNet, Ipv4Net};
+
+use crate::wire::{
+    AsPath, Family, HEADER_LEN, LargeCommunity, Message, MpReach, MpUnreach, Origin,
+    PathAttributes, SessionContext, Update,
+};
+
+/// LOCAL_PREF sent to iBGP peers when a route sets none.
+pub const DEFAULT_LOCAL_PREF: u32 = 100;
+
+/// The attributes a caller sets per route. The rest (ORIGIN, AS_PATH, NEXT_HOP) follow from
+/// the session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Attributes {
+    /// LOCAL_PREF for iBGP peers ([`DEFAULT_LOCAL_PREF`] when `None`); never sent to eBGP peers.
+    pub local_pref: Option<u32>,
+    /// MULTI_EXIT_DISC.
+    pub med: Option<u32>,
+    /// COMMUNITIES (RFC 1997), each `(asn << 16) | value`.
+    pub communities: Vec<u32>,
+    /// LARGE_COMMUNITY (RFC 8092).
+    pub large_communities: Vec<LargeCommunity>,
+    /// EXTENDED COMMUNITIES (RFC 4360), opaque 8-octet values (e.g. link bandwidth).
+    pub extended_communities: Vec<[u8; 8]>,
+}
+
+/// The routes sent to one peer during one session.
+#[derive(Debug, Clone)]
+pub struct AdjRibOut {
+    ctx: SessionContext,
+    next_hop_v4: Option<Ipv4Addr>,
+    next_hop_v6: Option<Ipv6Addr>,
+    sent: BTreeMap<IpNet, Arc<Attributes>>,
+    unsendable: usize,
+}
+
+impl AdjRibOut {
+    /// An empty Adj-RIB-Out for a session that negotiated `ctx`, whose local addresses (the
+    /// next hops) are `next_hop_v4` and `next_hop_v6`.
+    pub fn new(
+        ctx: &SessionContext,
+        next_hop_v4: Option<Ipv4Addr>,
+        next_hop_v6: Option<Ipv6Addr>,
+    ) -> Self {
+        AdjRibOut {
+            ctx: ctx.clone(),
+            next_hop_v4,
+            next_hop_v6,
+            sent: BTreeMap::new(),
+            unsendable: 0,
+        }
+    }
+
+    /// Number of prefixes the peer has from us.
+    pub fn len(&self) -> usize {
+        self.sent.len()
+    }
+
+    /// Whether the peer has no prefix from us.
+    pub fn is_empty(&self) -> bool {
+        self.sent.is_empty()
+    }
+
+    /// The routes sent, in prefix order.
+    pub fn sent(&self) -> impl Iterator<Item = (&IpNet, &Attributes)> {
+        self.sent.iter().map(|(p, a)| (p, a.as_ref()))
+    }
+
+    /// Desired routes the last [`AdjRibOut::set_desired`] could not send (family not negotiated,
+    /// no next hop of the family, or attributes too large for one message).
+    pub fn unsendable(&self) -> usize {
+        self.unsendable
+    }
+
+    fn sendable(&self, prefix: &IpNet) -> bool {
+        match prefix {
+            IpNet::V4(_) => self.next_hop_v4.is_some() && self.ctx.supports(Family::Ipv4Unicast),
+            IpNet::V6(_) => self.next_hop_v6.is_some() && self.ctx.supports(Family::Ipv6Unicast),
+        }
+    }
+
+    /// Make the peer's table `desired`: returns the UPDATEs (withdrawals first) that get it
+    /// there from what was sent, and records them as sent. Calling it twice with the same table
+    /// returns nothing the second time.
+    pub fn set_desired(&mut self, desired: &BTreeMap<IpNet, Attributes>) -> Vec<Message> {
+        let mut withdraw_v4: Vec<Ipv4Net> = Vec::new();
+        let mut withdraw_v6: Vec<IpNet> = Vec::new();
+        self.sent.retain(|prefix, _| {
+            let keep = desired.contains_key(prefix);
+            if !keep {
+                match prefix {
+                    IpNet::V4(p) => withdraw_v4.push(*p),
+                    IpNet::V6(_) => withdraw_v6.push(*prefix),
+                }
+            }
+            keep
+        });
+        let mut unsendable = 0;
+        let mut groups: BTreeMap<&Attributes, Vec<IpNet>> = BTreeMap::new();
+        for (prefix, attrs) in desired {
+            if !self.sendable(prefix) {
+                unsendable += 1;
+                if self.sent.remove(prefix).is_some() {
+                    match prefix {
+                        IpNet::V4(p) => withdraw_v4.push(*p),
+                        IpNet::V6(_) => withdraw_v6.push(*prefix),
+                    }
+                }
+                continue;
+            }
+            if self.sent.get(prefix).is_some_and(|a| a.as_ref() == attrs) {
+                continue;
+            }
+            groups.entry(attrs).or_default().push(*prefix);
+        }
+        let mut out = Vec::new();
+        self.pack_withdrawals(&withdraw_v4, &withdraw_v6, &mut out);
+        for (attrs, prefixes) in groups {
+            let shared = Arc::new(attrs.clone());
+            let sent_count = self.pack_announcements(&shared, &prefixes, &mut out);
+            unsendable += prefixes.len() - sent_count;
+            for prefix in prefixes.into_iter().take(sent_count) {
+                self.sent.insert(prefix, Arc::clone(&shared));
+            }
+        }
+        self.unsendable = unsendable;
+        out
+    }
+
+    /// The UPDATEs announcing every sent route of `family` again (for a ROUTE-REFRESH). Follow
+    /// them with [`AdjRibOut::end_of_rib`] if the peer wants to know they are complete.
+    pub fn resend_family(&self, family: Family) -> Vec<Message> {
+        let mut groups: BTreeMap<&Arc<Attributes>, Vec<IpNet>> = BTreeMap::new();
+        for (prefix, attrs) in &self.sent {
+            let f = match prefix {
+                IpNet::V4(_) => Family::Ipv4Unicast,
+                IpNet::V6(_) => Family::Ipv6Unicast,
+            };
+            if f == family {
+                groups.entry(attrs).or_default().push(*prefix);
+            }
+        }
+        let mut out = Vec::new();
+        for (attrs, prefixes) in groups {
+            self.pack_announcements(attrs, &prefixes, &mut out);
+        }
+        out
+    }
+
+    /// The End-of-RIB marker for `family` (RFC 4724 §2).
+    pub fn end_of_rib(&self, family: Family) -> Message {
+        Message::Update(Update::end_of_rib(family))
+    }
+
+    /// The attributes of an UPDATE for `attrs` in `family`, with no NLRI yet.
+    pub fn path_attributes(&self, attrs: &Attributes, family: Family) -> PathAttributes {
+        let ctx = &self.ctx;
+        let (as_path, as4_path) = if ctx.ibgp {
+            (AsPath::default(), None)
+        } else if !ctx.four_octet_as && ctx.local_asn > u32::from(u16::MAX) {
+            // RFC 6793 §4.2.2: toward an OLD speaker, AS_TRANS in AS_PATH and the real path in
+            // AS4_PATH.
+            (
+                AsPath::sequence(vec![ctx.local_asn]),
+                Some(AsPath::sequence(vec![ctx.local_asn])),
+            )
+        } else {
+            (AsPath::sequence(vec![ctx.local_asn]), None)
+        };
+        let mp_reach = match (family, self.next_hop_v6) {
+            (Family::Ipv6Unicast, Some(nh)) => Some(MpReach {
+                family,
+                next_hop: IpAddr::V6(nh),
+                link_local_next_hop: None,
+                nlri: Vec::new(),
+            }),
+            _ => None,
+        };
+        PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(as_path),
+            next_hop: match family {
+                Family::Ipv4Unicast => self.next_hop_v4,
+                Family::Ipv6Unicast => None,
+            },
+            med: attrs.med,
+            local_pref: ctx
+                .ibgp
+                .then(|| attrs.local_pref.unwrap_or(DEFAULT_LOCAL_PREF)),
+            communities: attrs.communities.clone(),
+            mp_reach,
+            extended_communities: attrs.extended_communities.clone(),
+            as4_path,
+            large_communities: attrs.large_communities.clone(),
+            ..PathAttributes::default()
+        }
+    }
+
+    /// Octets of the attribute field, or `None` if it cannot be encoded.
+    fn attribute_len(&self, attributes: &PathAttributes) -> Option<usize> {
+        let mut buf = BytesMut::new();
+        attributes.encode(&self.ctx, &mut buf).ok()?;
+        Some(buf.len())
+    }
+
+    /// Room for NLRI (or withdrawn prefixes) in one UPDATE whose attribute field is
+    /// `attribute_len` octets: the maximum length less the header, the two length fields and the
+    /// attributes.
+    fn nlri_room(&self, attribute_len: usize) -> usize {
+        self.ctx
+            .max_message_len()
+            .saturating_sub(HEADER_LEN + 4 + attribute_len)
+    }
+
+    fn pack_withdrawals(&self, v4: &[Ipv4Net], v6: &[IpNet], out: &mut Vec<Message>) {
+        let room = self.nlri_room(0);
+        for chunk in chunks(v4, room, |p| prefix_wire_len(p.prefix_len())) {
+            out.push(Message::Update(Update {
+                withdrawn: chunk.to_vec(),
+                ..Update::default()
+            }));
+        }
+        // MP_UNREACH_NLRI with no prefixes: flags, type, 2-octet length, AFI, SAFI.
+        let room = self.nlri_room(7);
+        for chunk in chunks(v6, room, |p| prefix_wire_len(p.prefix_len())) {
+            out.push(Message::Update(Update {
+                attributes: PathAttributes {
+                    mp_unreach: Some(MpUnreach {
+                        family: Family::Ipv6Unicast,
+                        withdrawn: chunk.to_vec(),
+                    }),
+                    ..PathAttributes::default()
+                },
+                ..Update::default()
+            }));
+        }
+    }
+
+    /// Append the UPDATEs announcing `prefixes` (sorted; IPv4 before IPv6) with `attrs`.
+    /// Returns how many prefixes, from the front, could be packed.
+    fn pack_announcements(
+        &self,
+        attrs: &Attributes,
+        prefixes: &[IpNet],
+        out: &mut Vec<Message>,
+    ) -> usize {
+        let split = prefixes.partition_point(|p| matches!(p, IpNet::V4(_)));
+        let (v4, v6) = prefixes.split_at(split);
+        let mut packed = 0;
+        if !v4.is_empty() {
+            let base = self.path_attributes(attrs, Family::Ipv4Unicast);
+            let Some(alen) = self.attribute_len(&base) else {
+                return packed;
+            };
+            let room = self.nlri_room(alen);
+            if room < 5 {
+                return packed;
+            }
+            for chunk in chunks(v4, room, |p| prefix_wire_len(p.prefix_len())) {
+                let nlri = chunk
+                    .iter()
+                    .filter_map(|p| match p {
+                        IpNet::V4(p) => Some(*p),
+                        IpNet::V6(_) => None,
+                    })
+                    .collect();
+                out.push(Message::Update(Update {
+                    attributes: base.clone(),
+                    nlri,
+                    ..Update::default()
+                }));
+            }
+            packed += v4.len();
+        }
+        if !v6.is_empty() {
+            let base = self.path_attributes(attrs, Family::Ipv6Unicast);
+            let Some(alen) = self.attribute_len(&base) else {
+                return packed;
+            };
+            let room = self.nlri_room(alen);
+            if room < 17 || base.mp_reach.is_none() {
+                return packed;
+            }
+            for chunk in chunks(v6, room, |p| prefix_wire_len(p.prefix_len())) {
+                let mut attributes = base.clone();
+                if let Some(mp) = attributes.mp_reach.as_mut() {
+                    mp.nlri = chunk.to_vec();
+                }
+                out.push(Message::Update(Update {
+                    attributes,
+                    ..Update::default()
+                }));
+            }
+            packed += v6.len();
+        }
+        packed
+    }
+}
+
+/// Octets a prefix of this length takes in NLRI encoding.
+fn prefix_wire_len(len: u8) -> usize {
+    1 + usize::from(len).div_ceil(8)
+}
+
+/// Split `items` greedily into runs whose summed `cost` fits `room`. Every item's cost must be
+/// at most `room` (true for prefixes when `room` ≥ 17).
+fn chunks<T>(items: &[T], room: usize, cost: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut used = 0;
+    for (i, item) in items.iter().enumerate() {
+        let c = cost(item);
+        if used + c > room && i > start {
+            out.push(&items[start..i]);
+            start = i;
+            used = 0;
+        }
+        used += c;
+    }
+    if start < items.len() {
+        out.push(&items[start..]);
+    }
+    out
+}

@@ -1,0 +1,387 @@
+//! OPEN messages (RFC 4271 §4.2) and capabilities (RFC 5492).
+
+use std::net::Ipv4Addr;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use super::Family;
+use super::error::{DecodeError, EncodeError};
+use super::notification::NotificationError;
+
+/// The AS number put in 2-octet fields in place of a 4-octet AS (RFC 6793 §9).
+pub const AS_TRANS: u16 = 23456;
+/// The only BGP version this crate speaks.
+pub const BGP_VERSION: u8 = 4;
+
+const PARAM_CAPABILITIES: u8 = 2;
+const CAP_MULTIPROTOCOL: u8 = 1;
+const CAP_ROUTE_REFRESH: u8 = 2;
+const CAP_EXTENDED_MESSAGE: u8 = 6;
+const CAP_GRACEFUL_RESTART: u8 = 64;
+const CAP_FOUR_OCTET_AS: u8 = 65;
+
+/// An OPEN message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Open {
+    /// BGP version (always 4 once decoded; other versions are rejected).
+    pub version: u8,
+    /// The speaker's real AS: the 4-octet AS capability's value if present, otherwise the
+    /// 2-octet "My Autonomous System" field. Encoded as [`AS_TRANS`] in that field when it does
+    /// not fit 16 bits.
+    pub asn: u32,
+    /// Proposed hold time in seconds.
+    pub hold_time: u16,
+    /// BGP Identifier.
+    pub bgp_id: Ipv4Addr,
+    /// Capabilities, in the order received. Each is sent in its own optional parameter.
+    pub capabilities: Vec<Capability>,
+}
+
+/// A capability advertised in an OPEN (RFC 5492).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Capability {
+    /// Multiprotocol extensions for one AFI/SAFI (RFC 4760, code 1).
+    Multiprotocol(Family),
+    /// Route refresh (RFC 2918, code 2).
+    RouteRefresh,
+    /// Support for 4-octet AS numbers, with the speaker's AS (RFC 6793, code 65).
+    FourOctetAs(u32),
+    /// Graceful restart (RFC 4724, code 64).
+    GracefulRestart(GracefulRestart),
+    /// Extended messages up to 65535 octets (RFC 8654, code 6).
+    ExtendedMessage,
+    /// Any other capability, kept and otherwise ignored (including known codes with an AFI/SAFI
+    /// we do not speak).
+    Unknown {
+        /// Capability code.
+        code: u8,
+        /// Capability value.
+        value: Bytes,
+    },
+}
+
+/// The graceful restart capability (RFC 4724 §3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GracefulRestart {
+    /// R bit: the sender has restarted and is keeping its forwarding state.
+    pub restart_state: bool,
+    /// N bit (RFC 8538): the sender supports graceful restart for NOTIFICATIONs.
+    pub notification: bool,
+    /// Restart time in seconds (12 bits, at most 4095).
+    pub restart_time: u16,
+    /// The families covered. Tuples for families we do not speak are dropped on decode.
+    pub families: Vec<GracefulRestartFamily>,
+}
+
+/// One AFI/SAFI tuple of the graceful restart capability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GracefulRestartFamily {
+    /// The address family.
+    pub family: Family,
+    /// F bit: forwarding state was preserved across the restart.
+    pub forwarding: bool,
+}
+
+impl Open {
+    /// An OPEN for version 4.
+    pub fn new(asn: u32, hold_time: u16, bgp_id: Ipv4Addr, capabilities: Vec<Capability>) -> Self {
+        Open {
+            version: BGP_VERSION,
+            asn,
+            hold_time,
+            bgp_id,
+            capabilities,
+        }
+    }
+
+    /// The AS in the 4-octet AS capability, if advertised.
+    pub fn four_octet_as(&self) -> Option<u32> {
+        self.capabilities.iter().find_map(|c| match c {
+            Capability::FourOctetAs(asn) => Some(*asn),
+            _ => None,
+        })
+    }
+
+    /// The families advertised with the multiprotocol capability. RFC 4760 §8: a speaker that
+    /// advertises none is taken to speak IPv4 unicast only.
+    pub fn families(&self) -> Vec<Family> {
+        let mut families: Vec<Family> = Vec::new();
+        for c in &self.capabilities {
+            if let Capability::Multiprotocol(f) = c
+                && !families.contains(f)
+            {
+                families.push(*f);
+            }
+        }
+        let any_mp = self.capabilities.iter().any(|c| {
+            matches!(c, Capability::Multiprotocol(_))
+                || matches!(c, Capability::Unknown { code, .. } if *code == CAP_MULTIPROTOCOL)
+        });
+        if !any_mp {
+            families.push(Family::Ipv4Unicast);
+        }
+        families
+    }
+
+    /// The graceful restart capability, if advertised.
+    pub fn graceful_restart(&self) -> Option<&GracefulRestart> {
+        self.capabilities.iter().find_map(|c| match c {
+            Capability::GracefulRestart(gr) => Some(gr),
+            _ => None,
+        })
+    }
+
+    /// Whether the route refresh capability is advertised.
+    pub fn route_refresh(&self) -> bool {
+        self.capabilities.contains(&Capability::RouteRefresh)
+    }
+
+    /// Whether the extended message capability is advertised.
+    pub fn extended_message(&self) -> bool {
+        self.capabilities.contains(&Capability::ExtendedMessage)
+    }
+
+    /// Append the OPEN body (everything after the 19-octet header).
+    pub(crate) fn encode_body(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
+        out.put_u8(self.version);
+        let my_as = u16::try_from(self.asn).unwrap_or(AS_TRANS);
+        out.put_u16(my_as);
+        out.put_u16(self.hold_time);
+        out.put_slice(&self.bgp_id.octets());
+        let len_at = out.len();
+        out.put_u8(0);
+        for cap in &self.capabilities {
+            let mut value = BytesMut::new();
+            let code = cap.encode_value(&mut value)?;
+            let cap_len = u8::try_from(value.len()).map_err(|_| EncodeError::FieldTooLong {
+                field: "capability",
+                length: value.len(),
+            })?;
+            let param_len =
+                u8::try_from(value.len() + 2).map_err(|_| EncodeError::FieldTooLong {
+                    field: "optional parameter",
+                    length: value.len() + 2,
+                })?;
+            out.put_u8(PARAM_CAPABILITIES);
+            out.put_u8(param_len);
+            out.put_u8(code);
+            out.put_u8(cap_len);
+            out.put_slice(&value);
+        }
+        let opt_len = out.len() - len_at - 1;
+        let opt_len = u8::try_from(opt_len).map_err(|_| EncodeError::FieldTooLong {
+            field: "optional parameters",
+            length: opt_len,
+        })?;
+        out[len_at] = opt_len;
+        Ok(())
+    }
+
+    /// Decode an OPEN body (after the header).
+    pub(crate) fn decode_body(mut body: &[u8]) -> Result<Open, DecodeError> {
+        let unspecific = |detail| DecodeError::new(NotificationError::OpenUnspecific, detail);
+        if body.len() < 10 {
+            return Err(unspecific("OPEN shorter than its fixed fields"));
+        }
+        let version = body.get_u8();
+        if version != BGP_VERSION {
+            return Err(DecodeError::new(
+                NotificationError::UnsupportedVersionNumber {
+                    supported: u16::from(BGP_VERSION),
+                },
+                "BGP version is not 4",
+            ));
+        }
+        let my_as = body.get_u16();
+        let hold_time = body.get_u16();
+        let bgp_id = Ipv4Addr::from(body.get_u32());
+        let opt_len = usize::from(body.get_u8());
+        // RFC 9072 §2: a non-extended length of 255 followed by type 255 announces extended
+        // optional parameters with 2-octet lengths.
+        let extended = opt_len == 255 && body.first() == Some(&255);
+        let mut params = if extended {
+            if body.len() < 3 {
+                return Err(unspecific("extended optional parameters truncated"));
+            }
+            body.advance(1);
+            let len = usize::from(body.get_u16());
+            body.get(..len)
+                .ok_or_else(|| unspecific("optional parameters overrun the OPEN"))?
+        } else {
+            body.get(..opt_len)
+                .ok_or_else(|| unspecific("optional parameters overrun the OPEN"))?
+        };
+        let mut capabilities = Vec::new();
+        while !params.is_empty() {
+            let head = if extended { 3 } else { 2 };
+            if params.len() < head {
+                return Err(unspecific("optional parameter header truncated"));
+            }
+            let ptype = params.get_u8();
+            let plen = if extended {
+                usize::from(params.get_u16())
+            } else {
+                usize::from(params.get_u8())
+            };
+            let value = params
+                .get(..plen)
+                .ok_or_else(|| unspecific("optional parameter overruns its list"))?;
+            params.advance(plen);
+            if ptype != PARAM_CAPABILITIES {
+                // RFC 4271 §6.2: an unrecognised optional parameter.
+                return Err(DecodeError::new(
+                    NotificationError::UnsupportedOptionalParameter,
+                    "optional parameter other than capabilities",
+                ));
+            }
+            decode_capabilities(value, &mut capabilities)?;
+        }
+        let asn = capabilities
+            .iter()
+            .find_map(|c| match c {
+                Capability::FourOctetAs(asn) => Some(*asn),
+                _ => None,
+            })
+            .unwrap_or(u32::from(my_as));
+        Ok(Open {
+            version,
+            asn,
+            hold_time,
+            bgp_id,
+            capabilities,
+        })
+    }
+}
+
+fn decode_capabilities(mut value: &[u8], out: &mut Vec<Capability>) -> Result<(), DecodeError> {
+    let bad = |detail| DecodeError::new(NotificationError::OpenUnspecific, detail);
+    while !value.is_empty() {
+        if value.len() < 2 {
+            return Err(bad("capability header truncated"));
+        }
+        let code = value.get_u8();
+        let len = usize::from(value.get_u8());
+        let mut v = value
+            .get(..len)
+            .ok_or_else(|| bad("capability overruns its parameter"))?;
+        value.advance(len);
+        let raw = || Capability::Unknown {
+            code,
+            value: Bytes::copy_from_slice(v),
+        };
+        let cap = match code {
+            CAP_MULTIPROTOCOL => {
+                if v.len() != 4 {
+                    return Err(bad("multiprotocol capability length is not 4"));
+                }
+                let afi = v.get_u16();
+                let _reserved = v.get_u8();
+                let safi = v.get_u8();
+                match Family::from_afi_safi(afi, safi) {
+                    Some(f) => Capability::Multiprotocol(f),
+                    None => raw(),
+                }
+            }
+            CAP_ROUTE_REFRESH if v.is_empty() => Capability::RouteRefresh,
+            CAP_ROUTE_REFRESH => return Err(bad("route refresh capability has a value")),
+            CAP_EXTENDED_MESSAGE if v.is_empty() => Capability::ExtendedMessage,
+            CAP_EXTENDED_MESSAGE => return Err(bad("extended message capability has a value")),
+            CAP_FOUR_OCTET_AS => {
+                if v.len() != 4 {
+                    return Err(bad("4-octet AS capability length is not 4"));
+                }
+                Capability::FourOctetAs(v.get_u32())
+            }
+            CAP_GRACEFUL_RESTART => {
+                if v.len() < 2 || (v.len() - 2) % 4 != 0 {
+                    return Err(bad("graceful restart capability length"));
+                }
+                let flags_time = v.get_u16();
+                let mut families = Vec::new();
+                while v.len() >= 4 {
+                    let afi = v.get_u16();
+                    let safi = v.get_u8();
+                    let flags = v.get_u8();
+                    if let Some(family) = Family::from_afi_safi(afi, safi) {
+                        families.push(GracefulRestartFamily {
+                            family,
+                            forwarding: flags & 0x80 != 0,
+                        });
+                    }
+                }
+                Capability::GracefulRestart(GracefulRestart {
+                    restart_state: flags_time & 0x8000 != 0,
+                    notification: flags_time & 0x4000 != 0,
+                    restart_time: flags_time & 0x0fff,
+                    families,
+                })
+            }
+            _ => raw(),
+        };
+        out.push(cap);
+    }
+    Ok(())
+}
+
+impl Capability {
+    /// The capability code.
+    pub fn code(&self) -> u8 {
+        match self {
+            Capability::Multiprotocol(_) => CAP_MULTIPROTOCOL,
+            Capability::RouteRefresh => CAP_ROUTE_REFRESH,
+            Capability::FourOctetAs(_) => CAP_FOUR_OCTET_AS,
+            Capability::GracefulRestart(_) => CAP_GRACEFUL_RESTART,
+            Capability::ExtendedMessage => CAP_EXTENDED_MESSAGE,
+            Capability::Unknown { code, .. } => *code,
+        }
+    }
+
+    /// Append the capability value; returns the capability code.
+    fn encode_value(&self, out: &mut BytesMut) -> Result<u8, EncodeError> {
+        match self {
+            Capability::Multiprotocol(f) => {
+                out.put_u16(f.afi());
+                out.put_u8(0);
+                out.put_u8(f.safi());
+            }
+            Capability::RouteRefresh | Capability::ExtendedMessage => {}
+            Capability::FourOctetAs(asn) => out.put_u32(*asn),
+            Capability::GracefulRestart(gr) => {
+                if gr.restart_time > 0x0fff {
+                    return Err(EncodeError::Invalid("graceful restart time above 4095 s"));
+                }
+                let mut flags_time = gr.restart_time;
+                if gr.restart_state {
+                    flags_time |= 0x8000;
+                }
+                if gr.notification {
+                    flags_time |= 0x4000;
+                }
+                out.put_u16(flags_time);
+                for f in &gr.families {
+                    out.put_u16(f.family.afi());
+                    out.put_u8(f.family.safi());
+                    out.put_u8(if f.forwarding { 0x80 } else { 0 });
+                }
+            }
+            Capability::Unknown { value, .. } => out.put_slice(value),
+        }
+        Ok(self.code())
+    }
+
+    /// This capability encoded as a (code, length, value) tuple, as the data of an
+    /// Unsupported Capability NOTIFICATION wants it.
+    pub fn to_tuple(&self) -> Result<Bytes, EncodeError> {
+        let mut value = BytesMut::new();
+        let code = self.encode_value(&mut value)?;
+        let len = u8::try_from(value.len()).map_err(|_| EncodeError::FieldTooLong {
+            field: "capability",
+            length: value.len(),
+        })?;
+        let mut out = BytesMut::with_capacity(value.len() + 2);
+        out.put_u8(code);
+        out.put_u8(len);
+        out.put_slice(&value);
+        Ok(out.freeze())
+    }
+}
