@@ -163,7 +163,10 @@ impl AddressRange {
                 } else {
                     (1u128 << host_bits) - 1
                 };
-                if cur.checked_add(size_minus_one).is_some_and(|end| end <= last) {
+                if cur
+                    .checked_add(size_minus_one)
+                    .is_some_and(|end| end <= last)
+                {
                     break;
                 }
                 host_bits -= 1;
@@ -291,7 +294,10 @@ mod tests {
         assert_eq!(a.len(), 16);
         let b = r("2001:db8::/64");
         assert_eq!(b.len(), 1u128 << 64);
-        assert_eq!(b.last(), "2001:db8::ffff:ffff:ffff:ffff".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            b.last(),
+            "2001:db8::ffff:ffff:ffff:ffff".parse::<IpAddr>().unwrap()
+        );
         assert_eq!(r("0.0.0.0/0").len(), 1u128 << 32);
         assert_eq!(r("::/0").len(), u128::MAX);
     }
@@ -313,8 +319,14 @@ mod tests {
             .collect();
         assert_eq!(got, ["1.2.3.4/30", "1.2.3.8/32"]);
         assert_eq!(r("1.2.3.4-1.2.3.8").shortest_prefix_len(), 30);
-        assert_eq!(r("0.0.0.0-255.255.255.255").cidrs(), [(r("0.0.0.0/0").first(), 0)]);
-        assert_eq!(r("::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff").shortest_prefix_len(), 0);
+        assert_eq!(
+            r("0.0.0.0-255.255.255.255").cidrs(),
+            [(r("0.0.0.0/0").first(), 0)]
+        );
+        assert_eq!(
+            r("::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff").shortest_prefix_len(),
+            0
+        );
         assert_eq!(r("2001:db8::1-2001:db8::1").cidrs().len(), 1);
     }
 

@@ -29,7 +29,9 @@ impl CommunityValue {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommunityError {
     /// Neither `a:b`, `a:b:c` nor `large:a:b:c`.
-    #[error("invalid community {0:?}: expected a:b (16-bit numbers), a:b:c or large:a:b:c (32-bit numbers), or a bgp-communities alias")]
+    #[error(
+        "invalid community {0:?}: expected a:b (16-bit numbers), a:b:c or large:a:b:c (32-bit numbers), or a bgp-communities alias"
+    )]
     Malformed(String),
     /// A part that is not a number or too large.
     #[error("invalid community {text:?}: {part:?} is not a number from 0 to {max}")]
@@ -58,10 +60,7 @@ impl FromStr for CommunityValue {
             if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad());
             }
-            p.parse::<u32>()
-                .ok()
-                .filter(|v| *v <= max)
-                .ok_or_else(bad)
+            p.parse::<u32>().ok().filter(|v| *v <= max).ok_or_else(bad)
         };
         match (body.is_some(), parts.as_slice()) {
             (false, [a, b]) => {
@@ -108,7 +107,10 @@ mod tests {
             CommunityValue::Standard(65535, 65282)
         );
         assert_eq!(
-            "65535:65282".parse::<CommunityValue>().unwrap().standard_bits(),
+            "65535:65282"
+                .parse::<CommunityValue>()
+                .unwrap()
+                .standard_bits(),
             Some(0xFFFF_FF02)
         );
         assert_eq!(
@@ -116,7 +118,9 @@ mod tests {
             CommunityValue::Large(4_200_000_000, 1, 2)
         );
         assert_eq!(
-            "large:64500:1:4294967295".parse::<CommunityValue>().unwrap(),
+            "large:64500:1:4294967295"
+                .parse::<CommunityValue>()
+                .unwrap(),
             CommunityValue::Large(64500, 1, u32::MAX)
         );
         assert_eq!(CommunityValue::Large(1, 2, 3).to_string(), "large:1:2:3");
@@ -134,9 +138,15 @@ mod tests {
             }
         );
         assert_eq!(e("1"), CommunityError::Malformed("1".into()));
-        assert_eq!(e("large:1:2"), CommunityError::Malformed("large:1:2".into()));
+        assert_eq!(
+            e("large:1:2"),
+            CommunityError::Malformed("large:1:2".into())
+        );
         assert_eq!(e("1:2:3:4"), CommunityError::Malformed("1:2:3:4".into()));
         assert!(matches!(e("1:-2"), CommunityError::BadPart { .. }));
-        assert!(matches!(e("4294967296:0:0"), CommunityError::BadPart { .. }));
+        assert!(matches!(
+            e("4294967296:0:0"),
+            CommunityError::BadPart { .. }
+        ));
     }
 }

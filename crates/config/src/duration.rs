@@ -132,7 +132,10 @@ mod tests {
         );
         assert_eq!(e("s"), "invalid duration \"s\": expected a number");
         assert_eq!(e(""), "invalid duration \"\": empty");
-        assert_eq!(e("1.2.3s"), "invalid duration \"1.2.3s\": expected a number");
+        assert_eq!(
+            e("1.2.3s"),
+            "invalid duration \"1.2.3s\": expected a number"
+        );
     }
 
     #[test]

@@ -98,12 +98,13 @@ impl<'n> Object<'n> {
         join(&self.path, key)
     }
 
-    /// The line of `key`, or the object's line when it is absent.
+    /// The line of `key`'s value when it is a scalar (where a wrong value is), else the line
+    /// of `key`; the object's line when `key` is absent.
     pub fn line_of(&self, key: &str) -> usize {
         self.entries
             .iter()
             .find(|e| e.key == key)
-            .map_or(self.line, |e| e.key_line)
+            .map_or(self.line, value_line)
     }
 
     /// An error at `key`.
@@ -131,7 +132,7 @@ impl<'n> Object<'n> {
         match convert(&entry.value) {
             Ok(v) => Some(v),
             Err(kind) => {
-                errs.push(ConfigError::new(self.path_of(key), entry.key_line, kind));
+                errs.push(ConfigError::new(self.path_of(key), value_line(entry), kind));
                 None
             }
         }
@@ -158,6 +159,14 @@ impl<'n> Object<'n> {
             _ => Err(wrong("a sequence", n)),
         })
         .unwrap_or(&[])
+    }
+}
+
+/// Where an entry's value is: its own line for a scalar, the key's line otherwise.
+fn value_line(entry: &Entry) -> usize {
+    match entry.value.value {
+        Value::Scalar { .. } => entry.value.line,
+        _ => entry.key_line,
     }
 }
 

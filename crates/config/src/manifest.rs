@@ -7,7 +7,8 @@ use crate::yaml::{self, Node, Value};
 /// Parses `text`, which is either the YAML of `data.config` alone or a whole ConfigMap
 /// manifest (`kind: ConfigMap`) whose `data.config` holds it. Line numbers in errors always
 /// refer to `text`: for a manifest whose `config` is a literal block (`config: |`), they are
-/// exact; for other scalar styles they point at the scalar's first line plus the line within it.
+/// exact; for other scalar styles (folded, quoted) they are the scalar's first line plus the
+/// line within the configuration.
 pub fn load(text: &str) -> Result<Config, ConfigErrors> {
     let root = yaml::parse(text, 0).map_err(ConfigErrors::new)?;
     match root.as_ref().filter(|r| is_config_map(r)) {
@@ -26,9 +27,9 @@ pub(crate) fn parse_at(text: &str, offset: usize) -> Result<Config, ConfigErrors
 }
 
 fn is_config_map(root: &Node) -> bool {
-    root.get("kind").is_some_and(|k| {
-        matches!(&k.value.value, Value::Scalar { text, .. } if text == "ConfigMap")
-    })
+    root.get("kind").is_some_and(
+        |k| matches!(&k.value.value, Value::Scalar { text, .. } if text == "ConfigMap"),
+    )
 }
 
 /// The text of `data.config` and the line offset of its first line.
@@ -43,17 +44,15 @@ fn config_text(manifest: &Node) -> Result<(String, usize), ConfigError> {
         )
     };
     let data = manifest.get("data").ok_or_else(|| missing(manifest.line))?;
-    let config = data.value.get("config").ok_or_else(|| missing(data.key_line))?;
+    let config = data
+        .value
+        .get("config")
+        .ok_or_else(|| missing(data.key_line))?;
     match &config.value.value {
-        Value::Scalar { text, literal, .. } => {
-            // A literal block's content starts on the line after its `|` indicator, which is
-            // the scalar's own line; any other scalar starts on its own line.
-            let offset = if *literal {
-                config.value.line
-            } else {
-                config.value.line.saturating_sub(1)
-            };
-            Ok((text.clone(), offset))
+        Value::Scalar { text, .. } => {
+            // The scalar's line is that of its first content line (for a literal block, the
+            // line after its `|`), which is line 1 of the configuration.
+            Ok((text.clone(), config.value.line.saturating_sub(1)))
         }
         Value::Null => Ok((String::new(), config.key_line)),
         _ => Err(ConfigError::new(

@@ -5,8 +5,8 @@ use crate::address::AddressRange;
 use crate::community::CommunityValue;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::fields::{
-    Object, Schema, bool_value, duration_value, index, integer, ip_value, join, string,
-    u16_value, u32_value,
+    Object, Schema, bool_value, duration_value, index, integer, ip_value, join, string, u16_value,
+    u32_value,
 };
 use crate::model::{
     AddressPool, BgpAdvertisement, Config, DEFAULT_HOLD_TIME, DEFAULT_PEER_PORT, Peer, Protocol,
@@ -157,7 +157,7 @@ fn bgp_communities(
             Ok(v) => {
                 out.insert(alias.key.clone(), v);
             }
-            Err(kind) => errs.push(ConfigError::new(path, alias.key_line, kind)),
+            Err(kind) => errs.push(ConfigError::new(path, alias.value.line, kind)),
         }
     }
     out
@@ -234,10 +234,7 @@ fn peer(
         && ebgp_multihop
         && mine == theirs
     {
-        errs.push(obj.error(
-            "ebgp-multihop",
-            ConfigErrorKind::EbgpMultihopOnIbgp(mine),
-        ));
+        errs.push(obj.error("ebgp-multihop", ConfigErrorKind::EbgpMultihopOnIbgp(mine)));
     }
     let mut node_selectors = Vec::new();
     for (i, sel) in obj.seq("node-selectors", errs).iter().enumerate() {
@@ -274,9 +271,9 @@ fn peer(
 
 /// The hold time, truncated to whole seconds as MetalLB does; 0 or 3 s to 65535 s.
 fn hold_time(obj: &Object<'_>, errs: &mut Vec<ConfigError>) -> Option<Duration> {
-    let Some(entry) = obj.entry("hold-time") else {
+    if obj.entry("hold-time").is_none() {
         return Some(DEFAULT_HOLD_TIME);
-    };
+    }
     let (d, text) = obj.get("hold-time", errs, duration_value)?;
     let whole = Duration::from_secs(d.as_secs());
     let kind = if whole != Duration::ZERO && whole < Duration::from_secs(3) {
@@ -286,11 +283,7 @@ fn hold_time(obj: &Object<'_>, errs: &mut Vec<ConfigError>) -> Option<Duration> 
     } else {
         return Some(whole);
     };
-    errs.push(ConfigError::new(
-        obj.path_of("hold-time"),
-        entry.key_line,
-        kind,
-    ));
+    errs.push(obj.error("hold-time", kind));
     None
 }
 
@@ -307,7 +300,7 @@ fn node_selector(node: &Node, path: String, errs: &mut Vec<ConfigError>) -> Opti
                         Ok(v) => v,
                         Err(_) if matches!(label.value.value, Value::Null) => String::new(),
                         Err(kind) => {
-                            errs.push(ConfigError::new(path, label.key_line, kind));
+                            errs.push(ConfigError::new(path, label.value.line, kind));
                             continue;
                         }
                     };
@@ -320,7 +313,7 @@ fn node_selector(node: &Node, path: String, errs: &mut Vec<ConfigError>) -> Opti
                     } else if !is_label_value(&value) {
                         errs.push(ConfigError::new(
                             path,
-                            label.key_line,
+                            label.value.line,
                             ConfigErrorKind::BadLabelValue(value),
                         ));
                     } else {
@@ -391,7 +384,11 @@ fn requirement(
         };
         if let Some(requirement) = requirement {
             errs.push(obj.error(
-                if values.is_empty() { "operator" } else { "values" },
+                if values.is_empty() {
+                    "operator"
+                } else {
+                    "values"
+                },
                 ConfigErrorKind::SelectorValues {
                     operator: op.name(),
                     requirement,

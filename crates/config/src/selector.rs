@@ -110,8 +110,10 @@ fn is_dns_subdomain(s: &str) -> bool {
             let b = label.as_bytes();
             !b.is_empty()
                 && b.len() <= 63
-                && b.first().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && b.last().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && b.first()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && b.last()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
                 && b.iter()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         })
@@ -158,7 +160,10 @@ mod tests {
         assert!(!req("zone", In, &["a"]).matches(&node));
         assert!(req("rack", NotIn, &["b"]).matches(&node));
         assert!(!req("rack", NotIn, &["a"]).matches(&node));
-        assert!(req("zone", NotIn, &["a"]).matches(&node), "absent label passes NotIn");
+        assert!(
+            req("zone", NotIn, &["a"]).matches(&node),
+            "absent label passes NotIn"
+        );
         assert!(req("gpu", Exists, &[]).matches(&node));
         assert!(!req("zone", Exists, &[]).matches(&node));
         assert!(req("zone", DoesNotExist, &[]).matches(&node));

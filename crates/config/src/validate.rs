@@ -48,7 +48,7 @@ pub(crate) struct PoolName {
 
 /// Finds every entry that overlaps an earlier one, within a pool or across pools, in
 /// O(n log n): sort by (family, first address), then sweep keeping the entry that reaches
-/// furthest. Each overlap is reported once, at the entry that comes later in the file.
+/// furthest. Each overlapping entry is reported once, the later one in the file of a pair.
 pub(crate) fn overlaps(entries: &mut [AddressEntry], errs: &mut Vec<ConfigError>) {
     let key = |e: &AddressEntry| {
         (
@@ -61,6 +61,8 @@ pub(crate) fn overlaps(entries: &mut [AddressEntry], errs: &mut Vec<ConfigError>
     entries.sort_by_key(key);
     // Index of the entry, so far in this family, whose last address is highest.
     let mut reach: Option<usize> = None;
+    // Entries already reported (an entry covering many others is reported once).
+    let mut reported = std::collections::HashSet::new();
     for i in 0..entries.len() {
         let (Some(cur), Some(prev)) = (entries.get(i), reach.and_then(|r| entries.get(r))) else {
             reach = Some(i);
@@ -68,25 +70,27 @@ pub(crate) fn overlaps(entries: &mut [AddressEntry], errs: &mut Vec<ConfigError>
         };
         let same_family = cur.range.is_ipv4() == prev.range.is_ipv4();
         if same_family && to_bits(cur.range.first()) <= to_bits(prev.range.last()) {
-            let (later, earlier) = if (cur.pool_index, cur.entry_index)
-                > (prev.pool_index, prev.entry_index)
-            {
-                (cur, prev)
-            } else {
-                (prev, cur)
-            };
-            errs.push(ConfigError::new(
-                later.path.clone(),
-                later.line,
-                ConfigErrorKind::Overlap {
-                    entry: later.range.to_string(),
-                    pool: later.pool.clone(),
-                    other_entry: earlier.range.to_string(),
-                    other_pool: earlier.pool.clone(),
-                    other_path: earlier.path.clone(),
-                    other_line: earlier.line,
-                },
-            ));
+            let (later, earlier) =
+                if (cur.pool_index, cur.entry_index) > (prev.pool_index, prev.entry_index) {
+                    (cur, prev)
+                } else {
+                    (prev, cur)
+                };
+            // An entry covering many others is reported once, against the first it meets.
+            if reported.insert((later.pool_index, later.entry_index)) {
+                errs.push(ConfigError::new(
+                    later.path.clone(),
+                    later.line,
+                    ConfigErrorKind::Overlap {
+                        entry: later.range.to_string(),
+                        pool: later.pool.clone(),
+                        other_entry: earlier.range.to_string(),
+                        other_pool: earlier.pool.clone(),
+                        other_path: earlier.path.clone(),
+                        other_line: earlier.line,
+                    },
+                ));
+            }
         }
         if !same_family || to_bits(cur.range.last()) > to_bits(prev.range.last()) {
             reach = Some(i);
@@ -150,9 +154,15 @@ pub(crate) fn duplicate_advertisement(
     let normal = |a: &BgpAdvertisement| {
         let mut c = a.communities.clone();
         c.sort();
-        (a.aggregation_length, a.aggregation_length_v6, a.localpref, c)
+        (
+            a.aggregation_length,
+            a.aggregation_length_v6,
+            a.localpref,
+            c,
+        )
     };
-    if let Some((_, first_path, first_line)) = earlier.iter().find(|(e, _, _)| normal(e) == normal(ad))
+    if let Some((_, first_path, first_line)) =
+        earlier.iter().find(|(e, _, _)| normal(e) == normal(ad))
     {
         errs.push(ConfigError::new(
             path,

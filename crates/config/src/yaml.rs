@@ -30,8 +30,6 @@ pub(crate) enum Value {
         text: String,
         /// Unquoted (so `true`, `12` are typed by YAML's core schema).
         plain: bool,
-        /// Literal (`|`) block scalar.
-        literal: bool,
     },
     /// A sequence.
     Seq(Vec<Node>),
@@ -184,7 +182,6 @@ impl<'a> Builder<'a> {
                     Value::Scalar {
                         text: text.into_owned(),
                         plain,
-                        literal: style == ScalarStyle::Literal,
                     }
                 };
                 let node = Node { line, value };
@@ -284,7 +281,9 @@ mod tests {
 
     #[test]
     fn lines_are_recorded() {
-        let doc = parse("a: 1\nb:\n- x\n- y: |\n    lit\n", 0).unwrap().unwrap();
+        let doc = parse("a: 1\nb:\n- x\n- y: |\n    lit\n", 0)
+            .unwrap()
+            .unwrap();
         let Value::Map(entries) = &doc.value else {
             panic!("not a map")
         };
