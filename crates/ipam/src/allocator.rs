@@ -166,8 +166,8 @@ impl Allocator {
     pub fn allocate(&mut self, key: &ServiceKey, request: &Request) -> Result<Assignment, Refusal> {
         validate(request)?;
         if let Some(held) = self.services.get(key) {
-            if self.check_existing(key, request, &held.ips).is_ok() {
-                let ips = held.ips.clone();
+            if let Ok(ips) = self.check_existing(key, request, &held.ips) {
+                // Same addresses; only their order may follow a changed `spec.ipFamilies`.
                 self.update_request(key, request, &ips);
                 return Ok(self.describe(&ips));
             }
@@ -293,13 +293,14 @@ impl Allocator {
         }
     }
 
-    /// Whether held addresses still satisfy a (possibly changed) request.
+    /// Whether held addresses still satisfy a (possibly changed) request; if so, them in the request's family
+    /// order.
     fn check_existing(
         &self,
         key: &ServiceKey,
         request: &Request,
         ips: &[IpAddr],
-    ) -> Result<(), Refusal> {
+    ) -> Result<Vec<IpAddr>, Refusal> {
         let ordered = order_by_family(request, ips)?;
         self.check_fit(request, &ordered)?;
         for &ip in &ordered {
@@ -307,7 +308,7 @@ impl Allocator {
                 return Err(refusal_for(ip, holder, mismatch));
             }
         }
-        Ok(())
+        Ok(ordered)
     }
 
     /// Requested addresses and pool annotation against held addresses (ordered by family already).
@@ -548,6 +549,7 @@ impl Allocator {
                 return;
             }
             held.request = request.clone();
+            held.ips = ips.to_vec();
         }
         for ip in ips {
             let Some(record) = self.ips.get_mut(ip) else {

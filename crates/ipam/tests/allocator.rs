@@ -722,3 +722,28 @@ fn huge_ipv6_pools_count_without_per_address_storage() {
     assert_eq!(stats[0].total, 1u128 << 64);
     assert_eq!(stats[0].in_use, 1);
 }
+
+#[test]
+fn reordering_ip_families_keeps_the_addresses_and_follows_the_new_order() {
+    let mut a = two_pools();
+    let v6_first = Request {
+        families: FamilyRequest::dual(Family::V6, FamilyPolicy::RequireDualStack),
+        ..Request::default()
+    };
+    let v4_first = Request {
+        families: FamilyRequest::dual(Family::V4, FamilyPolicy::PreferDualStack),
+        ..Request::default()
+    };
+    assert_eq!(
+        ips(&a.allocate(&svc("x"), &v6_first).unwrap()),
+        vec![ip("2001:db8::10"), ip("198.51.100.10")]
+    );
+    assert_eq!(
+        ips(&a.allocate(&svc("x"), &v4_first).unwrap()),
+        vec![ip("198.51.100.10"), ip("2001:db8::10")]
+    );
+    assert_eq!(
+        ips(&a.assignment(&svc("x")).unwrap()),
+        vec![ip("198.51.100.10"), ip("2001:db8::10")]
+    );
+}
