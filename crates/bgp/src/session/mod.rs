@@ -1,0 +1,144 @@
+//! The tokio session driver: one task per peer.
+//!
+//! [`Session::spawn`] starts a task that connects to the peer ([`socket`]: source address,
+//! TTL, TCP-MD5), feeds the [`Fsm`](crate::fsm::Fsm) with what arrives and with its timers, and
+//! once Established sends the desired routes through the Adj-RIB-Out, then End-of-RIB per
+//! family. The handle sets the desired routes, reports the session's [`SessionStatus`] on a
+//! watch channel, and stops the session ([`StopMode`]).
+//!
+//! [`check`] opens one session, reports what was negotiated and closes it with a Cease.
+
+mod driver;
+pub mod next_hop;
+mod probe;
+pub mod restart_state;
+pub mod socket;
+
+pub use probe::{CheckError, check};
+pub use socket::{ConnectError, TcpOptions};
+
+use crate::fsm::{DownReason, FsmConfig, Negotiated, State};
+use crate::rib_out::Attributes;
+use ipnet::IpNet;
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// The routes a speaker wants the peer to have: prefix → attributes.
+pub type DesiredRoutes = BTreeMap<IpNet, Attributes>;
+
+/// Everything one session needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// How to reach the peer.
+    pub tcp: TcpOptions,
+    /// The state machine's configuration. When graceful restart is configured and
+    /// `state_dir` is set, the driver decides the R bit itself from the restart record.
+    pub fsm: FsmConfig,
+    /// Where the graceful-restart "last alive" record lives (see [`restart_state`]).
+    pub state_dir: Option<PathBuf>,
+    /// NEXT_HOP for IPv4 routes; default: the session's local address, or an IPv4 address on
+    /// the same interface for an IPv6 session.
+    pub next_hop_v4: Option<Ipv4Addr>,
+    /// Global next hop for IPv6 routes; default: the session's local address, or a global IPv6
+    /// address on the same interface for an IPv4 session.
+    pub next_hop_v6: Option<Ipv6Addr>,
+}
+
+/// What a session is doing, as published on the status channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionStatus {
+    /// The FSM state.
+    pub state: State,
+    /// What was negotiated, while Established.
+    pub negotiated: Option<Arc<Negotiated>>,
+    /// Why the session last went down, if it did.
+    pub last_down: Option<DownReason>,
+    /// Prefixes the peer has from us (sent and not withdrawn), while Established.
+    pub prefixes_sent: usize,
+    /// Times the session reached Established.
+    pub established_count: u64,
+    /// Whether the task has ended (after a stop).
+    pub finished: bool,
+}
+
+/// How to stop a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopMode {
+    /// Withdraw every route, then close with Cease / Administrative Shutdown and this
+    /// communication (RFC 9003).
+    Withdraw {
+        /// The shutdown communication.
+        communication: String,
+    },
+    /// For an upgrade: when graceful restart was negotiated, close the connection without a
+    /// NOTIFICATION and without withdrawing, so the peer keeps our routes as stale until we
+    /// are back (RFC 4724). Otherwise the same as [`StopMode::Withdraw`].
+    Graceful {
+        /// The shutdown communication used when falling back to a withdraw.
+        communication: String,
+    },
+}
+
+enum Command {
+    Stop(StopMode),
+}
+
+/// The handle of one peer's session task.
+#[derive(Debug)]
+pub struct Session {
+    routes: watch::Sender<Arc<DesiredRoutes>>,
+    status: watch::Receiver<SessionStatus>,
+    commands: mpsc::Sender<Command>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Stop(m) => write!(f, "Stop({m:?})"),
+        }
+    }
+}
+
+impl Session {
+    /// Starts the session task (on the current tokio runtime) with an initial set of routes.
+    pub fn spawn(config: SessionConfig, routes: DesiredRoutes) -> Session {
+        let (routes_tx, routes_rx) = watch::channel(Arc::new(routes));
+        let (status_tx, status_rx) = watch::channel(SessionStatus {
+            state: State::Idle,
+            negotiated: None,
+            last_down: None,
+            prefixes_sent: 0,
+            established_count: 0,
+            finished: false,
+        });
+        let (cmd_tx, cmd_rx) = mpsc::channel(4);
+        let task = tokio::spawn(driver::run(config, routes_rx, cmd_rx, status_tx));
+        Session {
+            routes: routes_tx,
+            status: status_rx,
+            commands: cmd_tx,
+            task,
+        }
+    }
+
+    /// Replaces the desired routes; only the difference is sent.
+    pub fn set_routes(&self, routes: DesiredRoutes) {
+        self.routes.send_replace(Arc::new(routes));
+    }
+
+    /// A receiver of status changes.
+    pub fn status(&self) -> watch::Receiver<SessionStatus> {
+        self.status.clone()
+    }
+
+    /// Stops the session and waits for its task to end.
+    pub async fn stop(self, mode: StopMode) {
+        let _ = self.commands.send(Command::Stop(mode)).await;
+        let _ = self.task.await;
+    }
+}
