@@ -248,7 +248,8 @@ impl AdjRibOut {
                 ..Update::default()
             }));
         }
-        // MP_UNREACH_NLRI with no prefixes: flags, type, 2-octet length, AFI, SAFI.
+        // MP_UNREACH_NLRI with no prefixes, counted with the 2-octet length it gets once it
+        // holds more than 255 octets: flags, type, length (2), AFI, SAFI.
         let room = self.nlri_room(7);
         for chunk in chunks(v6, room, |p| prefix_wire_len(p.prefix_len())) {
             out.push(Message::Update(Update {
@@ -302,7 +303,8 @@ impl AdjRibOut {
         }
         if !v6.is_empty() {
             let base = self.path_attributes(attrs, Family::Ipv6Unicast);
-            let Some(alen) = self.attribute_len(&base) else {
+            // +1: MP_REACH_NLRI takes the 2-octet length once its NLRI push it past 255.
+            let Some(alen) = self.attribute_len(&base).map(|l| l + 1) else {
                 return packed;
             };
             let room = self.nlri_room(alen);

@@ -19,6 +19,7 @@
 //!   attribute.
 //! - End-of-RIB: [`Update::end_of_rib`] and [`Update::end_of_rib_family`].
 
+mod attribute_decode;
 mod attributes;
 mod context;
 mod error;

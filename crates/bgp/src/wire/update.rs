@@ -4,7 +4,8 @@ use bytes::{BufMut, BytesMut};
 use ipnet::{IpNet, Ipv4Net};
 
 use super::Family;
-use super::attributes::{AS_PATH, MpUnreach, NEXT_HOP, ORIGIN, PathAttributes, decode_attributes};
+use super::attribute_decode::decode_attributes;
+use super::attributes::{AS_PATH, MpUnreach, NEXT_HOP, ORIGIN, PathAttributes};
 use super::context::SessionContext;
 use super::error::{DecodeError, EncodeError};
 use super::nlri::{self, BadPrefix};
