@@ -184,23 +184,8 @@ pub enum ConfigErrorKind {
         first_line: usize,
     },
     /// Two address entries that share addresses.
-    #[error(
-        "{entry} in pool {pool:?} overlaps {other_entry} in pool {other_pool:?} ({other_path}, line {other_line})"
-    )]
-    Overlap {
-        /// This entry as written.
-        entry: String,
-        /// This entry's pool.
-        pool: String,
-        /// The entry it overlaps, as written.
-        other_entry: String,
-        /// That entry's pool.
-        other_pool: String,
-        /// That entry's path.
-        other_path: String,
-        /// That entry's line.
-        other_line: usize,
-    },
+    #[error("{0}")]
+    Overlap(Box<Overlap>),
     /// An aggregation length longer than the address family allows.
     #[error("aggregation length {length} is too long for {family} (at most {max})")]
     AggregationTooLong {
@@ -253,6 +238,26 @@ pub enum ConfigErrorKind {
     /// A manifest that is not a ConfigMap with `data.config`.
     #[error("{0}")]
     Manifest(String),
+}
+
+/// Two address entries that share addresses: this one, and the one it overlaps.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{entry} in pool {pool:?} overlaps {other_entry} in pool {other_pool:?} ({other_path}, line {other_line})"
+)]
+pub struct Overlap {
+    /// This entry as written.
+    pub entry: String,
+    /// This entry's pool.
+    pub pool: String,
+    /// The entry it overlaps, as written.
+    pub other_entry: String,
+    /// That entry's pool.
+    pub other_pool: String,
+    /// That entry's path.
+    pub other_path: String,
+    /// That entry's line.
+    pub other_line: usize,
 }
 
 /// Every problem found in a configuration, in file order. Never empty.

@@ -29,7 +29,7 @@ mod yaml;
 pub use address::{AddressError, AddressRange};
 pub use community::{CommunityError, CommunityValue};
 pub use duration::{DurationError, format_duration, parse_duration};
-pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
+pub use error::{ConfigError, ConfigErrorKind, ConfigErrors, Overlap};
 pub use manifest::load;
 pub use model::{
     AddressPool, BgpAdvertisement, Config, DEFAULT_HOLD_TIME, DEFAULT_PEER_PORT, Peer, Protocol,

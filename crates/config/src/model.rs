@@ -173,7 +173,9 @@ impl Config {
         self.address_pools.iter().find(|p| p.contains(ip))
     }
 
-    /// Serialises to the YAML form [`Config::from_yaml`] reads back unchanged.
+    /// Serialises to the YAML form [`Config::from_yaml`] reads back unchanged (except for
+    /// strings holding U+0085, U+2028 or U+2029, which serde_yaml writes raw and YAML 1.2
+    /// reads as other text).
     pub fn to_yaml(&self) -> Result<String, serde_yaml::Error> {
         serde_yaml::to_string(self)
     }

@@ -1,7 +1,7 @@
 //! Checks across objects: overlapping addresses, duplicate pools, peers and advertisements.
 
 use crate::address::{AddressRange, to_bits};
-use crate::error::{ConfigError, ConfigErrorKind};
+use crate::error::{ConfigError, ConfigErrorKind, Overlap};
 use crate::model::BgpAdvertisement;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -81,14 +81,14 @@ pub(crate) fn overlaps(entries: &mut [AddressEntry], errs: &mut Vec<ConfigError>
                 errs.push(ConfigError::new(
                     later.path.clone(),
                     later.line,
-                    ConfigErrorKind::Overlap {
+                    ConfigErrorKind::Overlap(Box::new(Overlap {
                         entry: later.range.to_string(),
                         pool: later.pool.clone(),
                         other_entry: earlier.range.to_string(),
                         other_pool: earlier.pool.clone(),
                         other_path: earlier.path.clone(),
                         other_line: earlier.line,
-                    },
+                    })),
                 ));
             }
         }

@@ -1,7 +1,7 @@
 //! Table-driven: every validation rule, each case asserting the error's path, line and kind.
 
 use ferrolb_config::{
-    AddressError, CommunityError, Config, ConfigError, ConfigErrorKind as K, DurationError,
+    AddressError, CommunityError, Config, ConfigError, ConfigErrorKind as K, DurationError, Overlap,
 };
 
 /// A valid pool to append to peer-only cases (lines 1-4 of nothing else).
@@ -360,9 +360,14 @@ const CASES: &[Case] = &[
         path: "address-pools[1].addresses[1]",
         line: 9,
         check: |k| {
-            matches!(k, K::Overlap { entry, pool, other_entry, other_pool, other_path, other_line: 4 }
-            if entry == "203.0.113.10-203.0.113.20" && pool == "b" && other_entry == "203.0.113.0/28"
-                && other_pool == "a" && other_path == "address-pools[0].addresses[0]")
+            *k == K::Overlap(Box::new(Overlap {
+                entry: "203.0.113.10-203.0.113.20".into(),
+                pool: "b".into(),
+                other_entry: "203.0.113.0/28".into(),
+                other_pool: "a".into(),
+                other_path: "address-pools[0].addresses[0]".into(),
+                other_line: 4,
+            }))
         },
     },
     Case {
@@ -370,14 +375,14 @@ const CASES: &[Case] = &[
         yaml: "address-pools:\n- name: a\n  protocol: bgp\n  addresses:\n  - 2001:db8::/64\n  - 2001:db8::5-2001:db8::9\n",
         path: "address-pools[0].addresses[1]",
         line: 6,
-        check: |k| matches!(k, K::Overlap { pool, other_pool, .. } if pool == "a" && other_pool == "a"),
+        check: |k| matches!(k, K::Overlap(o) if o.pool == "a" && o.other_pool == "a"),
     },
     Case {
         name: "overlap where the later entry starts first",
         yaml: "address-pools:\n- name: a\n  protocol: bgp\n  addresses: [203.0.113.10/32]\n- name: b\n  protocol: bgp\n  addresses: [203.0.113.0/28]\n",
         path: "address-pools[1].addresses[0]",
         line: 7,
-        check: |k| matches!(k, K::Overlap { pool, other_pool, .. } if pool == "b" && other_pool == "a"),
+        check: |k| matches!(k, K::Overlap(o) if o.pool == "b" && o.other_pool == "a"),
     },
     Case {
         name: "IPv4 aggregation length over 32",
