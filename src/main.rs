@@ -4,7 +4,9 @@
 //! configuration model live in the crates under `crates/`.
 
 mod cli;
+mod controller;
 mod logging;
+mod serve;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -26,6 +26,8 @@ enum Command {
     /// Talk BGP to a router: check a session, or announce prefixes.
     #[command(subcommand)]
     Bgp(bgp::BgpCommand),
+    /// Assign LoadBalancer Service addresses from the configured pools (Kubernetes controller).
+    Controller(crate::controller::ControllerArgs),
 }
 
 impl Cli {
@@ -34,6 +36,7 @@ impl Cli {
         match self.command {
             Command::Config(cmd) => cmd.run(),
             Command::Bgp(cmd) => cmd.run().await,
+            Command::Controller(args) => args.run().await,
         }
     }
 }

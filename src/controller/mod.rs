@@ -1,0 +1,69 @@
+//! `ferrolb controller`: assigns addresses to LoadBalancer Services and writes them to their status.
+//!
+//! - [`service`]: a Service → whether it is ours, its allocation request, the addresses its status shows;
+//! - [`status`]: the desired status (ingress + `ferrolb.io/AddressAssigned` condition) and the patch to get there;
+//! - [`state`]: the pure reconcile over the cached Services and ConfigMap, rebuilt from statuses after every
+//!   re-list and leader change;
+//! - [`leader`]: Lease-based leader election;
+//! - [`metrics`]: the Prometheus metrics;
+//! - [`run`]: the watchers and the writer that tie them together.
+
+pub mod leader;
+pub mod metrics;
+pub mod run;
+pub mod service;
+pub mod state;
+pub mod status;
+
+use clap::Args;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+/// Options of `ferrolb controller`.
+#[derive(Debug, Clone, Args)]
+pub struct ControllerArgs {
+    /// Namespace of the configuration ConfigMap (and of the leader Lease).
+    #[arg(
+        long,
+        default_value = "ferrolb-system",
+        env = "FERROLB_CONFIG_NAMESPACE"
+    )]
+    pub config_namespace: String,
+    /// Name of the configuration ConfigMap (its `config` key holds MetalLB v0.12 YAML).
+    #[arg(long, default_value = "config")]
+    pub config_name: String,
+    /// Only handle Services with `spec.loadBalancerClass: ferrolb.io/bgp`, not those without a class.
+    #[arg(long)]
+    pub no_default_class: bool,
+    /// Watch Services in this namespace only (default: all namespaces).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Address for `/metrics`, `/healthz` and `/readyz`.
+    #[arg(long, default_value = "0.0.0.0:7472")]
+    pub metrics_addr: SocketAddr,
+    /// Name of the leader-election Lease (in the config namespace).
+    #[arg(long, default_value = "ferrolb-controller")]
+    pub lease_name: String,
+    /// This replica's identity in the Lease (default: `$POD_NAME`, else the host name and process id).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// Seconds a Lease stays valid without renewal; a standby takes over after this long.
+    #[arg(long, default_value_t = 15)]
+    pub lease_duration_secs: u64,
+    /// Seconds between Lease renewals (and reads, on a standby).
+    #[arg(long, default_value_t = 2)]
+    pub lease_retry_secs: u64,
+}
+
+impl ControllerArgs {
+    /// Runs the controller until it fails.
+    pub async fn run(self) -> ExitCode {
+        match run::run(self).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                tracing::error!(error = format!("{err:#}"), "controller stopped");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

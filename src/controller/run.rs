@@ -1,0 +1,353 @@
+//! The controller's I/O: watches Services and the ConfigMap, feeds [`ControllerState`], and (on the leader only)
+//! writes the status patches and Events it asks for.
+
+use anyhow::Context;
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::watcher::{self, Event as WatchEvent};
+use kube::{Api, Client, Resource};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+use super::ControllerArgs;
+use super::leader::{self, ElectionSettings, Role};
+use super::metrics::ControllerMetrics;
+use super::service::ServiceFilter;
+use super::state::{ConfigOutcome, ControllerState, StatusWrite};
+use crate::serve::{self, Readiness};
+
+/// The field manager of every status write.
+pub const FIELD_MANAGER: &str = "ferrolb-controller";
+
+/// How many status writes are in flight at once.
+const WRITE_CONCURRENCY: usize = 16;
+
+/// What the watchers tell the main loop.
+enum Input {
+    /// A complete list of Services (start or re-list).
+    Relisted(Vec<Service>),
+    /// A Service was added or changed.
+    Applied(Service),
+    /// A Service was deleted.
+    Deleted(Service),
+    /// The ConfigMap watch listed (`Some` if our ConfigMap exists).
+    ConfigListed(Option<ConfigMap>),
+    /// Our ConfigMap was added or changed (`None`: deleted).
+    Config(Option<ConfigMap>),
+}
+
+/// Runs the controller until a fatal error.
+pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
+    let client = Client::try_default()
+        .await
+        .context("cannot build a Kubernetes client (in-cluster or $KUBECONFIG)")?;
+    let (metrics, registry) = ControllerMetrics::registered();
+    let readiness = Readiness::new();
+    let bound = serve::spawn(args.metrics_addr, Arc::new(registry), readiness.clone()).await?;
+    let identity = args.identity.clone().unwrap_or_else(default_identity);
+    tracing::info!(%bound, %identity, config = %format!("{}/{}", args.config_namespace, args.config_name),
+        "controller starting");
+
+    let (role_tx, mut role_rx) = watch::channel(Role::Unknown);
+    tokio::spawn(leader::run(
+        client.clone(),
+        ElectionSettings {
+            namespace: args.config_namespace.clone(),
+            name: args.lease_name.clone(),
+            identity: identity.clone(),
+            lease_duration: Duration::from_secs(args.lease_duration_secs.max(1)),
+            retry_period: Duration::from_secs(args.lease_retry_secs.max(1)),
+        },
+        role_tx,
+    ));
+
+    let (tx, mut rx) = mpsc::channel::<Input>(4096);
+    let services: Api<Service> = match &args.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    tokio::spawn(watch_services(services, tx.clone()));
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &args.config_namespace);
+    tokio::spawn(watch_config(config_maps, args.config_name.clone(), tx));
+
+    let filter = ServiceFilter {
+        default_class: !args.no_default_class,
+        ..ServiceFilter::default()
+    };
+    let mut state = ControllerState::new(
+        filter,
+        format!("{}/{}", args.config_namespace, args.config_name),
+    );
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance: Some(identity),
+        },
+    );
+    let writer = Writer {
+        client,
+        recorder,
+        params: PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        },
+    };
+    let mut config_map: Option<ConfigMap> = None;
+    let mut role = Role::Unknown;
+    let mut retry = tokio::time::interval(Duration::from_secs(5));
+
+    loop {
+        tokio::select! {
+            input = rx.recv() => {
+                let Some(input) = input else {
+                    anyhow::bail!("watchers stopped");
+                };
+                let mut next = Some(input);
+                // Take everything already queued, so one batch of writes covers it.
+                while let Some(input) = next {
+                    handle(&mut state, &writer, &mut config_map, input).await;
+                    next = rx.try_recv().ok();
+                }
+            }
+            changed = role_rx.changed() => {
+                changed.context("leader election stopped")?;
+                let new = role_rx.borrow_and_update().clone();
+                if new == Role::Leader && role != Role::Leader {
+                    state.became_leader();
+                }
+                metrics.leader.set(i64::from(new == Role::Leader));
+                role = new;
+            }
+            _ = retry.tick() => {}
+        }
+        readiness.set(state.synced() && role != Role::Unknown);
+        metrics.config_loaded.set(i64::from(state.config_loaded()));
+        metrics.config_stale.set(i64::from(state.config_stale()));
+        if role != Role::Leader {
+            continue;
+        }
+        let started = Instant::now();
+        let writes = state.reconcile(Timestamp::now());
+        metrics
+            .reconcile_seconds
+            .observe(started.elapsed().as_secs_f64());
+        if let Some(allocator) = state.allocator() {
+            metrics.set_pools(&allocator.pool_stats(), allocator.stranded().len());
+        }
+        if !writes.is_empty() {
+            writer.write_all(&mut state, &metrics, writes).await;
+        }
+    }
+}
+
+async fn handle(
+    state: &mut ControllerState,
+    writer: &Writer,
+    config_map: &mut Option<ConfigMap>,
+    input: Input,
+) {
+    match input {
+        Input::Relisted(services) => {
+            tracing::info!(services = services.len(), "services listed");
+            state.services_relisted(services);
+        }
+        Input::Applied(svc) => state.service_applied(svc),
+        Input::Deleted(svc) => state.service_deleted(&svc),
+        Input::ConfigListed(cm) | Input::Config(cm) => {
+            *config_map = cm;
+            config_changed(state, writer, config_map.as_ref()).await;
+            state.config_listed();
+        }
+    }
+}
+
+async fn config_changed(state: &mut ControllerState, writer: &Writer, cm: Option<&ConfigMap>) {
+    let text = cm
+        .and_then(|cm| cm.data.as_ref())
+        .and_then(|data| data.get("config"))
+        .map(String::as_str);
+    match state.config_changed(text) {
+        ConfigOutcome::Unchanged => {}
+        ConfigOutcome::Loaded { stranded } => {
+            tracing::info!(stranded, "configuration loaded");
+            if stranded > 0 {
+                tracing::warn!(
+                    stranded,
+                    "addresses held by Services are outside every new pool; kept and flagged"
+                );
+            }
+        }
+        ConfigOutcome::Missing => {
+            tracing::warn!(
+                "configuration ConfigMap or its `config` key is missing; keeping the last good one"
+            );
+        }
+        ConfigOutcome::Rejected { message } => {
+            tracing::error!(errors = %message, "configuration rejected; the last good one stays in force");
+            if let Some(cm) = cm {
+                writer.config_rejected(cm, &message).await;
+            }
+        }
+    }
+}
+
+/// Writes status patches and Events.
+struct Writer {
+    client: Client,
+    recorder: Recorder,
+    params: PatchParams,
+}
+
+impl Writer {
+    /// Applies `writes` (several in flight), then records what the API server returned.
+    async fn write_all(
+        &self,
+        state: &mut ControllerState,
+        metrics: &ControllerMetrics,
+        writes: Vec<StatusWrite>,
+    ) {
+        let results: Vec<(StatusWrite, Result<Service, kube::Error>)> =
+            futures::stream::iter(writes)
+                .map(|w| async move {
+                    let api: Api<Service> = Api::namespaced(self.client.clone(), &w.key.namespace);
+                    let result = api
+                        .patch_status(&w.key.name, &self.params, &Patch::Merge(&w.patch))
+                        .await;
+                    if let (Ok(svc), Some(event)) = (&result, &w.event) {
+                        let ev = Event {
+                            type_: if event.warning {
+                                EventType::Warning
+                            } else {
+                                EventType::Normal
+                            },
+                            reason: event.reason.into(),
+                            note: Some(event.note.clone()),
+                            action: "Allocate".into(),
+                            secondary: None,
+                        };
+                        if let Err(err) = self.recorder.publish(&ev, &svc.object_ref(&())).await {
+                            tracing::warn!(service = %w.key, error = %err, "cannot record event");
+                        }
+                    }
+                    (w, result)
+                })
+                .buffer_unordered(WRITE_CONCURRENCY)
+                .collect()
+                .await;
+        for (write, result) in results {
+            match result {
+                Ok(svc) => {
+                    tracing::info!(service = %write.key, status = %write.patch["status"], "status written");
+                    if let Some(reason) = &write.failure {
+                        metrics.count_failure(reason);
+                    }
+                    state.service_written(svc);
+                }
+                Err(kube::Error::Api(status)) if status.code == 404 => {
+                    tracing::debug!(service = %write.key, "service gone before its status was written");
+                }
+                Err(err) => {
+                    tracing::warn!(service = %write.key, error = %err, "status write failed; will retry");
+                    state.retry(write.key);
+                }
+            }
+        }
+    }
+
+    /// Records a Warning Event on the ConfigMap.
+    async fn config_rejected(&self, cm: &ConfigMap, message: &str) {
+        let mut note =
+            format!("configuration rejected, the last good one stays in force: {message}");
+        if note.len() > 1000 {
+            let mut cut = 1000;
+            while !note.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            note.truncate(cut);
+        }
+        let ev = Event {
+            type_: EventType::Warning,
+            reason: "ConfigInvalid".into(),
+            note: Some(note),
+            action: "LoadConfig".into(),
+            secondary: None,
+        };
+        if let Err(err) = self.recorder.publish(&ev, &cm.object_ref(&())).await {
+            tracing::warn!(error = %err, "cannot record the config event");
+        }
+    }
+}
+
+/// Forwards the Service watch, buffering a (re-)list until it is complete.
+async fn watch_services(api: Api<Service>, tx: mpsc::Sender<Input>) {
+    let mut stream = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    let mut listing: Vec<Service> = Vec::new();
+    loop {
+        let input = match stream.try_next().await {
+            Ok(Some(WatchEvent::Init)) => {
+                listing.clear();
+                continue;
+            }
+            Ok(Some(WatchEvent::InitApply(svc))) => {
+                listing.push(svc);
+                continue;
+            }
+            Ok(Some(WatchEvent::InitDone)) => Input::Relisted(std::mem::take(&mut listing)),
+            Ok(Some(WatchEvent::Apply(svc))) => Input::Applied(svc),
+            Ok(Some(WatchEvent::Delete(svc))) => Input::Deleted(svc),
+            Ok(None) => return,
+            Err(err) => {
+                tracing::warn!(error = %err, "service watch failed; retrying");
+                continue;
+            }
+        };
+        if tx.send(input).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Forwards the watch of our ConfigMap.
+async fn watch_config(api: Api<ConfigMap>, name: String, tx: mpsc::Sender<Input>) {
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+    let mut listed: Option<ConfigMap> = None;
+    loop {
+        let input = match stream.try_next().await {
+            Ok(Some(WatchEvent::Init)) => {
+                listed = None;
+                continue;
+            }
+            Ok(Some(WatchEvent::InitApply(cm))) => {
+                listed = Some(cm);
+                continue;
+            }
+            Ok(Some(WatchEvent::InitDone)) => Input::ConfigListed(listed.take()),
+            Ok(Some(WatchEvent::Apply(cm))) => Input::Config(Some(cm)),
+            Ok(Some(WatchEvent::Delete(_))) => Input::Config(None),
+            Ok(None) => return,
+            Err(err) => {
+                tracing::warn!(error = %err, "configmap watch failed; retrying");
+                continue;
+            }
+        };
+        if tx.send(input).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "ferrolb".into());
+    format!("{host}-{}", std::process::id())
+}

@@ -1,0 +1,414 @@
+//! The controller's state and its pure reconcile: cached Services and ConfigMap in, status writes out.
+//!
+//! Restart safety: after every (re-)list of Services, and whenever this replica becomes the leader, the allocator
+//! is rebuilt from what the Services' statuses say (oldest Service first), before anything new is assigned.
+//! Nothing is written until both the Service and the ConfigMap caches have synced.
+
+use ferrolb_config::Config;
+use ferrolb_ipam::{Allocator, Assignment, PoolDef, Refusal, Request, ServiceKey};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::jiff::Timestamp;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::service::{Handling, ServiceFilter, ingress_ips, key_of, request_of, resource_version};
+use super::status::{
+    DesiredCondition, DesiredStatus, REASON_ASSIGNED, REASON_CONFIG_INVALID, REASON_CONFLICT,
+    REASON_STRANDED, ServiceEvent, event_for, status_patch, stored_condition,
+};
+
+/// A status write the controller wants to make.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusWrite {
+    /// The Service.
+    pub key: ServiceKey,
+    /// The merge patch for its status subresource.
+    pub patch: Value,
+    /// The Event to record once the patch succeeded.
+    pub event: Option<ServiceEvent>,
+    /// The failure reason when the Service newly goes into a failed state (for the failure metric).
+    pub failure: Option<String>,
+}
+
+/// What a new ConfigMap did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigOutcome {
+    /// Same text as the configuration in force (or as the last rejected one).
+    Unchanged,
+    /// Now in force. `stranded`: held addresses that the new pools do not contain (kept, and flagged).
+    Loaded {
+        /// How many held addresses are stranded.
+        stranded: usize,
+    },
+    /// Rejected; the last good configuration (if any) stays in force.
+    Rejected {
+        /// Every problem found, one per line.
+        message: String,
+    },
+    /// The ConfigMap (or its `config` key) is missing; the last good configuration (if any) stays in force.
+    Missing,
+}
+
+/// The controller's state.
+#[derive(Debug)]
+pub struct ControllerState {
+    filter: ServiceFilter,
+    config_name: String,
+    services: BTreeMap<ServiceKey, Service>,
+    services_synced: bool,
+    config_synced: bool,
+    /// The pools in force, from the last good configuration.
+    pools: Option<Vec<PoolDef>>,
+    /// The text of the newest ConfigMap seen (`Some(None)`: seen missing; `None`: nothing seen yet).
+    config_text: Option<Option<String>>,
+    config_stale: bool,
+    allocator: Option<Allocator>,
+    /// The allocator must be rebuilt from the Services' statuses before the next reconcile.
+    needs_rebuild: bool,
+    /// Services that lost a contested address to an older Service, with the request they had then. They stay
+    /// without an address (and say why) until their request changes.
+    conflicts: BTreeMap<ServiceKey, (Request, String)>,
+    dirty: BTreeSet<ServiceKey>,
+}
+
+impl ControllerState {
+    /// A new state for `filter`. `config_name` (`namespace/name`) is used in messages.
+    pub fn new(filter: ServiceFilter, config_name: impl Into<String>) -> ControllerState {
+        ControllerState {
+            filter,
+            config_name: config_name.into(),
+            services: BTreeMap::new(),
+            services_synced: false,
+            config_synced: false,
+            pools: None,
+            config_text: None,
+            config_stale: false,
+            allocator: None,
+            needs_rebuild: true,
+            conflicts: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+        }
+    }
+
+    /// Whether both caches have synced (the controller may decide things).
+    pub fn synced(&self) -> bool {
+        self.services_synced && self.config_synced
+    }
+
+    /// Whether a valid configuration is in force.
+    pub fn config_loaded(&self) -> bool {
+        self.pools.is_some()
+    }
+
+    /// Whether the newest configuration was rejected (or removed) while an older one, or none, stays in force.
+    pub fn config_stale(&self) -> bool {
+        self.config_stale
+    }
+
+    /// The allocator, once built.
+    pub fn allocator(&self) -> Option<&Allocator> {
+        self.allocator.as_ref()
+    }
+
+    /// A complete list of Services (the watch started or re-listed). Replaces the cache, and makes the next
+    /// reconcile rebuild the allocator from their statuses first.
+    pub fn services_relisted(&mut self, services: Vec<Service>) {
+        self.services = services.into_iter().map(|s| (key_of(&s), s)).collect();
+        self.services_synced = true;
+        self.needs_rebuild = true;
+    }
+
+    /// A Service was added or changed. Events older than the cached object (e.g. queued before our own write
+    /// returned) are ignored.
+    pub fn service_applied(&mut self, svc: Service) {
+        let key = key_of(&svc);
+        if let Some(cached) = self.services.get(&key)
+            && let (Some(have), Some(new)) = (resource_version(cached), resource_version(&svc))
+            && new < have
+        {
+            return;
+        }
+        self.services.insert(key.clone(), svc);
+        self.dirty.insert(key);
+    }
+
+    /// Records the object the API server returned for our own status write (newest version, nothing to do).
+    pub fn service_written(&mut self, svc: Service) {
+        self.services.insert(key_of(&svc), svc);
+    }
+
+    /// A status write for `key` failed: look at the Service again on the next reconcile.
+    pub fn retry(&mut self, key: ServiceKey) {
+        self.dirty.insert(key);
+    }
+
+    /// A Service was deleted: its addresses are free again.
+    pub fn service_deleted(&mut self, svc: &Service) {
+        let key = key_of(svc);
+        self.services.remove(&key);
+        self.conflicts.remove(&key);
+        self.dirty.remove(&key);
+        if let Some(allocator) = self.allocator.as_mut() {
+            allocator.release(&key);
+        }
+    }
+
+    /// This replica became the leader: rebuild from the statuses (another replica may have written them) and
+    /// look at every Service.
+    pub fn became_leader(&mut self) {
+        self.needs_rebuild = true;
+    }
+
+    /// The ConfigMap watch has listed once (with or without our ConfigMap).
+    pub fn config_listed(&mut self) {
+        self.config_synced = true;
+    }
+
+    /// The ConfigMap's `config` text changed (`None`: the ConfigMap or its key is gone).
+    pub fn config_changed(&mut self, text: Option<&str>) -> ConfigOutcome {
+        if let Some(seen) = &self.config_text
+            && seen.as_deref() == text
+        {
+            return ConfigOutcome::Unchanged;
+        }
+        self.config_text = Some(text.map(str::to_owned));
+        let Some(text) = text else {
+            self.config_stale = true;
+            return ConfigOutcome::Missing;
+        };
+        let pools = match Config::from_yaml(text) {
+            Ok(config) => pool_defs(&config),
+            Err(errors) => {
+                self.config_stale = true;
+                return ConfigOutcome::Rejected {
+                    message: errors.to_string(),
+                };
+            }
+        };
+        let stranded = match self.allocator.as_mut() {
+            Some(allocator) if !self.needs_rebuild => match allocator.set_pools(&pools) {
+                Ok(change) => change.stranded.len(),
+                Err(err) => {
+                    self.config_stale = true;
+                    return ConfigOutcome::Rejected {
+                        message: err.to_string(),
+                    };
+                }
+            },
+            _ => {
+                if let Err(err) = Allocator::new(&pools) {
+                    self.config_stale = true;
+                    return ConfigOutcome::Rejected {
+                        message: err.to_string(),
+                    };
+                }
+                self.needs_rebuild = true;
+                0
+            }
+        };
+        self.pools = Some(pools);
+        self.config_stale = false;
+        self.dirty.extend(self.services.keys().cloned());
+        ConfigOutcome::Loaded { stranded }
+    }
+
+    /// The status writes needed now (empty until both caches synced). Rebuilds the allocator first when needed.
+    pub fn reconcile(&mut self, now: Timestamp) -> Vec<StatusWrite> {
+        if !self.synced() {
+            return Vec::new();
+        }
+        if self.needs_rebuild {
+            self.rebuild();
+        }
+        let dirty = std::mem::take(&mut self.dirty);
+        dirty
+            .into_iter()
+            .filter_map(|key| self.reconcile_one(&key, now))
+            .collect()
+    }
+
+    /// Re-registers every assignment the Services' statuses show, oldest Service first.
+    fn rebuild(&mut self) {
+        self.needs_rebuild = false;
+        self.dirty.extend(self.services.keys().cloned());
+        self.conflicts.clear();
+        let Some(pools) = &self.pools else {
+            self.allocator = None;
+            return;
+        };
+        let mut existing = Vec::new();
+        let mut requests = BTreeMap::new();
+        for (key, svc) in &self.services {
+            if self.filter.handling(svc) != Handling::Ours {
+                continue;
+            }
+            let Ok(request) = request_of(svc) else {
+                continue;
+            };
+            let ips = ingress_ips(svc);
+            if ips.is_empty() {
+                // Still in conflict from before a restart: the spec has not changed since.
+                if let Some(c) = stored_condition(svc)
+                    && c.reason == REASON_CONFLICT
+                    && c.observed_generation == svc.metadata.generation
+                {
+                    self.conflicts
+                        .insert(key.clone(), (request, c.message.clone()));
+                }
+                continue;
+            }
+            requests.insert(key.clone(), request.clone());
+            existing.push((key.clone(), request, ips));
+        }
+        match Allocator::from_existing(pools, existing) {
+            Ok((allocator, refused)) => {
+                for (key, refusal) in refused {
+                    if let Refusal::InUse { .. } | Refusal::SharingConflict { .. } = refusal
+                        && let Some(request) = requests.remove(&key)
+                    {
+                        let message = format!(
+                            "{refusal}; the older Service keeps the address. Change this Service's request to get another one"
+                        );
+                        tracing::warn!(service = %key, %message, "address conflict at re-list");
+                        self.conflicts.insert(key, (request, message));
+                    }
+                }
+                self.allocator = Some(allocator);
+            }
+            Err(err) => {
+                // Pools were validated when the config was loaded; this cannot happen, but never panic.
+                tracing::error!(error = %err, "address pools rejected while rebuilding");
+                self.allocator = None;
+            }
+        }
+    }
+
+    fn reconcile_one(&mut self, key: &ServiceKey, now: Timestamp) -> Option<StatusWrite> {
+        let svc = self.services.get(key)?;
+        let desired = match self.filter.handling(svc) {
+            Handling::OtherClass => return None,
+            Handling::NotLoadBalancer => {
+                self.conflicts.remove(key);
+                if let Some(allocator) = self.allocator.as_mut() {
+                    allocator.release(key);
+                }
+                DesiredStatus::cleared()
+            }
+            Handling::Ours => match self.allocator.as_mut() {
+                None => DesiredStatus {
+                    ingress: None,
+                    condition: Some(DesiredCondition {
+                        ok: false,
+                        reason: REASON_CONFIG_INVALID.into(),
+                        message: format!(
+                            "no valid configuration in ConfigMap {} yet; addresses are left as they are",
+                            self.config_name
+                        ),
+                    }),
+                },
+                Some(allocator) => match request_of(svc) {
+                    Err(refusal) => {
+                        allocator.release(key);
+                        refused(&refusal)
+                    }
+                    Ok(request) => match self.conflicts.get(key) {
+                        Some((was, message)) if *was == request => DesiredStatus {
+                            ingress: Some(Vec::new()),
+                            condition: Some(DesiredCondition {
+                                ok: false,
+                                reason: REASON_CONFLICT.into(),
+                                message: message.clone(),
+                            }),
+                        },
+                        _ => {
+                            self.conflicts.remove(key);
+                            match allocator.allocate(key, &request) {
+                                Ok(assignment) => assigned(&assignment),
+                                Err(refusal) => refused(&refusal),
+                            }
+                        }
+                    },
+                },
+            },
+        };
+        let patch = status_patch(svc, &desired, now)?;
+        let event = event_for(svc, &desired);
+        let failure = match (&event, &desired.condition) {
+            (Some(e), Some(c)) if !c.ok && e.warning => Some(c.reason.clone()),
+            _ => None,
+        };
+        Some(StatusWrite {
+            key: key.clone(),
+            patch,
+            event,
+            failure,
+        })
+    }
+}
+
+fn assigned(assignment: &Assignment) -> DesiredStatus {
+    let stranded: Vec<String> = assignment
+        .addresses
+        .iter()
+        .filter(|a| a.pool.is_none())
+        .map(|a| a.ip.to_string())
+        .collect();
+    let listed: Vec<String> = assignment
+        .addresses
+        .iter()
+        .map(|a| match &a.pool {
+            Some(pool) => format!("{} (pool {pool})", a.ip),
+            None => a.ip.to_string(),
+        })
+        .collect();
+    let condition = if stranded.is_empty() {
+        DesiredCondition {
+            ok: true,
+            reason: REASON_ASSIGNED.into(),
+            message: format!("assigned {}", listed.join(", ")),
+        }
+    } else {
+        DesiredCondition {
+            ok: true,
+            reason: REASON_STRANDED.into(),
+            message: format!(
+                "{} no longer in any configured address pool; kept (still announced) so traffic keeps \
+                 flowing. Add it back to a pool, or change this Service's request to move it",
+                stranded.join(", ")
+            ),
+        }
+    };
+    DesiredStatus {
+        ingress: Some(assignment.ips()),
+        condition: Some(condition),
+    }
+}
+
+fn refused(refusal: &Refusal) -> DesiredStatus {
+    DesiredStatus {
+        ingress: Some(Vec::new()),
+        condition: Some(DesiredCondition {
+            ok: false,
+            reason: refusal.reason_code().into(),
+            message: refusal.to_string(),
+        }),
+    }
+}
+
+/// The allocator's pools from a configuration, in config order.
+pub fn pool_defs(config: &Config) -> Vec<PoolDef> {
+    config
+        .address_pools
+        .iter()
+        .map(|p| PoolDef {
+            name: p.name.clone(),
+            ranges: p.addresses.iter().map(|r| (r.first(), r.last())).collect(),
+            avoid_buggy_ips: p.avoid_buggy_ips,
+            auto_assign: p.auto_assign,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;

@@ -1,0 +1,263 @@
+//! Tests of the pure reconcile: Services and configs in, exact status patches out.
+
+use super::*;
+use crate::controller::service::tests::{annotate, applied, lb_service};
+use std::net::IpAddr;
+
+const POOLS: &str = "address-pools:\n- name: gold\n  protocol: bgp\n  addresses: [203.0.113.8/30]\n  \
+                     auto-assign: false\n- name: auto\n  protocol: bgp\n  addresses: [203.0.113.0-203.0.113.3]\n";
+
+fn now() -> Timestamp {
+    Timestamp::from_second(1_700_000_000).unwrap()
+}
+
+/// A synced state with `POOLS` loaded and `services` listed.
+fn synced(services: Vec<Service>) -> ControllerState {
+    let mut state = ControllerState::new(ServiceFilter::default(), "ferrolb-system/config");
+    assert_eq!(
+        state.config_changed(Some(POOLS)),
+        ConfigOutcome::Loaded { stranded: 0 }
+    );
+    state.config_listed();
+    state.services_relisted(services);
+    state
+}
+
+/// Applies every write to the cached Services, as the API server would, and returns them by name.
+fn apply_writes(state: &mut ControllerState, writes: &[StatusWrite]) {
+    for w in writes {
+        let svc = state.services.get(&w.key).unwrap().clone();
+        let mut written = applied(&svc, &w.patch);
+        let rv = resource_version(&svc).unwrap_or(0) + 1;
+        written.metadata.resource_version = Some(rv.to_string());
+        state.service_written(written);
+    }
+}
+
+fn reconcile_and_apply(state: &mut ControllerState) {
+    let writes = state.reconcile(now());
+    apply_writes(state, &writes);
+}
+
+fn ips_of(state: &ControllerState, name: &str) -> Vec<IpAddr> {
+    ingress_ips(&state.services[&ServiceKey::new("ns", name)])
+}
+
+fn reason_of(state: &ControllerState, name: &str) -> String {
+    stored_condition(&state.services[&ServiceKey::new("ns", name)])
+        .map(|c| c.reason.clone())
+        .unwrap_or_default()
+}
+
+fn with_ip(mut svc: Service, ip: &str) -> Service {
+    svc.status = Some(
+        serde_json::from_value(serde_json::json!({"loadBalancer": {"ingress": [{"ip": ip}]}}))
+            .unwrap(),
+    );
+    svc
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn nothing_is_written_before_both_caches_synced() {
+    let mut state = ControllerState::new(ServiceFilter::default(), "x/config");
+    state.services_relisted(vec![lb_service("ns", "a", 1)]);
+    assert!(state.reconcile(now()).is_empty());
+    state.config_changed(Some(POOLS));
+    state.config_listed();
+    assert_eq!(state.reconcile(now()).len(), 1);
+}
+
+#[test]
+fn services_get_the_lowest_free_auto_assign_address_and_a_resync_writes_nothing() {
+    let mut state = synced(vec![lb_service("ns", "a", 1), lb_service("ns", "b", 2)]);
+    let writes = state.reconcile(now());
+    assert_eq!(writes.len(), 2);
+    assert_eq!(writes[0].event.as_ref().unwrap().reason, "IPAllocated");
+    assert_eq!(writes[0].failure, None);
+    apply_writes(&mut state, &writes);
+    assert_eq!(ips_of(&state, "a"), vec![ip("203.0.113.0")]);
+    assert_eq!(ips_of(&state, "b"), vec![ip("203.0.113.1")]);
+    assert_eq!(reason_of(&state, "a"), "Assigned");
+
+    // A resync (every object re-applied unchanged, or a full re-list) writes nothing.
+    let all: Vec<Service> = state.services.values().cloned().collect();
+    for svc in all.clone() {
+        state.service_applied(svc);
+    }
+    assert_eq!(state.reconcile(now()), vec![]);
+    state.services_relisted(all);
+    assert_eq!(state.reconcile(now()), vec![]);
+}
+
+#[test]
+fn pool_annotation_and_requested_ip_are_honoured_or_refused_with_the_reason() {
+    let mut gold = lb_service("ns", "gold", 1);
+    annotate(&mut gold, "metallb.universe.tf/address-pool", "gold");
+    let mut wanted = lb_service("ns", "wanted", 2);
+    wanted.spec.as_mut().unwrap().load_balancer_ip = Some("203.0.113.10".into());
+    let mut outside = lb_service("ns", "outside", 3);
+    outside.spec.as_mut().unwrap().load_balancer_ip = Some("198.51.100.1".into());
+    let mut nopool = lb_service("ns", "nopool", 4);
+    annotate(&mut nopool, "ferrolb.io/address-pool", "silver");
+    let mut state = synced(vec![gold, wanted, outside, nopool]);
+    let writes = state.reconcile(now());
+    apply_writes(&mut state, &writes);
+    assert_eq!(ips_of(&state, "gold"), vec![ip("203.0.113.8")]);
+    assert_eq!(ips_of(&state, "wanted"), vec![ip("203.0.113.10")]);
+    assert_eq!(ips_of(&state, "outside"), Vec::<IpAddr>::new());
+    assert_eq!(reason_of(&state, "outside"), "RequestedIPUnavailable");
+    assert_eq!(reason_of(&state, "nopool"), "NoPool");
+    let failures: Vec<_> = writes.iter().filter_map(|w| w.failure.clone()).collect();
+    assert_eq!(failures, vec!["NoPool", "RequestedIPUnavailable"]);
+}
+
+#[test]
+fn restart_keeps_every_existing_address_and_the_older_of_two_claimants_wins() {
+    // As listed after a restart: a and b hold addresses (b's is not the lowest free one), c is new, and d
+    // (newer than a) claims a's address by a hand edit.
+    let a = with_ip(lb_service("ns", "a", 10), "203.0.113.2");
+    let b = with_ip(lb_service("ns", "b", 20), "203.0.113.0");
+    let c = lb_service("ns", "c", 30);
+    let d = with_ip(lb_service("ns", "d", 40), "203.0.113.2");
+    let mut state = synced(vec![d, c, b, a]);
+    let writes = state.reconcile(now());
+    apply_writes(&mut state, &writes);
+    assert_eq!(ips_of(&state, "a"), vec![ip("203.0.113.2")]);
+    assert_eq!(ips_of(&state, "b"), vec![ip("203.0.113.0")]);
+    assert_eq!(ips_of(&state, "c"), vec![ip("203.0.113.1")]);
+    assert_eq!(ips_of(&state, "d"), Vec::<IpAddr>::new());
+    assert_eq!(reason_of(&state, "d"), "AddressConflict");
+    let d_write = writes.iter().find(|w| w.key.name == "d").unwrap();
+    assert!(
+        d_write
+            .event
+            .as_ref()
+            .unwrap()
+            .note
+            .contains("in use by ns/a"),
+        "{d_write:?}"
+    );
+    // The conflict stays (no silent re-addressing) across a resync and a restart.
+    let all: Vec<Service> = state.services.values().cloned().collect();
+    state.services_relisted(all);
+    assert_eq!(state.reconcile(now()), vec![]);
+    // Changing d's request retries: it gets a free address.
+    let mut d = state.services[&ServiceKey::new("ns", "d")].clone();
+    annotate(&mut d, "ferrolb.io/allow-shared-ip", "k");
+    d.metadata.generation = Some(2);
+    state.service_applied(d);
+    let writes = state.reconcile(now());
+    apply_writes(&mut state, &writes);
+    assert_eq!(ips_of(&state, "d"), vec![ip("203.0.113.3")]);
+}
+
+#[test]
+fn invalid_config_keeps_the_last_good_one() {
+    let mut state = synced(vec![lb_service("ns", "a", 1)]);
+    reconcile_and_apply(&mut state);
+    let outcome = state.config_changed(Some(
+        "address-pools:\n- name: x\n  addresses: [not-an-ip]\n",
+    ));
+    assert!(
+        matches!(outcome, ConfigOutcome::Rejected { .. }),
+        "{outcome:?}"
+    );
+    assert!(state.config_stale());
+    assert!(state.config_loaded());
+    assert_eq!(
+        state.config_changed(Some(
+            "address-pools:\n- name: x\n  addresses: [not-an-ip]\n"
+        )),
+        ConfigOutcome::Unchanged
+    );
+    state.service_applied(lb_service("ns", "b", 2));
+    let writes = state.reconcile(now());
+    apply_writes(&mut state, &writes);
+    assert_eq!(ips_of(&state, "a"), vec![ip("203.0.113.0")]);
+    assert_eq!(ips_of(&state, "b"), vec![ip("203.0.113.1")]);
+}
+
+#[test]
+fn stranded_addresses_are_kept_and_flagged() {
+    let mut state = synced(vec![lb_service("ns", "a", 1)]);
+    reconcile_and_apply(&mut state);
+    let smaller = "address-pools:\n- name: auto\n  protocol: bgp\n  addresses: [198.51.100.0/30]\n";
+    assert_eq!(
+        state.config_changed(Some(smaller)),
+        ConfigOutcome::Loaded { stranded: 1 }
+    );
+    assert!(!state.config_stale());
+    let writes = state.reconcile(now());
+    assert_eq!(writes.len(), 1);
+    assert!(writes[0].event.as_ref().unwrap().warning);
+    apply_writes(&mut state, &writes);
+    assert_eq!(ips_of(&state, "a"), vec![ip("203.0.113.0")]);
+    assert_eq!(reason_of(&state, "a"), "AddressStranded");
+    assert_eq!(state.allocator().unwrap().stranded().len(), 1);
+    // The next Service gets an address from the new pool, never the stranded one.
+    state.service_applied(lb_service("ns", "b", 2));
+    reconcile_and_apply(&mut state);
+    assert_eq!(ips_of(&state, "b"), vec![ip("198.51.100.0")]);
+}
+
+#[test]
+fn type_change_and_delete_release_the_address() {
+    let mut state = synced(vec![lb_service("ns", "a", 1), lb_service("ns", "b", 2)]);
+    reconcile_and_apply(&mut state);
+    let mut a = state.services[&ServiceKey::new("ns", "a")].clone();
+    a.spec.as_mut().unwrap().type_ = Some("ClusterIP".into());
+    state.service_applied(a);
+    let writes = state.reconcile(now());
+    assert_eq!(writes.len(), 1);
+    assert_eq!(writes[0].event, None);
+    apply_writes(&mut state, &writes);
+    assert_eq!(ips_of(&state, "a"), Vec::<IpAddr>::new());
+    assert_eq!(reason_of(&state, "a"), "");
+
+    let b = state.services[&ServiceKey::new("ns", "b")].clone();
+    state.service_deleted(&b);
+    state.service_applied(lb_service("ns", "c", 3));
+    state.service_applied(lb_service("ns", "d", 4));
+    reconcile_and_apply(&mut state);
+    assert_eq!(ips_of(&state, "c"), vec![ip("203.0.113.0")]);
+    assert_eq!(ips_of(&state, "d"), vec![ip("203.0.113.1")]);
+}
+
+#[test]
+fn other_classes_are_untouched_and_without_config_addresses_are_left_alone() {
+    let mut other = with_ip(lb_service("ns", "other", 1), "192.0.2.1");
+    other.spec.as_mut().unwrap().load_balancer_class = Some("example.com/lb".into());
+    let held = with_ip(lb_service("ns", "held", 2), "203.0.113.3");
+    let mut state = ControllerState::new(ServiceFilter::default(), "ferrolb-system/config");
+    assert_eq!(state.config_changed(None), ConfigOutcome::Missing);
+    state.config_listed();
+    state.services_relisted(vec![other, held]);
+    let writes = state.reconcile(now());
+    assert_eq!(writes.len(), 1);
+    assert_eq!(writes[0].key.name, "held");
+    apply_writes(&mut state, &writes);
+    assert_eq!(ips_of(&state, "held"), vec![ip("203.0.113.3")]);
+    assert_eq!(reason_of(&state, "held"), "ConfigInvalid");
+    assert_eq!(ips_of(&state, "other"), vec![ip("192.0.2.1")]);
+
+    // Once a config arrives, the held address is re-registered and kept.
+    state.config_changed(Some(POOLS));
+    reconcile_and_apply(&mut state);
+    assert_eq!(ips_of(&state, "held"), vec![ip("203.0.113.3")]);
+    assert_eq!(reason_of(&state, "held"), "Assigned");
+}
+
+#[test]
+fn watch_events_older_than_our_write_are_ignored() {
+    let original = lb_service("ns", "a", 1);
+    let mut state = synced(vec![original.clone()]);
+    reconcile_and_apply(&mut state);
+    // The creation event (resourceVersion 1) arrives after our write (resourceVersion 2) returned.
+    state.service_applied(original);
+    assert_eq!(state.reconcile(now()), vec![]);
+    assert_eq!(ips_of(&state, "a"), vec![ip("203.0.113.0")]);
+}

@@ -1,0 +1,151 @@
+//! The small HTTP server every ferrolb daemon runs: `/metrics` (Prometheus text format), `/healthz` (the process
+//! answers) and `/readyz` (the daemon says it is ready). The controller and the speaker share it.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::net::TcpListener;
+
+/// Whether the daemon is ready; cheap to clone, shared between the daemon (which sets it) and the server.
+#[derive(Clone, Debug, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    /// A new flag, not ready.
+    pub fn new() -> Readiness {
+        Readiness::default()
+    }
+
+    /// Sets whether `/readyz` answers 200 (ready) or 503 (not ready).
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::Relaxed);
+    }
+
+    /// Whether the daemon is ready.
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen for /metrics and probes on {addr}: {source}")]
+pub struct ServeError {
+    /// The address asked for.
+    pub addr: SocketAddr,
+    /// The bind error.
+    #[source]
+    pub source: std::io::Error,
+}
+
+#[derive(Clone)]
+struct Shared {
+    registry: Arc<Registry>,
+    readiness: Readiness,
+}
+
+/// Binds `addr` and serves `/metrics`, `/healthz` and `/readyz` in a background task. Returns the bound address
+/// (useful with port 0) once listening.
+pub async fn spawn(
+    addr: SocketAddr,
+    registry: Arc<Registry>,
+    readiness: Readiness,
+) -> Result<SocketAddr, ServeError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| ServeError { addr, source })?;
+    let app = router(Shared {
+        registry,
+        readiness,
+    });
+    tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, app).await {
+            tracing::error!(%bound, error = %err, "metrics server stopped");
+        }
+    });
+    Ok(bound)
+}
+
+fn router(shared: Shared) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(shared)
+}
+
+async fn metrics(State(shared): State<Shared>) -> Response {
+    let mut text = String::new();
+    match prometheus_client::encoding::text::encode(&mut text, &shared.registry) {
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "metrics encoding failed\n",
+        )
+            .into_response(),
+    }
+}
+
+async fn readyz(State(shared): State<Shared>) -> Response {
+    if shared.readiness.get() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus_client::metrics::gauge::Gauge;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get_path(addr: SocketAddr, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn serves_metrics_health_and_readiness() {
+        let mut registry = Registry::with_prefix("ferrolb");
+        let gauge: Gauge = Gauge::default();
+        gauge.set(7);
+        registry.register("example", "An example", gauge);
+        let readiness = Readiness::new();
+        let addr = spawn(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(registry),
+            readiness.clone(),
+        )
+        .await
+        .unwrap();
+
+        let metrics = get_path(addr, "/metrics").await;
+        assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+        assert!(metrics.contains("\nferrolb_example 7\n"), "{metrics}");
+        assert!(get_path(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
+        assert!(get_path(addr, "/readyz").await.starts_with("HTTP/1.1 503"));
+        readiness.set(true);
+        assert!(get_path(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
+    }
+}
