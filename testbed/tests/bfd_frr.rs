@@ -1,0 +1,420 @@
+//! Interop of `ferrolb-bfd` with FRR's bfdd, in two network namespaces joined by a veth pair.
+//!
+//! Needs root and the Debian `frr` package (/usr/lib/frr/bfdd, zebra, vtysh). Fails, never skips,
+//! when they are missing. Everything it creates (namespaces `flbbfd-<pid>-a/b`, the FRR processes
+//! it spawned, /etc/frr/<name>, /var/run/frr/<name>) is removed by name or pid on drop, also when
+//! the test panics.
+
+use std::fs;
+use std::net::{IpAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ferrolb_bfd::{Diagnostic, Endpoint, Profile, SessionHandle, State};
+
+const OUR_V4: &str = "198.18.200.1";
+const FRR_V4: &str = "198.18.200.2";
+const OUR_V6: &str = "2001:db8:bfd::1";
+const FRR_V6: &str = "2001:db8:bfd::2";
+
+fn run(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} {args:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The namespaces, FRR daemons and directories of one test, removed on drop.
+struct Lab {
+    ours: String,
+    frr: String,
+    daemons: Vec<Child>,
+    dirs: Vec<PathBuf>,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        for binary in ["/usr/lib/frr/bfdd", "/usr/lib/frr/zebra", "/usr/bin/vtysh"] {
+            assert!(
+                Path::new(binary).exists(),
+                "{binary} is missing: install Debian's frr package (apt-get install frr)"
+            );
+        }
+        // SAFETY: geteuid has no preconditions.
+        assert_eq!(
+            unsafe { libc::geteuid() },
+            0,
+            "this test needs root (network namespaces)"
+        );
+        let pid = std::process::id();
+        let lab = Lab {
+            ours: format!("flbbfd-{pid}-a"),
+            frr: format!("flbbfd-{pid}-b"),
+            daemons: Vec::new(),
+            dirs: Vec::new(),
+        };
+        let (a, b) = (lab.ours.clone(), lab.frr.clone());
+        run("ip", &["netns", "add", &a]);
+        run("ip", &["netns", "add", &b]);
+        run(
+            "ip",
+            &[
+                "-n", &a, "link", "add", "veth0", "type", "veth", "peer", "name", "veth0", "netns",
+                &b,
+            ],
+        );
+        for (ns, v4, v6) in [(&a, OUR_V4, OUR_V6), (&b, FRR_V4, FRR_V6)] {
+            run(
+                "ip",
+                &["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", "veth0"],
+            );
+            run(
+                "ip",
+                &[
+                    "-n",
+                    ns,
+                    "addr",
+                    "add",
+                    &format!("{v6}/64"),
+                    "dev",
+                    "veth0",
+                    "nodad",
+                ],
+            );
+            run("ip", &["-n", ns, "link", "set", "lo", "up"]);
+            run("ip", &["-n", ns, "link", "set", "veth0", "up"]);
+        }
+        lab
+    }
+
+    fn conf_dir(&self) -> PathBuf {
+        PathBuf::from(format!("/etc/frr/{}", self.frr))
+    }
+
+    fn run_dir(&self) -> PathBuf {
+        PathBuf::from(format!("/var/run/frr/{}", self.frr))
+    }
+
+    /// Starts zebra and bfdd in the FRR namespace with `config`.
+    fn start_frr(&mut self, config: &str) {
+        let (conf, rundir) = (self.conf_dir(), self.run_dir());
+        for dir in [&conf, &rundir] {
+            fs::create_dir_all(dir).unwrap();
+            self.dirs.push(dir.clone());
+        }
+        fs::write(conf.join("frr.conf"), config).unwrap();
+        fs::write(conf.join("vtysh.conf"), "").unwrap();
+        for dir in [&conf, &rundir] {
+            run("chown", &["-R", "frr:frr", dir.to_str().unwrap()]);
+        }
+        let conf_file = conf.join("frr.conf");
+        let zserv = rundir.join("zserv.api");
+        for daemon in ["zebra", "bfdd"] {
+            let child = Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &self.frr,
+                    &format!("/usr/lib/frr/{daemon}"),
+                    "-N",
+                    &self.frr,
+                ])
+                .arg("-f")
+                .arg(&conf_file)
+                .arg("-i")
+                .arg(rundir.join(format!("{daemon}.pid")))
+                .arg("-z")
+                .arg(&zserv)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {daemon}: {e}"));
+            self.daemons.push(child);
+            if daemon == "zebra" {
+                wait_until(Duration::from_secs(10), "zebra's socket", || zserv.exists());
+            }
+        }
+        wait_until(Duration::from_secs(10), "bfdd to answer vtysh", || {
+            self.try_vtysh("show bfd peers json").is_some()
+        });
+    }
+
+    fn try_vtysh(&self, command: &str) -> Option<String> {
+        let output = Command::new("vtysh")
+            .args(["-N", &self.frr, "-c", command])
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// bfdd's view of the session to `peer`.
+    fn frr_peer(&self, peer: &str) -> serde_json::Value {
+        let json = self
+            .try_vtysh("show bfd peers json")
+            .expect("vtysh show bfd peers json");
+        let peers: Vec<serde_json::Value> = serde_json::from_str(&json).expect("bfd peers JSON");
+        peers
+            .into_iter()
+            .find(|p| p["peer"] == peer)
+            .unwrap_or_else(|| panic!("FRR has no BFD peer {peer}: {json}"))
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for child in &mut self.daemons {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for ns in [&self.ours, &self.frr] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        for dir in &self.dirs {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn wait_until(limit: Duration, what: &str, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Moves the calling thread into namespace `name`.
+fn enter_netns(name: &str) {
+    let file = fs::File::open(format!("/var/run/netns/{name}")).expect("namespace file");
+    // SAFETY: a valid namespace fd; setns only affects the calling thread.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns {name}: {}", std::io::Error::last_os_error());
+}
+
+async fn wait_state(session: &SessionHandle, state: State, limit: Duration) -> Duration {
+    let start = Instant::now();
+    let mut watch = session.watch();
+    let reached = tokio::time::timeout(limit, watch.wait_for(|s| s.state == state)).await;
+    assert!(
+        matches!(reached, Ok(Ok(_))),
+        "session did not reach {state} within {limit:?}: {:?}",
+        session.status()
+    );
+    start.elapsed()
+}
+
+fn ms(v: &serde_json::Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+const FRR_CONFIG: &str = "\
+log stdout debugging
+bfd
+ peer 198.18.200.1 local-address 198.18.200.2
+  detect-multiplier 3
+  receive-interval 100
+  transmit-interval 100
+  no shutdown
+ !
+ peer 2001:db8:bfd::1 local-address 2001:db8:bfd::2
+  detect-multiplier 3
+  receive-interval 100
+  transmit-interval 100
+  no shutdown
+ !
+!
+";
+
+#[test]
+fn sessions_come_up_with_frr_bfdd_and_follow_poll_final_and_gtsm() {
+    let mut lab = Lab::new();
+    lab.start_frr(FRR_CONFIG);
+    let (ours, frr_ns) = (lab.ours.clone(), lab.frr.clone());
+    let scenario = std::thread::spawn(move || {
+        enter_netns(&ours);
+        // Sockets belong to the namespace of the thread that creates them (this one); session
+        // tasks run on the workers, so the blocking vtysh calls below cannot stall them.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(scenario(&lab, &frr_ns));
+        lab
+    });
+    match scenario.join() {
+        Ok(lab) => drop(lab),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+async fn scenario(lab: &Lab, frr_ns: &str) {
+    let profile = Profile {
+        receive_interval_ms: 100,
+        transmit_interval_ms: 100,
+        detect_multiplier: 3,
+        ..Profile::default()
+    };
+    let v4 = Endpoint::bind(OUR_V4.parse().unwrap()).expect("bind v4");
+    let v6 = Endpoint::bind(OUR_V6.parse().unwrap()).expect("bind v6");
+    let s4 = v4.add_session(FRR_V4.parse().unwrap(), &profile).unwrap();
+    let s6 = v6.add_session(FRR_V6.parse().unwrap(), &profile).unwrap();
+    // Log every status change seen, to explain a failure.
+    for session in [&s4, &s6] {
+        let mut watch = session.watch();
+        tokio::spawn(async move {
+            let start = Instant::now();
+            while watch.changed().await.is_ok() {
+                let s = *watch.borrow();
+                eprintln!(
+                    "{:?} {} {} {} remote {}",
+                    start.elapsed(),
+                    s.peer,
+                    s.state,
+                    s.diagnostic,
+                    s.remote_state
+                );
+            }
+        });
+    }
+
+    for (session, peer, frr_peer) in [(&s4, FRR_V4, OUR_V4), (&s6, FRR_V6, OUR_V6)] {
+        let took = wait_state(session, State::Up, Duration::from_secs(10)).await;
+        eprintln!("{peer}: Up after {took:?}");
+        // Let both Poll Sequences leaving slow start finish.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let status = session.status();
+        assert_eq!(status.state, State::Up);
+        // Down → Up (FRR already in Init) or Down → Init → Up; never through Down again.
+        assert!(
+            matches!(status.transitions, 1 | 2),
+            "no flap on the way Up: {status:?}"
+        );
+        assert_eq!(
+            status.detection_time,
+            Some(Duration::from_millis(300)),
+            "3 × max(100, 100)"
+        );
+        assert_eq!(status.transmit_interval, Duration::from_millis(100));
+        let frr = lab.frr_peer(frr_peer);
+        eprintln!("FRR peer {frr_peer}: {frr}");
+        assert_eq!(frr["status"], "up", "{frr}");
+        assert_eq!(
+            frr["remote-id"].as_u64(),
+            Some(u64::from(status.local_discriminator))
+        );
+        assert_eq!(
+            frr["id"].as_u64(),
+            Some(u64::from(status.remote_discriminator))
+        );
+        assert_eq!(ms(&frr["remote-receive-interval"]), 100);
+        assert_eq!(ms(&frr["remote-transmit-interval"]), 100);
+        assert_eq!(ms(&frr["remote-detect-multiplier"]), 3);
+    }
+
+    // Timer change while Up: a Poll Sequence FRR must answer with Final and adopt.
+    let slower = Profile {
+        receive_interval_ms: 250,
+        transmit_interval_ms: 200,
+        detect_multiplier: 4,
+        ..Profile::default()
+    };
+    let transitions_before = s4.status().transitions;
+    s4.change_profile(&slower).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let status = s4.status();
+    assert_eq!(status.state, State::Up);
+    assert_eq!(
+        status.transitions, transitions_before,
+        "the timer change did not flap the session"
+    );
+    assert_eq!(
+        status.transmit_interval,
+        Duration::from_millis(200),
+        "new TX in force after Final"
+    );
+    assert_eq!(
+        status.detection_time,
+        Some(Duration::from_millis(750)),
+        "FRR's 3 × max(250, 100)"
+    );
+    let frr = lab.frr_peer(OUR_V4);
+    eprintln!("FRR peer after poll: {frr}");
+    assert_eq!(frr["status"], "up");
+    assert_eq!(ms(&frr["remote-receive-interval"]), 250);
+    assert_eq!(ms(&frr["remote-transmit-interval"]), 200);
+    assert_eq!(ms(&frr["remote-detect-multiplier"]), 4);
+
+    // GTSM: a well-formed packet from the link with TTL 64 is dropped before any session sees it.
+    let mut forged = ferrolb_bfd::ControlPacket::decode(&[
+        0x20, 0x40, 3, 24, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0x0f, 0x42, 0x40, 0, 0x0f, 0x42, 0x40, 0, 0,
+        0, 0,
+    ])
+    .unwrap();
+    forged.state = State::AdminDown;
+    let sender_ns = frr_ns.to_owned();
+    std::thread::spawn(move || {
+        enter_netns(&sender_ns);
+        let socket = UdpSocket::bind((FRR_V4.parse::<IpAddr>().unwrap(), 50_000)).unwrap();
+        socket.set_ttl(64).unwrap();
+        socket.send_to(&forged.encode(), (OUR_V4, 3784)).unwrap();
+    })
+    .join()
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        v4.discards().get("ttl_below_255"),
+        Some(&1),
+        "{:?}",
+        v4.discards()
+    );
+    assert_eq!(s4.status().state, State::Up);
+
+    // FRR shuts its side down administratively: we see AdminDown and go Down with diag 3.
+    run_vtysh_config(
+        lab,
+        &[
+            "bfd",
+            "peer 2001:db8:bfd::1 local-address 2001:db8:bfd::2",
+            "shutdown",
+        ],
+    );
+    wait_state(&s6, State::Down, Duration::from_secs(5)).await;
+    assert_eq!(
+        s6.status().diagnostic,
+        Diagnostic::NeighborSignaledSessionDown
+    );
+
+    // Cut the link: detection expires and the session goes Down with diag 1.
+    run("ip", &["-n", frr_ns, "link", "set", "veth0", "down"]);
+    let took = wait_state(&s4, State::Down, Duration::from_secs(5)).await;
+    eprintln!("link cut → Down after {took:?} (detection time 750 ms)");
+    assert_eq!(
+        s4.status().diagnostic,
+        Diagnostic::ControlDetectionTimeExpired
+    );
+}
+
+fn run_vtysh_config(lab: &Lab, lines: &[&str]) {
+    let mut args = vec!["-N", lab.frr.as_str(), "-c", "configure terminal"];
+    for line in lines {
+        args.push("-c");
+        args.push(line);
+    }
+    run("vtysh", &args);
+}
