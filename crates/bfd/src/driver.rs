@@ -429,7 +429,6 @@ impl SessionRunner {
     }
 
     async fn apply(&mut self, actions: Vec<Action>) {
-        let mut changed = false;
         let mut transitions = 0;
         for action in actions {
             match action {
@@ -440,10 +439,7 @@ impl SessionRunner {
                 }
                 Action::ArmTransmitTimer(at) => self.transmit_at = Some(self.epoch + at),
                 Action::StopTransmitTimer => self.transmit_at = None,
-                Action::ArmDetectionTimer(at) => {
-                    self.detect_at = Some(self.epoch + at);
-                    changed = true;
-                }
+                Action::ArmDetectionTimer(at) => self.detect_at = Some(self.epoch + at),
                 Action::StopDetectionTimer => self.detect_at = None,
                 Action::StateChanged {
                     from,
@@ -452,30 +448,28 @@ impl SessionRunner {
                 } => {
                     tracing::info!(peer = %self.status.borrow().peer, %from, %to, %diagnostic, "BFD state change");
                     transitions += 1;
-                    changed = true;
                 }
                 Action::Discarded(reason) => {
                     tracing::debug!(%reason, "BFD packet discarded by session");
                 }
             }
         }
-        if changed {
-            let session = &self.session;
-            self.status.send_if_modified(|status| {
-                let next = SessionStatus {
-                    state: session.state(),
-                    remote_state: session.remote_state(),
-                    diagnostic: session.local_diagnostic(),
-                    remote_discriminator: session.remote_discriminator(),
-                    detection_time: session.detection_time(),
-                    transmit_interval: session.transmit_interval(),
-                    transitions: status.transitions + transitions,
-                    ..*status
-                };
-                let modified = next != *status;
-                *status = next;
-                modified
-            });
-        }
+        // Watchers wake only when something they can see changed.
+        let session = &self.session;
+        self.status.send_if_modified(|status| {
+            let next = SessionStatus {
+                state: session.state(),
+                remote_state: session.remote_state(),
+                diagnostic: session.local_diagnostic(),
+                remote_discriminator: session.remote_discriminator(),
+                detection_time: session.detection_time(),
+                transmit_interval: session.transmit_interval(),
+                transitions: status.transitions + transitions,
+                ..*status
+            };
+            let modified = next != *status;
+            *status = next;
+            modified
+        });
     }
 }

@@ -299,11 +299,6 @@ impl Session {
             actions.push(Action::Discarded(DiscardReason::SessionAdminDown));
             return;
         }
-        if let Some(detection) = self.detection_time() {
-            let deadline = now + detection;
-            self.detect_deadline = Some(deadline);
-            actions.push(Action::ArmDetectionTimer(deadline));
-        }
         let before = self.state;
         if packet.state == State::AdminDown {
             if self.state != State::Down {
@@ -335,6 +330,12 @@ impl Session {
         if self.state != before || packet.poll || poll_started {
             // §6.8.6: a Poll is answered with Final at once, without regard to the timer.
             self.send_now(packet.poll, actions);
+        }
+        // §6.8.6: a valid packet restarts the detection timer (with the timers now in force).
+        if let Some(detection) = self.detection_time() {
+            let deadline = now + detection;
+            self.detect_deadline = Some(deadline);
+            actions.push(Action::ArmDetectionTimer(deadline));
         }
         let can_transmit = self.may_transmit_periodic();
         let too_late = self
@@ -495,5 +496,7 @@ impl Session {
     }
 }
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;
