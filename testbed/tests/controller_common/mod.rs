@@ -1,0 +1,302 @@
+//! Helpers of the controller integration tests: a `ferrolb controller` process against the lab's real
+//! kube-apiserver, Services and ConfigMaps, and polling what the API server stores.
+#![allow(dead_code)]
+
+use ferrolb_testbed::k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
+use ferrolb_testbed::k8s_openapi::api::events::v1::Event;
+use ferrolb_testbed::kube::api::{ListParams, ObjectMeta, PostParams};
+use ferrolb_testbed::kube::{Api, Client};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A running `ferrolb controller`, killed (by its pid) on drop.
+pub struct ControllerProcess {
+    child: Child,
+    log: PathBuf,
+    /// The port of its `/metrics`, `/healthz` and `/readyz`.
+    pub metrics_port: u16,
+    /// Its Lease identity.
+    pub identity: String,
+}
+
+impl ControllerProcess {
+    /// Starts a controller watching Services of `namespace` only, with its ConfigMap `config` and its Lease in
+    /// the same namespace. `extra` is appended to the command line.
+    pub fn start(
+        kubeconfig: &Path,
+        namespace: &str,
+        identity: &str,
+        extra: &[&str],
+    ) -> ControllerProcess {
+        let metrics_port = free_port();
+        let log =
+            std::env::temp_dir().join(format!("ferrolb-controller-{namespace}-{identity}.log"));
+        let file = std::fs::File::create(&log).expect("create controller log");
+        let err = file.try_clone().expect("clone log handle");
+        let child = Command::new(env!("CARGO_BIN_EXE_ferrolb"))
+            .args([
+                "controller",
+                "--config-namespace",
+                namespace,
+                "--namespace",
+                namespace,
+            ])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .args([
+                "--identity",
+                identity,
+                "--lease-duration-secs",
+                "4",
+                "--lease-retry-secs",
+                "1",
+            ])
+            .args(extra)
+            .env("KUBECONFIG", kubeconfig)
+            .env("RUST_LOG", "info,ferrolb=debug")
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(err)
+            .spawn()
+            .expect("start ferrolb controller");
+        ControllerProcess {
+            child,
+            log,
+            metrics_port,
+            identity: identity.to_owned(),
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The controller's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kills it with SIGKILL and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// GETs a path of its HTTP server: (status code, body).
+    pub async fn http_get(&self, path: &str) -> Option<(u16, String)> {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port))
+            .await
+            .ok()?;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await.ok()?;
+        let code = out.get(9..12)?.parse().ok()?;
+        let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
+        Some((code, body))
+    }
+
+    /// The value of one metric line (`name{labels}` exactly as exported).
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let (_, body) = self.http_get("/metrics").await?;
+        body.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+}
+
+impl Drop for ControllerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// Creates a namespace (fine if it exists).
+pub async fn namespace(client: &Client, name: &str) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    match api.create(&PostParams::default(), &ns).await {
+        Ok(_) => {}
+        Err(ferrolb_testbed::kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => panic!("create namespace {name}: {e}"),
+    }
+}
+
+/// Creates or replaces the ConfigMap `config` in `ns` with `config` as its `config` key.
+pub async fn put_config(client: &Client, ns: &str, config: &str) {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let mut cm = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some("config".into()),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([("config".to_owned(), config.to_owned())])),
+        ..ConfigMap::default()
+    };
+    match api.get_opt("config").await.expect("get configmap") {
+        None => {
+            api.create(&PostParams::default(), &cm)
+                .await
+                .expect("create configmap");
+        }
+        Some(old) => {
+            cm.metadata.resource_version = old.metadata.resource_version;
+            api.replace("config", &PostParams::default(), &cm)
+                .await
+                .expect("replace configmap");
+        }
+    }
+}
+
+/// A `LoadBalancer` Service `name` with one TCP port, selecting `app: name`; `extra` is merged into it (JSON).
+pub fn lb_service(name: &str, extra: serde_json::Value) -> Service {
+    let mut value = json!({
+        "metadata": {"name": name},
+        "spec": {"type": "LoadBalancer", "selector": {"app": name}, "ports": [{"port": 80, "protocol": "TCP"}]}
+    });
+    merge(&mut value, &extra);
+    serde_json::from_value(value).expect("valid Service")
+}
+
+fn merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    match (target, patch) {
+        (serde_json::Value::Object(t), serde_json::Value::Object(p)) => {
+            for (k, v) in p {
+                merge(t.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+/// Creates a Service in `ns`.
+pub async fn create(client: &Client, ns: &str, svc: &Service) -> Service {
+    Api::<Service>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), svc)
+        .await
+        .unwrap_or_else(|e| panic!("create service {:?}: {e}", svc.metadata.name))
+}
+
+/// The Service as stored.
+pub async fn get(client: &Client, ns: &str, name: &str) -> Service {
+    Api::<Service>::namespaced(client.clone(), ns)
+        .get(name)
+        .await
+        .unwrap_or_else(|e| panic!("get service {ns}/{name}: {e}"))
+}
+
+/// Every Service in `ns`, by name.
+pub async fn list(client: &Client, ns: &str) -> BTreeMap<String, Service> {
+    Api::<Service>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .expect("list services")
+        .items
+        .into_iter()
+        .map(|s| (s.metadata.name.clone().unwrap_or_default(), s))
+        .collect()
+}
+
+/// `status.loadBalancer.ingress[].ip` as stored.
+pub fn ingress(svc: &Service) -> Vec<String> {
+    svc.status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|l| l.ingress.as_ref())
+        .map(|i| i.iter().filter_map(|i| i.ip.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// The `ferrolb.io/AddressAssigned` condition as stored: (status, reason, message).
+pub fn condition(svc: &Service) -> Option<(String, String, String)> {
+    svc.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "ferrolb.io/AddressAssigned")
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Events (events.k8s.io/v1) in `ns` about the object `name`: (type, reason, note).
+pub async fn events_about(client: &Client, ns: &str, name: &str) -> Vec<(String, String, String)> {
+    Api::<Event>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .expect("list events")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .map(|e| {
+            (
+                e.type_.unwrap_or_default(),
+                e.reason.unwrap_or_default(),
+                e.note.unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// Polls `probe` every 100 ms until it returns `Some`, or panics after `timeout` with `what` and the controller
+/// log.
+pub async fn wait_for<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    ctl: Option<&ControllerProcess>,
+    mut probe: F,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            let log = ctl.map(ControllerProcess::log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            panic!(
+                "timed out after {timeout:?} waiting for {what}; controller log tail:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `name` in `ns` has a condition (any), and returns the stored Service.
+pub async fn wait_assigned_or_refused(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    ctl: &ControllerProcess,
+) -> Service {
+    wait_for(
+        &format!("a condition on {ns}/{name}"),
+        Duration::from_secs(30),
+        Some(ctl),
+        || async {
+            let svc = get(client, ns, name).await;
+            condition(&svc).map(|_| svc)
+        },
+    )
+    .await
+}
