@@ -331,3 +331,6 @@ pub fn try_parse(buf: &mut BytesMut, ctx: &SessionContext) -> Result<Option<Mess
     buf.advance(length);
     Ok(Some(message))
 }
+
+#[cfg(test)]
+mod tests;
