@@ -1,6 +1,6 @@
 //! The allocator: which Service holds which addresses, and the rules for handing out new ones.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use crate::family::Family;
@@ -68,7 +68,8 @@ struct Held {
 
 #[derive(Debug, Clone)]
 struct IpRecord {
-    holders: BTreeSet<ServiceKey>,
+    /// Sorted.
+    holders: Vec<ServiceKey>,
     /// The pool index, or `None` when stranded.
     pool: Option<usize>,
     /// The sharing key of the holders (all holders have the same one).
@@ -82,8 +83,10 @@ struct IpRecord {
 #[derive(Debug, Clone, Default)]
 pub struct Allocator {
     pools: PoolSet,
-    services: BTreeMap<ServiceKey, Held>,
-    ips: BTreeMap<IpAddr, IpRecord>,
+    // Hash maps: every decision looks entries up by key; whatever is listed is sorted first, so the results stay
+    // deterministic.
+    services: HashMap<ServiceKey, Held>,
+    ips: HashMap<IpAddr, IpRecord>,
     /// Sharing key -> addresses held under it.
     shared: BTreeMap<String, BTreeSet<IpAddr>>,
 }
@@ -123,8 +126,10 @@ impl Allocator {
 
     /// Every assignment, ordered by Service.
     pub fn assignments(&self) -> impl Iterator<Item = (&ServiceKey, Assignment)> + '_ {
-        self.services
-            .iter()
+        let mut keys: Vec<&ServiceKey> = self.services.keys().collect();
+        keys.sort_unstable();
+        keys.into_iter()
+            .filter_map(|key| self.services.get_key_value(key))
             .map(|(key, held)| (key, self.describe(&held.ips)))
     }
 
@@ -229,7 +234,9 @@ impl Allocator {
             let Some(record) = self.ips.get_mut(&ip) else {
                 continue;
             };
-            record.holders.remove(key);
+            if let Ok(at) = record.holders.binary_search(key) {
+                record.holders.remove(at);
+            }
             if !record.holders.is_empty() {
                 continue;
             }
@@ -265,12 +272,13 @@ impl Allocator {
             };
         }
         self.pools = set;
-        let misplaced = self
+        let mut misplaced: Vec<ServiceKey> = self
             .services
             .iter()
             .filter(|(_, held)| self.check_fit(&held.request, &held.ips).is_err())
             .map(|(key, _)| key.clone())
             .collect();
+        misplaced.sort();
         Ok(PoolChange {
             stranded: self.stranded(),
             misplaced,
@@ -513,7 +521,9 @@ impl Allocator {
     fn commit(&mut self, key: &ServiceKey, request: &Request, ips: Vec<IpAddr>) {
         for &ip in &ips {
             if let Some(record) = self.ips.get_mut(&ip) {
-                record.holders.insert(key.clone());
+                if let Err(at) = record.holders.binary_search(key) {
+                    record.holders.insert(at, key.clone());
+                }
                 continue;
             }
             let pool = match self.pools.locate(ip) {
@@ -526,7 +536,7 @@ impl Allocator {
             self.ips.insert(
                 ip,
                 IpRecord {
-                    holders: BTreeSet::from([key.clone()]),
+                    holders: vec![key.clone()],
                     pool,
                     sharing_key: request.sharing_key.clone(),
                 },
