@@ -386,25 +386,40 @@ async fn scenario(lab: &Lab, frr_ns: &str) {
     );
     assert_eq!(s4.status().state, State::Up);
 
-    // FRR shuts its side down administratively: we see AdminDown and go Down with diag 3.
-    run_vtysh_config(
-        lab,
-        &[
-            "bfd",
-            "peer 2001:db8:bfd::1 local-address 2001:db8:bfd::2",
-            "shutdown",
-        ],
+    // Our graceful shutdown: FRR hears AdminDown and goes down at once.
+    let stopped = Instant::now();
+    s6.shutdown().await;
+    wait_until(Duration::from_secs(2), "FRR to see our AdminDown", || {
+        lab.try_frr_peer(OUR_V6)
+            .is_some_and(|p| p["status"] == "down")
+    });
+    let frr = lab.frr_peer(OUR_V6);
+    eprintln!(
+        "FRR peer after our shutdown ({:?}): {frr}",
+        stopped.elapsed()
     );
-    wait_state(&s6, State::Down, Duration::from_secs(5)).await;
+    assert_eq!(frr["remote-diagnostic"], "administratively down", "{frr}");
+    assert_eq!(frr["diagnostic"], "neighbor signaled session down", "{frr}");
+
+    // FRR shuts its side down administratively: we see AdminDown and go Down with diag 3.
+    let peer_v4 = "peer 198.18.200.1 local-address 198.18.200.2";
+    run_vtysh_config(lab, &["bfd", peer_v4, "shutdown"]);
+    wait_state(&s4, State::Down, Duration::from_secs(5)).await;
     assert_eq!(
-        s6.status().diagnostic,
+        s4.status().diagnostic,
         Diagnostic::NeighborSignaledSessionDown
     );
+    // ... and back: the session comes Up again by itself.
+    run_vtysh_config(lab, &["bfd", peer_v4, "no shutdown"]);
+    wait_state(&s4, State::Up, Duration::from_secs(10)).await;
 
     // Cut the link: detection expires and the session goes Down with diag 1.
     run("ip", &["-n", frr_ns, "link", "set", "veth0", "down"]);
     let took = wait_state(&s4, State::Down, Duration::from_secs(5)).await;
-    eprintln!("link cut → Down after {took:?} (detection time 750 ms)");
+    eprintln!(
+        "link cut → Down after {took:?} (detection time {:?})",
+        s4.status().detection_time
+    );
     assert_eq!(
         s4.status().diagnostic,
         Diagnostic::ControlDetectionTimeExpired

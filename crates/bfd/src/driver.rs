@@ -97,6 +97,8 @@ pub struct SessionStatus {
 
 enum Command {
     Event(Event),
+    /// Go AdminDown (which sends one AdminDown packet at once), then end the task.
+    Shutdown(tokio::sync::oneshot::Sender<()>),
 }
 
 struct Route {
@@ -317,6 +319,17 @@ impl SessionHandle {
     }
 }
 
+impl SessionHandle {
+    /// Stops the session gracefully: the remote is told AdminDown (diagnostic 7) and goes Down
+    /// at once instead of waiting for its detection time. Dropping the handle stops silently.
+    pub async fn shutdown(self) {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        if self.commands.send(Command::Shutdown(done_tx)).await.is_ok() {
+            let _ = done_rx.await;
+        }
+    }
+}
+
 impl Drop for SessionHandle {
     fn drop(&mut self) {
         self.task.abort();
@@ -411,6 +424,13 @@ impl SessionRunner {
                 },
                 command = commands.recv() => match command {
                     Some(Command::Event(event)) => event,
+                    Some(Command::Shutdown(done)) => {
+                        let now = self.epoch.elapsed();
+                        let actions = self.session.handle(now, random_jitter(), Event::AdminDown);
+                        self.apply(actions).await;
+                        let _ = done.send(());
+                        return;
+                    }
                     None => return,
                 },
                 () = sleep_until(self.transmit_at) => {
