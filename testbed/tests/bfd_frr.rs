@@ -414,12 +414,10 @@ async fn scenario(lab: &Lab, frr_ns: &str) {
     wait_state(&s4, State::Up, Duration::from_secs(10)).await;
 
     // Cut the link: detection expires and the session goes Down with diag 1.
+    let detection = s4.status().detection_time;
     run("ip", &["-n", frr_ns, "link", "set", "veth0", "down"]);
     let took = wait_state(&s4, State::Down, Duration::from_secs(5)).await;
-    eprintln!(
-        "link cut → Down after {took:?} (detection time {:?})",
-        s4.status().detection_time
-    );
+    eprintln!("link cut → Down after {took:?} (detection time {detection:?})");
     assert_eq!(
         s4.status().diagnostic,
         Diagnostic::ControlDetectionTimeExpired
