@@ -11,7 +11,25 @@
 //!
 //! Not implemented: Echo mode (a profile asking for it is rejected), authentication (packets with
 //! the A bit are discarded, as RFC 5880 requires without configured authentication), Demand mode
-//! on our side, and multi-hop (RFC 5883).
+//! on our side, multi-hop (RFC 5883), and IPv6 link-local peers (no scope id is carried).
+//!
+//! # Following a session from BGP
+//!
+//! ```no_run
+//! use ferrolb_bfd::{Endpoint, Profile, State};
+//!
+//! # async fn example() -> Result<(), ferrolb_bfd::EndpointError> {
+//! let endpoint = Endpoint::bind("198.18.0.2".parse().expect("address"))?;
+//! let profile = Profile { receive_interval_ms: 100, transmit_interval_ms: 100, ..Profile::default() };
+//! let session = endpoint.add_session("198.18.0.1".parse().expect("address"), &profile)?;
+//! let mut status = session.watch();
+//! // The BGP driver holds Established back until BFD is Up ...
+//! let _ = status.wait_for(|s| s.state == State::Up).await;
+//! // ... and closes the session with Cease/10 "BFD Down" the moment it leaves Up.
+//! let _ = status.wait_for(|s| s.state != State::Up).await;
+//! # Ok(())
+//! # }
+//! ```
 #![warn(missing_docs)]
 
 pub mod driver;
