@@ -349,7 +349,8 @@ impl Session {
     }
 
     fn detection_expired(&mut self, now: Duration, jitter: Jitter, actions: &mut Vec<Action>) {
-        if matches!(self.state, State::Init | State::Up) {
+        let goes_down = matches!(self.state, State::Init | State::Up);
+        if goes_down {
             self.transition(
                 State::Down,
                 Diagnostic::ControlDetectionTimeExpired,
@@ -362,7 +363,7 @@ impl Session {
         self.remote_min_rx = Duration::from_micros(1);
         self.remote_demand = false;
         self.remote_detect_mult = 0;
-        if self.may_transmit_periodic() {
+        if goes_down && self.may_transmit_periodic() {
             self.send_now(false, actions);
         }
         self.schedule_transmit(now, jitter, actions);
