@@ -352,3 +352,313 @@ fn chunks<T>(items: &[T], room: usize, cost: impl Fn(&T) -> usize) -> Vec<&[T]> 
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{AsSegment, AsSegmentKind, LargeCommunity, try_parse};
+    use std::collections::BTreeSet;
+
+    fn ctx(ibgp: bool, four_octet_as: bool, local_asn: u32) -> SessionContext {
+        SessionContext {
+            local_asn,
+            peer_asn: if ibgp { local_asn } else { 65002 },
+            four_octet_as,
+            ibgp,
+            families: vec![Family::Ipv4Unicast, Family::Ipv6Unicast],
+            ..SessionContext::before_open()
+        }
+    }
+
+    const NH4: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+
+    fn nh6() -> Ipv6Addr {
+        "2001:db8::1".parse().unwrap()
+    }
+
+    fn hosts(n: u32) -> BTreeMap<IpNet, Attributes> {
+        (0..n)
+            .map(|i| {
+                let a = Ipv4Addr::from(0xc612_0000 + i); // 198.18.0.0 onwards
+                (
+                    IpNet::V4(Ipv4Net::new(a, 32).unwrap()),
+                    Attributes::default(),
+                )
+            })
+            .collect()
+    }
+
+    fn encode_all(msgs: &[Message], ctx: &SessionContext) -> Vec<bytes::Bytes> {
+        msgs.iter().map(|m| m.encode(ctx).unwrap()).collect()
+    }
+
+    /// Decode what was sent and collect (announced, withdrawn).
+    fn sent_prefixes(msgs: &[Message], ctx: &SessionContext) -> (BTreeSet<IpNet>, BTreeSet<IpNet>) {
+        let mut announced = BTreeSet::new();
+        let mut withdrawn = BTreeSet::new();
+        for bytes in encode_all(msgs, ctx) {
+            assert!(bytes.len() <= ctx.max_message_len());
+            let mut buf = BytesMut::from(&bytes[..]);
+            let Some(Message::Update(u)) = try_parse(&mut buf, ctx).unwrap() else {
+                panic!("not an UPDATE");
+            };
+            assert!(u.issues.is_empty(), "{:?}", u.issues);
+            announced.extend(u.all_announced());
+            withdrawn.extend(u.all_withdrawn());
+        }
+        (announced, withdrawn)
+    }
+
+    #[test]
+    fn ten_thousand_hosts_fill_the_optimal_number_of_4096_octet_updates() {
+        let c = ctx(false, true, 65001);
+        let mut rib = AdjRibOut::new(&c, Some(NH4), None);
+        let desired = hosts(10_000);
+        let msgs = rib.set_desired(&desired);
+        // eBGP attributes: ORIGIN 4 + AS_PATH 9 + NEXT_HOP 7 = 20 octets, so each UPDATE has
+        // room for (4096 - 23 - 20) / 5 = 810 /32s: ceil(10000 / 810) = 13.
+        assert_eq!(msgs.len(), 13);
+        let (announced, withdrawn) = sent_prefixes(&msgs, &c);
+        assert_eq!(announced, desired.keys().copied().collect());
+        assert!(withdrawn.is_empty());
+        assert_eq!(rib.len(), 10_000);
+        // The first 12 are full to the octet.
+        for b in encode_all(&msgs[..12], &c) {
+            assert_eq!(b.len(), 23 + 20 + 810 * 5);
+        }
+    }
+
+    #[test]
+    fn withdrawing_ten_thousand_hosts_splits_at_4096_octets() {
+        let c = ctx(false, true, 65001);
+        let mut rib = AdjRibOut::new(&c, Some(NH4), None);
+        rib.set_desired(&hosts(10_000));
+        let msgs = rib.set_desired(&BTreeMap::new());
+        // (4096 - 23) / 5 = 814 withdrawals per UPDATE: ceil(10000 / 814) = 13.
+        assert_eq!(msgs.len(), 13);
+        let (announced, withdrawn) = sent_prefixes(&msgs, &c);
+        assert!(announced.is_empty());
+        assert_eq!(withdrawn.len(), 10_000);
+        assert!(rib.is_empty());
+    }
+
+    #[test]
+    fn extended_messages_pack_more_per_update() {
+        let c = SessionContext {
+            extended_message: true,
+            ..ctx(false, true, 65001)
+        };
+        let mut rib = AdjRibOut::new(&c, Some(NH4), None);
+        let msgs = rib.set_desired(&hosts(20_000));
+        // (65535 - 43) / 5 = 13098 per UPDATE.
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(sent_prefixes(&msgs, &c).0.len(), 20_000);
+    }
+
+    #[test]
+    fn only_the_difference_is_sent() {
+        let c = ctx(true, true, 65001);
+        let mut rib = AdjRibOut::new(&c, Some(NH4), None);
+        let mut desired = hosts(3);
+        assert_eq!(rib.set_desired(&desired).len(), 1);
+        assert_eq!(rib.set_desired(&desired), vec![], "nothing changed");
+
+        let first = *desired.keys().next().unwrap();
+        let last = *desired.keys().last().unwrap();
+        desired.remove(&first);
+        desired.insert(
+            last,
+            Attributes {
+                local_pref: Some(200),
+                ..Attributes::default()
+            },
+        );
+        let msgs = rib.set_desired(&desired);
+        assert_eq!(msgs.len(), 2, "one withdrawal, one re-announcement");
+        let Message::Update(w) = &msgs[0] else {
+            panic!()
+        };
+        assert_eq!(w.all_withdrawn(), vec![first]);
+        let Message::Update(a) = &msgs[1] else {
+            panic!()
+        };
+        assert_eq!(a.all_announced(), vec![last]);
+        assert_eq!(a.attributes.local_pref, Some(200));
+        assert_eq!(rib.len(), 2);
+    }
+
+    #[test]
+    fn ibgp_gets_an_empty_as_path_and_local_pref_100() {
+        let c = ctx(true, true, 65001);
+        let rib = AdjRibOut::new(&c, Some(NH4), None);
+        let a = rib.path_attributes(&Attributes::default(), Family::Ipv4Unicast);
+        assert_eq!(a.as_path, Some(AsPath::default()));
+        assert_eq!(a.local_pref, Some(DEFAULT_LOCAL_PREF));
+        assert_eq!(a.next_hop, Some(NH4));
+        assert_eq!(a.origin, Some(Origin::Igp));
+    }
+
+    #[test]
+    fn ebgp_gets_our_as_and_no_local_pref() {
+        let c = ctx(false, true, 4_200_000_001);
+        let rib = AdjRibOut::new(&c, Some(NH4), None);
+        let attrs = Attributes {
+            local_pref: Some(300),
+            med: Some(7),
+            communities: vec![(65001 << 16) | 1],
+            large_communities: vec![LargeCommunity {
+                global_admin: 65001,
+                local_data1: 2,
+                local_data2: 3,
+            }],
+            extended_communities: vec![[0x40, 0x04, 0xfd, 0xe9, 0x47, 0xf4, 0x24, 0x00]],
+        };
+        let a = rib.path_attributes(&attrs, Family::Ipv4Unicast);
+        assert_eq!(a.as_path, Some(AsPath::sequence(vec![4_200_000_001])));
+        assert_eq!(a.as4_path, None);
+        assert_eq!(a.local_pref, None);
+        assert_eq!(a.med, Some(7));
+        assert_eq!(a.communities, attrs.communities);
+        assert_eq!(a.large_communities, attrs.large_communities);
+        assert_eq!(a.extended_communities, attrs.extended_communities);
+    }
+
+    #[test]
+    fn a_two_octet_peer_gets_as_trans_and_as4_path_on_the_wire() {
+        let c = ctx(false, false, 4_200_000_001);
+        let mut rib = AdjRibOut::new(&c, Some(NH4), None);
+        let one = hosts(1);
+        let msgs = rib.set_desired(&one);
+        let bytes = msgs[0].encode(&c).unwrap();
+        let expected: Vec<u8> = [
+            &[0xff; 16][..],
+            &[0, 55, 2, 0, 0, 0, 27][..],
+            &[0x40, 1, 1, 0][..],                          // ORIGIN IGP
+            &[0x40, 2, 4, 2, 1, 0x5b, 0xa0][..],           // AS_PATH [23456]
+            &[0x40, 3, 4, 198, 18, 0, 1][..],              // NEXT_HOP
+            &[0xc0, 17, 6, 2, 1, 0xfa, 0x56, 0xea, 1][..], // AS4_PATH [4200000001]
+            &[32, 198, 18, 0, 0][..],
+        ]
+        .concat();
+        assert_eq!(bytes.as_ref(), &expected[..]);
+        let mut buf = BytesMut::from(&bytes[..]);
+        let Some(Message::Update(u)) = try_parse(&mut buf, &c).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            u.attributes.as4_path.unwrap().segments,
+            vec![AsSegment {
+                kind: AsSegmentKind::Sequence,
+                asns: vec![4_200_000_001]
+            }]
+        );
+    }
+
+    #[test]
+    fn ipv6_routes_go_in_mp_reach_with_the_global_next_hop_over_an_ipv4_session() {
+        let c = ctx(false, true, 65001);
+        let mut rib = AdjRibOut::new(&c, Some(NH4), Some(nh6()));
+        let p6: IpNet = "2001:db8:7::1/128".parse().unwrap();
+        let p4: IpNet = "203.0.113.7/32".parse().unwrap();
+        let desired: BTreeMap<IpNet, Attributes> =
+            [(p4, Attributes::default()), (p6, Attributes::default())]
+                .into_iter()
+                .collect();
+        let msgs = rib.set_desired(&desired);
+        assert_eq!(msgs.len(), 2);
+        let Message::Update(u6) = &msgs[1] else {
+            panic!()
+        };
+        let mp = u6.attributes.mp_reach.as_ref().unwrap();
+        assert_eq!(mp.next_hop, IpAddr::V6(nh6()));
+        assert_eq!(mp.nlri, vec![p6]);
+        assert_eq!(u6.attributes.next_hop, None);
+        assert!(u6.nlri.is_empty());
+        let (announced, _) = sent_prefixes(&msgs, &c);
+        assert_eq!(announced.len(), 2);
+
+        let msgs = rib.set_desired(&BTreeMap::new());
+        let (_, withdrawn) = sent_prefixes(&msgs, &c);
+        assert_eq!(withdrawn, [p4, p6].into_iter().collect());
+    }
+
+    #[test]
+    fn many_ipv6_hosts_pack_into_4096_octets() {
+        let c = ctx(true, true, 65001);
+        let mut rib = AdjRibOut::new(&c, Some(NH4), Some(nh6()));
+        let desired: BTreeMap<IpNet, Attributes> = (0..1000u128)
+            .map(|i| {
+                let a = Ipv6Addr::from(0x2001_0db8_0007_0000_0000_0000_0000_0000u128 + i);
+                (
+                    IpNet::V6(ipnet::Ipv6Net::new(a, 128).unwrap()),
+                    Attributes::default(),
+                )
+            })
+            .collect();
+        let msgs = rib.set_desired(&desired);
+        // iBGP IPv6 attributes: ORIGIN 4 + AS_PATH 3 + LOCAL_PREF 7 + MP_REACH header 4 +
+        // AFI/SAFI/NH len/NH/reserved 21 = 39 octets; (4096 - 23 - 39) / 17 = 237 per UPDATE.
+        assert_eq!(msgs.len(), 1000usize.div_ceil(237));
+        assert_eq!(sent_prefixes(&msgs, &c).0.len(), 1000);
+        let withdrawals = rib.set_desired(&BTreeMap::new());
+        // (4096 - 23 - 7) / 17 = 239 per UPDATE.
+        assert_eq!(withdrawals.len(), 1000usize.div_ceil(239));
+        assert_eq!(sent_prefixes(&withdrawals, &c).1.len(), 1000);
+    }
+
+    #[test]
+    fn routes_without_a_next_hop_or_family_are_not_sent() {
+        let c = SessionContext {
+            families: vec![Family::Ipv4Unicast],
+            ..ctx(false, true, 65001)
+        };
+        let mut rib = AdjRibOut::new(&c, Some(NH4), Some(nh6()));
+        let mut desired = hosts(2);
+        desired.insert("2001:db8::7/128".parse().unwrap(), Attributes::default());
+        let msgs = rib.set_desired(&desired);
+        assert_eq!(rib.unsendable(), 1);
+        assert_eq!(rib.len(), 2);
+        assert_eq!(sent_prefixes(&msgs, &c).0.len(), 2);
+
+        let no_v6 = AdjRibOut::new(&ctx(false, true, 65001), Some(NH4), None)
+            .set_desired(&desired)
+            .len();
+        assert_eq!(no_v6, 1);
+    }
+
+    #[test]
+    fn route_refresh_resends_the_family_and_end_of_rib_follows() {
+        let c = ctx(false, true, 65001);
+        let mut rib = AdjRibOut::new(&c, Some(NH4), Some(nh6()));
+        let mut desired = hosts(900);
+        desired.insert("2001:db8::7/128".parse().unwrap(), Attributes::default());
+        rib.set_desired(&desired);
+        let again = rib.resend_family(Family::Ipv4Unicast);
+        assert_eq!(again.len(), 2);
+        assert_eq!(sent_prefixes(&again, &c).0.len(), 900);
+        assert_eq!(rib.resend_family(Family::Ipv6Unicast).len(), 1);
+        assert_eq!(
+            rib.end_of_rib(Family::Ipv6Unicast)
+                .encode(&c)
+                .unwrap()
+                .as_ref(),
+            &[
+                0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                0xff, 0xff, 0, 29, 2, 0, 0, 0, 6, 0x80, 15, 3, 0, 2, 1
+            ]
+        );
+    }
+
+    #[test]
+    fn different_attribute_sets_get_their_own_updates() {
+        let c = ctx(false, true, 65001);
+        let mut rib = AdjRibOut::new(&c, Some(NH4), None);
+        let mut desired = hosts(10);
+        for (i, attrs) in desired.values_mut().enumerate() {
+            attrs.communities = vec![(i % 3) as u32];
+        }
+        let msgs = rib.set_desired(&desired);
+        assert_eq!(msgs.len(), 3);
+        assert_eq!(sent_prefixes(&msgs, &c).0.len(), 10);
+    }
+}
