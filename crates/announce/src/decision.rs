@@ -2,13 +2,14 @@
 //! peers, and why.
 
 use crate::input::{
-    Advertisement, AnnounceConfig, AnnounceFrom, Community, EXCLUDE_LABEL, LargeCommunity, Node,
-    PeerKey, Pool, Service, TrafficPolicy,
+    Advertisement, AnnounceConfig, AnnounceFrom, Community, EXCLUDE_LABEL, Endpoint,
+    LargeCommunity, Node, PeerKey, Pool, Service, TrafficPolicy,
 };
-use crate::reason::Reason;
+use crate::reason::{NAMED_NODES, Reason};
 use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// The path attributes a route carries, merged from every advertisement that produced it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -38,11 +39,10 @@ impl RouteAttributes {
 pub struct Route {
     /// Attributes to send with it.
     pub attributes: RouteAttributes,
-    /// The announced Service IPs the prefix covers (one for a /32 or /128; the aggregate is
-    /// announced while this is not empty).
-    pub covered_ips: BTreeSet<IpAddr>,
-    /// The Services (`namespace/name`) whose IPs it covers.
-    pub services: BTreeSet<String>,
+    /// The announced Service IPs the prefix covers, sorted and unique (one for a /32 or
+    /// /128; an aggregate is announced while this is not empty). Which Services they belong
+    /// to is in [`ServiceDecision::prefixes`].
+    pub covered_ips: Vec<IpAddr>,
 }
 
 /// Whether one configured peer gets this node's routes.
@@ -109,35 +109,33 @@ struct EndpointTally<'a> {
     serving_here: u32,
     ready_total: u32,
     serving_total: u32,
-    ready_on: BTreeSet<&'a str>,
-    serving_on: BTreeSet<&'a str>,
+    endpoints: &'a [Endpoint],
     ready_without_node: u32,
     serving_without_node: u32,
 }
 
 impl<'a> EndpointTally<'a> {
     fn count(node: &str, service: &'a Service) -> Self {
-        let mut t = EndpointTally::default();
+        let mut t = EndpointTally {
+            endpoints: &service.endpoints,
+            ..EndpointTally::default()
+        };
         for e in &service.endpoints {
             let here = e.node_name.as_deref() == Some(node);
             // kube-proxy's fallback set: serving and terminating, not ready.
             let fallback = !e.ready && e.serving && e.terminating;
             if e.ready {
                 t.ready_total += 1;
-                match e.node_name.as_deref() {
+                match e.node_name {
                     _ if here => t.ready_here += 1,
-                    Some(n) => {
-                        t.ready_on.insert(n);
-                    }
+                    Some(_) => {}
                     None => t.ready_without_node += 1,
                 }
             } else if fallback {
                 t.serving_total += 1;
-                match e.node_name.as_deref() {
+                match e.node_name {
                     _ if here => t.serving_here += 1,
-                    Some(n) => {
-                        t.serving_on.insert(n);
-                    }
+                    Some(_) => {}
                     None => t.serving_without_node += 1,
                 }
             }
@@ -148,6 +146,27 @@ impl<'a> EndpointTally<'a> {
     /// Whether no endpoint is ready anywhere, so that serving ones are used.
     fn fallback(&self) -> bool {
         self.ready_total == 0 && self.serving_total > 0
+    }
+
+    /// The other nodes hosting usable endpoints, sorted and unique.
+    fn usable_elsewhere(&self, node: &str) -> Vec<&'a str> {
+        let fallback = self.fallback();
+        let mut nodes: Vec<&'a str> = self
+            .endpoints
+            .iter()
+            .filter(|e| {
+                if fallback {
+                    !e.ready && e.serving && e.terminating
+                } else {
+                    e.ready
+                }
+            })
+            .filter_map(|e| e.node_name.as_deref())
+            .filter(|n| *n != node)
+            .collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        nodes
     }
 
     /// Usable endpoints on this node.
@@ -167,44 +186,89 @@ impl<'a> EndpointTally<'a> {
             self.ready_total
         }
     }
+}
+
+/// What stays the same for every Service of one decision, and the names shared by reasons.
+struct Context<'a> {
+    config: &'a AnnounceConfig,
+    node: Arc<str>,
+    pool_names: Vec<Arc<str>>,
+    node_names: BTreeMap<&'a str, Arc<str>>,
+    can_announce: bool,
+    /// Reused between Services, so that each decision's vectors are allocated once, exactly.
+    scratch: ServiceDecision,
+}
+
+impl<'a> Context<'a> {
+    /// The pool containing `ip`, with its shared name.
+    fn pool_of(&self, ip: IpAddr) -> Option<(&'a Pool, Arc<str>)> {
+        let pools = &self.config.pools;
+        let i = pools.iter().position(|p| p.contains(ip))?;
+        Some((pools.get(i)?, self.pool_names.get(i)?.clone()))
+    }
+
+    /// Up to [`NAMED_NODES`] shared node names, and how many more there are.
+    fn name_nodes(&mut self, nodes: &[&'a str]) -> (Vec<Arc<str>>, u32) {
+        let named = nodes
+            .iter()
+            .take(NAMED_NODES)
+            .map(|n| {
+                self.node_names
+                    .entry(n)
+                    .or_insert_with(|| Arc::from(*n))
+                    .clone()
+            })
+            .collect();
+        let more = u32::try_from(nodes.len().saturating_sub(NAMED_NODES)).unwrap_or(u32::MAX);
+        (named, more)
+    }
 
     /// The reason explaining the endpoints on this node (not for `all-nodes` pools).
-    fn here_reason(&self, node: &str) -> Reason {
-        let owned = |s: &BTreeSet<&str>| s.iter().map(|n| n.to_string()).collect();
-        match (self.usable_total(), self.fallback(), self.usable_here()) {
+    fn here_reason(&mut self, tally: &EndpointTally<'a>) -> Reason {
+        match (tally.usable_total(), tally.fallback(), tally.usable_here()) {
             (0, _, _) => Reason::NoEndpoints,
-            (_, false, 0) => Reason::NoReadyHere {
-                ready_on: owned(&self.ready_on),
-                without_node: self.ready_without_node,
-            },
+            (_, false, 0) => {
+                let (ready_on, more_nodes) = self.name_nodes(&tally.usable_elsewhere(&self.node));
+                Reason::NoReadyHere {
+                    ready_on,
+                    more_nodes,
+                    without_node: tally.ready_without_node,
+                }
+            }
             (_, false, count) => Reason::ReadyHere {
-                node: node.to_string(),
+                node: self.node.clone(),
                 count,
             },
-            (_, true, 0) => Reason::NoServingHere {
-                serving_on: owned(&self.serving_on),
-                without_node: self.serving_without_node,
-            },
+            (_, true, 0) => {
+                let (serving_on, more_nodes) = self.name_nodes(&tally.usable_elsewhere(&self.node));
+                Reason::NoServingHere {
+                    serving_on,
+                    more_nodes,
+                    without_node: tally.serving_without_node,
+                }
+            }
             (_, true, count) => Reason::ServingHere {
-                node: node.to_string(),
+                node: self.node.clone(),
                 count,
             },
         }
     }
 }
 
+/// What a pool without `bgp-advertisements` announces.
+static DEFAULT_ADVERTISEMENTS: [Advertisement; 1] = [Advertisement::HOST_ROUTES];
+
 /// Whether a pool's `announce-from: all-nodes` applies to a Service.
 fn all_nodes_applies(pool: &Pool, service: &Service) -> bool {
     pool.announce_from == AnnounceFrom::AllNodes && service.traffic_policy == TrafficPolicy::Cluster
 }
 
-/// The prefix an advertisement announces for `ip`, or `None` when its length does not fit.
-fn advertised_prefix(ip: IpAddr, adv: &Advertisement) -> Option<IpNet> {
-    let len = match ip {
+/// The aggregation length an advertisement sets for `ip`'s family.
+fn aggregation_length(ip: IpAddr, adv: &Advertisement) -> u8 {
+    match ip {
         IpAddr::V4(_) => adv.aggregation_length,
         IpAddr::V6(_) => adv.aggregation_length_v6,
-    };
-    IpNet::new(ip, len).ok().map(|n| n.trunc())
+    }
 }
 
 /// Decides what `node` announces.
@@ -218,7 +282,9 @@ fn advertised_prefix(ip: IpAddr, adv: &Advertisement) -> Option<IpNet> {
 /// they have any usable endpoint. Each of the pool's advertisements yields one prefix per IP
 /// (the IP masked to the aggregation length); equal prefixes merge.
 ///
-/// Pure and deterministic: the same inputs give the same decision.
+/// Pure and deterministic: the same inputs give the same decision, whatever the order of
+/// `services`. Service keys are expected to be unique; with duplicates, the last one's
+/// decision is kept in [`AnnounceDecision::services`].
 pub fn decide(node: &Node, services: &[Service], config: &AnnounceConfig) -> AnnounceDecision {
     let mut node_reasons = Vec::new();
     if node.labels.contains_key(EXCLUDE_LABEL) {
@@ -246,40 +312,97 @@ pub fn decide(node: &Node, services: &[Service], config: &AnnounceConfig) -> Ann
             Reason::PeerDoesNotSelectNode { peer: p.peer }
         });
     }
-    let can_announce = node_eligible && peers.iter().any(|p| p.selected);
 
-    let mut decision = AnnounceDecision {
+    let mut cx = Context {
+        config,
+        node: Arc::from(node.name.as_str()),
+        pool_names: config
+            .pools
+            .iter()
+            .map(|p| Arc::from(p.name.as_str()))
+            .collect(),
+        node_names: BTreeMap::new(),
+        can_announce: node_eligible && peers.iter().any(|p| p.selected),
+        scratch: ServiceDecision::default(),
+    };
+    let mut contributions = Vec::new();
+    let decisions: Vec<(String, ServiceDecision)> = services
+        .iter()
+        .map(|service| {
+            let sd = decide_service(&mut cx, service, &mut contributions);
+            (service.key.clone(), sd)
+        })
+        .collect();
+    AnnounceDecision {
         node: node.name.clone(),
         node_reasons,
         peers,
-        routes: BTreeMap::new(),
-        services: BTreeMap::new(),
-    };
-    for service in services {
-        let sd = decide_service(
-            &node.name,
-            service,
-            config,
-            can_announce,
-            &mut decision.routes,
-        );
-        decision.services.insert(service.key.clone(), sd);
+        routes: merge_routes(contributions),
+        // Collecting builds the tree in bulk, with full nodes; a repeated key keeps the last.
+        services: decisions.into_iter().collect(),
     }
-    decision
 }
 
-/// Decides one Service, adding its routes to `routes` when `can_announce`.
-fn decide_service(
-    node: &str,
-    service: &Service,
-    config: &AnnounceConfig,
-    can_announce: bool,
-    routes: &mut BTreeMap<IpNet, Route>,
+/// One IP's share of a route: the prefix an advertisement gives it.
+struct Contribution<'a> {
+    prefix: IpNet,
+    ip: IpAddr,
+    advertisement: &'a Advertisement,
+}
+
+/// Merges the contributions into routes: one per prefix, attributes merged, covered IPs
+/// sorted and unique.
+fn merge_routes(mut contributions: Vec<Contribution<'_>>) -> BTreeMap<IpNet, Route> {
+    contributions.sort_unstable_by(|a, b| (a.prefix, a.ip).cmp(&(b.prefix, b.ip)));
+    let mut routes: Vec<(IpNet, Route)> = Vec::new();
+    for group in contributions.chunk_by(|a, b| a.prefix == b.prefix) {
+        let Some(first) = group.first() else {
+            continue;
+        };
+        let mut route = Route::default();
+        for c in group {
+            route.attributes.merge(c.advertisement);
+        }
+        let mut ips: Vec<IpAddr> = group.iter().map(|c| c.ip).collect();
+        ips.dedup();
+        route.covered_ips = ips.as_slice().to_vec();
+        routes.push((first.prefix, route));
+    }
+    // Already sorted and unique: the tree is built in bulk.
+    routes.into_iter().collect()
+}
+
+/// Decides one Service, adding its share of routes to `routes` when the node can announce.
+fn decide_service<'a>(
+    cx: &mut Context<'a>,
+    service: &'a Service,
+    routes: &mut Vec<Contribution<'a>>,
 ) -> ServiceDecision {
-    let mut sd = ServiceDecision::default();
+    let mut scratch = std::mem::take(&mut cx.scratch);
+    fill_service_decision(cx, service, routes, &mut scratch);
+    // Collecting a drain allocates exactly the length, and nothing when empty.
+    let sd = ServiceDecision {
+        announce: !scratch.announced_ips.is_empty(),
+        local_endpoints: scratch.local_endpoints,
+        reasons: scratch.reasons.drain(..).collect(),
+        announced_ips: scratch.announced_ips.drain(..).collect(),
+        prefixes: scratch.prefixes.drain(..).collect(),
+    };
+    scratch.local_endpoints = 0;
+    cx.scratch = scratch;
+    sd
+}
+
+/// Writes the decision of one Service into the empty `sd`.
+fn fill_service_decision<'a>(
+    cx: &mut Context<'a>,
+    service: &'a Service,
+    routes: &mut Vec<Contribution<'a>>,
+    sd: &mut ServiceDecision,
+) {
     if !service.ours {
         sd.reasons.push(Reason::NotOurClass);
-        return sd;
+        return;
     }
     sd.reasons.push(Reason::TrafficPolicy {
         policy: service.traffic_policy,
@@ -288,95 +411,90 @@ fn decide_service(
         sd.reasons.push(Reason::NoIngressIp);
     }
 
-    let tally = EndpointTally::count(node, service);
+    let tally = EndpointTally::count(&cx.node, service);
     sd.local_endpoints = tally.usable_here();
     if tally.fallback() {
         sd.reasons.push(Reason::FallbackToServing);
     }
 
-    let mut seen = BTreeSet::new();
-    let ips: Vec<IpAddr> = service
-        .ingress_ips
-        .iter()
-        .copied()
-        .filter(|ip| seen.insert(*ip))
-        .collect();
-    let pools: Vec<Option<&Pool>> = ips.iter().map(|ip| config.pool_of(*ip)).collect();
+    let mut ips: Vec<(IpAddr, Option<(&Pool, Arc<str>)>)> =
+        Vec::with_capacity(service.ingress_ips.len());
+    for ip in &service.ingress_ips {
+        if !ips.iter().any(|(seen, _)| seen == ip) {
+            ips.push((*ip, cx.pool_of(*ip)));
+        }
+    }
 
     // Endpoint facts: the per-node rule matters unless every pooled IP is all-nodes.
-    let needs_local_rule = pools.iter().all(Option::is_none)
-        || pools
-            .iter()
-            .flatten()
-            .any(|p| !all_nodes_applies(p, service));
+    let pooled = || ips.iter().filter_map(|(_, p)| p.as_ref());
+    let needs_local_rule =
+        pooled().next().is_none() || pooled().any(|(p, _)| !all_nodes_applies(p, service));
     if needs_local_rule || tally.usable_total() == 0 {
-        sd.reasons.push(tally.here_reason(node));
+        let r = cx.here_reason(&tally);
+        sd.reasons.push(r);
     }
-    let mut noted_pools = BTreeSet::new();
-    for pool in pools.iter().flatten() {
-        if pool.announce_from != AnnounceFrom::AllNodes || !noted_pools.insert(pool.name.as_str()) {
+    let mut noted_pools: Vec<&str> = Vec::new();
+    for (pool, name) in pooled() {
+        if pool.announce_from != AnnounceFrom::AllNodes || noted_pools.contains(&&**name) {
             continue;
         }
+        noted_pools.push(name);
         if service.traffic_policy == TrafficPolicy::Local {
-            sd.reasons.push(Reason::AllNodesIgnoredForLocal {
-                pool: pool.name.clone(),
-            });
+            sd.reasons
+                .push(Reason::AllNodesIgnoredForLocal { pool: name.clone() });
         } else if tally.usable_total() > 0 {
             sd.reasons.push(Reason::AnnounceFromAllNodes {
-                pool: pool.name.clone(),
+                pool: name.clone(),
                 endpoints: tally.usable_total(),
             });
         }
     }
 
-    let default_ads = [Advertisement::default()];
-    for (ip, pool) in ips.iter().copied().zip(pools) {
-        let Some(pool) = pool else {
+    for (ip, pool) in &ips {
+        let ip = *ip;
+        let Some((pool, pool_name)) = pool else {
             sd.reasons.push(Reason::IpNotInPool { ip });
             continue;
         };
         sd.reasons.push(Reason::IpInPool {
             ip,
-            pool: pool.name.clone(),
+            pool: pool_name.clone(),
         });
         if let Some(requested) = &service.requested_pool
             && *requested != pool.name
         {
             sd.reasons.push(Reason::PoolAnnotationMismatch {
                 ip,
-                requested: requested.clone(),
-                actual: pool.name.clone(),
+                requested: Arc::from(requested.as_str()),
+                actual: pool_name.clone(),
             });
         }
         let endpoints_allow = tally.usable_here() > 0
             || (all_nodes_applies(pool, service) && tally.usable_total() > 0);
-        if !(can_announce && endpoints_allow) {
+        if !(cx.can_announce && endpoints_allow) {
             continue;
         }
         let ads: &[Advertisement] = if pool.advertisements.is_empty() {
-            &default_ads
+            &DEFAULT_ADVERTISEMENTS
         } else {
             &pool.advertisements
         };
         let mut announced = false;
         for adv in ads {
-            let Some(prefix) = advertised_prefix(ip, adv) else {
+            let length = aggregation_length(ip, adv);
+            let Ok(prefix) = IpNet::new(ip, length).map(|n| n.trunc()) else {
                 sd.reasons.push(Reason::InvalidAggregationLength {
                     ip,
-                    pool: pool.name.clone(),
-                    length: match ip {
-                        IpAddr::V4(_) => adv.aggregation_length,
-                        IpAddr::V6(_) => adv.aggregation_length_v6,
-                    },
+                    pool: pool_name.clone(),
+                    length,
                 });
                 continue;
             };
-            let route = routes.entry(prefix).or_default();
-            route.attributes.merge(adv);
-            route.covered_ips.insert(ip);
-            if !route.services.contains(&service.key) {
-                route.services.insert(service.key.clone());
-            }
+            routes.push(Contribution {
+                prefix,
+                ip,
+                advertisement: adv,
+            });
             if prefix.prefix_len() < prefix.max_prefix_len() {
                 let r = Reason::Aggregated { ip, prefix };
                 if !sd.reasons.contains(&r) {
@@ -392,6 +510,4 @@ fn decide_service(
             sd.announced_ips.push(ip);
         }
     }
-    sd.announce = !sd.announced_ips.is_empty();
-    sd
 }

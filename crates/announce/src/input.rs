@@ -153,17 +153,22 @@ pub struct Advertisement {
     pub large_communities: Vec<LargeCommunity>,
 }
 
-impl Default for Advertisement {
+impl Advertisement {
     /// The advertisement MetalLB uses for a pool that lists none: each address alone, no
     /// attributes.
+    pub const HOST_ROUTES: Advertisement = Advertisement {
+        aggregation_length: 32,
+        aggregation_length_v6: 128,
+        local_pref: None,
+        communities: Vec::new(),
+        large_communities: Vec::new(),
+    };
+}
+
+impl Default for Advertisement {
+    /// [`Advertisement::HOST_ROUTES`].
     fn default() -> Self {
-        Advertisement {
-            aggregation_length: 32,
-            aggregation_length_v6: 128,
-            local_pref: None,
-            communities: Vec::new(),
-            large_communities: Vec::new(),
-        }
+        Advertisement::HOST_ROUTES
     }
 }
 

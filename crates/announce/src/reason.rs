@@ -4,6 +4,11 @@ use crate::input::{EXCLUDE_LABEL, PeerKey, TrafficPolicy};
 use ipnet::IpNet;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
+
+/// At most this many node names are kept in [`Reason::NoReadyHere`] and
+/// [`Reason::NoServingHere`]; the rest are counted.
+pub const NAMED_NODES: usize = 8;
 
 /// How a [`Reason`] weighs on the decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +49,7 @@ pub enum Reason {
         /// The Service IP.
         ip: IpAddr,
         /// The pool containing it.
-        pool: String,
+        pool: Arc<str>,
     },
     /// The IP is in no configured pool, so it is never announced.
     IpNotInPool {
@@ -56,21 +61,23 @@ pub enum Reason {
         /// The Service IP.
         ip: IpAddr,
         /// The pool the annotation names.
-        requested: String,
+        requested: Arc<str>,
         /// The pool containing the IP (the one that applies).
-        actual: String,
+        actual: Arc<str>,
     },
     /// The node hosts ready endpoints of the Service.
     ReadyHere {
         /// This node's name.
-        node: String,
+        node: Arc<str>,
         /// How many.
         count: u32,
     },
     /// The node hosts no ready endpoint, others do.
     NoReadyHere {
-        /// Nodes hosting ready endpoints (sorted, unique).
-        ready_on: Vec<String>,
+        /// Nodes hosting ready endpoints (sorted, unique, at most [`NAMED_NODES`]).
+        ready_on: Vec<Arc<str>>,
+        /// Further nodes hosting ready endpoints, not named.
+        more_nodes: u32,
         /// Ready endpoints with no node name.
         without_node: u32,
     },
@@ -79,14 +86,16 @@ pub enum Reason {
     /// The node hosts serving (terminating) endpoints, used because none is ready anywhere.
     ServingHere {
         /// This node's name.
-        node: String,
+        node: Arc<str>,
         /// How many.
         count: u32,
     },
     /// Fallback applies, and the node hosts no serving endpoint, others do.
     NoServingHere {
-        /// Nodes hosting serving endpoints (sorted, unique).
-        serving_on: Vec<String>,
+        /// Nodes hosting serving endpoints (sorted, unique, at most [`NAMED_NODES`]).
+        serving_on: Vec<Arc<str>>,
+        /// Further nodes hosting serving endpoints, not named.
+        more_nodes: u32,
         /// Serving endpoints with no node name.
         without_node: u32,
     },
@@ -95,14 +104,14 @@ pub enum Reason {
     /// The pool announces from all nodes and the Service has usable endpoints somewhere.
     AnnounceFromAllNodes {
         /// The pool.
-        pool: String,
+        pool: Arc<str>,
         /// Usable (ready, or serving under fallback) endpoints in the cluster.
         endpoints: u32,
     },
     /// The pool says `announce-from: all-nodes`, which cannot apply to a `Local` Service.
     AllNodesIgnoredForLocal {
         /// The pool.
-        pool: String,
+        pool: Arc<str>,
     },
     /// The IP is announced inside an aggregate prefix.
     Aggregated {
@@ -116,7 +125,7 @@ pub enum Reason {
         /// The Service IP.
         ip: IpAddr,
         /// The pool.
-        pool: String,
+        pool: Arc<str>,
         /// The configured length.
         length: u8,
     },
@@ -164,12 +173,19 @@ fn endpoints(count: u32) -> &'static str {
 fn write_where(
     f: &mut fmt::Formatter<'_>,
     state: &str,
-    nodes: &[String],
+    nodes: &[Arc<str>],
+    more_nodes: u32,
     without: u32,
 ) -> fmt::Result {
     let mut parts: Vec<String> = Vec::new();
     if !nodes.is_empty() {
-        parts.push(format!("{state} on {}", nodes.join(", ")));
+        let named: Vec<&str> = nodes.iter().map(|n| &**n).collect();
+        let more = match more_nodes {
+            0 => String::new(),
+            1 => " and 1 more node".to_string(),
+            n => format!(" and {n} more nodes"),
+        };
+        parts.push(format!("{state} on {}{more}", named.join(", ")));
     }
     if without > 0 {
         parts.push(format!(
@@ -214,10 +230,11 @@ impl fmt::Display for Reason {
             }
             NoReadyHere {
                 ready_on,
+                more_nodes,
                 without_node,
             } => {
                 write!(f, "no ready endpoint on this node")?;
-                write_where(f, "ready", ready_on, *without_node)
+                write_where(f, "ready", ready_on, *more_nodes, *without_node)
             }
             FallbackToServing => write!(
                 f,
@@ -230,10 +247,11 @@ impl fmt::Display for Reason {
             ),
             NoServingHere {
                 serving_on,
+                more_nodes,
                 without_node,
             } => {
                 write!(f, "no serving endpoint on this node")?;
-                write_where(f, "serving", serving_on, *without_node)
+                write_where(f, "serving", serving_on, *more_nodes, *without_node)
             }
             NoEndpoints => write!(f, "the Service has no ready or serving endpoint anywhere"),
             AnnounceFromAllNodes { pool, endpoints: n } => write!(
@@ -285,6 +303,7 @@ mod tests {
             (
                 Reason::NoReadyHere {
                     ready_on: vec!["node-1".into(), "node-3".into()],
+                    more_nodes: 0,
                     without_node: 0,
                 },
                 "no ready endpoint on this node (ready on node-1, node-3)",
@@ -292,9 +311,18 @@ mod tests {
             (
                 Reason::NoReadyHere {
                     ready_on: vec!["node-1".into()],
+                    more_nodes: 0,
                     without_node: 2,
                 },
                 "no ready endpoint on this node (ready on node-1; 2 ready endpoints without a node name)",
+            ),
+            (
+                Reason::NoServingHere {
+                    serving_on: vec!["node-1".into(), "node-2".into()],
+                    more_nodes: 7,
+                    without_node: 0,
+                },
+                "no serving endpoint on this node (serving on node-1, node-2 and 7 more nodes)",
             ),
             (
                 Reason::NodeExcluded,

@@ -27,10 +27,7 @@ fn local_service_is_announced_only_from_nodes_with_a_ready_endpoint() {
     }));
     let route = &d1.routes[&net("203.0.113.5/32")];
     assert_eq!(route.attributes, RouteAttributes::default());
-    assert_eq!(
-        route.services.iter().collect::<Vec<_>>(),
-        ["default/whoami"]
-    );
+    assert_eq!(route.covered_ips, [ip("203.0.113.5")]);
 
     let d2 = decide(&node("node-2"), std::slice::from_ref(&svc), &cfg);
     assert!(d2.routes.is_empty());
@@ -39,6 +36,7 @@ fn local_service_is_announced_only_from_nodes_with_a_ready_endpoint() {
     assert_eq!(sd.local_endpoints, 0);
     assert!(sd.reasons.contains(&Reason::NoReadyHere {
         ready_on: vec!["node-1".into(), "node-3".into()],
+        more_nodes: 0,
         without_node: 0
     }));
 }
@@ -104,6 +102,7 @@ fn rolling_update_moves_the_announcement_without_a_gap() {
     assert_eq!((n1, n2), (false, true));
     assert!(reasons.contains(&Reason::NoReadyHere {
         ready_on: vec!["node-2".into()],
+        more_nodes: 0,
         without_node: 0
     }));
 
@@ -135,6 +134,7 @@ fn fallback_counts_only_serving_terminating_endpoints() {
             .reasons
             .contains(&Reason::NoServingHere {
                 serving_on: vec!["node-1".into()],
+                more_nodes: 0,
                 without_node: 0
             })
     );
@@ -165,6 +165,7 @@ fn ready_endpoints_without_a_node_name_count_only_elsewhere() {
             .reasons
             .contains(&Reason::NoReadyHere {
                 ready_on: vec![],
+                more_nodes: 0,
                 without_node: 1
             })
     );
@@ -435,18 +436,14 @@ fn the_aggregate_is_announced_while_any_covered_ip_is() {
         &cfg,
     );
     let agg = &d.routes[&net("203.0.113.0/24")];
-    assert_eq!(agg.covered_ips.len(), 2);
-    assert_eq!(agg.services.len(), 2);
+    assert_eq!(agg.covered_ips, [ip("203.0.113.5"), ip("203.0.113.77")]);
     assert_eq!(d.routes.len(), 3);
 
     let d = decide(&n, &[a(vec![]), b(vec![ready("node-1")])], &cfg);
     assert_eq!(prefixes(&d), ["203.0.113.0/24", "203.0.113.77/32"]);
     assert_eq!(
-        d.routes[&net("203.0.113.0/24")]
-            .covered_ips
-            .iter()
-            .collect::<Vec<_>>(),
-        [&ip("203.0.113.77")]
+        d.routes[&net("203.0.113.0/24")].covered_ips,
+        [ip("203.0.113.77")]
     );
 
     let d = decide(&n, &[a(vec![]), b(vec![ready("node-2")])], &cfg);
@@ -495,7 +492,9 @@ fn a_shared_ip_is_announced_while_either_service_qualifies() {
     let d = decide(&node("node-1"), &[a, b], &config());
     assert_eq!(prefixes(&d), ["203.0.113.5/32"]);
     let route = &d.routes[&net("203.0.113.5/32")];
-    assert_eq!(route.services.iter().collect::<Vec<_>>(), ["default/a"]);
+    assert_eq!(route.covered_ips, [ip("203.0.113.5")]);
+    assert_eq!(d.services["default/a"].prefixes, [net("203.0.113.5/32")]);
+    assert!(d.services["default/b"].prefixes.is_empty());
     assert!(d.services["default/a"].announce);
     assert!(!d.services["default/b"].announce);
 }
@@ -552,4 +551,21 @@ fn deciding_twice_gives_the_same_decision() {
     ];
     let n = node("node-1");
     assert_eq!(decide(&n, &svcs, &cfg), decide(&n, &svcs, &cfg));
+}
+
+#[test]
+fn many_endpoint_nodes_are_named_up_to_a_limit_and_counted_beyond() {
+    let eps = (10..30).map(|i| ready(&format!("node-{i}"))).collect();
+    let svc = service("default/big", &["203.0.113.5"], eps);
+    let d = decide(&node("node-1"), &[svc], &config());
+    let named: Vec<std::sync::Arc<str>> = (10..18).map(|i| format!("node-{i}").into()).collect();
+    assert!(
+        d.services["default/big"]
+            .reasons
+            .contains(&Reason::NoReadyHere {
+                ready_on: named,
+                more_nodes: 12,
+                without_node: 0
+            })
+    );
 }

@@ -126,7 +126,7 @@ proptest! {
         let d = decide(&n, &svcs, &cfg);
         for (prefix, route) in &d.routes {
             prop_assert!(!route.covered_ips.is_empty());
-            prop_assert!(!route.services.is_empty());
+            prop_assert!(route.covered_ips.windows(2).all(|w| w[0] < w[1]), "sorted, unique");
             for ip in &route.covered_ips {
                 prop_assert!(cfg.pool_of(*ip).is_some(), "{ip} announced outside the pools");
                 prop_assert!(prefix.contains(ip));
