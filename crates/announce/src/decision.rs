@@ -188,6 +188,9 @@ impl<'a> EndpointTally<'a> {
     }
 }
 
+/// A pool and its name, shared by the reasons that cite it.
+type PoolRef<'a> = (&'a Pool, Arc<str>);
+
 /// What stays the same for every Service of one decision, and the names shared by reasons.
 struct Context<'a> {
     config: &'a AnnounceConfig,
@@ -201,7 +204,7 @@ struct Context<'a> {
 
 impl<'a> Context<'a> {
     /// The pool containing `ip`, with its shared name.
-    fn pool_of(&self, ip: IpAddr) -> Option<(&'a Pool, Arc<str>)> {
+    fn pool_of(&self, ip: IpAddr) -> Option<PoolRef<'a>> {
         let pools = &self.config.pools;
         let i = pools.iter().position(|p| p.contains(ip))?;
         Some((pools.get(i)?, self.pool_names.get(i)?.clone()))
@@ -353,7 +356,7 @@ struct Contribution<'a> {
 /// Merges the contributions into routes: one per prefix, attributes merged, covered IPs
 /// sorted and unique.
 fn merge_routes(mut contributions: Vec<Contribution<'_>>) -> BTreeMap<IpNet, Route> {
-    contributions.sort_unstable_by(|a, b| (a.prefix, a.ip).cmp(&(b.prefix, b.ip)));
+    contributions.sort_unstable_by_key(|c| (c.prefix, c.ip));
     let mut routes: Vec<(IpNet, Route)> = Vec::new();
     for group in contributions.chunk_by(|a, b| a.prefix == b.prefix) {
         let Some(first) = group.first() else {
@@ -417,8 +420,7 @@ fn fill_service_decision<'a>(
         sd.reasons.push(Reason::FallbackToServing);
     }
 
-    let mut ips: Vec<(IpAddr, Option<(&Pool, Arc<str>)>)> =
-        Vec::with_capacity(service.ingress_ips.len());
+    let mut ips: Vec<(IpAddr, Option<PoolRef<'a>>)> = Vec::with_capacity(service.ingress_ips.len());
     for ip in &service.ingress_ips {
         if !ips.iter().any(|(seen, _)| seen == ip) {
             ips.push((*ip, cx.pool_of(*ip)));
