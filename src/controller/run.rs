@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Service};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::WatchStreamExt;
@@ -92,7 +92,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     );
     let writer = Writer {
         client,
-        recorder,
+        events: spawn_event_publisher(recorder),
         params: PatchParams {
             field_manager: Some(FIELD_MANAGER.into()),
             ..PatchParams::default()
@@ -191,17 +191,37 @@ async fn config_changed(state: &mut ControllerState, writer: &Writer, cm: Option
         ConfigOutcome::Rejected { message } => {
             tracing::error!(errors = %message, "configuration rejected; the last good one stays in force");
             if let Some(cm) = cm {
-                writer.config_rejected(cm, &message).await;
+                writer.config_rejected(cm, &message);
             }
         }
     }
 }
 
-/// Writes status patches and Events.
+/// Writes status patches, and hands Events to the publisher.
 struct Writer {
     client: Client,
-    recorder: Recorder,
+    events: mpsc::Sender<(Event, ObjectReference)>,
     params: PatchParams,
+}
+
+/// How many Events may wait for the publisher before new ones are dropped (and logged).
+const EVENT_QUEUE: usize = 8192;
+
+/// Publishes Events in the background (4 in flight), so they never delay status writes.
+fn spawn_event_publisher(recorder: Recorder) -> mpsc::Sender<(Event, ObjectReference)> {
+    let (tx, rx) = mpsc::channel::<(Event, ObjectReference)>(EVENT_QUEUE);
+    let stream =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
+    tokio::spawn(stream.for_each_concurrent(4, move |(event, reference)| {
+        let recorder = recorder.clone();
+        async move {
+            if let Err(err) = recorder.publish(&event, &reference).await {
+                tracing::warn!(object = ?reference.name, reason = %event.reason, error = %err,
+                    "cannot record event");
+            }
+        }
+    }));
+    tx
 }
 
 impl Writer {
@@ -231,8 +251,8 @@ impl Writer {
                             action: "Allocate".into(),
                             secondary: None,
                         };
-                        if let Err(err) = self.recorder.publish(&ev, &svc.object_ref(&())).await {
-                            tracing::warn!(service = %w.key, error = %err, "cannot record event");
+                        if self.events.try_send((ev, svc.object_ref(&()))).is_err() {
+                            tracing::warn!(service = %w.key, "event queue full; event dropped");
                         }
                     }
                     (w, result)
@@ -261,7 +281,7 @@ impl Writer {
     }
 
     /// Records a Warning Event on the ConfigMap.
-    async fn config_rejected(&self, cm: &ConfigMap, message: &str) {
+    fn config_rejected(&self, cm: &ConfigMap, message: &str) {
         let mut note =
             format!("configuration rejected, the last good one stays in force: {message}");
         if note.len() > 1000 {
@@ -278,8 +298,8 @@ impl Writer {
             action: "LoadConfig".into(),
             secondary: None,
         };
-        if let Err(err) = self.recorder.publish(&ev, &cm.object_ref(&())).await {
-            tracing::warn!(error = %err, "cannot record the config event");
+        if self.events.try_send((ev, cm.object_ref(&()))).is_err() {
+            tracing::warn!("event queue full; config event dropped");
         }
     }
 }

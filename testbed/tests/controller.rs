@@ -134,14 +134,13 @@ async fn services_get_addresses_from_the_right_pool_and_requested_ips_are_honour
     assert_eq!(managers, vec!["ferrolb-controller"]);
 
     // Metrics and probes.
-    let ready = wait_for(
+    wait_for(
         "/readyz 200",
         Duration::from_secs(10),
         Some(&ctl),
         || async { (ctl.http_get("/readyz").await?.0 == 200).then_some(()) },
     )
     .await;
-    let _ = ready;
     assert_eq!(
         ctl.metric("ferrolb_allocator_addresses_in_use_total{pool=\"default\",family=\"ipv4\"}")
             .await,
