@@ -316,6 +316,10 @@ pub fn decide(node: &Node, services: &[Service], config: &AnnounceConfig) -> Ann
         });
     }
 
+    if !peers.is_empty() && !peers.iter().any(|p| p.selected) {
+        node_reasons.push(Reason::NoPeerSelectsNode);
+    }
+
     let mut cx = Context {
         config,
         node: Arc::from(node.name.as_str()),

@@ -6,11 +6,14 @@
 //! [`Reason`]s behind its fate. [`explain`] renders those reasons for one Service in words.
 //!
 //! No I/O, no clocks, no Kubernetes types: the speaker's glue flattens its caches into
-//! [`input`] types and hands the result to each peer's Adj-RIB-Out.
+//! [`input`] types, builds the configuration part with [`AnnounceConfig::from_config`] from the
+//! loaded `ferrolb_config::Config`, and hands [`AnnounceDecision::routes`] to the Adj-RIB-Out
+//! of each peer in [`AnnounceDecision::selected_peers`].
 #![warn(missing_docs)]
 
 pub mod decision;
 pub mod explain;
+mod from_config;
 pub mod input;
 pub mod reason;
 

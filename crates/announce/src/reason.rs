@@ -30,6 +30,8 @@ pub enum Reason {
     NodeNetworkUnavailable,
     /// No BGP peer is configured at all.
     NoPeersConfigured,
+    /// Peers are configured, but none selects the node.
+    NoPeerSelectsNode,
     /// This peer's node-selectors select the node.
     PeerSelectsNode {
         /// The peer.
@@ -144,6 +146,7 @@ impl Reason {
             NodeExcluded
             | NodeNetworkUnavailable
             | NoPeersConfigured
+            | NoPeerSelectsNode
             | NotOurClass
             | NoIngressIp
             | IpNotInPool { .. }
@@ -206,6 +209,7 @@ impl fmt::Display for Reason {
             NodeExcluded => write!(f, "node is labelled {EXCLUDE_LABEL}"),
             NodeNetworkUnavailable => write!(f, "node condition NetworkUnavailable is true"),
             NoPeersConfigured => write!(f, "no BGP peer is configured"),
+            NoPeerSelectsNode => write!(f, "no BGP peer selects this node"),
             PeerSelectsNode { peer } => write!(f, "peer {peer} selects this node"),
             PeerDoesNotSelectNode { peer } => {
                 write!(f, "peer {peer} does not select this node (node-selectors)")

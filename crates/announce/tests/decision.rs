@@ -292,6 +292,7 @@ fn peers_get_the_routes_only_when_their_node_selectors_match() {
     cfg.peers[0].selects_node = false;
     let d = decide(&node("node-1"), std::slice::from_ref(&svc), &cfg);
     assert!(d.routes.is_empty());
+    assert!(d.node_reasons.contains(&Reason::NoPeerSelectsNode));
     assert!(!d.services["default/whoami"].announce);
 }
 
