@@ -92,6 +92,19 @@ impl AnnounceDecision {
         self.peers.iter().filter(|p| p.selected).map(|p| p.peer)
     }
 
+    /// Every Service IP this node announces, sorted and unique (for example, the addresses to
+    /// keep on a VIP interface).
+    pub fn announced_ips(&self) -> Vec<IpAddr> {
+        let mut ips: Vec<IpAddr> = self
+            .routes
+            .values()
+            .flat_map(|r| r.covered_ips.iter().copied())
+            .collect();
+        ips.sort_unstable();
+        ips.dedup();
+        ips
+    }
+
     /// The routes `peer` must receive: all of [`Self::routes`] when it selects this node,
     /// `None` when it does not (or is not configured).
     pub fn routes_for(&self, peer: &PeerKey) -> Option<&BTreeMap<IpNet, Route>> {

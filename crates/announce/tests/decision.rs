@@ -436,6 +436,7 @@ fn the_aggregate_is_announced_while_any_covered_ip_is() {
         &[a(vec![ready("node-1")]), b(vec![ready("node-1")])],
         &cfg,
     );
+    assert_eq!(d.announced_ips(), [ip("203.0.113.5"), ip("203.0.113.77")]);
     let agg = &d.routes[&net("203.0.113.0/24")];
     assert_eq!(agg.covered_ips, [ip("203.0.113.5"), ip("203.0.113.77")]);
     assert_eq!(d.routes.len(), 3);
@@ -447,8 +448,12 @@ fn the_aggregate_is_announced_while_any_covered_ip_is() {
         [ip("203.0.113.77")]
     );
 
+    let d = decide(&n, &[a(vec![]), b(vec![ready("node-1")])], &cfg);
+    assert_eq!(d.announced_ips(), [ip("203.0.113.77")]);
+
     let d = decide(&n, &[a(vec![]), b(vec![ready("node-2")])], &cfg);
     assert!(d.routes.is_empty());
+    assert!(d.announced_ips().is_empty());
 }
 
 #[test]
