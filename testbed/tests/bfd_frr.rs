@@ -560,3 +560,64 @@ async fn link_cut_trials(lab: &Lab, trials: usize) {
         );
     }
 }
+
+const FRR_CONFIG_PASSIVE: &str = "\
+bfd
+ peer 198.18.200.1 local-address 198.18.200.2
+  passive-mode
+  no shutdown
+ !
+!
+";
+
+/// Passive on both sides: nobody speaks first and the session stays Down. Once FRR turns active,
+/// our passive session answers and both come Up.
+#[test]
+fn passive_session_waits_for_the_remote_to_speak() {
+    let mut lab = Lab::new("passive");
+    lab.start_frr(FRR_CONFIG_PASSIVE);
+    let ours = lab.ours.clone();
+    let scenario = std::thread::spawn(move || {
+        enter_netns(&ours);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let passive = Profile {
+                passive_mode: true,
+                ..Profile::default()
+            };
+            let endpoint = Endpoint::bind(OUR_V4.parse().unwrap()).expect("bind v4");
+            let session = endpoint
+                .add_session(FRR_V4.parse().unwrap(), &passive)
+                .unwrap();
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let status = session.status();
+            assert_eq!(status.state, State::Down);
+            assert_eq!(status.remote_discriminator, 0, "FRR sent nothing");
+            let frr = lab.frr_peer(OUR_V4);
+            assert_eq!(frr["status"], "down", "{frr}");
+            assert_eq!(frr["remote-id"], 0, "we sent nothing: {frr}");
+            run_vtysh_config(
+                &lab,
+                &[
+                    "bfd",
+                    "peer 198.18.200.1 local-address 198.18.200.2",
+                    "no passive-mode",
+                ],
+            );
+            wait_state(&session, State::Up, Duration::from_secs(10)).await;
+            wait_until(Duration::from_secs(5), "FRR up", || {
+                lab.try_frr_peer(OUR_V4)
+                    .is_some_and(|p| p["status"] == "up")
+            });
+        });
+        lab
+    });
+    match scenario.join() {
+        Ok(lab) => drop(lab),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
