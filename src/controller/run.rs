@@ -111,7 +111,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
                 let mut next = Some(input);
                 // Take everything already queued, so one batch of writes covers it.
                 while let Some(input) = next {
-                    handle(&mut state, &writer, &mut config_map, input).await;
+                    handle(&mut state, &writer, &mut config_map, input, role == Role::Leader);
                     next = rx.try_recv().ok();
                 }
             }
@@ -120,6 +120,10 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
                 let new = role_rx.borrow_and_update().clone();
                 if new == Role::Leader && role != Role::Leader {
                     state.became_leader();
+                    // A rejection seen while standing by has not been reported yet.
+                    if let (Some(message), Some(cm)) = (state.config_rejection(), &config_map) {
+                        writer.config_rejected(cm, message);
+                    }
                 }
                 metrics.leader.set(i64::from(new == Role::Leader));
                 role = new;
@@ -146,11 +150,12 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     }
 }
 
-async fn handle(
+fn handle(
     state: &mut ControllerState,
     writer: &Writer,
     config_map: &mut Option<ConfigMap>,
     input: Input,
+    leader: bool,
 ) {
     match input {
         Input::Relisted(services) => {
@@ -161,13 +166,19 @@ async fn handle(
         Input::Deleted(svc) => state.service_deleted(&svc),
         Input::ConfigListed(cm) | Input::Config(cm) => {
             *config_map = cm;
-            config_changed(state, writer, config_map.as_ref()).await;
+            config_changed(state, writer, config_map.as_ref(), leader);
             state.config_listed();
         }
     }
 }
 
-async fn config_changed(state: &mut ControllerState, writer: &Writer, cm: Option<&ConfigMap>) {
+/// Applies a new ConfigMap; a rejection is raised as an Event by the leader only.
+fn config_changed(
+    state: &mut ControllerState,
+    writer: &Writer,
+    cm: Option<&ConfigMap>,
+    leader: bool,
+) {
     let text = cm
         .and_then(|cm| cm.data.as_ref())
         .and_then(|data| data.get("config"))
@@ -190,7 +201,7 @@ async fn config_changed(state: &mut ControllerState, writer: &Writer, cm: Option
         }
         ConfigOutcome::Rejected { message } => {
             tracing::error!(errors = %message, "configuration rejected; the last good one stays in force");
-            if let Some(cm) = cm {
+            if let Some(cm) = cm.filter(|_| leader) {
                 writer.config_rejected(cm, &message);
             }
         }

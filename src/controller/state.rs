@@ -62,6 +62,8 @@ pub struct ControllerState {
     /// The text of the newest ConfigMap seen (`Some(None)`: seen missing; `None`: nothing seen yet).
     config_text: Option<Option<String>>,
     config_stale: bool,
+    /// Why the newest configuration was rejected, while it is the newest.
+    rejection: Option<String>,
     allocator: Option<Allocator>,
     /// The allocator must be rebuilt from the Services' statuses before the next reconcile.
     needs_rebuild: bool,
@@ -83,6 +85,7 @@ impl ControllerState {
             pools: None,
             config_text: None,
             config_stale: false,
+            rejection: None,
             allocator: None,
             needs_rebuild: true,
             conflicts: BTreeMap::new(),
@@ -103,6 +106,11 @@ impl ControllerState {
     /// Whether the newest configuration was rejected (or removed) while an older one, or none, stays in force.
     pub fn config_stale(&self) -> bool {
         self.config_stale
+    }
+
+    /// Why the newest configuration was rejected, if it was.
+    pub fn config_rejection(&self) -> Option<&str> {
+        self.rejection.as_deref()
     }
 
     /// The allocator, once built.
@@ -166,6 +174,16 @@ impl ControllerState {
 
     /// The ConfigMap's `config` text changed (`None`: the ConfigMap or its key is gone).
     pub fn config_changed(&mut self, text: Option<&str>) -> ConfigOutcome {
+        let outcome = self.apply_config(text);
+        match &outcome {
+            ConfigOutcome::Unchanged => {}
+            ConfigOutcome::Rejected { message } => self.rejection = Some(message.clone()),
+            ConfigOutcome::Loaded { .. } | ConfigOutcome::Missing => self.rejection = None,
+        }
+        outcome
+    }
+
+    fn apply_config(&mut self, text: Option<&str>) -> ConfigOutcome {
         if let Some(seen) = &self.config_text
             && seen.as_deref() == text
         {

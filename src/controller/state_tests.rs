@@ -168,6 +168,11 @@ fn invalid_config_keeps_the_last_good_one() {
     );
     assert!(state.config_stale());
     assert!(state.config_loaded());
+    assert!(
+        state.config_rejection().unwrap().contains("not-an-ip"),
+        "{:?}",
+        state.config_rejection()
+    );
     assert_eq!(
         state.config_changed(Some(
             "address-pools:\n- name: x\n  addresses: [not-an-ip]\n"

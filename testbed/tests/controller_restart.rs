@@ -30,7 +30,11 @@ const CONFIG: &str =
 fn v6_service(name: &str) -> Service {
     lb_service(
         name,
-        json!({"spec": {"ipFamilies": ["IPv6"], "ipFamilyPolicy": "SingleStack"}}),
+        json!({"spec": {
+            "ipFamilies": ["IPv6"], "ipFamilyPolicy": "SingleStack",
+            // 2,051 Services would nearly exhaust the NodePort range; none is needed here.
+            "allocateLoadBalancerNodePorts": false,
+        }}),
     )
 }
 
