@@ -2,8 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::family::Family;
+use crate::fast_hash::FxBuildHasher;
 use crate::pool::{PoolDef, PoolError, PoolSet, PoolStats, Take};
 use crate::refusal::{Refusal, SharingMismatch};
 use crate::request::{Request, ServiceKey};
@@ -69,7 +71,7 @@ struct Held {
 #[derive(Debug, Clone)]
 struct IpRecord {
     /// Sorted.
-    holders: Vec<ServiceKey>,
+    holders: Vec<Arc<ServiceKey>>,
     /// The pool index, or `None` when stranded.
     pool: Option<usize>,
     /// The sharing key of the holders (all holders have the same one).
@@ -85,8 +87,8 @@ pub struct Allocator {
     pools: PoolSet,
     // Hash maps: every decision looks entries up by key; whatever is listed is sorted first, so the results stay
     // deterministic.
-    services: HashMap<ServiceKey, Held>,
-    ips: HashMap<IpAddr, IpRecord>,
+    services: HashMap<Arc<ServiceKey>, Held, FxBuildHasher>,
+    ips: HashMap<IpAddr, IpRecord, FxBuildHasher>,
     /// Sharing key -> addresses held under it.
     shared: BTreeMap<String, BTreeSet<IpAddr>>,
 }
@@ -126,18 +128,18 @@ impl Allocator {
 
     /// Every assignment, ordered by Service.
     pub fn assignments(&self) -> impl Iterator<Item = (&ServiceKey, Assignment)> + '_ {
-        let mut keys: Vec<&ServiceKey> = self.services.keys().collect();
+        let mut keys: Vec<&Arc<ServiceKey>> = self.services.keys().collect();
         keys.sort_unstable();
         keys.into_iter()
-            .filter_map(|key| self.services.get_key_value(key))
-            .map(|(key, held)| (key, self.describe(&held.ips)))
+            .filter_map(|key| self.services.get_key_value(key.as_ref()))
+            .map(|(key, held)| (key.as_ref(), self.describe(&held.ips)))
     }
 
     /// The Services holding an address (several when shared), ordered.
     pub fn holders(&self, ip: IpAddr) -> Vec<ServiceKey> {
         self.ips
             .get(&ip)
-            .map(|r| r.holders.iter().cloned().collect())
+            .map(|r| r.holders.iter().map(|k| ServiceKey::clone(k)).collect())
             .unwrap_or_default()
     }
 
@@ -146,7 +148,7 @@ impl Allocator {
         let mut out = Vec::new();
         for (ip, record) in &self.ips {
             if record.pool.is_none() {
-                out.extend(record.holders.iter().map(|k| (k.clone(), *ip)));
+                out.extend(record.holders.iter().map(|k| (ServiceKey::clone(k), *ip)));
             }
         }
         out.sort();
@@ -234,7 +236,7 @@ impl Allocator {
             let Some(record) = self.ips.get_mut(&ip) else {
                 continue;
             };
-            if let Ok(at) = record.holders.binary_search(key) {
+            if let Ok(at) = record.holders.binary_search_by(|h| h.as_ref().cmp(key)) {
                 record.holders.remove(at);
             }
             if !record.holders.is_empty() {
@@ -276,7 +278,7 @@ impl Allocator {
             .services
             .iter()
             .filter(|(_, held)| self.check_fit(&held.request, &held.ips).is_err())
-            .map(|(key, _)| key.clone())
+            .map(|(key, _)| ServiceKey::clone(key))
             .collect();
         misplaced.sort();
         Ok(PoolChange {
@@ -359,10 +361,12 @@ impl Allocator {
         record
             .holders
             .iter()
-            .filter(|h| *h != key)
+            .filter(|h| h.as_ref() != key)
             .filter_map(|h| {
-                let theirs = &self.services.get(h)?.request;
-                can_share(request, theirs).err().map(|m| (h.clone(), m))
+                let theirs = &self.services.get(h.as_ref())?.request;
+                can_share(request, theirs)
+                    .err()
+                    .map(|m| (ServiceKey::clone(h), m))
             })
             .collect()
     }
@@ -391,7 +395,7 @@ impl Allocator {
                 continue;
             }
             match self.ips.get(&ip) {
-                Some(record) if record.holders.iter().any(|h| h != key) => {
+                Some(record) if record.holders.iter().any(|h| h.as_ref() != key) => {
                     if let Some((holder, mismatch)) =
                         self.conflicts(key, request, ip).into_iter().next()
                     {
@@ -519,10 +523,11 @@ impl Allocator {
 
     /// Records that a Service holds addresses (already checked).
     fn commit(&mut self, key: &ServiceKey, request: &Request, ips: Vec<IpAddr>) {
+        let shared_key = Arc::new(key.clone());
         for &ip in &ips {
             if let Some(record) = self.ips.get_mut(&ip) {
-                if let Err(at) = record.holders.binary_search(key) {
-                    record.holders.insert(at, key.clone());
+                if let Err(at) = record.holders.binary_search_by(|h| h.as_ref().cmp(key)) {
+                    record.holders.insert(at, Arc::clone(&shared_key));
                 }
                 continue;
             }
@@ -536,14 +541,14 @@ impl Allocator {
             self.ips.insert(
                 ip,
                 IpRecord {
-                    holders: vec![key.clone()],
+                    holders: vec![Arc::clone(&shared_key)],
                     pool,
                     sharing_key: request.sharing_key.clone(),
                 },
             );
         }
         self.services.insert(
-            key.clone(),
+            shared_key,
             Held {
                 request: request.clone(),
                 ips,
@@ -587,8 +592,12 @@ impl Allocator {
 /// Checks a request on its own.
 fn validate(request: &Request) -> Result<(), Refusal> {
     let families = &request.families.families;
-    let distinct: BTreeSet<_> = families.iter().collect();
-    if families.is_empty() || distinct.len() != families.len() {
+    let distinct = match families.as_slice() {
+        [_] => true,
+        [a, b] => a != b,
+        _ => false,
+    };
+    if !distinct {
         return Err(Refusal::InvalidRequest {
             reason: "spec.ipFamilies must list one or two distinct families".into(),
         });

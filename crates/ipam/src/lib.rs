@@ -19,6 +19,7 @@
 mod allocator;
 pub mod annotations;
 mod family;
+mod fast_hash;
 mod free_runs;
 mod pool;
 mod refusal;

@@ -1,0 +1,107 @@
+//! A small, fast, non-cryptographic hasher for the allocator's lookup tables.
+//!
+//! The tables are keyed by Service keys and addresses; the default SipHash costs more than the rest of an
+//! allocation. This is the multiply-rotate hash used by rustc ("FxHash"). It gives no HashDoS protection, which is
+//! acceptable here: the keys are Service names and pool addresses of one cluster, whose users can already create
+//! Services at will, and the worst case is slower lookups, not a wrong result.
+
+use std::hash::{BuildHasherDefault, Hasher};
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+/// FxHash state.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        // The length goes first, so that zero-padding the last word cannot make two inputs alike.
+        self.add(bytes.len() as u64);
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    #[inline]
+    fn write_u128(&mut self, i: u128) {
+        self.add(i as u64);
+        self.add((i >> 64) as u64);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        // Spread the well-mixed high bits into the low ones too (hash tables use both ends).
+        self.hash.rotate_left(26)
+    }
+}
+
+/// Builds [`FxHasher`]s.
+pub(crate) type FxBuildHasher = BuildHasherDefault<FxHasher>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::hash::BuildHasher;
+    use std::net::IpAddr;
+
+    #[test]
+    fn sequential_addresses_and_similar_names_hash_apart() {
+        let build = FxBuildHasher::default();
+        let mut seen = HashSet::new();
+        for i in 0u128..10_000 {
+            let ip = IpAddr::from((0x2001_0db8u128 << 96 | i).to_be_bytes());
+            assert!(seen.insert(build.hash_one(ip)), "{ip}");
+            let key = ("default", format!("svc-{i}"));
+            assert!(
+                seen.insert(build.hash_one(&key)),
+                "{key:?} {:x}",
+                build.hash_one(&key)
+            );
+        }
+    }
+}
