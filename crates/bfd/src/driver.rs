@@ -34,6 +34,7 @@ pub const SOURCE_PORT_MIN: u16 = 49152;
 
 /// Failure to set up an endpoint or a session.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EndpointError {
     /// The receive socket could not be opened or bound.
     #[error("cannot bind BFD receive socket on {local}: {source}")]
@@ -148,7 +149,8 @@ impl Endpoint {
         self.local
     }
 
-    /// Datagrams discarded before reaching a session, by [`DiscardReason::kind`].
+    /// Datagrams discarded on this endpoint, by the endpoint or by one of its sessions, counted
+    /// by [`DiscardReason::kind`] (for metrics).
     pub fn discards(&self) -> BTreeMap<&'static str, u64> {
         lock(&self.routes).discards.clone()
     }
@@ -223,7 +225,7 @@ impl Endpoint {
             epoch: Instant::now(),
             transmit_at: None,
             detect_at: None,
-            _registration: registration,
+            registration,
         };
         let task = tokio::spawn(runner.run(actions, packets_rx, commands_rx));
         Ok(SessionHandle {
@@ -398,7 +400,7 @@ struct SessionRunner {
     epoch: Instant,
     transmit_at: Option<Instant>,
     detect_at: Option<Instant>,
-    _registration: Registration,
+    registration: Registration,
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -471,6 +473,10 @@ impl SessionRunner {
                 }
                 Action::Discarded(reason) => {
                     tracing::debug!(%reason, "BFD packet discarded by session");
+                    *lock(&self.registration.routes)
+                        .discards
+                        .entry(reason.kind())
+                        .or_default() += 1;
                 }
             }
         }

@@ -161,6 +161,7 @@ impl fmt::Display for Diagnostic {
 /// Why a received datagram was discarded (RFC 5880 §6.8.6). Each variant is one rule, so the
 /// driver can count discards by reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
 pub enum DiscardReason {
     /// The datagram is shorter than the 24-byte mandatory section.
     #[error("datagram of {len} bytes is shorter than a BFD Control packet (24 bytes)")]

@@ -59,6 +59,7 @@ pub struct SessionConfig {
 
 /// An input to the state machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// A Control packet for this session that passed [`ControlPacket::decode`] (and, for
     /// single-hop, the TTL check).
@@ -77,6 +78,7 @@ pub enum Event {
 
 /// An output of the state machine, to be carried out in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Action {
     /// Transmit this packet now.
     Send(ControlPacket),
