@@ -138,18 +138,18 @@ impl<'a> EndpointTally<'a> {
             // kube-proxy's fallback set: serving and terminating, not ready.
             let fallback = !e.ready && e.serving && e.terminating;
             if e.ready {
-                t.ready_total += 1;
+                t.ready_total = t.ready_total.saturating_add(1);
                 match e.node_name {
-                    _ if here => t.ready_here += 1,
+                    _ if here => t.ready_here = t.ready_here.saturating_add(1),
                     Some(_) => {}
-                    None => t.ready_without_node += 1,
+                    None => t.ready_without_node = t.ready_without_node.saturating_add(1),
                 }
             } else if fallback {
-                t.serving_total += 1;
+                t.serving_total = t.serving_total.saturating_add(1);
                 match e.node_name {
-                    _ if here => t.serving_here += 1,
+                    _ if here => t.serving_here = t.serving_here.saturating_add(1),
                     Some(_) => {}
-                    None => t.serving_without_node += 1,
+                    None => t.serving_without_node = t.serving_without_node.saturating_add(1),
                 }
             }
         }

@@ -3,7 +3,7 @@
 //! Given this node, the LoadBalancer Services (with their ingress IPs and flattened
 //! EndpointSlice endpoints) and the configuration, [`decide`] returns the prefixes this node
 //! announces, their attributes, the peers that receive them, and for every Service the
-//! [`Reason`]s behind its fate. [`explain`] renders those reasons for one Service in words.
+//! [`Reason`]s behind its fate. [`explain()`] renders those reasons for one Service in words.
 //!
 //! No I/O, no clocks, no Kubernetes types: the speaker's glue flattens its caches into
 //! [`input`] types, builds the configuration part with [`AnnounceConfig::from_config`] from the
