@@ -12,12 +12,22 @@ use super::notification::NotificationError;
 
 /// Append IPv4 prefixes in NLRI encoding.
 pub fn encode_ipv4_prefixes(prefixes: &[Ipv4Net], out: &mut BytesMut) {
-    out.reserve(prefixes.len() * 5);
+    // Size the buffer once, then write without per-prefix capacity checks.
+    let total: usize = prefixes
+        .iter()
+        .map(|p| 1 + usize::from(p.prefix_len()).div_ceil(8))
+        .sum();
+    let start = out.len();
+    out.resize(start + total, 0);
+    let mut dst = &mut out[start..];
     for p in prefixes {
         let len = p.prefix_len();
+        let n = usize::from(len).div_ceil(8);
         let octets = p.addr().octets();
-        out.put_u8(len);
-        out.put_slice(&octets[..usize::from(len).div_ceil(8)]);
+        let (head, rest) = dst.split_at_mut(1 + n);
+        head[0] = len;
+        head[1..].copy_from_slice(&octets[..n]);
+        dst = rest;
     }
 }
 
@@ -48,7 +58,16 @@ pub fn decode_ipv4_prefixes(buf: &[u8], out: &mut Vec<Ipv4Net>) -> Result<(), De
 }
 
 pub(crate) fn decode_ipv4_field(mut buf: &[u8], out: &mut Vec<Ipv4Net>) -> Result<(), BadPrefix> {
+    out.reserve(buf.len() / 5);
     while let Some((&len, rest)) = buf.split_first() {
+        // The common case first: a /32 is the length octet and four address octets.
+        if len == 32
+            && let Some((addr, tail)) = rest.split_first_chunk::<4>()
+        {
+            out.push(Ipv4Net::new(Ipv4Addr::from(*addr), 32).map_err(|_| BadPrefix)?);
+            buf = tail;
+            continue;
+        }
         if len > 32 {
             return Err(BadPrefix);
         }
