@@ -74,8 +74,14 @@ impl Hasher for FxHasher {
 
     #[inline]
     fn finish(&self) -> u64 {
-        // Spread the well-mixed high bits into the low ones too (hash tables use both ends).
-        self.hash.rotate_left(26)
+        // Multiplication only carries upwards, so inputs differing in high bits (the last octet of an address read
+        // little-endian) would share low bits, which pick the bucket. A final avalanche (murmur3's fmix64) fixes that.
+        let mut h = self.hash;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 
@@ -103,5 +109,20 @@ mod tests {
                 build.hash_one(&key)
             );
         }
+    }
+
+    #[test]
+    fn sequential_addresses_spread_over_low_bits() {
+        // A table of 2^16 buckets indexes by the low 16 bits: 4096 consecutive addresses must not pile up.
+        let build = FxBuildHasher::default();
+        let buckets: HashSet<u64> = (0u128..4096)
+            .map(|i| IpAddr::from((0x2001_0db8u128 << 96 | i).to_be_bytes()))
+            .map(|ip| build.hash_one(ip) & 0xffff)
+            .collect();
+        assert!(
+            buckets.len() > 3500,
+            "only {} distinct buckets",
+            buckets.len()
+        );
     }
 }
