@@ -143,6 +143,9 @@ pub enum ConfigErrorKind {
         /// The peer address.
         peer: String,
     },
+    /// A TCP-MD5 password the kernel cannot take.
+    #[error("password {0}")]
+    BadPassword(&'static str),
     /// Two peers with the same address, port and local AS.
     #[error(
         "duplicate peer: {address} port {port} my-asn {my_asn} is already defined at {first_path} (line {first_line})"

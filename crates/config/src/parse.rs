@@ -20,6 +20,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
+/// Linux's TCP_MD5SIG_MAXKEYLEN.
+const TCP_MD5_MAX_KEY_LEN: usize = 80;
+
 const BFD_LATER: &str = "BFD arrives in a later ferrolb release; remove this key for now";
 const LATER: &str = "this arrives in a later ferrolb release; remove this key for now";
 
@@ -228,7 +231,21 @@ fn peer(
         IpAddr::V4(v4) => Ok(v4),
         IpAddr::V6(v6) => Err(ConfigErrorKind::BadRouterId(v6.to_string())),
     });
-    let password = obj.get("password", errs, string);
+    // An empty password means none, as in MetalLB.
+    let password = obj
+        .get("password", errs, |n| {
+            let p = string(n)?;
+            if p.len() > TCP_MD5_MAX_KEY_LEN {
+                Err(ConfigErrorKind::BadPassword(
+                    "is longer than 80 bytes, the TCP-MD5 key limit",
+                ))
+            } else if p.contains(['\n', '\r']) {
+                Err(ConfigErrorKind::BadPassword("contains a line break"))
+            } else {
+                Ok(p)
+            }
+        })
+        .filter(|p| !p.is_empty());
     let ebgp_multihop = obj.get("ebgp-multihop", errs, bool_value).unwrap_or(false);
     if let (Some(mine), Some(theirs)) = (my_asn, peer_asn)
         && ebgp_multihop

@@ -212,3 +212,17 @@ fn empty_config_is_valid_and_empty() {
     assert_eq!(Config::from_yaml("").unwrap(), Config::default());
     assert_eq!(Config::from_yaml("{}\n").unwrap(), Config::default());
 }
+
+#[test]
+fn every_example_survives_serialise_then_parse() {
+    for f in yaml_files(&config_dir()) {
+        let cfg = load_file(&f).unwrap();
+        let yaml = cfg.to_yaml().unwrap();
+        assert_eq!(
+            Config::from_yaml(&yaml).unwrap(),
+            cfg,
+            "{}:\n{yaml}",
+            f.display()
+        );
+    }
+}

@@ -234,6 +234,20 @@ const CASES: &[Case] = &[
         },
     },
     Case {
+        name: "password longer than the TCP-MD5 limit",
+        yaml: "peers:\n- my-asn: 64500\n  peer-asn: 64501\n  peer-address: 198.18.0.1\n  password: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+        path: "peers[0].password",
+        line: 5,
+        check: |k| matches!(k, K::BadPassword(why) if why.contains("80 bytes")),
+    },
+    Case {
+        name: "password with a line break",
+        yaml: "peers:\n- my-asn: 64500\n  peer-asn: 64501\n  peer-address: 198.18.0.1\n  password: \"a\\nb\"\n",
+        path: "peers[0].password",
+        line: 5,
+        check: |k| matches!(k, K::BadPassword(why) if why.contains("line break")),
+    },
+    Case {
         name: "duplicate peer",
         yaml: "peers:\n- my-asn: 64500\n  peer-asn: 64501\n  peer-address: 198.18.0.1\n- my-asn: 64500\n  peer-asn: 64502\n  peer-address: 198.18.0.1\n  peer-port: 179\n",
         path: "peers[1]",
