@@ -122,6 +122,27 @@ fn packing(c: &mut Criterion) {
         (desired.len() * 5).div_ceil(MAX_MESSAGE_LEN - HEADER_LEN - 4)
     );
 
+    // Memory: three peers' Adj-RIB-Outs holding the same 10,000 routes (the speaker's share of
+    // the 30 MB RSS budget), measured as RSS growth.
+    let before = rss_kib();
+    let ribs: Vec<AdjRibOut> = (0..3)
+        .map(|_| {
+            let mut rib = AdjRibOut::new(&ctx, next_hop, None);
+            black_box(rib.set_desired(&desired));
+            rib
+        })
+        .collect();
+    let after = rss_kib();
+    println!(
+        "memory: 3 Adj-RIB-Outs x {} routes: RSS {} KiB -> {} KiB (+{} KiB); process RSS {:.1} MiB",
+        ribs[0].len(),
+        before,
+        after,
+        after.saturating_sub(before),
+        after as f64 / 1024.0
+    );
+    drop(ribs);
+
     let mut g = c.benchmark_group("rib_out");
     g.throughput(Throughput::Elements(desired.len() as u64));
     g.bench_function("pack_10000x32", |b| {
@@ -136,6 +157,18 @@ fn packing(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// Resident set size of this process in KiB (Linux `/proc/self/status`), 0 if unreadable.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 criterion_group!(benches, nlri, packing);
