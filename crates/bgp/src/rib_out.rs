@@ -661,4 +661,87 @@ mod tests {
         assert_eq!(msgs.len(), 3);
         assert_eq!(sent_prefixes(&msgs, &c).0.len(), 10);
     }
+
+    mod property {
+        use super::*;
+        use proptest::collection::{btree_map, vec};
+        use proptest::prelude::*;
+
+        fn prefix() -> impl Strategy<Value = IpNet> {
+            prop_oneof![
+                (any::<u32>(), 8u8..=32).prop_map(|(a, l)| IpNet::V4(
+                    Ipv4Net::new(Ipv4Addr::from(a), l).unwrap().trunc()
+                )),
+                (any::<u128>(), 16u8..=128).prop_map(|(a, l)| IpNet::V6(
+                    ipnet::Ipv6Net::new(Ipv6Addr::from(a), l).unwrap().trunc()
+                )),
+            ]
+        }
+
+        fn attributes() -> impl Strategy<Value = Attributes> {
+            (
+                proptest::option::of(0u32..3),
+                vec(0u32..3, 0..3),
+                proptest::option::of(0u32..2),
+            )
+                .prop_map(|(local_pref, communities, med)| Attributes {
+                    local_pref,
+                    med,
+                    communities,
+                    ..Attributes::default()
+                })
+        }
+
+        fn tables() -> impl Strategy<Value = Vec<BTreeMap<IpNet, Attributes>>> {
+            vec(btree_map(prefix(), attributes(), 0..400), 1..5)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            /// Whatever sequence of tables is set, a peer applying the UPDATEs ends up with
+            /// exactly the last table, with the right attributes, and no UPDATE is too long.
+            #[test]
+            fn the_peer_converges_on_the_desired_table(
+                steps in tables(), ibgp in any::<bool>(), extended in any::<bool>()
+            ) {
+                let c = SessionContext {
+                    extended_message: extended,
+                    ..ctx(ibgp, true, 65001)
+                };
+                let mut rib = AdjRibOut::new(&c, Some(NH4), Some(nh6()));
+                let mut peer: BTreeMap<IpNet, PathAttributes> = BTreeMap::new();
+                for desired in &steps {
+                    for m in rib.set_desired(desired) {
+                        let bytes = m.encode(&c).unwrap();
+                        prop_assert!(bytes.len() <= c.max_message_len());
+                        let mut buf = BytesMut::from(&bytes[..]);
+                        let Some(Message::Update(u)) = try_parse(&mut buf, &c).unwrap() else {
+                            panic!("not an UPDATE")
+                        };
+                        for p in u.all_withdrawn() {
+                            prop_assert!(peer.remove(&p).is_some(), "withdrew unknown {}", p);
+                        }
+                        let mut attrs = u.attributes.clone();
+                        attrs.mp_reach = None;
+                        for p in u.all_announced() {
+                            peer.insert(p, attrs.clone());
+                        }
+                    }
+                    prop_assert_eq!(rib.set_desired(desired), vec![]);
+                    let keys: Vec<_> = peer.keys().collect();
+                    prop_assert_eq!(keys, desired.keys().collect::<Vec<_>>());
+                    for (p, want) in desired {
+                        let family = match p {
+                            IpNet::V4(_) => Family::Ipv4Unicast,
+                            IpNet::V6(_) => Family::Ipv6Unicast,
+                        };
+                        let mut expected = rib.path_attributes(want, family);
+                        expected.mp_reach = None;
+                        prop_assert_eq!(&peer[p], &expected);
+                    }
+                }
+            }
+        }
+    }
 }
