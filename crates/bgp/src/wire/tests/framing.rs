@@ -161,3 +161,31 @@ fn decode_rejects_a_slice_whose_length_disagrees_with_the_header() {
         NotificationError::BadMessageLength { length: 19 }
     );
 }
+
+#[test]
+fn rfc_9072_extended_optional_parameters_are_read() {
+    // Non-extended length 255, type 255, then a 2-octet length; each parameter has a 2-octet
+    // length too. One capabilities parameter: route refresh and 4-octet AS 4200000001.
+    let caps = [2u8, 0, 65, 4, 0xfa, 0x56, 0xea, 0x01];
+    let mut params = vec![2u8];
+    params.extend_from_slice(&(caps.len() as u16).to_be_bytes());
+    params.extend_from_slice(&caps);
+    let mut body = vec![4, 0x5b, 0xa0, 0, 90, 198, 18, 0, 2, 255, 255];
+    body.extend_from_slice(&(params.len() as u16).to_be_bytes());
+    body.extend_from_slice(&params);
+    let Some(Message::Open(open)) = parse(
+        &message(message_type::OPEN, &body),
+        &SessionContext::before_open(),
+    )
+    .unwrap() else {
+        panic!("not an OPEN")
+    };
+    assert_eq!(open.asn, 4_200_000_001);
+    assert_eq!(
+        open.capabilities,
+        vec![
+            Capability::RouteRefresh,
+            Capability::FourOctetAs(4_200_000_001)
+        ]
+    );
+}
