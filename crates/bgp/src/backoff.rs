@@ -59,7 +59,7 @@ pub fn jitter(delay: Duration, random: u32) -> Duration {
     // factor = 0.75 + 0.25 * random / 2^32, in integer nanoseconds to stay exact.
     let nanos = delay.as_nanos();
     let quarter = nanos / 4;
-    let extra = quarter * u128::from(random) >> 32;
+    let extra = (quarter * u128::from(random)) >> 32;
     let total = nanos - quarter + extra;
     Duration::from_nanos(u64::try_from(total).unwrap_or(u64::MAX))
 }

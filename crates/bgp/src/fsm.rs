@@ -124,10 +124,17 @@ pub enum Timer {
 
 impl Timer {
     /// Every timer, for drivers that keep one slot each.
-    pub const ALL: [Timer; 4] = [Timer::ConnectRetry, Timer::Hold, Timer::Keepalive, Timer::Stable];
+    pub const ALL: [Timer; 4] = [
+        Timer::ConnectRetry,
+        Timer::Hold,
+        Timer::Keepalive,
+        Timer::Stable,
+    ];
 }
 
 /// Inputs to the FSM, named after the RFC 4271 §8.1 events they stand for.
+// Events live for one call and are moved once; boxing messages would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// Event 1, ManualStart.
@@ -156,6 +163,7 @@ pub enum Event {
 }
 
 /// Outputs of the FSM, to be performed in order.
+#[allow(clippy::large_enum_variant)] // as for `Event`
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Open a TCP connection to the peer; answer with `TcpConnected` or `TcpFailed`.

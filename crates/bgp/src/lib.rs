@@ -2,7 +2,13 @@
 //!
 //! - [`wire`]: pure codec of BGP messages (bytes in, typed messages out, and back).
 //! - [`rib_out`]: the per-peer Adj-RIB-Out, which turns desired routes into packed UPDATEs.
+//! - [`fsm`]: the RFC 4271 session state machine, sans-IO (events in, actions out).
+//! - [`backoff`]: connect-retry backoff with jitter.
+//! - [`session`]: the tokio driver, one task per peer: TCP (MD5, TTL), timers, FSM, Adj-RIB-Out.
 #![warn(missing_docs)]
 
+pub mod backoff;
+pub mod fsm;
 pub mod rib_out;
+pub mod session;
 pub mod wire;

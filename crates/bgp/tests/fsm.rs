@@ -3,8 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 use ferrolb_bgp::fsm::{
-    Action, DownReason, Event, Fsm, FsmConfig, GracefulRestartConfig, OPEN_HOLD_TIME, State,
-    Timer,
+    Action, DownReason, Event, Fsm, FsmConfig, GracefulRestartConfig, OPEN_HOLD_TIME, State, Timer,
 };
 use ferrolb_bgp::wire::{
     Capability, Family, GracefulRestart, GracefulRestartFamily, Message, NotificationError, Open,
@@ -221,7 +220,10 @@ fn hold_time_negotiation_uses_minimum() {
         ]
     );
     let actions = fsm.handle(Event::MessageReceived(Message::Keepalive));
-    assert_eq!(actions[0], Action::ArmTimer(Timer::Hold, Duration::from_secs(30)));
+    assert_eq!(
+        actions[0],
+        Action::ArmTimer(Timer::Hold, Duration::from_secs(30))
+    );
     assert_eq!(fsm.negotiated().unwrap().context.hold_time, 30);
     assert_eq!(fsm.negotiated().unwrap().keepalive, Duration::from_secs(10));
 }
@@ -245,7 +247,10 @@ fn hold_time_zero_means_no_keepalives_and_no_hold_timer() {
             .iter()
             .any(|a| matches!(a, Action::ArmTimer(Timer::Hold | Timer::Keepalive, _)))
     );
-    assert_eq!(fsm.handle(Event::MessageReceived(Message::Keepalive)), vec![]);
+    assert_eq!(
+        fsm.handle(Event::MessageReceived(Message::Keepalive)),
+        vec![]
+    );
     assert_eq!(fsm.handle(Event::TimerExpired(Timer::Keepalive)), vec![]);
 }
 
@@ -258,14 +263,15 @@ fn established_only_after_open_and_keepalive() {
     assert_eq!(fsm.state(), State::OpenConfirm);
     assert!(fsm.negotiated().is_some());
     let actions = fsm.handle(Event::MessageReceived(Message::Keepalive));
-    let Some(Action::Established(n)) = actions
-        .iter()
-        .find(|a| matches!(a, Action::Established(_)))
+    let Some(Action::Established(n)) = actions.iter().find(|a| matches!(a, Action::Established(_)))
     else {
         panic!("no Established in {actions:?}")
     };
     assert_eq!(n.context.peer_bgp_id, PEER_ID);
-    assert_eq!(n.context.families, vec![Family::Ipv4Unicast, Family::Ipv6Unicast]);
+    assert_eq!(
+        n.context.families,
+        vec![Family::Ipv4Unicast, Family::Ipv6Unicast]
+    );
     assert!(n.context.four_octet_as);
     assert!(!n.context.ibgp);
     assert_eq!(n.local_addr, local());
@@ -311,7 +317,10 @@ fn unsupported_version_sends_2_1_with_our_version() {
     let err = try_parse(&mut buf, &SessionContext::before_open()).unwrap_err();
     let mut fsm = open_sent(config(64513, 64512));
     let actions = fsm.handle(Event::DecodeFailed(err.error));
-    assert_eq!(sent_notification_bytes(&actions), notification(2, 1, &[0, 4]));
+    assert_eq!(
+        sent_notification_bytes(&actions),
+        notification(2, 1, &[0, 4])
+    );
     assert_reset_after(&actions, &fsm);
 }
 
@@ -406,11 +415,9 @@ fn hold_timer_expiry_sends_hold_timer_expired_in_every_connected_state() {
     let actions = fsm.handle(Event::TimerExpired(Timer::Hold));
     assert_eq!(sent_notification_bytes(&actions), notification(4, 0, &[]));
     assert_reset_after(&actions, &fsm);
-    assert!(
-        actions.contains(&Action::Down(DownReason::NotificationSent(
-            NotificationError::HoldTimerExpired
-        )))
-    );
+    assert!(actions.contains(&Action::Down(DownReason::NotificationSent(
+        NotificationError::HoldTimerExpired
+    ))));
 }
 
 #[test]
@@ -495,15 +502,13 @@ fn received_notification_closes_without_answering_and_retries() {
     let mut fsm = open_sent(config(64513, 64512));
     let note = NotificationError::BadPeerAs.into();
     let actions = fsm.handle(Event::MessageReceived(Message::Notification(note)));
-    assert!(
-        !actions
-            .iter()
-            .any(|a| matches!(a, Action::Send(_)))
-    );
+    assert!(!actions.iter().any(|a| matches!(a, Action::Send(_))));
     assert!(actions.contains(&Action::CloseConnection));
-    assert!(actions.contains(&Action::Down(DownReason::NotificationReceived(
-        NotificationError::BadPeerAs
-    ))));
+    assert!(
+        actions.contains(&Action::Down(DownReason::NotificationReceived(
+            NotificationError::BadPeerAs
+        )))
+    );
     assert!(
         actions
             .iter()
@@ -613,7 +618,10 @@ fn backoff_resets_only_after_the_session_was_stable() {
     fsm.handle(Event::TimerExpired(Timer::Stable));
     assert_eq!(fsm.connect_failures(), 0);
     let d = retry_delay(&fsm.handle(Event::TcpClosed("reset".into())));
-    assert!(d >= Duration::from_millis(1500) && d <= Duration::from_secs(2), "{d:?}");
+    assert!(
+        d >= Duration::from_millis(1500) && d <= Duration::from_secs(2),
+        "{d:?}"
+    );
 }
 
 // ---- ROUTE-REFRESH ----
@@ -649,19 +657,27 @@ fn route_refresh_for_another_family_is_ignored() {
 #[test]
 fn peer_graceful_restart_capability_is_reported() {
     let mut peer = peer_open(64512, 90, PEER_ID);
-    peer.capabilities.push(Capability::GracefulRestart(GracefulRestart {
-        restart_state: true,
-        notification: false,
-        restart_time: 120,
-        families: vec![],
-    }));
+    peer.capabilities
+        .push(Capability::GracefulRestart(GracefulRestart {
+            restart_state: true,
+            notification: false,
+            restart_time: 120,
+            families: vec![],
+        }));
     peer.capabilities.push(Capability::Unknown {
         code: 73,
         value: Bytes::from_static(b"\x03rtr"),
     });
     let fsm = established(config(64513, 64512), peer);
     let n = fsm.negotiated().unwrap();
-    assert_eq!(n.context.peer_graceful_restart.as_ref().unwrap().restart_time, 120);
+    assert_eq!(
+        n.context
+            .peer_graceful_restart
+            .as_ref()
+            .unwrap()
+            .restart_time,
+        120
+    );
     assert!(n.peer_open.capabilities.iter().any(|c| c.code() == 73));
 }
 
@@ -690,7 +706,9 @@ mod random_sequences {
             Just(Event::MessageReceived(Message::Notification(
                 NotificationError::HoldTimerExpired.into()
             ))),
-            Just(Event::DecodeFailed(NotificationError::ConnectionNotSynchronized)),
+            Just(Event::DecodeFailed(
+                NotificationError::ConnectionNotSynchronized
+            )),
             prop::sample::select(Timer::ALL.to_vec()).prop_map(Event::TimerExpired),
         ]
     }

@@ -228,7 +228,12 @@ impl Driver {
                 self.connecting = Some(Box::pin(async move { socket::connect(&opts).await }));
             }
             Action::Send(msg) => self.send(&[msg]).await,
-            Action::ArmTimer(t, d) => self.timers[timer_slot(t)] = Some(Instant::now() + d),
+            Action::ArmTimer(t, d) => {
+                if t == Timer::ConnectRetry {
+                    info!(peer = %self.peer, retry_in = ?d, failures = self.fsm.connect_failures(), "connecting again after a delay");
+                }
+                self.timers[timer_slot(t)] = Some(Instant::now() + d);
+            }
             Action::CancelTimer(t) => self.timers[timer_slot(t)] = None,
             Action::CloseConnection => {
                 if let Some(conn) = self.conn.take() {
@@ -342,7 +347,9 @@ impl Driver {
         let failure = match result {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(e.to_string()),
-            Err(_) => Some(format!("write blocked for {hold:?}: the peer is not reading")),
+            Err(_) => Some(format!(
+                "write blocked for {hold:?}: the peer is not reading"
+            )),
         };
         if let Some(why) = failure {
             self.conn = None;

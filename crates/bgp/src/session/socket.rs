@@ -206,7 +206,10 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
         };
         let err = connect(&opts).await.unwrap_err();
-        assert!(matches!(err, ConnectError::PasswordTooLong { len: 81 }), "{err}");
+        assert!(
+            matches!(err, ConnectError::PasswordTooLong { len: 81 }),
+            "{err}"
+        );
     }
 
     #[tokio::test]

@@ -1,0 +1,545 @@
+//! `ferrolb bgp` against FRR bgpd and GoBGP, each in its own pair of network namespaces.
+//!
+//! Needs root, FRR and GoBGP (Debian packages `frr`, `gobgpd`); a missing one fails loudly.
+//! Router state is read through `vtysh -N NAME -c '... json'` and `gobgp -p PORT ... -j`.
+//! Tests run in parallel: each has its own namespaces, FRR pathspace and scratch directory.
+//! Set `FLBT_KEEP_LOGS=1` to keep the scratch directories (configs, logs) under /tmp.
+
+mod bgp_common;
+
+use bgp_common::frr::Frr;
+use bgp_common::gobgp::GoBgp;
+use bgp_common::{Announce, Link, NODE_V4, NODE_V6, RTR_V4, check, wait_for, write_prefix_file};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(30);
+
+/// An FRR `router bgp` stanza with one neighbor (the node), IPv4 and IPv6 unicast activated.
+fn frr_router(asn: u32, neighbor_asn: u32, extra_neighbor: &str, extra_global: &str) -> String {
+    format!(
+        "router bgp {asn}\n bgp router-id {RTR_V4}\n no bgp ebgp-requires-policy\n{extra_global}\
+         neighbor {NODE_V4} remote-as {neighbor_asn}\n neighbor {NODE_V4} timers connect 1\n\
+         {extra_neighbor}\
+         address-family ipv4 unicast\n  neighbor {NODE_V4} activate\n exit-address-family\n\
+         address-family ipv6 unicast\n  neighbor {NODE_V4} activate\n exit-address-family\n"
+    )
+}
+
+fn session_flags<'a>(peer_asn: &'a str, my_asn: &'a str) -> Vec<&'a str> {
+    vec!["--peer", RTR_V4, "--peer-asn", peer_asn, "--my-asn", my_asn]
+}
+
+fn paths(route: &Value) -> Vec<Value> {
+    route
+        .get("paths")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn frr_ebgp_2_byte_asns_ipv4_and_ipv6_prefixes_with_communities() {
+    let link = Link::new();
+    let frr = Frr::start(&link, &frr_router(64512, 64513, "", ""));
+    let state = link.dir.join("state");
+    let mut args = session_flags("64512", "64513");
+    args.extend([
+        "--prefix",
+        "203.0.113.10/32",
+        "--prefix",
+        "2001:db8:100::10/128",
+        "--community",
+        "64513:100",
+        "--large-community",
+        "64513:1:2",
+        "--hold-time",
+        "9s",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    let _a = Announce::start(&link, "announce", &args);
+    frr.wait_established(NODE_V4, T);
+    frr.wait_pfx("ipv4Unicast", NODE_V4, 1, T);
+    frr.wait_pfx("ipv6Unicast", NODE_V4, 1, T);
+
+    let r4 = frr.route("ipv4", "203.0.113.10/32");
+    let p = &paths(&r4)[0];
+    assert_eq!(p["aspath"]["string"], "64513", "{p}");
+    assert_eq!(p["community"]["string"], "64513:100", "{p}");
+    assert_eq!(p["largeCommunity"]["string"], "64513:1:2", "{p}");
+    assert_eq!(p["nexthops"][0]["ip"], NODE_V4, "{p}");
+    assert_eq!(p["origin"], "IGP", "{p}");
+    // eBGP: no LOCAL_PREF on the wire; FRR shows its default of 100 but no "locPrf" from us.
+    let r6 = frr.route("ipv6", "2001:db8:100::10/128");
+    let p6 = &paths(&r6)[0];
+    assert_eq!(p6["nexthops"][0]["ip"], NODE_V6, "{p6}");
+    assert_eq!(p6["aspath"]["string"], "64513", "{p6}");
+    // The kernel FIB of the router has both.
+    wait_for(T, "routes in the router's FIB", || {
+        let v4 = link.rtr_bgp_routes("-4").join("\n");
+        let v6 = link.rtr_bgp_routes("-6").join("\n");
+        (v4.contains("203.0.113.10") && v6.contains("2001:db8:100::10")).then_some(())
+    });
+}
+
+#[test]
+fn frr_ibgp_4_byte_asn_with_local_pref() {
+    let link = Link::new();
+    let frr = Frr::start(&link, &frr_router(4_200_000_001, 4_200_000_001, "", ""));
+    let state = link.dir.join("state");
+    let mut args = session_flags("4200000001", "4200000001");
+    args.extend([
+        "--router-id",
+        "198.18.0.2",
+        "--prefix",
+        "198.51.100.7/32",
+        "--local-pref",
+        "250",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    let _a = Announce::start(&link, "announce", &args);
+    frr.wait_established(NODE_V4, T);
+    frr.wait_pfx("ipv4Unicast", NODE_V4, 1, T);
+    let r = frr.route("ipv4", "198.51.100.7/32");
+    let p = &paths(&r)[0];
+    assert_eq!(p["locPrf"], 250, "{p}");
+    assert_eq!(p["aspath"]["string"], "Local", "{p}");
+    let n = frr.vtysh_json(&format!("show bgp neighbor {NODE_V4} json"));
+    assert_eq!(n[NODE_V4]["remoteAs"], 4_200_000_001u64);
+    assert_eq!(n[NODE_V4]["nbrInternalLink"], true);
+}
+
+#[test]
+fn frr_ebgp_4_byte_local_asn_toward_the_router() {
+    let link = Link::new();
+    let frr = Frr::start(&link, &frr_router(64512, 4_200_000_002, "", ""));
+    let state = link.dir.join("state");
+    let mut args = session_flags("64512", "4200000002");
+    args.extend([
+        "--prefix",
+        "203.0.113.20/32",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    let _a = Announce::start(&link, "announce", &args);
+    frr.wait_pfx("ipv4Unicast", NODE_V4, 1, T);
+    let r = frr.route("ipv4", "203.0.113.20/32");
+    assert_eq!(paths(&r)[0]["aspath"]["string"], "4200000002");
+}
+
+#[test]
+fn check_prints_what_was_negotiated_and_closes_with_cease() {
+    let link = Link::new();
+    let frr = Frr::start(
+        &link,
+        &frr_router(64512, 64513, "", " bgp graceful-restart\n"),
+    );
+    let (code, out, err) = check(&link, &session_flags("64512", "64513"));
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert!(out.contains("peer router-id: 198.18.0.1"), "{out}");
+    assert!(out.contains("peer AS: 64512"), "{out}");
+    assert!(out.contains("type: eBGP"), "{out}");
+    assert!(
+        out.contains("families: IPv4 unicast, IPv6 unicast"),
+        "{out}"
+    );
+    assert!(out.contains("4-octet AS: yes"), "{out}");
+    assert!(out.contains("route refresh: yes"), "{out}");
+    assert!(out.contains("graceful restart: restart time"), "{out}");
+    // FRR saw our Cease / Administrative Shutdown with its message.
+    let n = wait_for(T, "FRR to record our NOTIFICATION", || {
+        let n = frr.try_vtysh_json(&format!("show bgp neighbor {NODE_V4} json"))?;
+        let last = n[NODE_V4]["lastNotificationReason"].as_str()?.to_owned();
+        (!last.is_empty()).then_some(n)
+    });
+    let reason = n[NODE_V4]["lastNotificationReason"].as_str().unwrap();
+    assert_eq!(reason, "Cease/Administrative Shutdown", "{n}");
+    assert_eq!(
+        n[NODE_V4]["lastShutdownDescription"]
+            .as_str()
+            .unwrap_or_default(),
+        "ferrolb bgp check: session works, closing",
+        "{n}"
+    );
+}
+
+#[test]
+fn check_reports_the_routers_notification_in_words() {
+    let link = Link::new();
+    // The router expects AS 64999 for us: it answers our OPEN with Bad Peer AS.
+    let _frr = Frr::start(&link, &frr_router(64512, 64999, "", ""));
+    let (code, out, err) = check(&link, &session_flags("64512", "64513"));
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("the router sent a NOTIFICATION: OPEN Message Error / Bad Peer AS"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_reports_refused_and_timed_out() {
+    let link = Link::new();
+    // No router at all: the kernel refuses.
+    let (code, _, err) = check(&link, &session_flags("64512", "64513"));
+    assert_ne!(code, 0);
+    assert!(err.contains("refused"), "{err}");
+    // The router drops our packets: timed out.
+    link.silence_router(true);
+    let mut args = session_flags("64512", "64513");
+    args.extend(["--timeout", "2s"]);
+    let start = Instant::now();
+    let (code, _, err) = check(&link, &args);
+    assert_ne!(code, 0);
+    assert!(err.contains("timed out"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn check_reports_our_own_notification_for_a_wrong_peer_as() {
+    let link = Link::new();
+    let _frr = Frr::start(&link, &frr_router(64512, 64513, "", ""));
+    // We expect 64600 but the router is 64512: we send Bad Peer AS and say so.
+    let (code, _, err) = check(&link, &session_flags("64600", "64513"));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("we sent a NOTIFICATION: OPEN Message Error / Bad Peer AS"),
+        "{err}"
+    );
+}
+
+#[test]
+fn frr_md5_right_password_works_and_wrong_one_gives_no_session() {
+    let link = Link::new();
+    let frr = Frr::start(
+        &link,
+        &frr_router(
+            64512,
+            64513,
+            &format!(" neighbor {NODE_V4} password s3cret\n"),
+            "",
+        ),
+    );
+    let mut args = session_flags("64512", "64513");
+    args.extend(["--password", "s3cret"]);
+    let (code, out, err) = check(&link, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    // A wrong password: the router's kernel drops our SYNs, nothing answers.
+    let mut args = session_flags("64512", "64513");
+    args.extend(["--password", "wrong", "--timeout", "3s"]);
+    let (code, _, err) = check(&link, &args);
+    assert_ne!(code, 0);
+    assert!(err.contains("timed out"), "{err}");
+    // No password while the router wants one: no session either.
+    let mut args = session_flags("64512", "64513");
+    args.extend(["--timeout", "3s"]);
+    let (code, _, err) = check(&link, &args);
+    assert_ne!(code, 0);
+    assert!(err.contains("timed out"), "{err}");
+    assert_ne!(frr.peer_state(NODE_V4), "Established");
+}
+
+#[test]
+fn frr_10000_prefixes_announced_then_all_withdrawn() {
+    let link = Link::new();
+    let frr = Frr::start(&link, &frr_router(64512, 64513, "", ""));
+    let file = link.dir.join("prefixes.txt");
+    write_prefix_file(&file, 10_000);
+    let state = link.dir.join("state");
+    let mut args = session_flags("64512", "64513");
+    args.extend([
+        "--prefix-file",
+        file.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    let a = Announce::start(&link, "announce", &args);
+    frr.wait_pfx("ipv4Unicast", NODE_V4, 10_000, Duration::from_secs(60));
+    let summary = frr.peer_summary("ipv4Unicast", NODE_V4).unwrap();
+    // Packed: about 13 UPDATEs for 10,000 /32s plus End-of-RIB, not 10,000.
+    let msg_rcvd = summary["msgRcvd"].as_u64().unwrap();
+    assert!(
+        msg_rcvd < 100,
+        "FRR received {msg_rcvd} messages: {summary}"
+    );
+    // Withdraw them all on a live session.
+    std::fs::write(&file, "").unwrap();
+    a.signal("HUP");
+    frr.wait_pfx("ipv4Unicast", NODE_V4, 0, Duration::from_secs(60));
+    assert_eq!(frr.peer_state(NODE_V4), "Established");
+    wait_for(T, "the router's FIB to empty", || {
+        link.rtr_bgp_routes("-4").is_empty().then_some(())
+    });
+}
+
+#[test]
+fn frr_silent_router_is_noticed_within_the_hold_time() {
+    let link = Link::new();
+    let frr = Frr::start(&link, &frr_router(64512, 64513, "", ""));
+    let state = link.dir.join("state");
+    let mut args = session_flags("64512", "64513");
+    args.extend([
+        "--hold-time",
+        "3s",
+        "--prefix",
+        "203.0.113.1/32",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    let a = Announce::start(&link, "announce", &args);
+    frr.wait_established(NODE_V4, T);
+    wait_for(T, "Established in our log", || {
+        a.log_text().contains("to=Established").then_some(())
+    });
+    link.silence_router(true);
+    let silenced = Instant::now();
+    wait_for(Duration::from_secs(10), "our hold timer to expire", || {
+        a.log_text().contains("Hold Timer Expired").then_some(())
+    });
+    let noticed = silenced.elapsed();
+    // The hold time is 3 s; the last KEEPALIVE may have arrived just before the silence.
+    assert!(
+        noticed <= Duration::from_secs(5),
+        "noticed after {noticed:?}"
+    );
+}
+
+#[test]
+fn frr_restart_we_reconnect_with_backoff_and_resend_everything() {
+    let link = Link::new();
+    let frr = Frr::start(&link, &frr_router(64512, 64513, "", ""));
+    let file = link.dir.join("prefixes.txt");
+    write_prefix_file(&file, 300);
+    let state = link.dir.join("state");
+    let mut args = session_flags("64512", "64513");
+    args.extend([
+        "--prefix-file",
+        file.to_str().unwrap(),
+        "--hold-time",
+        "3s",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    let a = Announce::start(&link, "announce", &args);
+    frr.wait_pfx("ipv4Unicast", NODE_V4, 300, T);
+    frr.kill_bgpd();
+    // While bgpd is gone our attempts are refused; the log shows them.
+    wait_for(T, "a refused reconnect attempt", || {
+        a.log_text().contains("refused").then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    frr.restart_bgpd();
+    frr.wait_pfx("ipv4Unicast", NODE_V4, 300, T);
+    let log = a.log_text();
+    assert!(log.matches("BGP session established").count() >= 2, "{log}");
+}
+
+/// The retry delays our log reports, in seconds, in order.
+fn retry_delays(log: &str) -> Vec<f64> {
+    log.lines()
+        .filter_map(|l| {
+            let rest = l.split("retry_in=").nth(1)?;
+            let val = rest.split_whitespace().next()?;
+            let (num, scale) = if let Some(ms) = val.strip_suffix("ms") {
+                (ms, 0.001)
+            } else if let Some(us) = val.strip_suffix("µs") {
+                (us, 0.000_001)
+            } else {
+                (val.strip_suffix('s')?, 1.0)
+            };
+            num.parse::<f64>().ok().map(|v| v * scale)
+        })
+        .collect()
+}
+
+#[test]
+fn frr_rejects_our_open_and_backoff_grows() {
+    let link = Link::new();
+    // FRR expects another AS from us and answers every OPEN with Bad Peer AS.
+    let _frr = Frr::start(&link, &frr_router(64512, 64999, "", ""));
+    let state = link.dir.join("state");
+    let mut args = session_flags("64512", "64513");
+    args.extend([
+        "--connect-retry",
+        "500ms",
+        "--prefix",
+        "203.0.113.1/32",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    let a = Announce::start(&link, "announce", &args);
+    let delays = wait_for(Duration::from_secs(40), "four rejected attempts", || {
+        let d = retry_delays(&a.log_text());
+        (d.len() >= 4).then_some(d)
+    });
+    let log = a.log_text();
+    assert!(log.contains("OPEN Message Error / Bad Peer AS"), "{log}");
+    // 0.5, 1, 2, 4 s before jitter (factor 0.75..1): strictly growing, each about double.
+    for w in delays.windows(2).take(3) {
+        assert!(w[1] > w[0] * 1.4, "delays {delays:?}");
+    }
+}
+
+#[test]
+fn frr_graceful_restart_keeps_routes_stale_and_in_the_fib_across_sigkill() {
+    let link = Link::new();
+    let frr = Frr::start(
+        &link,
+        &frr_router(64512, 64513, "", " bgp graceful-restart\n"),
+    );
+    let state = link.dir.join("state");
+    let mut args = session_flags("64512", "64513");
+    args.extend([
+        "--prefix",
+        "203.0.113.30/32",
+        "--prefix",
+        "203.0.113.31/32",
+        "--graceful-restart",
+        "120",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    let mut a = Announce::start(&link, "announce", &args);
+    frr.wait_pfx("ipv4Unicast", NODE_V4, 2, T);
+    wait_for(T, "routes in the router's FIB", || {
+        (link.rtr_bgp_routes("-4").len() == 2).then_some(())
+    });
+    a.kill();
+    // FRR keeps them, marked stale, and zebra keeps them in the kernel.
+    let stale = wait_for(T, "routes marked stale", || {
+        let r = frr.route("ipv4", "203.0.113.30/32");
+        paths(&r).first().filter(|p| p["stale"] == true).cloned()
+    });
+    assert_eq!(stale["valid"], true, "{stale}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(frr.pfx_rcd("ipv4Unicast", NODE_V4), Some(2));
+    assert_eq!(link.rtr_bgp_routes("-4").len(), 2, "FIB kept the routes");
+    // Restart: the R bit is set, routes are refreshed, End-of-RIB clears the stale marks.
+    a.restart();
+    wait_for(T, "routes no longer stale", || {
+        let r = frr.route("ipv4", "203.0.113.30/32");
+        let p = paths(&r).first().cloned()?;
+        (p["stale"] != true && frr.peer_state(NODE_V4) == "Established").then_some(())
+    });
+    assert_eq!(frr.pfx_rcd("ipv4Unicast", NODE_V4), Some(2));
+    assert_eq!(link.rtr_bgp_routes("-4").len(), 2);
+    assert!(
+        a.log_text().contains("setting the R bit"),
+        "{}",
+        a.log_text()
+    );
+    let n = frr.vtysh_json(&format!("show bgp neighbor {NODE_V4} json"));
+    assert_eq!(
+        n[NODE_V4]["gracefulRestartInfo"]["remoteGrMode"], "Restart",
+        "{}",
+        n[NODE_V4]["gracefulRestartInfo"]
+    );
+}
+
+// ---- GoBGP ----
+
+fn gobgp_config(asn: u32, neighbor_asn: u32, extra: &str) -> String {
+    format!(
+        r#"[global.config]
+  as = {asn}
+  router-id = "{RTR_V4}"
+  port = 179
+
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "{NODE_V4}"
+    peer-as = {neighbor_asn}
+    {extra}
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv6-unicast"
+"#
+    )
+}
+
+#[test]
+fn gobgp_ebgp_ipv4_and_ipv6_with_large_community() {
+    let link = Link::new();
+    let g = GoBgp::start(&link, &gobgp_config(64512, 64513, ""));
+    let state = link.dir.join("state");
+    let mut args = session_flags("64512", "64513");
+    args.extend([
+        "--prefix",
+        "203.0.113.40/32",
+        "--prefix",
+        "2001:db8:100::40/128",
+        "--large-community",
+        "64513:7:8",
+        "--community",
+        "64513:9",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    let _a = Announce::start(&link, "announce", &args);
+    wait_for(T, "GoBGP to hold our IPv4 and IPv6 routes", || {
+        (g.rib_count("ipv4") == 1 && g.rib_count("ipv6") == 1).then_some(())
+    });
+    let rib = g.rib("ipv4");
+    let path = &rib["203.0.113.40/32"][0];
+    let attr = |t: u64| {
+        path["attrs"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["type"] == t).cloned())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(attr(3)["nexthop"], NODE_V4, "{path}");
+    assert_eq!(
+        attr(2)["as_paths"][0]["asns"],
+        serde_json::json!([64513]),
+        "{path}"
+    );
+    // Community 64513:9 as a 32-bit value, large community 64513:7:8.
+    assert_eq!(
+        attr(8)["communities"],
+        serde_json::json!([(64513u64 << 16) | 9]),
+        "{path}"
+    );
+    assert_eq!(
+        attr(32)["value"],
+        serde_json::json!([{"ASN": 64513, "LocalData1": 7, "LocalData2": 8}]),
+        "{path}"
+    );
+    let rib6 = g.rib("ipv6").to_string();
+    assert!(rib6.contains("2001:db8:100::40/128"), "{rib6}");
+    assert!(rib6.contains(NODE_V6), "{rib6}");
+}
+
+#[test]
+fn gobgp_ibgp_with_md5_and_local_pref() {
+    let link = Link::new();
+    let g = GoBgp::start(
+        &link,
+        &gobgp_config(64512, 64512, "auth-password = \"g0bgp\""),
+    );
+    let state = link.dir.join("state");
+    let mut args = session_flags("64512", "64512");
+    args.extend([
+        "--password",
+        "g0bgp",
+        "--local-pref",
+        "170",
+        "--prefix",
+        "198.51.100.40/32",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    let _a = Announce::start(&link, "announce", &args);
+    wait_for(T, "GoBGP to hold our route", || {
+        (g.rib_count("ipv4") == 1).then_some(())
+    });
+    let rib = g.rib("ipv4");
+    let path = &rib["198.51.100.40/32"][0];
+    let local_pref = path["attrs"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["type"] == 5).cloned());
+    assert_eq!(local_pref.unwrap()["value"], 170, "{path}");
+}
