@@ -2,13 +2,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use crate::family::Family;
-use crate::fast_hash::FxBuildHasher;
+use crate::fast_hash::{FxBuildHasher, HashedKey, KeyProbe, Probe};
 use crate::pool::{PoolDef, PoolError, PoolSet, PoolStats, Take};
 use crate::refusal::{Refusal, SharingMismatch};
-use crate::request::{Request, ServiceKey};
+use crate::request::{Alternatives, Request, ServiceKey};
 use crate::sharing::can_share;
 
 /// One address held by a Service.
@@ -71,7 +70,7 @@ struct Held {
 #[derive(Debug, Clone)]
 struct IpRecord {
     /// Sorted.
-    holders: Vec<Arc<ServiceKey>>,
+    holders: Vec<HashedKey>,
     /// The pool index, or `None` when stranded.
     pool: Option<usize>,
     /// The sharing key of the holders (all holders have the same one).
@@ -87,7 +86,7 @@ pub struct Allocator {
     pools: PoolSet,
     // Hash maps: every decision looks entries up by key; whatever is listed is sorted first, so the results stay
     // deterministic.
-    services: HashMap<Arc<ServiceKey>, Held, FxBuildHasher>,
+    services: HashMap<HashedKey, Held, FxBuildHasher>,
     ips: HashMap<IpAddr, IpRecord, FxBuildHasher>,
     /// Sharing key -> addresses held under it.
     shared: BTreeMap<String, BTreeSet<IpAddr>>,
@@ -123,15 +122,16 @@ impl Allocator {
 
     /// The assignment a Service holds.
     pub fn assignment(&self, key: &ServiceKey) -> Option<Assignment> {
-        self.services.get(key).map(|held| self.describe(&held.ips))
+        self.held(key).map(|held| self.describe(&held.ips))
     }
 
     /// Every assignment, ordered by Service.
     pub fn assignments(&self) -> impl Iterator<Item = (&ServiceKey, Assignment)> + '_ {
-        let mut keys: Vec<&Arc<ServiceKey>> = self.services.keys().collect();
-        keys.sort_unstable();
+        let mut keys: Vec<&HashedKey> = self.services.keys().collect();
+        // Sorted by the Service key itself.
+        keys.sort_unstable_by(|a, b| a.as_ref().cmp(b.as_ref()));
         keys.into_iter()
-            .filter_map(|key| self.services.get_key_value(key.as_ref()))
+            .filter_map(|key| self.services.get_key_value(key as &dyn KeyProbe))
             .map(|(key, held)| (key.as_ref(), self.describe(&held.ips)))
     }
 
@@ -172,7 +172,7 @@ impl Allocator {
     /// held under that key if it can share it (as MetalLB does).
     pub fn allocate(&mut self, key: &ServiceKey, request: &Request) -> Result<Assignment, Refusal> {
         validate(request)?;
-        if let Some(held) = self.services.get(key) {
+        if let Some(held) = self.held(key) {
             if let Ok(ips) = self.check_existing(key, request, &held.ips) {
                 // Same addresses; only their order may follow a changed `spec.ipFamilies`.
                 self.update_request(key, request, &ips);
@@ -180,13 +180,25 @@ impl Allocator {
             }
             self.release(key);
         }
-        let ips = if request.requested_ips.is_empty() {
-            self.pick_from_pools(key, request)?
+        if request.requested_ips.is_empty() {
+            let (ips, pool) = self.pick_from_pools(key, request)?;
+            let name = self.pools.name(pool).to_owned();
+            let assignment = Assignment {
+                addresses: ips
+                    .iter()
+                    .map(|&ip| AssignedAddress {
+                        ip,
+                        pool: Some(name.clone()),
+                    })
+                    .collect(),
+            };
+            self.commit(key, request, ips);
+            Ok(assignment)
         } else {
-            self.check_requested(key, request)?
-        };
-        self.commit(key, request, ips.clone());
-        Ok(self.describe(&ips))
+            let ips = self.check_requested(key, request)?;
+            self.commit(key, request, ips.clone());
+            Ok(self.describe(&ips))
+        }
     }
 
     /// Re-registers what a Service's status says it holds (at start-up and after a watch re-list, before anything
@@ -209,8 +221,7 @@ impl Allocator {
         for &ip in &ordered {
             for (holder, mismatch) in self.conflicts(key, request, ip) {
                 let older = self
-                    .services
-                    .get(&holder)
+                    .held(&holder)
                     .is_some_and(|h| (&h.request.created, &holder) < (&request.created, key));
                 if older {
                     return Err(refusal_for(ip, holder, mismatch));
@@ -229,9 +240,10 @@ impl Allocator {
 
     /// Releases whatever a Service holds. Returns the released assignment.
     pub fn release(&mut self, key: &ServiceKey) -> Option<Assignment> {
-        let held = self.services.get(key)?;
+        let probe = Probe::new(key);
+        let held = self.services.get(&probe as &dyn KeyProbe)?;
         let released = self.describe(&held.ips);
-        let held = self.services.remove(key)?;
+        let held = self.services.remove(&probe as &dyn KeyProbe)?;
         for ip in held.ips {
             let Some(record) = self.ips.get_mut(&ip) else {
                 continue;
@@ -285,6 +297,10 @@ impl Allocator {
             stranded: self.stranded(),
             misplaced,
         })
+    }
+
+    fn held(&self, key: &ServiceKey) -> Option<&Held> {
+        self.services.get(&Probe::new(key) as &dyn KeyProbe)
     }
 
     fn describe(&self, ips: &[IpAddr]) -> Assignment {
@@ -363,7 +379,7 @@ impl Allocator {
             .iter()
             .filter(|h| h.as_ref() != key)
             .filter_map(|h| {
-                let theirs = &self.services.get(h.as_ref())?.request;
+                let theirs = &self.services.get(h as &dyn KeyProbe)?.request;
                 can_share(request, theirs)
                     .err()
                     .map(|m| (ServiceKey::clone(h), m))
@@ -413,20 +429,26 @@ impl Allocator {
         Ok(ordered)
     }
 
-    fn pick_from_pools(&self, key: &ServiceKey, request: &Request) -> Result<Vec<IpAddr>, Refusal> {
-        let candidates: Vec<usize> = match &request.pool {
-            Some(name) => vec![
-                self.pools
+    /// Addresses (one per family) from the first pool that can give them all, and that pool.
+    fn pick_from_pools(
+        &self,
+        key: &ServiceKey,
+        request: &Request,
+    ) -> Result<(Vec<IpAddr>, usize), Refusal> {
+        let annotated;
+        let candidates: &[usize] = match &request.pool {
+            Some(name) => {
+                annotated = self
+                    .pools
                     .index_of(name)
-                    .ok_or_else(|| Refusal::NoSuchPool { pool: name.clone() })?,
-            ],
-            None => (0..self.pools.pools().len())
-                .filter(|&i| self.pools.pools().get(i).is_some_and(|p| p.def.auto_assign))
-                .collect(),
+                    .ok_or_else(|| Refusal::NoSuchPool { pool: name.clone() })?;
+                std::slice::from_ref(&annotated)
+            }
+            None => self.pools.auto_assign_pools(),
         };
         let alternatives = request.families.alternatives();
-        for families in &alternatives {
-            for &pool in &candidates {
+        for families in alternatives.iter() {
+            for &pool in candidates {
                 if !families.iter().all(|&f| self.pools.serves(pool, f)) {
                     continue;
                 }
@@ -435,11 +457,11 @@ impl Allocator {
                     .map(|&f| self.pick_in_pool(key, request, pool, f))
                     .collect();
                 if let Some(ips) = picked {
-                    return Ok(ips);
+                    return Ok((ips, pool));
                 }
             }
         }
-        Err(self.diagnose(request, &candidates, &alternatives))
+        Err(self.diagnose(request, candidates, &alternatives))
     }
 
     /// The lowest address of `family` in `pool` this Service can take: free, or already held under its sharing key
@@ -470,7 +492,7 @@ impl Allocator {
         &self,
         request: &Request,
         candidates: &[usize],
-        alternatives: &[Vec<Family>],
+        alternatives: &Alternatives,
     ) -> Refusal {
         let explain = |families: &[Family]| -> Refusal {
             for &f in families {
@@ -507,9 +529,9 @@ impl Allocator {
         };
         // For PreferDualStack, the single-family fallbacks say more than the dual-stack attempt.
         let tried: Vec<Refusal> = if alternatives.len() > 1 {
-            alternatives.iter().skip(1).map(|a| explain(a)).collect()
+            alternatives.iter().skip(1).map(explain).collect()
         } else {
-            alternatives.iter().map(|a| explain(a)).collect()
+            alternatives.iter().map(explain).collect()
         };
         tried
             .iter()
@@ -523,11 +545,11 @@ impl Allocator {
 
     /// Records that a Service holds addresses (already checked).
     fn commit(&mut self, key: &ServiceKey, request: &Request, ips: Vec<IpAddr>) {
-        let shared_key = Arc::new(key.clone());
+        let shared_key = HashedKey::new(key);
         for &ip in &ips {
             if let Some(record) = self.ips.get_mut(&ip) {
                 if let Err(at) = record.holders.binary_search_by(|h| h.as_ref().cmp(key)) {
-                    record.holders.insert(at, Arc::clone(&shared_key));
+                    record.holders.insert(at, shared_key.clone());
                 }
                 continue;
             }
@@ -541,7 +563,7 @@ impl Allocator {
             self.ips.insert(
                 ip,
                 IpRecord {
-                    holders: vec![Arc::clone(&shared_key)],
+                    holders: vec![shared_key.clone()],
                     pool,
                     sharing_key: request.sharing_key.clone(),
                 },
@@ -559,7 +581,7 @@ impl Allocator {
     /// Stores a changed request for a Service whose assignment stays valid, moving its addresses to its new sharing
     /// key when it is their only holder.
     fn update_request(&mut self, key: &ServiceKey, request: &Request, ips: &[IpAddr]) {
-        if let Some(held) = self.services.get_mut(key) {
+        if let Some(held) = self.services.get_mut(&Probe::new(key) as &dyn KeyProbe) {
             if held.request == *request {
                 return;
             }
@@ -615,7 +637,12 @@ fn order_by_family(request: &Request, ips: &[IpAddr]) -> Result<Vec<IpAddr>, Ref
     ordered.sort_by_key(|ip| (position(ip), *ip));
     let mut got: Vec<Family> = ordered.iter().map(|&ip| Family::of(ip)).collect();
     got.dedup();
-    let allowed = request.families.alternatives().contains(&got) && got.len() == ordered.len();
+    let allowed = request
+        .families
+        .alternatives()
+        .iter()
+        .any(|a| a == got.as_slice())
+        && got.len() == ordered.len();
     if !allowed {
         let list: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
         return Err(Refusal::InvalidRequest {

@@ -5,7 +5,11 @@
 //! acceptable here: the keys are Service names and pool addresses of one cluster, whose users can already create
 //! Services at will, and the worst case is slower lookups, not a wrong result.
 
-use std::hash::{BuildHasherDefault, Hasher};
+use std::borrow::Borrow;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::sync::Arc;
+
+use crate::request::ServiceKey;
 
 const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
@@ -88,11 +92,118 @@ impl Hasher for FxHasher {
 /// Builds [`FxHasher`]s.
 pub(crate) type FxBuildHasher = BuildHasherDefault<FxHasher>;
 
+/// Something that can find a Service in a table keyed by [`HashedKey`]: its precomputed hash and the key.
+pub(crate) trait KeyProbe {
+    /// The key's hash, computed once.
+    fn probe_hash(&self) -> u64;
+    /// The key.
+    fn probe_key(&self) -> &ServiceKey;
+}
+
+impl Hash for dyn KeyProbe + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.probe_hash());
+    }
+}
+
+impl PartialEq for dyn KeyProbe + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.probe_hash() == other.probe_hash() && self.probe_key() == other.probe_key()
+    }
+}
+
+impl Eq for dyn KeyProbe + '_ {}
+
+fn hash_key(key: &ServiceKey) -> u64 {
+    FxBuildHasher::default().hash_one(key)
+}
+
+/// A shared Service key with its hash computed once, so that growing a table never re-reads the strings.
+#[derive(Debug, Clone)]
+pub(crate) struct HashedKey {
+    hash: u64,
+    key: Arc<ServiceKey>,
+}
+
+impl HashedKey {
+    pub(crate) fn new(key: &ServiceKey) -> HashedKey {
+        HashedKey {
+            hash: hash_key(key),
+            key: Arc::new(key.clone()),
+        }
+    }
+}
+
+impl AsRef<ServiceKey> for HashedKey {
+    fn as_ref(&self) -> &ServiceKey {
+        &self.key
+    }
+}
+
+impl std::ops::Deref for HashedKey {
+    type Target = ServiceKey;
+    fn deref(&self) -> &ServiceKey {
+        &self.key
+    }
+}
+
+impl KeyProbe for HashedKey {
+    fn probe_hash(&self) -> u64 {
+        self.hash
+    }
+    fn probe_key(&self) -> &ServiceKey {
+        &self.key
+    }
+}
+
+impl Hash for HashedKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl PartialEq for HashedKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.key == other.key
+    }
+}
+
+impl Eq for HashedKey {}
+
+impl<'a> Borrow<dyn KeyProbe + 'a> for HashedKey {
+    fn borrow(&self) -> &(dyn KeyProbe + 'a) {
+        self
+    }
+}
+
+/// A borrowed key to look a Service up with.
+pub(crate) struct Probe<'a> {
+    hash: u64,
+    key: &'a ServiceKey,
+}
+
+impl<'a> Probe<'a> {
+    pub(crate) fn new(key: &'a ServiceKey) -> Probe<'a> {
+        Probe {
+            hash: hash_key(key),
+            key,
+        }
+    }
+}
+
+impl KeyProbe for Probe<'_> {
+    fn probe_hash(&self) -> u64 {
+        self.hash
+    }
+    fn probe_key(&self) -> &ServiceKey {
+        self.key
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashSet;
-    use std::hash::BuildHasher;
     use std::net::IpAddr;
 
     #[test]
@@ -109,6 +220,19 @@ mod tests {
                 build.hash_one(&key)
             );
         }
+    }
+
+    #[test]
+    fn a_probe_finds_a_hashed_key() {
+        let mut map: std::collections::HashMap<HashedKey, u32, FxBuildHasher> = Default::default();
+        let a = ServiceKey::new("ns", "a");
+        map.insert(HashedKey::new(&a), 1);
+        map.insert(HashedKey::new(&ServiceKey::new("ns", "b")), 2);
+        assert_eq!(map.get(&Probe::new(&a) as &dyn KeyProbe), Some(&1));
+        assert_eq!(
+            map.get(&Probe::new(&ServiceKey::new("ns", "c")) as &dyn KeyProbe),
+            None
+        );
     }
 
     #[test]

@@ -108,6 +108,8 @@ pub(crate) enum Take {
 pub(crate) struct PoolSet {
     pools: Vec<Pool>,
     by_name: BTreeMap<String, usize>,
+    /// The auto-assign pools, in config order.
+    auto_assign: Vec<usize>,
     /// Per family: range start -> (range end, pool index), in address space.
     ranges: [BTreeMap<u128, (u128, usize)>; 2],
 }
@@ -171,6 +173,9 @@ impl PoolSet {
                     space.total = space.total.saturating_add((b - a).saturating_add(1));
                 }
             }
+            if def.auto_assign {
+                set.auto_assign.push(idx);
+            }
             set.pools.push(Pool {
                 def: def.clone(),
                 spaces,
@@ -179,9 +184,9 @@ impl PoolSet {
         Ok(set)
     }
 
-    /// The pools in config order.
-    pub(crate) fn pools(&self) -> &[Pool] {
-        &self.pools
+    /// The auto-assign pools, in config order.
+    pub(crate) fn auto_assign_pools(&self) -> &[usize] {
+        &self.auto_assign
     }
 
     /// The index of a pool by name.

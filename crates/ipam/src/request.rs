@@ -74,21 +74,58 @@ impl FamilyRequest {
     }
 
     /// The family sets to try, best first. Each set is in the Service's family order.
-    pub(crate) fn alternatives(&self) -> Vec<Vec<Family>> {
+    pub(crate) fn alternatives(&self) -> Alternatives {
+        let mut out = Alternatives {
+            sets: [([Family::V4; 2], 0); 3],
+            len: 0,
+        };
         let Some(&primary) = self.families.first() else {
-            return Vec::new();
+            return out;
+        };
+        let mut push = |families: &[Family]| {
+            if let Some(slot) = out.sets.get_mut(out.len) {
+                for (dst, src) in slot.0.iter_mut().zip(families) {
+                    *dst = *src;
+                }
+                slot.1 = families.len().min(2);
+                out.len += 1;
+            }
         };
         match self.policy {
-            FamilyPolicy::SingleStack => vec![vec![primary]],
-            FamilyPolicy::RequireDualStack => vec![self.families.clone()],
+            FamilyPolicy::SingleStack => push(&[primary]),
+            FamilyPolicy::RequireDualStack => push(&self.families),
             FamilyPolicy::PreferDualStack => {
-                let mut out = vec![self.families.clone()];
+                push(&self.families);
                 if self.families.len() > 1 {
-                    out.extend(self.families.iter().map(|&f| vec![f]));
+                    for &f in &self.families {
+                        push(&[f]);
+                    }
                 }
-                out
             }
         }
+        out
+    }
+}
+
+/// Up to three sets of families to try, best first (no allocation: this is on every allocation's path).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Alternatives {
+    sets: [([Family; 2], usize); 3],
+    len: usize,
+}
+
+impl Alternatives {
+    /// The sets, best first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &[Family]> + '_ {
+        self.sets
+            .iter()
+            .take(self.len)
+            .map(|(families, n)| families.get(..*n).unwrap_or(&[]))
+    }
+
+    /// How many sets there are.
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 }
 
