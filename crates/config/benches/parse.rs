@@ -14,7 +14,7 @@ fn config_text(entries: usize) -> String {
         "peers:\n- {my-asn: 64512, peer-asn: 64601, peer-address: 198.18.0.1}\naddress-pools:\n",
     );
     for i in (0..entries).rev() {
-        if (entries - 1 - i) % 4 == 0 {
+        if (entries - 1 - i).is_multiple_of(4) {
             text.push_str(&format!(
                 "- name: pool-{i}\n  protocol: bgp\n  addresses:\n"
             ));
