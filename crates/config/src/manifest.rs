@@ -11,6 +11,9 @@ use crate::yaml::{self, Node, Value};
 /// line within the configuration.
 pub fn load(text: &str) -> Result<Config, ConfigErrors> {
     let root = yaml::parse(text, 0).map_err(ConfigErrors::new)?;
+    if let Some(e) = root.as_ref().and_then(other_manifest) {
+        return Err(ConfigErrors::new(vec![e]));
+    }
     match root.as_ref().filter(|r| is_config_map(r)) {
         Some(manifest) => {
             let (inner, offset) = config_text(manifest).map_err(|e| ConfigErrors::new(vec![e]))?;
@@ -30,6 +33,22 @@ fn is_config_map(root: &Node) -> bool {
     root.get("kind").is_some_and(
         |k| matches!(&k.value.value, Value::Scalar { text, .. } if text == "ConfigMap"),
     )
+}
+
+/// An error for a Kubernetes manifest of another kind (say, a Deployment given by mistake).
+fn other_manifest(root: &Node) -> Option<ConfigError> {
+    let kind = root.get("kind")?;
+    root.get("apiVersion")?;
+    match &kind.value.value {
+        Value::Scalar { text, .. } if text != "ConfigMap" => Some(ConfigError::new(
+            "kind",
+            kind.value.line,
+            ConfigErrorKind::Manifest(format!(
+                "this is a {text} manifest; expected a ConfigMap whose data.config holds the configuration, or the configuration YAML alone"
+            )),
+        )),
+        _ => None,
+    }
 }
 
 /// The text of `data.config` and the line offset of its first line.

@@ -226,3 +226,13 @@ fn every_example_survives_serialise_then_parse() {
         );
     }
 }
+
+#[test]
+fn a_manifest_of_another_kind_is_named() {
+    let err = load("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n").unwrap_err();
+    assert_eq!(err.len(), 1);
+    assert_eq!(
+        err.to_string(),
+        "kind (line 2): this is a Deployment manifest; expected a ConfigMap whose data.config holds the configuration, or the configuration YAML alone"
+    );
+}
