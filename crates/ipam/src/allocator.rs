@@ -1,5 +1,6 @@
 //! The allocator: which Service holds which addresses, and the rules for handing out new ones.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
@@ -86,7 +87,8 @@ pub struct Allocator {
     pools: PoolSet,
     // Hash maps: every decision looks entries up by key; whatever is listed is sorted first, so the results stay
     // deterministic.
-    services: HashMap<HashedKey, Held, FxBuildHasher>,
+    // Boxed values keep the table small, so growing it moves 24-byte entries, not whole requests.
+    services: HashMap<HashedKey, Box<Held>, FxBuildHasher>,
     ips: HashMap<IpAddr, IpRecord, FxBuildHasher>,
     /// Sharing key -> addresses held under it.
     shared: BTreeMap<String, BTreeSet<IpAddr>>,
@@ -182,13 +184,13 @@ impl Allocator {
         }
         if request.requested_ips.is_empty() {
             let (ips, pool) = self.pick_from_pools(key, request)?;
-            let name = self.pools.name(pool).to_owned();
+            let name = self.pools.name(pool);
             let assignment = Assignment {
                 addresses: ips
                     .iter()
                     .map(|&ip| AssignedAddress {
                         ip,
-                        pool: Some(name.clone()),
+                        pool: Some(name.to_owned()),
                     })
                     .collect(),
             };
@@ -300,7 +302,9 @@ impl Allocator {
     }
 
     fn held(&self, key: &ServiceKey) -> Option<&Held> {
-        self.services.get(&Probe::new(key) as &dyn KeyProbe)
+        self.services
+            .get(&Probe::new(key) as &dyn KeyProbe)
+            .map(|h| &**h)
     }
 
     fn describe(&self, ips: &[IpAddr]) -> Assignment {
@@ -547,34 +551,35 @@ impl Allocator {
     fn commit(&mut self, key: &ServiceKey, request: &Request, ips: Vec<IpAddr>) {
         let shared_key = HashedKey::new(key);
         for &ip in &ips {
-            if let Some(record) = self.ips.get_mut(&ip) {
-                if let Err(at) = record.holders.binary_search_by(|h| h.as_ref().cmp(key)) {
-                    record.holders.insert(at, shared_key.clone());
+            match self.ips.entry(ip) {
+                Entry::Occupied(mut record) => {
+                    let holders = &mut record.get_mut().holders;
+                    if let Err(at) = holders.binary_search_by(|h| h.as_ref().cmp(key)) {
+                        holders.insert(at, shared_key.clone());
+                    }
                 }
-                continue;
+                Entry::Vacant(slot) => {
+                    let pool = match self.pools.locate(ip) {
+                        Some(pool) if self.pools.take(pool, ip) == Take::Taken => Some(pool),
+                        _ => None,
+                    };
+                    if let Some(k) = &request.sharing_key {
+                        self.shared.entry(k.clone()).or_default().insert(ip);
+                    }
+                    slot.insert(IpRecord {
+                        holders: vec![shared_key.clone()],
+                        pool,
+                        sharing_key: request.sharing_key.clone(),
+                    });
+                }
             }
-            let pool = match self.pools.locate(ip) {
-                Some(pool) if self.pools.take(pool, ip) == Take::Taken => Some(pool),
-                _ => None,
-            };
-            if let Some(k) = &request.sharing_key {
-                self.shared.entry(k.clone()).or_default().insert(ip);
-            }
-            self.ips.insert(
-                ip,
-                IpRecord {
-                    holders: vec![shared_key.clone()],
-                    pool,
-                    sharing_key: request.sharing_key.clone(),
-                },
-            );
         }
         self.services.insert(
             shared_key,
-            Held {
+            Box::new(Held {
                 request: request.clone(),
                 ips,
-            },
+            }),
         );
     }
 
