@@ -185,18 +185,21 @@ fn peer(
     let my_asn = asn("my-asn", errs);
     let peer_asn = asn("peer-asn", errs);
     let peer_address = obj.required("peer-address", errs, ip_value);
-    let peer_port = match obj.get("peer-port", errs, u16_value) {
-        Some(0) => {
-            errs.push(obj.error(
-                "peer-port",
-                ConfigErrorKind::OutOfRange {
-                    value: "0".into(),
-                    range: "1 to 65535",
-                },
-            ));
-            None
-        }
-        other => Some(other.unwrap_or(DEFAULT_PEER_PORT)),
+    let peer_port = match obj.entry("peer-port") {
+        None => Some(DEFAULT_PEER_PORT),
+        Some(_) => match obj.get("peer-port", errs, u16_value) {
+            Some(0) => {
+                errs.push(obj.error(
+                    "peer-port",
+                    ConfigErrorKind::OutOfRange {
+                        value: "0".into(),
+                        range: "1 to 65535",
+                    },
+                ));
+                None
+            }
+            other => other,
+        },
     };
     let source_address = obj.get("source-address", errs, ip_value);
     if let (Some(src), Some(dst)) = (source_address, peer_address)

@@ -177,6 +177,13 @@ const CASES: &[Case] = &[
         check: |k| matches!(k, K::OutOfRange { value, .. } if value == "65536"),
     },
     Case {
+        name: "a bad port is not also a duplicate of a port-179 peer",
+        yaml: "peers:\n- my-asn: 64500\n  peer-asn: 64501\n  peer-address: 198.18.0.1\n- my-asn: 64500\n  peer-asn: 64501\n  peer-address: 198.18.0.1\n  peer-port: 70000\n",
+        path: "peers[1].peer-port",
+        line: 8,
+        check: |k| matches!(k, K::OutOfRange { value, .. } if value == "70000"),
+    },
+    Case {
         name: "hold time below 3s",
         yaml: "peers:\n- my-asn: 64500\n  peer-asn: 64501\n  peer-address: 198.18.0.1\n  hold-time: 2s\n",
         path: "peers[0].hold-time",
