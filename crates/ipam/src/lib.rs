@@ -21,6 +21,7 @@ pub mod annotations;
 mod family;
 mod fast_hash;
 mod free_runs;
+mod from_config;
 mod pool;
 mod refusal;
 mod request;
@@ -30,6 +31,7 @@ pub use allocator::{
     Allocator, AssignedAddress, Assignment, ExistingAssignment, PoolChange, Registered,
 };
 pub use family::Family;
+pub use from_config::pools_from_config;
 pub use pool::{PoolDef, PoolError, PoolStats};
 pub use refusal::{Refusal, SharingMismatch};
 pub use request::{
