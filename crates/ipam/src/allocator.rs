@@ -415,7 +415,11 @@ impl Allocator {
                 continue;
             }
             match self.ips.get(&ip) {
-                Some(record) if record.holders.iter().any(|h| h.as_ref() != key) => {
+                // Held and usable in its pool (a held address the pool skips is stranded: never shared out).
+                Some(record)
+                    if record.pool.is_some()
+                        && record.holders.iter().any(|h| h.as_ref() != key) =>
+                {
                     if let Some((holder, mismatch)) =
                         self.conflicts(key, request, ip).into_iter().next()
                     {

@@ -37,7 +37,8 @@ pub enum FamilyPolicy {
     /// One address, of the first family listed.
     #[default]
     SingleStack,
-    /// One address per listed family when a pool can give them all, else one address of a single family.
+    /// One address per listed family when a pool can give them all, else one address of a single family. An
+    /// assignment that fell back to one family is kept as it is; it is not widened later when space appears.
     PreferDualStack,
     /// One address per listed family, or nothing.
     RequireDualStack,

@@ -1,6 +1,6 @@
 //! Behaviour of the allocator through its public API.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ferrolb_ipam::{
@@ -745,5 +745,96 @@ fn reordering_ip_families_keeps_the_addresses_and_follows_the_new_order() {
     assert_eq!(
         ips(&a.assignment(&svc("x")).unwrap()),
         vec![ip("198.51.100.10"), ip("2001:db8::10")]
+    );
+}
+
+#[test]
+fn a_stranded_address_inside_a_pool_is_never_shared_out() {
+    let mut p = pool("p", &[("198.51.100.0", "198.51.100.3")]);
+    let mut a = Allocator::new(std::slice::from_ref(&p)).unwrap();
+    let want = Request {
+        requested_ips: vec![ip("198.51.100.0")],
+        ..shared("k", &[PortSpec::tcp(80)])
+    };
+    a.allocate(&svc("x"), &want).unwrap();
+    // avoid-buggy-ips now excludes .0: x keeps it (stranded), nobody else may join it.
+    p.avoid_buggy_ips = true;
+    let change = a.set_pools(&[p]).unwrap();
+    assert_eq!(change.stranded, vec![(svc("x"), ip("198.51.100.0"))]);
+    let join = Request {
+        requested_ips: vec![ip("198.51.100.0")],
+        ..shared("k", &[PortSpec::tcp(81)])
+    };
+    assert_eq!(
+        a.allocate(&svc("y"), &join).unwrap_err(),
+        Refusal::AvoidedAddress {
+            ip: ip("198.51.100.0"),
+            pool: "p".into()
+        }
+    );
+    assert_eq!(
+        ips(&a.allocate(&svc("x"), &want).unwrap()),
+        vec![ip("198.51.100.0")]
+    );
+}
+
+#[test]
+fn restart_with_1000_services_keeps_every_address_and_gives_50_new_distinct_ones() {
+    let pools = [pool("v6", &[("2001:db8::", "2001:db8::fff")])];
+    let v6 = |i: usize| Request {
+        families: FamilyRequest::single(Family::V6),
+        created: CreationOrder {
+            created_unix_secs: i as i64,
+            uid: format!("uid-{i}"),
+        },
+        ..Request::default()
+    };
+    let mut before = Allocator::new(&pools).unwrap();
+    for i in 0..1100 {
+        before.allocate(&svc(&format!("s{i}")), &v6(i)).unwrap();
+    }
+    // Holes: every 11th Service was deleted, so the pool is fragmented.
+    for i in (0..1100).step_by(11) {
+        before.release(&svc(&format!("s{i}")));
+    }
+    let recorded: BTreeMap<ServiceKey, Vec<IpAddr>> = before
+        .assignments()
+        .map(|(k, a)| (k.clone(), a.ips()))
+        .collect();
+    assert_eq!(recorded.len(), 1000);
+    // The controller restarts: status is re-read (in list order, here reversed), then 50 new Services arrive.
+    let listed: Vec<_> = recorded
+        .iter()
+        .rev()
+        .map(|(k, ips)| {
+            let i: usize = k.name.trim_start_matches('s').parse().unwrap();
+            (k.clone(), v6(i), ips.clone())
+        })
+        .collect();
+    let (mut after, refused) = Allocator::from_existing(&pools, listed).unwrap();
+    assert!(refused.is_empty());
+    let mut new_ips = BTreeSet::new();
+    for i in 2000..2050 {
+        let got = after
+            .allocate(&svc(&format!("s{i}")), &v6(i))
+            .unwrap()
+            .ips();
+        assert!(new_ips.insert(got[0]), "{} handed out twice", got[0]);
+        assert!(
+            recorded.values().all(|v| v[0] != got[0]),
+            "{} was already in use",
+            got[0]
+        );
+    }
+    // Existing Services reconcile without any change.
+    for (k, ips_before) in &recorded {
+        let i: usize = k.name.trim_start_matches('s').parse().unwrap();
+        assert_eq!(&after.allocate(k, &v6(i)).unwrap().ips(), ips_before);
+    }
+    // The 50 filled the 100 holes from the lowest up.
+    assert_eq!(new_ips.first(), Some(&ip("2001:db8::")));
+    assert_eq!(
+        new_ips.last(),
+        Some(&ip(&format!("2001:db8::{:x}", 49 * 11)))
     );
 }
