@@ -3,9 +3,11 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::family::Family;
 use crate::fast_hash::{FxBuildHasher, HashedKey, KeyProbe, Probe};
+use crate::holders::Holders;
 use crate::pool::{PoolDef, PoolError, PoolSet, PoolStats, Take};
 use crate::refusal::{Refusal, SharingMismatch};
 use crate::request::{Alternatives, Request, ServiceKey};
@@ -18,7 +20,7 @@ pub struct AssignedAddress {
     pub ip: IpAddr,
     /// The pool it belongs to, or `None` when it is *stranded*: the current pools would not hand it out (it lies
     /// outside every pool, or `avoid-buggy-ips` now excludes it), yet the Service keeps it so traffic keeps flowing.
-    pub pool: Option<String>,
+    pub pool: Option<Arc<str>>,
 }
 
 /// The addresses a Service holds, in the Service's `spec.ipFamilies` order.
@@ -71,7 +73,7 @@ struct Held {
 #[derive(Debug, Clone)]
 struct IpRecord {
     /// Sorted.
-    holders: Vec<HashedKey>,
+    holders: Holders,
     /// The pool index, or `None` when stranded.
     pool: Option<usize>,
     /// The sharing key of the holders (all holders have the same one).
@@ -184,13 +186,13 @@ impl Allocator {
         }
         if request.requested_ips.is_empty() {
             let (ips, pool) = self.pick_from_pools(key, request)?;
-            let name = self.pools.name(pool);
+            let name = self.pools.shared_name(pool);
             let assignment = Assignment {
                 addresses: ips
                     .iter()
                     .map(|&ip| AssignedAddress {
                         ip,
-                        pool: Some(name.to_owned()),
+                        pool: name.clone(),
                     })
                     .collect(),
             };
@@ -250,9 +252,7 @@ impl Allocator {
             let Some(record) = self.ips.get_mut(&ip) else {
                 continue;
             };
-            if let Ok(at) = record.holders.binary_search_by(|h| h.as_ref().cmp(key)) {
-                record.holders.remove(at);
-            }
+            record.holders.remove(key);
             if !record.holders.is_empty() {
                 continue;
             }
@@ -317,7 +317,7 @@ impl Allocator {
                         .ips
                         .get(&ip)
                         .and_then(|r| r.pool)
-                        .map(|p| self.pools.name(p).to_owned()),
+                        .and_then(|p| self.pools.shared_name(p)),
                 })
                 .collect(),
         }
@@ -557,10 +557,7 @@ impl Allocator {
         for &ip in &ips {
             match self.ips.entry(ip) {
                 Entry::Occupied(mut record) => {
-                    let holders = &mut record.get_mut().holders;
-                    if let Err(at) = holders.binary_search_by(|h| h.as_ref().cmp(key)) {
-                        holders.insert(at, shared_key.clone());
-                    }
+                    record.get_mut().holders.insert(shared_key.clone());
                 }
                 Entry::Vacant(slot) => {
                     let pool = match self.pools.locate(ip) {
@@ -571,7 +568,7 @@ impl Allocator {
                         self.shared.entry(k.clone()).or_default().insert(ip);
                     }
                     slot.insert(IpRecord {
-                        holders: vec![shared_key.clone()],
+                        holders: Holders::One(shared_key.clone()),
                         pool,
                         sharing_key: request.sharing_key.clone(),
                     });

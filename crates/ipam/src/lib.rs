@@ -22,6 +22,7 @@ mod family;
 mod fast_hash;
 mod free_runs;
 mod from_config;
+mod holders;
 mod pool;
 mod refusal;
 mod request;

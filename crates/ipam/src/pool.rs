@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::family::{Family, Numbering, from_bits, to_bits};
 use crate::free_runs::FreeRuns;
@@ -89,6 +90,8 @@ struct Space {
 #[derive(Debug, Clone)]
 pub(crate) struct Pool {
     pub(crate) def: PoolDef,
+    /// The name, shared with every assignment that reports it.
+    shared_name: Arc<str>,
     spaces: [Space; 2],
 }
 
@@ -177,6 +180,7 @@ impl PoolSet {
                 set.auto_assign.push(idx);
             }
             set.pools.push(Pool {
+                shared_name: Arc::from(def.name.as_str()),
                 def: def.clone(),
                 spaces,
             });
@@ -192,6 +196,11 @@ impl PoolSet {
     /// The index of a pool by name.
     pub(crate) fn index_of(&self, name: &str) -> Option<usize> {
         self.by_name.get(name).copied()
+    }
+
+    /// The name of a pool.
+    pub(crate) fn shared_name(&self, pool: usize) -> Option<Arc<str>> {
+        self.pools.get(pool).map(|p| Arc::clone(&p.shared_name))
     }
 
     /// The name of a pool.

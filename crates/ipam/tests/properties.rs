@@ -217,7 +217,7 @@ impl Run {
             for addr in &a.addresses {
                 holders.entry(addr.ip).or_default().push(k.clone());
                 if let Some(p) = &addr.pool {
-                    let def = self.pools.iter().find(|d| &d.name == p).unwrap();
+                    let def = self.pools.iter().find(|d| *d.name == **p).unwrap();
                     prop_assert!(
                         def.ranges.iter().any(|&(lo, hi)| lo <= addr.ip
                             && addr.ip <= hi
