@@ -85,7 +85,10 @@ async fn deployment_of_three_replicas_yields_three_ready_endpoints_on_the_right_
     let ns = "lab-deploy";
     let pp = PostParams::default();
     Api::<Namespace>::all(client.clone())
-        .create(&pp, &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap())
+        .create(
+            &pp,
+            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+        )
         .await
         .unwrap();
     let labels = json!({"app": "whoami"});
@@ -162,7 +165,10 @@ async fn deployment_of_three_replicas_yields_three_ready_endpoints_on_the_right_
         let pod_ip = pod.status.as_ref().unwrap().pod_ip.clone().unwrap();
         assert_eq!(e.addresses, [pod_ip.clone()]);
         let i = node.trim_start_matches("node-");
-        assert!(pod_ip.starts_with(&format!("198.19.{i}.")), "{node}: {pod_ip}");
+        assert!(
+            pod_ip.starts_with(&format!("198.19.{i}.")),
+            "{node}: {pod_ip}"
+        );
         assert_eq!(
             e.target_ref.as_ref().unwrap().name,
             pod.metadata.name,
@@ -196,8 +202,11 @@ fn client_curl_reaches_only_announcing_responders_through_router_ecmp() {
     let vip = "203.0.113.12";
     let mut speakers = Vec::new();
     for node in [1, 2] {
-        lab.exec_in_node(node, &["ip", "addr", "add", &format!("{vip}/32"), "dev", "flb-vip"])
-            .unwrap();
+        lab.exec_in_node(
+            node,
+            &["ip", "addr", "add", &format!("{vip}/32"), "dev", "flb-vip"],
+        )
+        .unwrap();
         let s = lab.start_gobgp(node).unwrap();
         lab.wait_established(s.address(), Duration::from_secs(60))
             .unwrap();
@@ -214,7 +223,13 @@ fn client_curl_reaches_only_announcing_responders_through_router_ecmp() {
     for port in 40000..40020 {
         let out = lab
             .exec_in_client(&[
-                "curl", "-sS", "--max-time", "5", "--local-port", &port.to_string(), &url,
+                "curl",
+                "-sS",
+                "--max-time",
+                "5",
+                "--local-port",
+                &port.to_string(),
+                &url,
             ])
             .unwrap();
         seen.insert(String::from_utf8(out.stdout).unwrap().trim().to_owned());
@@ -226,7 +241,15 @@ fn client_curl_reaches_only_announcing_responders_through_router_ecmp() {
     );
     // The responder answers on VIPs only: a node's own address is refused.
     let out = lab
-        .exec_in_client(&["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://198.18.0.13/"])
+        .exec_in_client(&[
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "http://198.18.0.13/",
+        ])
         .unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "404");
 }

@@ -39,7 +39,9 @@ fn mounts_of(lab: &str) -> Vec<String> {
 }
 
 fn host_link_exists(lab: &str) -> bool {
-    Path::new("/sys/class/net").join(format!("{lab}-h")).exists()
+    Path::new("/sys/class/net")
+        .join(format!("{lab}-h"))
+        .exists()
 }
 
 /// A process that exists and is not a zombie (this machine's pid 1 may not reap orphans).
@@ -99,7 +101,10 @@ fn lab_comes_up_from_nothing_and_down_leaves_nothing_behind() {
             .trim()
             .parse()
             .unwrap();
-        assert!(pids.contains(&pid), "{daemon} (pid {pid}) is not in a lab namespace");
+        assert!(
+            pids.contains(&pid),
+            "{daemon} (pid {pid}) is not in a lab namespace"
+        );
     }
 
     // Simulate a messy run: a daemon crashed, and a process the lab never recorded runs in node-2.

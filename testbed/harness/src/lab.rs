@@ -335,13 +335,17 @@ impl Lab {
 
     /// Waits up to `timeout` until the router's BGP session with `peer` is Established.
     pub fn wait_established(&self, peer: &str, timeout: Duration) -> Result<(), LabError> {
-        self.wait_until(timeout, &format!("BGP session with {peer} Established"), || {
-            let summary = self.vtysh("show bgp summary json")?;
-            Ok(summary
-                .pointer(&format!("/ipv4Unicast/peers/{peer}/state"))
-                .and_then(|s| s.as_str())
-                == Some("Established"))
-        })
+        self.wait_until(
+            timeout,
+            &format!("BGP session with {peer} Established"),
+            || {
+                let summary = self.vtysh("show bgp summary json")?;
+                Ok(summary
+                    .pointer(&format!("/ipv4Unicast/peers/{peer}/state"))
+                    .and_then(|s| s.as_str())
+                    == Some("Established"))
+            },
+        )
     }
 
     /// Polls `check` every 200 ms until it returns true; errors from `check` count as "not yet", and the
