@@ -10,7 +10,7 @@ use ferrolb_bgp::session::{DesiredRoutes, Session, StopMode};
 use ferrolb_bgp::wire::LargeCommunity;
 use ferrolb_config::CommunityValue;
 use ipnet::IpNet;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -46,6 +46,10 @@ pub struct AnnounceArgs {
     /// Where the graceful-restart record is kept (decides the R bit after a restart).
     #[arg(long, default_value = "/run/ferrolb")]
     state_dir: PathBuf,
+    /// NEXT_HOP for IPv4 prefixes (default: the session's local address, or an IPv4 address
+    /// on the session's interface).
+    #[arg(long)]
+    next_hop_v4: Option<Ipv4Addr>,
     /// Global IPv6 next hop for IPv6 prefixes (default: the session's, or a global address
     /// on the session's interface).
     #[arg(long)]
@@ -75,6 +79,7 @@ async fn announce(args: AnnounceArgs) -> Result<(), String> {
     });
     config.fsm.connect_retry_initial = args.connect_retry;
     config.state_dir = Some(args.state_dir.clone());
+    config.next_hop_v4 = args.next_hop_v4;
     config.next_hop_v6 = args.next_hop_v6;
     let attributes = Attributes {
         local_pref: args.local_pref,

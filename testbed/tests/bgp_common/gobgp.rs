@@ -19,6 +19,11 @@ pub struct GoBgp {
 impl GoBgp {
     /// Starts gobgpd in `link`'s router namespace with the TOML `config`.
     pub fn start(link: &Link, config: &str) -> Self {
+        Self::start_in(link, &link.rtr, config)
+    }
+
+    /// Starts gobgpd in namespace `ns` (one of `link`'s) with the TOML `config`.
+    pub fn start_in(link: &Link, ns: &str, config: &str) -> Self {
         require("/usr/bin/gobgpd", "gobgpd");
         require("/usr/bin/gobgp", "gobgpd");
         // The API listens inside the router namespace, so ports only need to differ per test
@@ -26,11 +31,11 @@ impl GoBgp {
         let api_port = 50051
             + (std::process::id() % 1000) as u16 * 10
             + NEXT_API_PORT.fetch_add(1, Ordering::SeqCst) % 10;
-        let conf = link.dir.join("gobgpd.toml");
+        let conf = link.dir.join(format!("gobgpd-{api_port}.toml"));
         std::fs::write(&conf, config).unwrap();
-        let log = std::fs::File::create(link.dir.join("gobgpd.log")).unwrap();
+        let log = std::fs::File::create(link.dir.join(format!("gobgpd-{api_port}.log"))).unwrap();
         let child = Command::new("ip")
-            .args(["netns", "exec", &link.rtr, "gobgpd", "-f"])
+            .args(["netns", "exec", ns, "gobgpd", "-f"])
             .arg(&conf)
             .args(["--api-hosts", &format!("127.0.0.1:{api_port}")])
             .stdin(Stdio::null())
@@ -41,7 +46,7 @@ impl GoBgp {
         let g = GoBgp {
             child,
             api_port,
-            ns: link.rtr.clone(),
+            ns: ns.to_owned(),
         };
         wait_for(Duration::from_secs(10), "gobgpd API", || {
             g.try_json(&["neighbor"])
@@ -49,7 +54,23 @@ impl GoBgp {
         g
     }
 
-    /// Runs `gobgp -p PORT ARGS -j` in the router namespace and parses the JSON.
+    /// Runs `gobgp -p PORT ARGS` in gobgpd's namespace, panicking if it fails.
+    pub fn run(&self, args: &[&str]) {
+        super::run(
+            Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &self.ns,
+                    "gobgp",
+                    "-p",
+                    &self.api_port.to_string(),
+                ])
+                .args(args),
+        );
+    }
+
+    /// Runs `gobgp -p PORT ARGS -j` in gobgpd's namespace and parses the JSON.
     pub fn try_json(&self, args: &[&str]) -> Option<Value> {
         let out = Command::new("ip")
             .args([

@@ -319,21 +319,26 @@ pub fn check(link: &Link, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// The `i`-th test host address (see [`write_prefix_file`]).
+pub fn test_host(i: u32) -> std::net::Ipv4Addr {
+    let (a, b, c, d) = if i < 256 {
+        (203, 0, 113, i)
+    } else if i < 512 {
+        (198, 51, 100, i - 256)
+    } else {
+        let j = i - 512;
+        (198, 18, 128 + (j >> 8), j & 0xff)
+    };
+    std::net::Ipv4Addr::new(a, b, c as u8, d as u8)
+}
+
 /// Writes `count` /32 prefixes from 203.0.113.0/24 and 198.51.100.0/24 upward, one per line
 /// (10,000 /32s need more than those two /24s, so larger counts continue into 198.18.128.0/17,
 /// which is still inside the ranges this project may use).
 pub fn write_prefix_file(path: &Path, count: u32) {
     let mut text = String::new();
     for i in 0..count {
-        let (a, b, c, d) = if i < 256 {
-            (203, 0, 113, i)
-        } else if i < 512 {
-            (198, 51, 100, i - 256)
-        } else {
-            let j = i - 512;
-            (198, 18, 128 + (j >> 8), j & 0xff)
-        };
-        text.push_str(&format!("{a}.{b}.{c}.{d}/32\n"));
+        text.push_str(&format!("{}/32\n", test_host(i)));
     }
     std::fs::write(path, text).unwrap();
 }
