@@ -170,6 +170,11 @@ pub enum ConfigErrorKind {
     /// A protocol other than `bgp` or `layer2`.
     #[error("unknown protocol {0:?} (expected `bgp`)")]
     UnknownProtocol(String),
+    /// An `announce-from` value other than `nodes-with-endpoints` or `all-nodes`.
+    #[error(
+        "unknown announce-from `{0}`: expected `nodes-with-endpoints` (the default) or `all-nodes`"
+    )]
+    UnknownAnnounceFrom(String),
     /// A pool with no addresses.
     #[error("pool has no addresses")]
     NoAddresses,

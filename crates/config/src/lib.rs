@@ -32,7 +32,8 @@ pub use duration::{DurationError, format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors, Overlap};
 pub use manifest::load;
 pub use model::{
-    AddressPool, BgpAdvertisement, Config, DEFAULT_HOLD_TIME, DEFAULT_PEER_PORT, Peer, Protocol,
+    AddressPool, AnnounceFrom, BgpAdvertisement, Config, DEFAULT_HOLD_TIME, DEFAULT_PEER_PORT,
+    Peer, Protocol,
 };
 pub use selector::{NodeSelector, SelectorOperator, SelectorRequirement};
 

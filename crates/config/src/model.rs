@@ -87,6 +87,27 @@ pub enum Protocol {
     Bgp,
 }
 
+/// Which nodes announce a pool's Service IPs (`announce-from`, a ferrolb extension).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnnounceFrom {
+    /// Only nodes that host a ready endpoint of the Service (the default, for every traffic
+    /// policy).
+    #[default]
+    NodesWithEndpoints,
+    /// MetalLB's behaviour for `externalTrafficPolicy: Cluster`: every eligible node announces
+    /// while the Service has a ready endpoint anywhere. Ignored for `Local` Services, where it
+    /// would black-hole traffic.
+    AllNodes,
+}
+
+impl AnnounceFrom {
+    /// True for the default, which is not written back when serialising.
+    pub fn is_default(&self) -> bool {
+        *self == AnnounceFrom::default()
+    }
+}
+
 /// One address pool (`address-pools[i]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -101,6 +122,9 @@ pub struct AddressPool {
     pub avoid_buggy_ips: bool,
     /// Whether Services without a pool annotation or requested IP may get addresses from here.
     pub auto_assign: bool,
+    /// Which nodes announce the pool's Service IPs.
+    #[serde(skip_serializing_if = "AnnounceFrom::is_default")]
+    pub announce_from: AnnounceFrom,
     /// How to announce, as written; empty means one default advertisement (see
     /// [`AddressPool::advertisements`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -9,7 +9,8 @@ use crate::fields::{
     u32_value,
 };
 use crate::model::{
-    AddressPool, BgpAdvertisement, Config, DEFAULT_HOLD_TIME, DEFAULT_PEER_PORT, Peer, Protocol,
+    AddressPool, AnnounceFrom, BgpAdvertisement, Config, DEFAULT_HOLD_TIME, DEFAULT_PEER_PORT,
+    Peer, Protocol,
 };
 use crate::selector::{
     NodeSelector, SelectorOperator, SelectorRequirement, is_label_key, is_label_value,
@@ -65,9 +66,10 @@ const POOL: Schema = Schema {
         "addresses",
         "avoid-buggy-ips",
         "auto-assign",
+        "announce-from",
         "bgp-advertisements",
     ],
-    not_supported: &[("announce-from", LATER)],
+    not_supported: &[],
 };
 
 const ADVERTISEMENT: Schema = Schema {
@@ -488,6 +490,13 @@ fn pool(
         .get("avoid-buggy-ips", errs, bool_value)
         .unwrap_or(false);
     let auto_assign = obj.get("auto-assign", errs, bool_value).unwrap_or(true);
+    let announce_from = obj
+        .get("announce-from", errs, |n| match string(n)?.as_str() {
+            "nodes-with-endpoints" => Ok(AnnounceFrom::NodesWithEndpoints),
+            "all-nodes" => Ok(AnnounceFrom::AllNodes),
+            other => Err(ConfigErrorKind::UnknownAnnounceFrom(other.to_string())),
+        })
+        .unwrap_or_default();
     let mut bgp_advertisements: Vec<(BgpAdvertisement, String, usize)> = Vec::new();
     for (i, ad) in obj.seq("bgp-advertisements", errs).iter().enumerate() {
         let path = index(&obj.path_of("bgp-advertisements"), i);
@@ -505,6 +514,7 @@ fn pool(
         addresses: addresses.into_iter().map(|(a, _)| a).collect(),
         avoid_buggy_ips,
         auto_assign,
+        announce_from,
         bgp_advertisements: bgp_advertisements.into_iter().map(|(a, _, _)| a).collect(),
     })
 }

@@ -2,7 +2,8 @@
 //! errors its `# expect:` lines list. New files are covered automatically.
 
 use ferrolb_config::{
-    AddressPool, AddressRange, CommunityValue, Config, DEFAULT_HOLD_TIME, Peer, Protocol, load,
+    AddressPool, AddressRange, AnnounceFrom, CommunityValue, Config, DEFAULT_HOLD_TIME, Peer,
+    Protocol, load,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -89,6 +90,7 @@ fn seed() -> Config {
             }],
             avoid_buggy_ips: false,
             auto_assign: true,
+            announce_from: AnnounceFrom::NodesWithEndpoints,
             bgp_advertisements: vec![],
         }],
     }
@@ -235,4 +237,22 @@ fn a_manifest_of_another_kind_is_named() {
         err.to_string(),
         "kind (line 2): this is a Deployment manifest; expected a ConfigMap whose data.config holds the configuration, or the configuration YAML alone"
     );
+}
+
+#[test]
+fn announce_from_defaults_to_nodes_with_endpoints_and_accepts_all_nodes() {
+    let yaml = "address-pools:\n- name: a\n  protocol: bgp\n  addresses: [203.0.113.0/28]\n- name: b\n  protocol: bgp\n  addresses: [198.51.100.0/28]\n  announce-from: all-nodes\n";
+    let config = load(yaml).unwrap();
+    assert_eq!(
+        config.address_pools[0].announce_from,
+        AnnounceFrom::NodesWithEndpoints
+    );
+    assert_eq!(
+        config.address_pools[1].announce_from,
+        AnnounceFrom::AllNodes
+    );
+    // Only the non-default value is written back.
+    let text = config.to_yaml().unwrap();
+    assert_eq!(text.matches("announce-from").count(), 1, "{text}");
+    assert_eq!(load(&text).unwrap(), config);
 }

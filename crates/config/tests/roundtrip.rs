@@ -1,8 +1,8 @@
 //! A valid configuration survives serialise → parse unchanged.
 
 use ferrolb_config::{
-    AddressPool, AddressRange, BgpAdvertisement, CommunityValue, Config, NodeSelector, Peer,
-    Protocol, SelectorOperator, SelectorRequirement,
+    AddressPool, AddressRange, AnnounceFrom, BgpAdvertisement, CommunityValue, Config,
+    NodeSelector, Peer, Protocol, SelectorOperator, SelectorRequirement,
 };
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
@@ -205,42 +205,50 @@ fn pool(i: u32) -> impl Strategy<Value = AddressPool> {
                 Just(addresses.clone()),
                 any::<bool>(),
                 any::<bool>(),
+                any::<bool>(),
                 vec(advertisement(min(true), min(false)), 0..2),
             )
         })
-        .prop_map(move |(addresses, avoid_buggy_ips, auto_assign, ads)| {
-            let mut bgp_advertisements: Vec<BgpAdvertisement> = Vec::new();
-            for ad in ads {
-                let mut sorted = ad.communities.clone();
-                sorted.sort();
-                let dup = bgp_advertisements.iter().any(|b| {
-                    let mut s = b.communities.clone();
-                    s.sort();
-                    (
-                        b.aggregation_length,
-                        b.aggregation_length_v6,
-                        b.localpref,
-                        s,
-                    ) == (
-                        ad.aggregation_length,
-                        ad.aggregation_length_v6,
-                        ad.localpref,
-                        sorted.clone(),
-                    )
-                });
-                if !dup {
-                    bgp_advertisements.push(ad);
+        .prop_map(
+            move |(addresses, avoid_buggy_ips, auto_assign, all_nodes, ads)| {
+                let mut bgp_advertisements: Vec<BgpAdvertisement> = Vec::new();
+                for ad in ads {
+                    let mut sorted = ad.communities.clone();
+                    sorted.sort();
+                    let dup = bgp_advertisements.iter().any(|b| {
+                        let mut s = b.communities.clone();
+                        s.sort();
+                        (
+                            b.aggregation_length,
+                            b.aggregation_length_v6,
+                            b.localpref,
+                            s,
+                        ) == (
+                            ad.aggregation_length,
+                            ad.aggregation_length_v6,
+                            ad.localpref,
+                            sorted.clone(),
+                        )
+                    });
+                    if !dup {
+                        bgp_advertisements.push(ad);
+                    }
                 }
-            }
-            AddressPool {
-                name: format!("pool-{i}"),
-                protocol: Protocol::Bgp,
-                addresses,
-                avoid_buggy_ips,
-                auto_assign,
-                bgp_advertisements,
-            }
-        })
+                AddressPool {
+                    name: format!("pool-{i}"),
+                    protocol: Protocol::Bgp,
+                    addresses,
+                    avoid_buggy_ips,
+                    auto_assign,
+                    announce_from: if all_nodes {
+                        AnnounceFrom::AllNodes
+                    } else {
+                        AnnounceFrom::NodesWithEndpoints
+                    },
+                    bgp_advertisements,
+                }
+            },
+        )
 }
 
 fn vec_of_entries(pool: u32, n: u32) -> impl Strategy<Value = Vec<AddressRange>> {

@@ -57,11 +57,11 @@ const CASES: &[Case] = &[
         check: |k| matches!(k, K::NotSupported { key, .. } if key == "bfd-profiles"),
     },
     Case {
-        name: "announce-from is not supported yet",
-        yaml: "address-pools:\n- name: a\n  protocol: bgp\n  addresses: [203.0.113.0/28]\n  announce-from: all-nodes\n",
+        name: "announce-from takes nodes-with-endpoints or all-nodes",
+        yaml: "address-pools:\n- name: a\n  protocol: bgp\n  addresses: [203.0.113.0/28]\n  announce-from: everywhere\n",
         path: "address-pools[0].announce-from",
         line: 5,
-        check: |k| matches!(k, K::NotSupported { key, .. } if key == "announce-from"),
+        check: |k| matches!(k, K::UnknownAnnounceFrom(v) if v == "everywhere"),
     },
     Case {
         name: "weighted-ecmp is not supported yet",
