@@ -335,6 +335,57 @@ fn frr_restart_we_reconnect_with_backoff_and_resend_everything() {
     assert!(log.matches("BGP session established").count() >= 2, "{log}");
 }
 
+#[test]
+fn frr_ipv6_session_carries_ipv4_and_ipv6_routes_and_answers_route_refresh() {
+    let link = Link::new();
+    let frr = Frr::start(
+        &link,
+        &format!(
+            "router bgp 64512\n bgp router-id {RTR_V4}\n no bgp ebgp-requires-policy\n\
+             neighbor {NODE_V6} remote-as 64513\n neighbor {NODE_V6} timers connect 1\n\
+             address-family ipv4 unicast\n  neighbor {NODE_V6} activate\n exit-address-family\n\
+             address-family ipv6 unicast\n  neighbor {NODE_V6} activate\n exit-address-family\n"
+        ),
+    );
+    let state = link.dir.join("state");
+    let args = [
+        "--peer",
+        bgp_common::RTR_V6,
+        "--peer-asn",
+        "64512",
+        "--my-asn",
+        "64513",
+        "--prefix",
+        "203.0.113.50/32",
+        "--prefix",
+        "2001:db8:100::50/128",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ];
+    let a = Announce::start(&link, "announce", &args);
+    frr.wait_pfx("ipv4Unicast", NODE_V6, 1, T);
+    frr.wait_pfx("ipv6Unicast", NODE_V6, 1, T);
+    // IPv4 route over the IPv6 session: NEXT_HOP is our IPv4 address on the same link.
+    let r4 = frr.route("ipv4", "203.0.113.50/32");
+    assert_eq!(paths(&r4)[0]["nexthops"][0]["ip"], NODE_V4, "{r4}");
+    let r6 = frr.route("ipv6", "2001:db8:100::50/128");
+    assert_eq!(paths(&r6)[0]["nexthops"][0]["ip"], NODE_V6, "{r6}");
+    // FRR asks for our table again (ROUTE-REFRESH); we send it and the counts stay exact.
+    bgp_common::run(std::process::Command::new("vtysh").args([
+        "-N",
+        &frr.name,
+        "-c",
+        &format!("clear bgp ipv4 unicast {NODE_V6} soft in"),
+    ]));
+    wait_for(T, "our answer to ROUTE-REFRESH", || {
+        a.log_text()
+            .contains("ROUTE-REFRESH: sending the table again")
+            .then_some(())
+    });
+    frr.wait_pfx("ipv4Unicast", NODE_V6, 1, T);
+    assert_eq!(frr.peer_state(NODE_V6), "Established");
+}
+
 /// The retry delays our log reports, in seconds, in order.
 fn retry_delays(log: &str) -> Vec<f64> {
     log.lines()
