@@ -305,6 +305,7 @@ impl Fsm {
             Event::TcpConnected { local } => self.tcp_connected(local, &mut out),
             Event::TcpFailed(why) | Event::TcpClosed(why) => {
                 if self.state != State::Idle {
+                    out.push(Action::CloseConnection);
                     self.fail(DownReason::Connection(why), &mut out);
                 }
             }

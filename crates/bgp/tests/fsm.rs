@@ -533,6 +533,24 @@ fn stop_before_the_connection_is_up_sends_nothing() {
     );
 }
 
+#[test]
+fn connection_lost_in_established_closes_reports_and_retries_without_a_notification() {
+    let mut fsm = established(config(64513, 64512), peer_open(64512, 90, PEER_ID));
+    let actions = fsm.handle(Event::TcpClosed("connection reset by peer".into()));
+    assert!(!actions.iter().any(|a| matches!(a, Action::Send(_))));
+    assert_eq!(actions[0], Action::CloseConnection);
+    assert!(actions.contains(&Action::Down(DownReason::Connection(
+        "connection reset by peer".into()
+    ))));
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::ArmTimer(Timer::ConnectRetry, _)))
+    );
+    assert_eq!(fsm.state(), State::Idle);
+    assert!(fsm.negotiated().is_none());
+}
+
 // ---- Connect-retry backoff ----
 
 fn retry_delay(actions: &[Action]) -> Duration {
@@ -745,6 +763,12 @@ mod random_sequences {
                 if actions.iter().any(|a| matches!(a, Action::Send(Message::Notification(_)))) {
                     prop_assert!(actions.contains(&Action::CloseConnection));
                     prop_assert_eq!(after, State::Idle);
+                }
+                // Leaving a connected state always closes the connection.
+                if matches!(before, State::OpenSent | State::OpenConfirm | State::Established)
+                    && after == State::Idle
+                {
+                    prop_assert!(actions.contains(&Action::CloseConnection));
                 }
                 // Nothing is sent while not connected.
                 if !matches!(before, State::OpenSent | State::OpenConfirm | State::Established)

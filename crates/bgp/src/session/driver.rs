@@ -118,9 +118,16 @@ pub(super) async fn run(
                 c.reader.read_buf(&mut c.buf).await
             }, if d.conn.is_some() => {
                 match read {
-                    Ok(0) => d.events.push_back(Event::TcpClosed("the peer closed the connection".into())),
+                    Ok(0) => {
+                        // Drop the dead socket at once: reading it again would return at once.
+                        d.conn = None;
+                        d.events.push_back(Event::TcpClosed("the peer closed the connection".into()));
+                    }
                     Ok(_) => { d.parse_and_process().await; continue; }
-                    Err(e) => d.events.push_back(Event::TcpClosed(e.to_string())),
+                    Err(e) => {
+                        d.conn = None;
+                        d.events.push_back(Event::TcpClosed(e.to_string()));
+                    }
                 }
             }
             () = sleep_until_opt(next_timer), if next_timer.is_some() => {
