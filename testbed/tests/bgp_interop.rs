@@ -386,6 +386,46 @@ fn frr_ipv6_session_carries_ipv4_and_ipv6_routes_and_answers_route_refresh() {
     assert_eq!(frr.peer_state(NODE_V6), "Established");
 }
 
+#[test]
+fn frr_sigterm_withdraws_then_closes_with_cease_and_the_reason() {
+    let link = Link::new();
+    let frr = Frr::start(
+        &link,
+        &frr_router(64512, 64513, "", " bgp graceful-restart\n"),
+    );
+    let state = link.dir.join("state");
+    let mut args = session_flags("64512", "64513");
+    args.extend([
+        "--prefix",
+        "203.0.113.60/32",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    let mut a = Announce::start(&link, "announce", &args);
+    frr.wait_pfx("ipv4Unicast", NODE_V4, 1, T);
+    a.signal("TERM");
+    assert_eq!(a.wait_exit(T), Some(0));
+    let n = wait_for(T, "FRR to record our Cease", || {
+        let n = frr.try_vtysh_json(&format!("show bgp neighbor {NODE_V4} json"))?;
+        (n[NODE_V4]["lastNotificationReason"] == "Cease/Administrative Shutdown").then_some(n)
+    });
+    assert_eq!(
+        n[NODE_V4]["lastShutdownDescription"], "ferrolb bgp announce stopped by SIGTERM",
+        "{n}"
+    );
+    // Withdrawn before the Cease, and with graceful restart not kept as stale: gone.
+    assert!(
+        frr.try_vtysh_json("show bgp ipv4 unicast 203.0.113.60/32 json")
+            .is_none_or(|r| paths(&r).is_empty()),
+        "route still there"
+    );
+    wait_for(T, "the router's FIB to empty", || {
+        link.rtr_bgp_routes("-4").is_empty().then_some(())
+    });
+    // A clean stop removes the graceful-restart record: the next start has no R bit.
+    assert_eq!(std::fs::read_dir(&state).map(|d| d.count()).unwrap_or(0), 0);
+}
+
 /// The retry delays our log reports, in seconds, in order.
 fn retry_delays(log: &str) -> Vec<f64> {
     log.lines()
