@@ -7,6 +7,7 @@ mod cli;
 mod controller;
 mod logging;
 mod serve;
+mod speaker;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -28,6 +28,8 @@ enum Command {
     Bgp(bgp::BgpCommand),
     /// Assign LoadBalancer Service addresses from the configured pools (Kubernetes controller).
     Controller(crate::controller::ControllerArgs),
+    /// Announce Service IPs from this node to the BGP peers that select it (one per node).
+    Speaker(Box<crate::speaker::SpeakerArgs>),
 }
 
 impl Cli {
@@ -37,6 +39,7 @@ impl Cli {
             Command::Config(cmd) => cmd.run(),
             Command::Bgp(cmd) => cmd.run().await,
             Command::Controller(args) => args.run().await,
+            Command::Speaker(args) => args.run().await,
         }
     }
 }

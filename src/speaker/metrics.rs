@@ -1,0 +1,188 @@
+//! The speaker's Prometheus metrics, named like MetalLB's under the `ferrolb_` prefix.
+
+use ferrolb_bgp::fsm::State;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of the per-peer metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerLabels {
+    /// The peer, `address` or `address:port`.
+    pub peer: String,
+}
+
+/// Labels of the last-error metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerErrorLabels {
+    /// The peer.
+    pub peer: String,
+    /// Why the session last went down, in words.
+    pub error: String,
+}
+
+/// Labels of the per-Service metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServiceLabels {
+    /// `namespace/name`.
+    pub service: String,
+}
+
+/// Every metric the speaker exports.
+#[derive(Clone, Debug)]
+pub struct SpeakerMetrics {
+    /// `ferrolb_bgp_session_up{peer}`: 1 while Established.
+    pub session_up: Family<PeerLabels, Gauge>,
+    /// `ferrolb_bgp_session_state{peer}`: 0 Idle, 1 Connect, 2 OpenSent, 3 OpenConfirm, 4 Established.
+    pub session_state: Family<PeerLabels, Gauge>,
+    /// `ferrolb_bgp_announced_prefixes_total{peer}`: prefixes the peer has from us.
+    pub announced_prefixes: Family<PeerLabels, Gauge>,
+    /// `ferrolb_bgp_route_updates_total{peer}`: route-set changes handed to the session while Established (each
+    /// becomes one or more packed UPDATEs).
+    pub route_updates: Family<PeerLabels, Counter>,
+    /// `ferrolb_bgp_session_last_error_info{peer,error}`: 1 for the reason the session last went down.
+    pub last_error: Family<PeerErrorLabels, Gauge>,
+    /// `ferrolb_speaker_service_announced{service}`: 1 when this node announces the Service.
+    pub service_announced: Family<ServiceLabels, Gauge>,
+    /// `ferrolb_k8s_client_config_loaded_bool`.
+    pub config_loaded: Gauge,
+    /// `ferrolb_k8s_client_config_stale_bool`.
+    pub config_stale: Gauge,
+    /// `ferrolb_speaker_event_to_update_seconds`: from a watch event reaching the speaker to the route change
+    /// written to a peer's socket.
+    pub event_to_update: Histogram,
+}
+
+/// The number `ferrolb_bgp_session_state` shows for a state.
+pub fn state_number(state: State) -> i64 {
+    match state {
+        State::Idle => 0,
+        State::Connect => 1,
+        State::OpenSent => 2,
+        State::OpenConfirm => 3,
+        State::Established => 4,
+    }
+}
+
+impl SpeakerMetrics {
+    /// Fresh metrics, registered in a new registry with the `ferrolb` prefix.
+    pub fn registered() -> (SpeakerMetrics, Registry) {
+        let m = SpeakerMetrics {
+            session_up: Family::default(),
+            session_state: Family::default(),
+            announced_prefixes: Family::default(),
+            route_updates: Family::default(),
+            last_error: Family::default(),
+            service_announced: Family::default(),
+            config_loaded: Gauge::default(),
+            config_stale: Gauge::default(),
+            // 0.5 ms .. ~4 s
+            event_to_update: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+        };
+        let mut r = Registry::with_prefix("ferrolb");
+        r.register(
+            "bgp_session_up",
+            "1 while the BGP session is Established",
+            m.session_up.clone(),
+        );
+        r.register(
+            "bgp_session_state",
+            "BGP state: 0 Idle, 1 Connect, 2 OpenSent, 3 OpenConfirm, 4 Established",
+            m.session_state.clone(),
+        );
+        r.register(
+            "bgp_announced_prefixes_total",
+            "Prefixes the peer has from this speaker",
+            m.announced_prefixes.clone(),
+        );
+        r.register(
+            "bgp_route_updates",
+            "Route-set changes sent to the peer (each as one or more packed UPDATEs)",
+            m.route_updates.clone(),
+        );
+        r.register(
+            "bgp_session_last_error_info",
+            "1 for the reason the session last went down",
+            m.last_error.clone(),
+        );
+        r.register(
+            "speaker_service_announced",
+            "1 when this node announces the Service",
+            m.service_announced.clone(),
+        );
+        r.register(
+            "k8s_client_config_loaded_bool",
+            "1 once a valid configuration has been loaded",
+            m.config_loaded.clone(),
+        );
+        r.register(
+            "k8s_client_config_stale_bool",
+            "1 when the newest configuration was invalid and an older one stays in force",
+            m.config_stale.clone(),
+        );
+        r.register(
+            "speaker_event_to_update_seconds",
+            "From a watch event reaching the speaker to the resulting route change written to the peer",
+            m.event_to_update.clone(),
+        );
+        (m, r)
+    }
+
+    /// Forgets a peer's metrics (its session was removed).
+    pub fn remove_peer(&self, peer: &str) {
+        let labels = PeerLabels {
+            peer: peer.to_owned(),
+        };
+        self.session_up.remove(&labels);
+        self.session_state.remove(&labels);
+        self.announced_prefixes.remove(&labels);
+        self.route_updates.remove(&labels);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names_follow_metallb_under_ferrolb() {
+        let (m, r) = SpeakerMetrics::registered();
+        let peer = PeerLabels {
+            peer: "198.18.0.1".into(),
+        };
+        m.session_up.get_or_create(&peer).set(1);
+        m.announced_prefixes.get_or_create(&peer).set(3);
+        m.service_announced
+            .get_or_create(&ServiceLabels {
+                service: "default/whoami".into(),
+            })
+            .set(1);
+        m.config_stale.set(1);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
+        assert!(
+            text.contains("ferrolb_bgp_session_up{peer=\"198.18.0.1\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ferrolb_bgp_announced_prefixes_total{peer=\"198.18.0.1\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ferrolb_speaker_service_announced{service=\"default/whoami\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ferrolb_k8s_client_config_stale_bool 1\n"),
+            "{text}"
+        );
+        m.remove_peer("198.18.0.1");
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
+        assert!(!text.contains("peer=\"198.18.0.1\""), "{text}");
+        assert_eq!(state_number(State::Established), 4);
+    }
+}

@@ -1,0 +1,86 @@
+//! `ferrolb speaker`: announces each Service IP from exactly the nodes that can serve it. One per node.
+//!
+//! - [`translate`]: Kubernetes objects → the announce decision's plain inputs;
+//! - [`peers`]: configuration → one BGP session per selected peer, and what to restart on a change;
+//! - [`netlink`]: source-address discovery and the VIP interface (rtnetlink);
+//! - [`metrics`]: the Prometheus metrics;
+//! - [`run`]: reflector stores, the coalescing loop, sessions, Events and shutdown;
+//! - [`explain`]: `--explain ns/name`, one-shot.
+
+pub mod explain;
+pub mod metrics;
+pub mod netlink;
+pub mod peers;
+pub mod run;
+pub mod translate;
+
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Options of `ferrolb speaker`.
+#[derive(Debug, Clone, Args)]
+pub struct SpeakerArgs {
+    /// This node's Kubernetes name (in a DaemonSet: `spec.nodeName` through the downward API).
+    #[arg(long, env = "NODE_NAME")]
+    pub node_name: String,
+    /// Namespace of the configuration ConfigMap.
+    #[arg(
+        long,
+        default_value = "ferrolb-system",
+        env = "FERROLB_CONFIG_NAMESPACE"
+    )]
+    pub config_namespace: String,
+    /// Name of the configuration ConfigMap (its `config` key holds MetalLB v0.12 YAML).
+    #[arg(long, default_value = "config")]
+    pub config_name: String,
+    /// Only announce Services with `spec.loadBalancerClass: ferrolb.io/bgp`, not those without a class.
+    #[arg(long)]
+    pub no_default_class: bool,
+    /// Address for `/metrics`, `/healthz` and `/readyz`.
+    #[arg(long, default_value = "0.0.0.0:7472")]
+    pub metrics_addr: SocketAddr,
+    /// Keep exactly the announced VIPs on this interface (created as a dummy interface when absent).
+    #[arg(long)]
+    pub vip_interface: Option<String>,
+    /// Do not offer graceful restart: on SIGTERM, withdraw and close with Cease.
+    #[arg(long)]
+    pub no_graceful_restart: bool,
+    /// Graceful-restart time advertised, in seconds.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u16).range(1..=4095))]
+    pub graceful_restart_time: u16,
+    /// Where the graceful-restart records live (must survive a restart of the process).
+    #[arg(long, default_value = "/run/ferrolb")]
+    pub state_dir: PathBuf,
+    /// How long to gather a burst of changes before recomputing (at most 20 ms).
+    #[arg(long, default_value = "10", value_parser = clap::value_parser!(u64).range(0..=20))]
+    pub coalesce_ms: u64,
+    /// Print why this node does or does not announce the Service `namespace/name`, then exit.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub explain: Option<String>,
+}
+
+impl SpeakerArgs {
+    /// The coalescing window.
+    pub fn coalesce(&self) -> Duration {
+        Duration::from_millis(self.coalesce_ms)
+    }
+
+    /// Runs the speaker until SIGTERM/SIGINT (or prints an explanation and exits).
+    pub async fn run(self) -> ExitCode {
+        let result = match self.explain.clone() {
+            Some(key) => explain::run(&self, &key).await,
+            None => run::run(self).await,
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                tracing::error!(error = format!("{err:#}"), "speaker stopped");
+                eprintln!("ferrolb speaker: {err:#}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! From the configuration to one BGP session per selected peer, and from the announce decision to each
+//! session's desired routes. Pure functions.
+
+use ferrolb_announce::{AnnounceDecision, PeerKey, RouteAttributes};
+use ferrolb_bgp::fsm::{FsmConfig, GracefulRestartConfig};
+use ferrolb_bgp::rib_out::Attributes;
+use ferrolb_bgp::session::{DesiredRoutes, SessionConfig, TcpOptions};
+use ferrolb_bgp::wire::LargeCommunity;
+use ferrolb_config::Config;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Speaker-wide session settings (from the command line).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionDefaults {
+    /// Graceful-restart time to advertise; `None` disables graceful restart.
+    pub graceful_restart: Option<u16>,
+    /// Where the graceful-restart records live.
+    pub state_dir: PathBuf,
+    /// First connect-retry delay.
+    pub connect_retry: Duration,
+}
+
+/// Addresses discovered on the node for a peer (the source of the route toward it), used when the peer's
+/// configuration sets no `source-address` or `router-id`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Discovered {
+    /// The preferred source address of the route toward the peer.
+    pub source: Option<IpAddr>,
+    /// An IPv4 address of the node for the router-id (the source toward an IPv4 peer).
+    pub router_id: Option<std::net::Ipv4Addr>,
+}
+
+/// The session configuration of every configured peer that selects this node (labels given), keyed by peer.
+/// `discovered` supplies the source address and router-id of peers whose configuration has none.
+pub fn desired_sessions(
+    config: &Config,
+    labels: &BTreeMap<String, String>,
+    defaults: &SessionDefaults,
+    discovered: &BTreeMap<IpAddr, Discovered>,
+) -> BTreeMap<PeerKey, SessionConfig> {
+    let mut out = BTreeMap::new();
+    for p in config.peers.iter().filter(|p| p.selects_node(labels)) {
+        let found = discovered.get(&p.peer_address).copied().unwrap_or_default();
+        let mut fsm = FsmConfig::new(p.my_asn, p.peer_asn);
+        fsm.router_id = p.router_id.or(found.router_id);
+        fsm.hold_time = u16::try_from(p.hold_time.as_secs()).unwrap_or(u16::MAX);
+        fsm.graceful_restart = defaults.graceful_restart.map(|t| GracefulRestartConfig {
+            restart_time: t,
+            restarting: false,
+        });
+        fsm.connect_retry_initial = defaults.connect_retry;
+        let key = PeerKey {
+            address: p.peer_address,
+            port: p.peer_port,
+        };
+        out.insert(
+            key,
+            SessionConfig {
+                tcp: TcpOptions {
+                    peer: SocketAddr::new(p.peer_address, p.peer_port),
+                    source: p.source_address.or(found.source),
+                    password: p.password.clone(),
+                    // GTSM-style: our packets leave with the maximum TTL, single hop or multihop alike.
+                    ttl: 255,
+                    connect_timeout: Duration::from_secs(10),
+                },
+                fsm,
+                state_dir: Some(defaults.state_dir.clone()),
+                next_hop_v4: None,
+                next_hop_v6: None,
+            },
+        );
+    }
+    out
+}
+
+/// What to do with the running sessions to reach the desired ones.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionPlan {
+    /// Peers to start a session with.
+    pub start: Vec<PeerKey>,
+    /// Peers whose settings changed: stop (Cease) and start again.
+    pub restart: Vec<PeerKey>,
+    /// Peers no longer configured or no longer selecting this node: withdraw and Cease.
+    pub stop: Vec<PeerKey>,
+}
+
+impl SessionPlan {
+    /// Whether nothing changes.
+    pub fn is_empty(&self) -> bool {
+        self.start.is_empty() && self.restart.is_empty() && self.stop.is_empty()
+    }
+}
+
+/// Compares the running sessions' configurations with the desired ones. A session whose configuration is
+/// identical is left alone, whatever else changed.
+pub fn plan_sessions(
+    running: &BTreeMap<PeerKey, SessionConfig>,
+    desired: &BTreeMap<PeerKey, SessionConfig>,
+) -> SessionPlan {
+    let mut plan = SessionPlan::default();
+    for (key, want) in desired {
+        match running.get(key) {
+            None => plan.start.push(*key),
+            Some(have) if have != want => plan.restart.push(*key),
+            Some(_) => {}
+        }
+    }
+    plan.stop = running
+        .keys()
+        .filter(|k| !desired.contains_key(k))
+        .copied()
+        .collect();
+    plan
+}
+
+/// The BGP attributes of a route the decision produced.
+pub fn attributes_of(attrs: &RouteAttributes) -> Attributes {
+    Attributes {
+        local_pref: attrs.local_pref,
+        med: None,
+        communities: attrs.communities.iter().map(|c| c.0).collect(),
+        large_communities: attrs
+            .large_communities
+            .iter()
+            .map(|c| LargeCommunity {
+                global_admin: c.global_admin,
+                local_data1: c.local_data1,
+                local_data2: c.local_data2,
+            })
+            .collect(),
+        extended_communities: Vec::new(),
+    }
+}
+
+/// The routes every selected peer must have, from the decision.
+pub fn desired_routes(decision: &AnnounceDecision) -> DesiredRoutes {
+    decision
+        .routes
+        .iter()
+        .map(|(prefix, route)| (*prefix, attributes_of(&route.attributes)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrolb_announce::{Community, LargeCommunity as AnnounceLarge};
+
+    const YAML: &str = "\
+peers:
+- peer-address: 198.18.0.1
+  peer-asn: 65559
+  my-asn: 65559
+  password: foo
+- peer-address: 198.18.0.2
+  peer-asn: 64513
+  my-asn: 65559
+  source-address: 198.18.0.11
+  router-id: 198.18.0.99
+  hold-time: 30s
+  node-selectors:
+  - match-labels:
+      rack: r1
+address-pools:
+- name: public-pool
+  protocol: bgp
+  addresses:
+  - 203.0.113.10-203.0.113.20
+";
+
+    fn defaults() -> SessionDefaults {
+        SessionDefaults {
+            graceful_restart: Some(120),
+            state_dir: "/run/ferrolb".into(),
+            connect_retry: Duration::from_secs(1),
+        }
+    }
+
+    fn key(a: &str) -> PeerKey {
+        PeerKey {
+            address: a.parse().unwrap(),
+            port: 179,
+        }
+    }
+
+    fn labels(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn only_selecting_peers_get_sessions_with_configured_or_discovered_addresses() {
+        let config = Config::from_yaml(YAML).unwrap();
+        let discovered: BTreeMap<IpAddr, Discovered> = [(
+            "198.18.0.1".parse().unwrap(),
+            Discovered {
+                source: Some("198.18.0.12".parse().unwrap()),
+                router_id: Some("198.18.0.12".parse().unwrap()),
+            },
+        )]
+        .into();
+        let s = desired_sessions(&config, &labels(&[]), &defaults(), &discovered);
+        assert_eq!(
+            s.keys().copied().collect::<Vec<_>>(),
+            vec![key("198.18.0.1")]
+        );
+        let one = &s[&key("198.18.0.1")];
+        assert_eq!(one.tcp.source, Some("198.18.0.12".parse().unwrap()));
+        assert_eq!(one.tcp.password.as_deref(), Some("foo"));
+        assert_eq!(one.fsm.router_id, Some("198.18.0.12".parse().unwrap()));
+        assert_eq!(one.fsm.hold_time, 90);
+        assert_eq!(one.fsm.graceful_restart.map(|g| g.restart_time), Some(120));
+
+        let s = desired_sessions(
+            &config,
+            &labels(&[("rack", "r1")]),
+            &defaults(),
+            &discovered,
+        );
+        let two = &s[&key("198.18.0.2")];
+        assert_eq!(two.tcp.source, Some("198.18.0.11".parse().unwrap()));
+        assert_eq!(two.fsm.router_id, Some("198.18.0.99".parse().unwrap()));
+        assert_eq!(two.fsm.hold_time, 30);
+        assert_eq!((two.fsm.my_asn, two.fsm.peer_asn), (65559, 64513));
+
+        let no_gr = SessionDefaults {
+            graceful_restart: None,
+            ..defaults()
+        };
+        let s = desired_sessions(&config, &labels(&[]), &no_gr, &discovered);
+        assert_eq!(s[&key("198.18.0.1")].fsm.graceful_restart, None);
+    }
+
+    #[test]
+    fn only_changed_peers_restart_and_removed_peers_stop() {
+        let config = Config::from_yaml(YAML).unwrap();
+        let all = labels(&[("rack", "r1")]);
+        let running = desired_sessions(&config, &all, &defaults(), &BTreeMap::new());
+        assert!(plan_sessions(&running, &running).is_empty());
+
+        let edited = Config::from_yaml(&YAML.replace("hold-time: 30s", "hold-time: 60s")).unwrap();
+        let desired = desired_sessions(&edited, &all, &defaults(), &BTreeMap::new());
+        assert_eq!(
+            plan_sessions(&running, &desired),
+            SessionPlan {
+                start: vec![],
+                restart: vec![key("198.18.0.2")],
+                stop: vec![]
+            }
+        );
+
+        // The node loses the label: the second peer no longer selects it.
+        let desired = desired_sessions(&config, &labels(&[]), &defaults(), &BTreeMap::new());
+        assert_eq!(
+            plan_sessions(&running, &desired),
+            SessionPlan {
+                start: vec![],
+                restart: vec![],
+                stop: vec![key("198.18.0.2")]
+            }
+        );
+        assert_eq!(
+            plan_sessions(&desired, &running),
+            SessionPlan {
+                start: vec![key("198.18.0.2")],
+                restart: vec![],
+                stop: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn route_attributes_become_wire_attributes() {
+        let attrs = RouteAttributes {
+            local_pref: Some(200),
+            communities: [Community(0xffff_ff02), Community((64512 << 16) | 7)].into(),
+            large_communities: [AnnounceLarge {
+                global_admin: 64512,
+                local_data1: 1,
+                local_data2: 2,
+            }]
+            .into(),
+        };
+        assert_eq!(
+            attributes_of(&attrs),
+            Attributes {
+                local_pref: Some(200),
+                med: None,
+                communities: vec![(64512 << 16) | 7, 0xffff_ff02],
+                large_communities: vec![LargeCommunity {
+                    global_admin: 64512,
+                    local_data1: 1,
+                    local_data2: 2
+                }],
+                extended_communities: vec![],
+            }
+        );
+    }
+}

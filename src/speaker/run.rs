@@ -1,0 +1,637 @@
+//! The speaker's I/O: reflector stores of Services, EndpointSlices, this Node and the ConfigMap; a loop that
+//! coalesces bursts of changes, recomputes the announce decision and hands each peer session its routes; the
+//! VIP interface; Events; graceful shutdown.
+//!
+//! The stores keep their last contents while the API server is away (watchers retry with backoff forever), so
+//! the speaker keeps announcing the last known state; a re-list swaps a store in one step, and the sessions'
+//! Adj-RIB-Out send only what differs, so unchanged routes do not flap.
+
+use super::SpeakerArgs;
+use super::metrics::{PeerErrorLabels, PeerLabels, ServiceLabels, SpeakerMetrics, state_number};
+use super::netlink::{self, VipInterface};
+use super::peers::{self, Discovered, SessionDefaults};
+use super::translate;
+use crate::controller::service::ServiceFilter;
+use crate::serve::{self, Readiness};
+use anyhow::Context;
+use ferrolb_announce::{AnnounceConfig, AnnounceDecision, PeerKey, decide};
+use ferrolb_bgp::fsm::State;
+use ferrolb_bgp::session::{DesiredRoutes, Session, SessionConfig, StopMode};
+use ferrolb_config::Config;
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, ObjectReference, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{Notify, mpsc};
+
+/// The Events' reporting controller.
+pub const REPORTER: &str = "ferrolb-speaker";
+
+/// At most this many Events are published per second (the rest are dropped and counted in the log).
+const EVENTS_PER_SECOND: u32 = 20;
+
+/// Watch events that arrived and are not yet reflected in a decision: when the first of them arrived.
+#[derive(Clone, Default)]
+struct Pending {
+    first: Arc<Mutex<Option<Instant>>>,
+    notify: Arc<Notify>,
+}
+
+impl Pending {
+    fn mark(&self) {
+        if let Ok(mut first) = self.first.lock() {
+            first.get_or_insert_with(Instant::now);
+        }
+        self.notify.notify_one();
+    }
+
+    fn take(&self) -> Option<Instant> {
+        self.first.lock().ok().and_then(|mut f| f.take())
+    }
+}
+
+/// Runs one reflector: keeps `writer`'s store current and marks `pending` on every change.
+fn spawn_reflector<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    writer: reflector::store::Writer<K>,
+    pending: Pending,
+    what: &'static str,
+) where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    tokio::spawn(async move {
+        let mut stream = watcher::watcher(api, config)
+            .default_backoff()
+            .reflect(writer)
+            .boxed();
+        loop {
+            match stream.try_next().await {
+                Ok(Some(watcher::Event::Init | watcher::Event::InitApply(_))) => {}
+                Ok(Some(_)) => pending.mark(),
+                Ok(None) => return,
+                Err(err) => {
+                    tracing::warn!(watch = what, error = %err, "watch failed; keeping the last known state and retrying");
+                }
+            }
+        }
+    });
+}
+
+/// A running session and what it was started with.
+struct Running {
+    config: SessionConfig,
+    session: Session,
+    /// When the event behind the routes last handed over arrived (cleared once written).
+    handoff: Arc<Mutex<Option<Instant>>>,
+    monitor: tokio::task::JoinHandle<()>,
+}
+
+/// The configuration in force and whether a newer one was rejected.
+#[derive(Default)]
+struct ConfigState {
+    text: Option<String>,
+    config: Option<Arc<Config>>,
+    stale: bool,
+}
+
+impl ConfigState {
+    /// Applies the ConfigMap's `config` text; returns whether the configuration in force changed.
+    fn update(&mut self, text: Option<&str>) -> bool {
+        let Some(text) = text else {
+            if self.config.is_some() && self.text.is_some() {
+                tracing::warn!(
+                    "configuration ConfigMap or its `config` key is missing; keeping the last good one"
+                );
+                self.text = None;
+            }
+            return false;
+        };
+        if self.text.as_deref() == Some(text) {
+            return false;
+        }
+        self.text = Some(text.to_owned());
+        match Config::from_yaml(text) {
+            Ok(c) => {
+                tracing::info!(
+                    peers = c.peers.len(),
+                    pools = c.address_pools.len(),
+                    "configuration loaded"
+                );
+                self.config = Some(Arc::new(c));
+                self.stale = false;
+                true
+            }
+            Err(errors) => {
+                tracing::error!(errors = %errors, "configuration rejected; the last good one stays in force");
+                self.stale = true;
+                false
+            }
+        }
+    }
+}
+
+/// Everything the loop owns.
+struct Speaker {
+    args: SpeakerArgs,
+    filter: ServiceFilter,
+    defaults: SessionDefaults,
+    metrics: SpeakerMetrics,
+    services: Store<Service>,
+    slices: Store<EndpointSlice>,
+    nodes: Store<Node>,
+    configs: Store<ConfigMap>,
+    config: ConfigState,
+    discovered: BTreeMap<IpAddr, Discovered>,
+    netlink: Option<rtnetlink::Handle>,
+    vip: Option<VipInterface>,
+    vips: BTreeSet<IpAddr>,
+    sessions: BTreeMap<PeerKey, Running>,
+    routes: Arc<DesiredRoutes>,
+    announced: BTreeMap<String, bool>,
+    events: mpsc::Sender<(Event, ObjectReference)>,
+}
+
+/// Runs the speaker until SIGTERM or SIGINT.
+pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
+    let client = Client::try_default()
+        .await
+        .context("cannot build a Kubernetes client (in-cluster or $KUBECONFIG)")?;
+    let (metrics, registry) = SpeakerMetrics::registered();
+    let readiness = Readiness::new();
+    let bound = serve::spawn(args.metrics_addr, Arc::new(registry), readiness.clone()).await?;
+    tracing::info!(%bound, node = %args.node_name, "speaker starting");
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot catch SIGTERM")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot catch SIGINT")?;
+
+    let netlink = match netlink::connect() {
+        Ok(h) => Some(h),
+        Err(err) => {
+            tracing::warn!(error = %err, "no rtnetlink: source addresses come from the kernel at connect time");
+            None
+        }
+    };
+    let vip = match (&args.vip_interface, &netlink) {
+        (Some(name), Some(h)) => Some(
+            VipInterface::open(h.clone(), name)
+                .await
+                .with_context(|| format!("cannot set up the VIP interface {name}"))?,
+        ),
+        (Some(name), None) => anyhow::bail!("--vip-interface {name} needs rtnetlink"),
+        (None, _) => None,
+    };
+
+    let pending = Pending::default();
+    let (services, w) = reflector::store();
+    spawn_reflector(
+        Api::<Service>::all(client.clone()),
+        watcher::Config::default(),
+        w,
+        pending.clone(),
+        "services",
+    );
+    let (slices, w) = reflector::store();
+    spawn_reflector(
+        Api::<EndpointSlice>::all(client.clone()),
+        watcher::Config::default().labels(translate::SERVICE_NAME_LABEL),
+        w,
+        pending.clone(),
+        "endpointslices",
+    );
+    let (nodes, w) = reflector::store();
+    spawn_reflector(
+        Api::<Node>::all(client.clone()),
+        watcher::Config::default().fields(&format!("metadata.name={}", args.node_name)),
+        w,
+        pending.clone(),
+        "node",
+    );
+    let (configs, w) = reflector::store();
+    spawn_reflector(
+        Api::<ConfigMap>::namespaced(client.clone(), &args.config_namespace),
+        watcher::Config::default().fields(&format!("metadata.name={}", args.config_name)),
+        w,
+        pending.clone(),
+        "configmap",
+    );
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: REPORTER.into(),
+            instance: Some(args.node_name.clone()),
+        },
+    );
+
+    let mut speaker = Speaker {
+        filter: ServiceFilter {
+            default_class: !args.no_default_class,
+            ..ServiceFilter::default()
+        },
+        defaults: SessionDefaults {
+            graceful_restart: (!args.no_graceful_restart).then_some(args.graceful_restart_time),
+            state_dir: args.state_dir.clone(),
+            connect_retry: Duration::from_secs(1),
+        },
+        args,
+        metrics,
+        services,
+        slices,
+        nodes,
+        configs,
+        config: ConfigState::default(),
+        discovered: BTreeMap::new(),
+        netlink,
+        vip,
+        vips: BTreeSet::new(),
+        sessions: BTreeMap::new(),
+        routes: Arc::new(DesiredRoutes::new()),
+        announced: BTreeMap::new(),
+        events: spawn_event_publisher(recorder),
+    };
+
+    // Nothing is announced before every store has listed once: a session opened on partial state would send
+    // an incomplete table and End-of-RIB, and the router would drop the routes it kept across our restart.
+    let synced = async {
+        speaker.services.wait_until_ready().await?;
+        speaker.slices.wait_until_ready().await?;
+        speaker.nodes.wait_until_ready().await?;
+        speaker.configs.wait_until_ready().await
+    };
+    tokio::select! {
+        r = synced => r.context("a watcher stopped before listing")?,
+        _ = sigterm.recv() => return Ok(()),
+        _ = sigint.recv() => return Ok(()),
+    }
+    tracing::info!("stores synced");
+    let coalesce = speaker.args.coalesce();
+    let mut first = Some(Instant::now());
+    let why = loop {
+        speaker.update(first.take()).await;
+        readiness.set(speaker.config.config.is_some());
+        tokio::select! {
+            _ = pending.notify.notified() => {
+                // Gather the rest of the burst.
+                tokio::time::sleep(coalesce).await;
+                first = pending.take();
+            }
+            _ = sigterm.recv() => break "SIGTERM",
+            _ = sigint.recv() => break "SIGINT",
+        }
+    };
+    speaker.shutdown(why).await;
+    Ok(())
+}
+
+impl Speaker {
+    /// Recomputes everything from the stores; `since` is when the oldest unprocessed event arrived.
+    async fn update(&mut self, since: Option<Instant>) {
+        let cm = self.configs.state().into_iter().next();
+        let text = cm
+            .as_ref()
+            .and_then(|cm| cm.data.as_ref())
+            .and_then(|d| d.get("config"))
+            .map(String::as_str);
+        if self.config.update(text) {
+            self.discovered.clear();
+        }
+        self.metrics
+            .config_loaded
+            .set(i64::from(self.config.config.is_some()));
+        self.metrics.config_stale.set(i64::from(self.config.stale));
+        let Some(config) = self.config.config.clone() else {
+            return;
+        };
+        let node_obj = self.nodes.get(&ObjectRef::new(&self.args.node_name));
+        let node = translate::node_of(&self.args.node_name, node_obj.as_deref());
+        let announce_config = AnnounceConfig::from_config(&config, &node);
+        let services =
+            translate::services_of(&self.filter, &self.services.state(), &self.slices.state());
+        let decision = decide(&node, &services, &announce_config);
+
+        self.discover(&config).await;
+        let desired_sessions =
+            peers::desired_sessions(&config, &node.labels, &self.defaults, &self.discovered);
+        let routes = Arc::new(peers::desired_routes(&decision));
+        self.apply_sessions(desired_sessions, &routes, since).await;
+        self.routes = routes;
+        self.sync_vips(&decision).await;
+        self.report_services(&decision);
+    }
+
+    /// Looks up the source address toward each peer that configures none (once per configuration).
+    async fn discover(&mut self, config: &Config) {
+        let Some(handle) = &self.netlink else {
+            return;
+        };
+        for p in &config.peers {
+            if (p.source_address.is_some() && p.router_id.is_some())
+                || self.discovered.contains_key(&p.peer_address)
+            {
+                continue;
+            }
+            match netlink::discover(handle, p.peer_address).await {
+                Ok(found) => {
+                    tracing::info!(peer = %p.peer_address, source = ?found.source, "source address toward the peer");
+                    self.discovered.insert(p.peer_address, found);
+                }
+                Err(err) => {
+                    tracing::warn!(peer = %p.peer_address, error = %err, "cannot look up the route toward the peer")
+                }
+            }
+        }
+    }
+
+    async fn apply_sessions(
+        &mut self,
+        desired: BTreeMap<PeerKey, SessionConfig>,
+        routes: &Arc<DesiredRoutes>,
+        since: Option<Instant>,
+    ) {
+        let running: BTreeMap<PeerKey, SessionConfig> = self
+            .sessions
+            .iter()
+            .map(|(k, r)| (*k, r.config.clone()))
+            .collect();
+        let plan = peers::plan_sessions(&running, &desired);
+        if !plan.is_empty() {
+            tracing::info!(start = ?plan.start, restart = ?plan.restart, stop = ?plan.stop, "sessions change");
+        }
+        for key in plan.stop.iter().chain(&plan.restart) {
+            if let Some(r) = self.sessions.remove(key) {
+                let removed = plan.stop.contains(key);
+                tracing::info!(peer = %key, removed, "stopping the session (peer removed or its settings changed)");
+                r.monitor.abort();
+                r.session
+                    .stop(StopMode::Withdraw {
+                        communication: if removed {
+                            "ferrolb: peer removed from the configuration".into()
+                        } else {
+                            "ferrolb: peer settings changed".into()
+                        },
+                    })
+                    .await;
+                if removed {
+                    self.metrics.remove_peer(&key.to_string());
+                }
+            }
+        }
+        for key in plan.start.iter().chain(&plan.restart) {
+            let Some(config) = desired.get(key) else {
+                continue;
+            };
+            tracing::info!(peer = %key, prefixes = routes.len(), "starting the session");
+            let session = Session::spawn(config.clone(), (**routes).clone());
+            // The first table's latency is the connection's, not an event's: not measured.
+            let handoff = Arc::new(Mutex::new(None));
+            let monitor = tokio::spawn(monitor(
+                session.status(),
+                key.to_string(),
+                handoff.clone(),
+                self.metrics.clone(),
+            ));
+            self.sessions.insert(
+                *key,
+                Running {
+                    config: config.clone(),
+                    session,
+                    handoff,
+                    monitor,
+                },
+            );
+        }
+        if **routes != *self.routes {
+            for r in self.sessions.values() {
+                let established = r.session.status().borrow().state == State::Established;
+                if let (Some(since), true, Ok(mut h)) = (since, established, r.handoff.lock()) {
+                    h.get_or_insert(since);
+                }
+                r.session.set_routes((**routes).clone());
+            }
+        }
+    }
+
+    async fn sync_vips(&mut self, decision: &AnnounceDecision) {
+        let Some(vip) = &self.vip else { return };
+        let want: BTreeSet<IpAddr> = decision.announced_ips().into_iter().collect();
+        if want == self.vips {
+            return;
+        }
+        match vip.sync(&want).await {
+            Ok((added, removed)) => {
+                tracing::info!(
+                    interface = vip.name(),
+                    added,
+                    removed,
+                    "VIP interface updated"
+                );
+                self.vips = want;
+            }
+            Err(err) => {
+                tracing::warn!(interface = vip.name(), error = %err, "cannot update the VIP interface; retrying on the next change")
+            }
+        }
+    }
+
+    /// Updates the per-Service metric and records `nodeAnnouncing` / `nodeWithdrew` Events on changes.
+    fn report_services(&mut self, decision: &AnnounceDecision) {
+        let mut now: BTreeMap<String, bool> = BTreeMap::new();
+        for (key, d) in &decision.services {
+            now.insert(key.clone(), d.announce);
+        }
+        for (key, announce) in &now {
+            let before = self.announced.get(key).copied().unwrap_or(false);
+            self.metrics
+                .service_announced
+                .get_or_create(&ServiceLabels {
+                    service: key.clone(),
+                })
+                .set(i64::from(*announce));
+            if before != *announce {
+                self.service_event(key, *announce, decision);
+            }
+        }
+        for (key, before) in &self.announced {
+            if !now.contains_key(key) {
+                self.metrics.service_announced.remove(&ServiceLabels {
+                    service: key.clone(),
+                });
+                if *before {
+                    tracing::info!(service = %key, "service gone; no longer announced");
+                }
+            }
+        }
+        self.announced = now;
+    }
+
+    fn service_event(&self, key: &str, announce: bool, decision: &AnnounceDecision) {
+        let Some((ns, name)) = key.split_once('/') else {
+            return;
+        };
+        let Some(svc) = self.services.get(&ObjectRef::new(name).within(ns)) else {
+            return;
+        };
+        let ips = decision
+            .services
+            .get(key)
+            .map(|d| {
+                d.announced_ips
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        let (reason, note) = if announce {
+            (
+                "nodeAnnouncing",
+                format!("announcing from node {}: {ips}", self.args.node_name),
+            )
+        } else {
+            (
+                "nodeWithdrew",
+                format!("node {} withdrew the announcement", self.args.node_name),
+            )
+        };
+        tracing::info!(service = %key, reason, "{note}");
+        let ev = Event {
+            type_: EventType::Normal,
+            reason: reason.into(),
+            note: Some(note),
+            action: "Announce".into(),
+            secondary: None,
+        };
+        if self.events.try_send((ev, svc.object_ref(&()))).is_err() {
+            tracing::debug!(service = %key, "event queue full; event dropped");
+        }
+    }
+
+    /// SIGTERM: with graceful restart, close without withdrawing (the VIPs stay, traffic keeps flowing);
+    /// without, withdraw and send Cease / Administrative Shutdown, then clear the VIPs.
+    async fn shutdown(mut self, why: &str) {
+        let graceful = self.defaults.graceful_restart.is_some();
+        tracing::info!(
+            signal = why,
+            graceful,
+            sessions = self.sessions.len(),
+            "stopping"
+        );
+        let communication = format!(
+            "ferrolb speaker on {} stopped by {why}",
+            self.args.node_name
+        );
+        let stops = std::mem::take(&mut self.sessions).into_values().map(|r| {
+            r.monitor.abort();
+            let mode = if graceful {
+                StopMode::Graceful {
+                    communication: communication.clone(),
+                }
+            } else {
+                StopMode::Withdraw {
+                    communication: communication.clone(),
+                }
+            };
+            r.session.stop(mode)
+        });
+        futures::future::join_all(stops).await;
+        if !graceful
+            && let Some(vip) = &self.vip
+            && let Err(err) = vip.sync(&BTreeSet::new()).await
+        {
+            tracing::warn!(error = %err, "cannot clear the VIP interface");
+        }
+    }
+}
+
+/// Follows one session's status: metrics, and the event-to-UPDATE latency once a handed-over change is written.
+async fn monitor(
+    mut status: tokio::sync::watch::Receiver<ferrolb_bgp::session::SessionStatus>,
+    peer: String,
+    handoff: Arc<Mutex<Option<Instant>>>,
+    metrics: SpeakerMetrics,
+) {
+    let labels = PeerLabels { peer: peer.clone() };
+    let mut last_error: Option<String> = None;
+    loop {
+        let s = status.borrow_and_update().clone();
+        let up = s.state == State::Established;
+        metrics.session_up.get_or_create(&labels).set(i64::from(up));
+        metrics
+            .session_state
+            .get_or_create(&labels)
+            .set(state_number(s.state));
+        metrics
+            .announced_prefixes
+            .get_or_create(&labels)
+            .set(i64::try_from(s.prefixes_sent).unwrap_or(i64::MAX));
+        if let Some(reason) = &s.last_down {
+            let text = reason.to_string();
+            if last_error.as_deref() != Some(&text) {
+                if let Some(old) = last_error.take() {
+                    metrics.last_error.remove(&PeerErrorLabels {
+                        peer: peer.clone(),
+                        error: old,
+                    });
+                }
+                metrics
+                    .last_error
+                    .get_or_create(&PeerErrorLabels {
+                        peer: peer.clone(),
+                        error: text.clone(),
+                    })
+                    .set(1);
+                last_error = Some(text);
+            }
+        }
+        // The driver publishes its status after writing a route change (or the initial table).
+        if up && s.negotiated.is_some() {
+            let since = handoff.lock().ok().and_then(|mut h| h.take());
+            if let Some(since) = since {
+                metrics
+                    .event_to_update
+                    .observe(since.elapsed().as_secs_f64());
+                metrics.route_updates.get_or_create(&labels).inc();
+            }
+        }
+        if s.finished || status.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Publishes Events in the background, at most [`EVENTS_PER_SECOND`], dropping (and logging) the excess.
+fn spawn_event_publisher(recorder: Recorder) -> mpsc::Sender<(Event, ObjectReference)> {
+    let (tx, mut rx) = mpsc::channel::<(Event, ObjectReference)>(1024);
+    tokio::spawn(async move {
+        let mut window = Instant::now();
+        let mut sent = 0u32;
+        let mut dropped = 0u64;
+        while let Some((event, reference)) = rx.recv().await {
+            if window.elapsed() >= Duration::from_secs(1) {
+                if dropped > 0 {
+                    tracing::info!(dropped, "events dropped by the rate limit");
+                }
+                window = Instant::now();
+                sent = 0;
+                dropped = 0;
+            }
+            if sent >= EVENTS_PER_SECOND {
+                dropped += 1;
+                continue;
+            }
+            sent += 1;
+            if let Err(err) = recorder.publish(&event, &reference).await {
+                tracing::warn!(object = ?reference.name, reason = %event.reason, error = %err, "cannot record event");
+            }
+        }
+    });
+    tx
+}
