@@ -331,7 +331,6 @@ fn deployment(replicas: u32) -> Value {
                     "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
                         {"labelSelector": {"matchLabels": labels}, "topologyKey": "kubernetes.io/hostname"}
                     ]}},
-                    "tolerations": [{"operator": "Exists"}],
                     "containers": [{"name": "whoami", "image": "traefik/whoami", "ports": [{"containerPort": 80}]}]
                 }
             }
