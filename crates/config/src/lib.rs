@@ -37,6 +37,25 @@ pub use model::{
 };
 pub use selector::{NodeSelector, SelectorOperator, SelectorRequirement};
 
+/// The keys each kind of configuration object accepts, as `(object, keys)`, in the order they are documented:
+/// `config` (the top level), `peer`, `node-selector`, `match-expression`, `address-pool`,
+/// `bgp-advertisement`. Any other key is an error. Documentation is checked against this list.
+pub fn known_keys() -> impl Iterator<Item = (&'static str, &'static [&'static str])> {
+    parse::OBJECTS
+        .iter()
+        .map(|(name, schema)| (*name, schema.known))
+}
+
+/// Keys ferrolb recognises but rejects because it does not support them yet, as `(object, key)`.
+pub fn unsupported_keys() -> impl Iterator<Item = (&'static str, &'static str)> {
+    parse::OBJECTS.iter().flat_map(|(name, schema)| {
+        schema
+            .not_supported
+            .iter()
+            .map(move |(key, _)| (*name, *key))
+    })
+}
+
 impl Config {
     /// Parses the YAML of the ConfigMap's `data.config` (not a whole manifest: see [`load`]).
     pub fn from_yaml(text: &str) -> Result<Config, ConfigErrors> {

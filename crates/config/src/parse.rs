@@ -85,6 +85,16 @@ const ADVERTISEMENT: Schema = Schema {
     ],
 };
 
+/// Every kind of object in the configuration, named as in the docs, with the schema it is read with.
+pub(crate) const OBJECTS: &[(&str, &Schema)] = &[
+    ("config", &TOP),
+    ("peer", &PEER),
+    ("node-selector", &SELECTOR),
+    ("match-expression", &EXPRESSION),
+    ("address-pool", &POOL),
+    ("bgp-advertisement", &ADVERTISEMENT),
+];
+
 /// Reads a whole configuration. `root` is None for an empty document (an empty config).
 pub(crate) fn config(root: Option<&Node>) -> Result<Config, Vec<ConfigError>> {
     let mut errs = Vec::new();
