@@ -3,6 +3,7 @@
 use crate::address::AddressError;
 use crate::community::CommunityError;
 use crate::duration::DurationError;
+use crate::service_policy::{BandwidthError, LocalPrefRangeError};
 use std::fmt;
 
 /// One problem in a configuration: where it is (`path` and `line`) and what is wrong (`kind`).
@@ -226,6 +227,26 @@ pub enum ConfigErrorKind {
         /// Its line.
         first_line: usize,
     },
+    /// A malformed `link-bandwidth-per-endpoint`.
+    #[error(transparent)]
+    Bandwidth(#[from] BandwidthError),
+    /// A malformed `allowed-service-localprefs` entry.
+    #[error(transparent)]
+    LocalPrefRange(#[from] LocalPrefRangeError),
+    /// A per-Service or weighted-ECMP key on an advertisement that aggregates: those apply to
+    /// one Service's own route only.
+    #[error(
+        "`{key}` needs host routes (aggregation-length 32 and aggregation-length-v6 128), but this advertisement aggregates to /{length}"
+    )]
+    NeedsHostRoutes {
+        /// The key.
+        key: &'static str,
+        /// The aggregation length in the way.
+        length: u8,
+    },
+    /// `link-bandwidth-per-endpoint` without `weighted-ecmp: true`.
+    #[error("link-bandwidth-per-endpoint has no effect without `weighted-ecmp: true`")]
+    BandwidthWithoutWeightedEcmp,
     /// A node-selector operator Kubernetes does not know.
     #[error("unknown node-selector operator {0:?} (expected In, NotIn, Exists or DoesNotExist)")]
     UnknownOperator(String),

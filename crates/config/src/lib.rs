@@ -23,6 +23,7 @@ mod manifest;
 mod model;
 mod parse;
 mod selector;
+mod service_policy;
 mod validate;
 mod yaml;
 
@@ -36,6 +37,10 @@ pub use model::{
     Peer, Protocol,
 };
 pub use selector::{NodeSelector, SelectorOperator, SelectorRequirement};
+pub use service_policy::{
+    Bandwidth, BandwidthError, DEFAULT_BANDWIDTH_PER_ENDPOINT, LocalPrefRange, LocalPrefRangeError,
+    MAX_BANDWIDTH_PER_ENDPOINT,
+};
 
 /// The keys each kind of configuration object accepts, as `(object, keys)`, in the order they are documented:
 /// `config` (the top level), `peer`, `node-selector`, `match-expression`, `address-pool`,

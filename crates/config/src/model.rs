@@ -4,6 +4,7 @@
 use crate::address::AddressRange;
 use crate::community::CommunityValue;
 use crate::selector::NodeSelector;
+use crate::service_policy::{Bandwidth, DEFAULT_BANDWIDTH_PER_ENDPOINT, LocalPrefRange};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -173,6 +174,35 @@ pub struct BgpAdvertisement {
     /// Communities to attach, aliases resolved, duplicates removed, in the order written.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub communities: Vec<CommunityValue>,
+    /// Weighted ECMP (a ferrolb extension): for `externalTrafficPolicy: Local` Services, each
+    /// node attaches a link-bandwidth extended community proportional to its ready endpoints.
+    /// Only on host routes (aggregation lengths 32 and 128).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub weighted_ecmp: bool,
+    /// What one ready endpoint is worth in the link-bandwidth community (default 1 Mbps);
+    /// only with `weighted-ecmp: true`.
+    #[serde(skip_serializing_if = "BgpAdvertisement::is_default_bandwidth")]
+    pub link_bandwidth_per_endpoint: Bandwidth,
+    /// Communities (standard or large) a Service may add with its annotations; aliases
+    /// resolved, duplicates removed. Only on host routes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_service_communities: Vec<CommunityValue>,
+    /// LOCAL_PREF values a Service may set with its annotation. Only on host routes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_service_localprefs: Vec<LocalPrefRange>,
+}
+
+impl BgpAdvertisement {
+    fn is_default_bandwidth(b: &Bandwidth) -> bool {
+        *b == DEFAULT_BANDWIDTH_PER_ENDPOINT
+    }
+
+    /// Whether `value` is a LOCAL_PREF a Service may set here.
+    pub fn allows_service_localpref(&self, value: u32) -> bool {
+        self.allowed_service_localprefs
+            .iter()
+            .any(|r| r.contains(value))
+    }
 }
 
 impl Default for BgpAdvertisement {
@@ -182,6 +212,10 @@ impl Default for BgpAdvertisement {
             aggregation_length_v6: 128,
             localpref: None,
             communities: Vec::new(),
+            weighted_ecmp: false,
+            link_bandwidth_per_endpoint: DEFAULT_BANDWIDTH_PER_ENDPOINT,
+            allowed_service_communities: Vec::new(),
+            allowed_service_localprefs: Vec::new(),
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::model::{
 use crate::selector::{
     NodeSelector, SelectorOperator, SelectorRequirement, is_label_key, is_label_value,
 };
+use crate::service_policy::{Bandwidth, LocalPrefRange};
 use crate::validate::{self, AddressEntry, PeerKey, PoolName};
 use crate::yaml::{Node, Value};
 use std::collections::BTreeMap;
@@ -25,7 +26,6 @@ use std::time::Duration;
 const TCP_MD5_MAX_KEY_LEN: usize = 80;
 
 const BFD_LATER: &str = "BFD arrives in a later ferrolb release; remove this key for now";
-const LATER: &str = "this arrives in a later ferrolb release; remove this key for now";
 
 const TOP: Schema = Schema {
     known: &["peers", "bgp-communities", "address-pools"],
@@ -78,11 +78,12 @@ const ADVERTISEMENT: Schema = Schema {
         "aggregation-length-v6",
         "localpref",
         "communities",
+        "weighted-ecmp",
+        "link-bandwidth-per-endpoint",
+        "allowed-service-communities",
+        "allowed-service-localprefs",
     ],
-    not_supported: &[
-        ("weighted-ecmp", LATER),
-        ("allowed-service-communities", LATER),
-    ],
+    not_supported: &[],
 };
 
 /// Every kind of object in the configuration, named as in the docs, with the schema it is read with.
@@ -574,17 +575,56 @@ fn advertisement(
     let aggregation_length = length("aggregation-length", true, errs);
     let aggregation_length_v6 = length("aggregation-length-v6", false, errs);
     let localpref = obj.get("localpref", errs, u32_value);
-    let mut communities = Vec::new();
-    for (i, c) in obj.seq("communities", errs).iter().enumerate() {
-        let path = index(&obj.path_of("communities"), i);
-        let value = string(c).and_then(|text| match aliases.get(&text) {
-            Some(v) => Ok(*v),
-            None => text.parse::<CommunityValue>().map_err(Into::into),
-        });
-        match value {
-            Ok(v) if !communities.contains(&v) => communities.push(v),
+    let communities = community_list(&obj, "communities", aliases, errs);
+    let weighted_ecmp = obj.get("weighted-ecmp", errs, bool_value).unwrap_or(false);
+    let bandwidth = obj.get("link-bandwidth-per-endpoint", errs, |n| {
+        string(n).and_then(|text| text.parse::<Bandwidth>().map_err(Into::into))
+    });
+    if bandwidth.is_some() && !weighted_ecmp {
+        errs.push(obj.error(
+            "link-bandwidth-per-endpoint",
+            ConfigErrorKind::BandwidthWithoutWeightedEcmp,
+        ));
+    }
+    let allowed_service_communities =
+        community_list(&obj, "allowed-service-communities", aliases, errs);
+    let mut allowed_service_localprefs = Vec::new();
+    for (i, r) in obj
+        .seq("allowed-service-localprefs", errs)
+        .iter()
+        .enumerate()
+    {
+        let path = index(&obj.path_of("allowed-service-localprefs"), i);
+        match string(r).and_then(|text| text.parse::<LocalPrefRange>().map_err(Into::into)) {
+            Ok(v) if !allowed_service_localprefs.contains(&v) => allowed_service_localprefs.push(v),
             Ok(_) => {}
-            Err(kind) => errs.push(ConfigError::new(path, c.line, kind)),
+            Err(kind) => errs.push(ConfigError::new(path, r.line, kind)),
+        }
+    }
+    // Weights and per-Service attributes belong to one Service's own route, never to an
+    // aggregate several Services share.
+    let aggregate = [
+        aggregation_length.filter(|l| *l != 32),
+        aggregation_length_v6.filter(|l| *l != 128),
+    ]
+    .into_iter()
+    .flatten()
+    .next();
+    if let Some(length) = aggregate {
+        let present = [
+            ("weighted-ecmp", weighted_ecmp),
+            ("link-bandwidth-per-endpoint", bandwidth.is_some()),
+            (
+                "allowed-service-communities",
+                !allowed_service_communities.is_empty(),
+            ),
+            (
+                "allowed-service-localprefs",
+                !allowed_service_localprefs.is_empty(),
+            ),
+        ];
+        for (key, _) in present.into_iter().filter(|(_, set)| *set) {
+            errs.push(obj.error(key, ConfigErrorKind::NeedsHostRoutes { key, length }));
         }
     }
     if errs.len() != before {
@@ -595,5 +635,32 @@ fn advertisement(
         aggregation_length_v6: aggregation_length_v6.unwrap_or(defaults.aggregation_length_v6),
         localpref,
         communities,
+        weighted_ecmp,
+        link_bandwidth_per_endpoint: bandwidth.unwrap_or(defaults.link_bandwidth_per_endpoint),
+        allowed_service_communities,
+        allowed_service_localprefs,
     })
+}
+
+/// A list of communities at `key` (aliases resolved, duplicates dropped, errors pushed).
+fn community_list(
+    obj: &Object<'_>,
+    key: &str,
+    aliases: &BTreeMap<String, CommunityValue>,
+    errs: &mut Vec<ConfigError>,
+) -> Vec<CommunityValue> {
+    let mut communities = Vec::new();
+    for (i, c) in obj.seq(key, errs).iter().enumerate() {
+        let path = index(&obj.path_of(key), i);
+        let value = string(c).and_then(|text| match aliases.get(&text) {
+            Some(v) => Ok(*v),
+            None => text.parse::<CommunityValue>().map_err(Into::into),
+        });
+        match value {
+            Ok(v) if !communities.contains(&v) => communities.push(v),
+            Ok(_) => {}
+            Err(kind) => errs.push(ConfigError::new(path, c.line, kind)),
+        }
+    }
+    communities
 }

@@ -154,11 +154,23 @@ pub(crate) fn duplicate_advertisement(
     let normal = |a: &BgpAdvertisement| {
         let mut c = a.communities.clone();
         c.sort();
+        let mut allowed = a.allowed_service_communities.clone();
+        allowed.sort();
+        let mut prefs = a.allowed_service_localprefs.clone();
+        prefs.sort();
         (
-            a.aggregation_length,
-            a.aggregation_length_v6,
-            a.localpref,
-            c,
+            (
+                a.aggregation_length,
+                a.aggregation_length_v6,
+                a.localpref,
+                c,
+            ),
+            (
+                a.weighted_ecmp,
+                a.link_bandwidth_per_endpoint,
+                allowed,
+                prefs,
+            ),
         )
     };
     if let Some((_, first_path, first_line)) =

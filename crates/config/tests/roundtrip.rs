@@ -1,8 +1,9 @@
 //! A valid configuration survives serialise → parse unchanged.
 
 use ferrolb_config::{
-    AddressPool, AddressRange, AnnounceFrom, BgpAdvertisement, CommunityValue, Config,
-    NodeSelector, Peer, Protocol, SelectorOperator, SelectorRequirement,
+    AddressPool, AddressRange, AnnounceFrom, Bandwidth, BgpAdvertisement, CommunityValue, Config,
+    DEFAULT_BANDWIDTH_PER_ENDPOINT, LocalPrefRange, NodeSelector, Peer, Protocol, SelectorOperator,
+    SelectorRequirement,
 };
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
@@ -170,20 +171,53 @@ fn advertisement(min_v4: u8, min_v6: u8) -> impl Strategy<Value = BgpAdvertiseme
         min_v6..=128,
         proptest::option::of(any::<u32>()),
         vec(community(), 0..4),
+        (
+            any::<bool>(),
+            1..=1_000_000u64,
+            vec(community(), 0..3),
+            0..=2u32,
+        ),
     )
         .prop_map(
-            |(aggregation_length, aggregation_length_v6, localpref, mut communities)| {
+            |(
+                aggregation_length,
+                aggregation_length_v6,
+                localpref,
+                mut communities,
+                (weighted_ecmp, kbps, mut allowed, pref_count),
+            )| {
                 let mut seen = Vec::new();
                 communities.retain(|c| {
                     let new = !seen.contains(c);
                     seen.push(*c);
                     new
                 });
+                allowed.sort();
+                allowed.dedup();
+                let host = aggregation_length == 32 && aggregation_length_v6 == 128;
+                let weighted_ecmp = weighted_ecmp && host;
                 BgpAdvertisement {
                     aggregation_length,
                     aggregation_length_v6,
                     localpref,
                     communities,
+                    weighted_ecmp,
+                    link_bandwidth_per_endpoint: if weighted_ecmp {
+                        Bandwidth::from_bits_per_second(kbps * 1000)
+                    } else {
+                        DEFAULT_BANDWIDTH_PER_ENDPOINT
+                    },
+                    allowed_service_communities: if host { allowed } else { Vec::new() },
+                    allowed_service_localprefs: if host {
+                        (0..pref_count)
+                            .map(|i| LocalPrefRange {
+                                first: i * 100,
+                                last: i * 100 + i,
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
                 }
             },
         )

@@ -64,11 +64,19 @@ const CASES: &[Case] = &[
         check: |k| matches!(k, K::UnknownAnnounceFrom(v) if v == "everywhere"),
     },
     Case {
-        name: "weighted-ecmp is not supported yet",
-        yaml: "address-pools:\n- name: a\n  protocol: bgp\n  addresses: [203.0.113.0/28]\n  bgp-advertisements:\n  - weighted-ecmp: true\n",
+        name: "weighted-ecmp takes a boolean",
+        yaml: "address-pools:\n- name: a\n  protocol: bgp\n  addresses: [203.0.113.0/28]\n  bgp-advertisements:\n  - weighted-ecmp: please\n",
         path: "address-pools[0].bgp-advertisements[0].weighted-ecmp",
         line: 6,
-        check: |k| matches!(k, K::NotSupported { key, .. } if key == "weighted-ecmp"),
+        check: |k| {
+            matches!(
+                k,
+                K::WrongType {
+                    expected: "true or false",
+                    ..
+                }
+            )
+        },
     },
     Case {
         name: "duplicate key",
