@@ -112,9 +112,18 @@ fn frr_ibgp_4_byte_asn_with_local_pref() {
 }
 
 #[test]
-fn frr_ebgp_4_byte_local_asn_toward_the_router() {
+fn frr_ebgp_4_byte_local_asn_toward_the_router_with_gtsm() {
     let link = Link::new();
-    let frr = Frr::start(&link, &frr_router(64512, 4_200_000_002, "", ""));
+    // GTSM (RFC 5082): FRR accepts only packets that arrive with TTL 255, which we send.
+    let frr = Frr::start(
+        &link,
+        &frr_router(
+            64512,
+            4_200_000_002,
+            &format!(" neighbor {NODE_V4} ttl-security hops 1\n"),
+            "",
+        ),
+    );
     let state = link.dir.join("state");
     let mut args = session_flags("64512", "4200000002");
     args.extend([
@@ -123,10 +132,24 @@ fn frr_ebgp_4_byte_local_asn_toward_the_router() {
         "--state-dir",
         state.to_str().unwrap(),
     ]);
-    let _a = Announce::start(&link, "announce", &args);
+    let mut a = Announce::start(&link, "announce", &args);
     frr.wait_pfx("ipv4Unicast", NODE_V4, 1, T);
     let r = frr.route("ipv4", "203.0.113.20/32");
     assert_eq!(paths(&r)[0]["aspath"]["string"], "4200000002");
+    a.kill();
+    wait_for(T, "the session to go down", || {
+        (frr.peer_state(NODE_V4) != "Established").then_some(())
+    });
+    // With a multihop TTL of 64 the router drops our packets: no session.
+    let mut args = session_flags("64512", "4200000002");
+    args.extend(["--ebgp-multihop", "64", "--timeout", "3s"]);
+    let (code, out, err) = check(&link, &args);
+    assert_ne!(code, 0, "{out}");
+    // The kernel may complete the handshake, but FRR's IP_MINTTL drops every segment after it.
+    assert!(
+        err.contains("timed out") || err.contains("no session within"),
+        "{err}"
+    );
 }
 
 #[test]
