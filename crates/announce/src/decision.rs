@@ -5,6 +5,7 @@ use crate::input::{
     Advertisement, AnnounceConfig, AnnounceFrom, Community, EXCLUDE_LABEL, Endpoint,
     LargeCommunity, Node, PeerKey, Pool, Service, TrafficPolicy,
 };
+use crate::link_bandwidth::link_bandwidth_community_bps;
 use crate::reason::{NAMED_NODES, Reason};
 use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet};
@@ -60,8 +61,12 @@ pub struct ServiceDecision {
     /// Whether this node announces at least one of the Service's IPs.
     pub announce: bool,
     /// Ready endpoints of the Service on this node, or serving (terminating) ones when the
-    /// Service has no ready endpoint anywhere. The basis for a later link-bandwidth weight.
+    /// Service has no ready endpoint anywhere. The basis of the link-bandwidth weight.
     pub local_endpoints: u32,
+    /// Weighted ECMP: the bandwidth, in bits per second, this node advertises for the
+    /// Service's host routes (`local_endpoints` × the advertisement's bandwidth per endpoint).
+    /// None for `Cluster` Services, unannounced ones, and pools without `weighted-ecmp`.
+    pub link_bandwidth: Option<u64>,
     /// The Service IPs this node announces.
     pub announced_ips: Vec<IpAddr>,
     /// The prefixes (keys of [`AnnounceDecision::routes`]) those IPs are announced in.
@@ -84,6 +89,10 @@ pub struct AnnounceDecision {
     pub routes: BTreeMap<IpNet, Route>,
     /// One decision per Service, keyed `namespace/name`.
     pub services: BTreeMap<String, ServiceDecision>,
+    /// Weighted ECMP: the link bandwidth, in bits per second, of each weighted route (a key of
+    /// [`Self::routes`]): the sum over the Services sharing the prefix. Encode it per peer with
+    /// [`Self::extended_communities`].
+    pub link_bandwidth: BTreeMap<IpNet, u64>,
 }
 
 impl AnnounceDecision {
@@ -103,6 +112,15 @@ impl AnnounceDecision {
         ips.sort_unstable();
         ips.dedup();
         ips
+    }
+
+    /// The extended communities to send with `prefix` to a peer for which our AS is `my_asn`:
+    /// the link-bandwidth community when the route is weighted, else none.
+    pub fn extended_communities(&self, prefix: &IpNet, my_asn: u32) -> Vec<[u8; 8]> {
+        self.link_bandwidth
+            .get(prefix)
+            .map(|bps| vec![link_bandwidth_community_bps(my_asn, *bps)])
+            .unwrap_or_default()
     }
 
     /// The routes `peer` must receive: all of [`Self::routes`] when it selects this node,
@@ -348,15 +366,18 @@ pub fn decide(node: &Node, services: &[Service], config: &AnnounceConfig) -> Ann
     let mut contributions = Vec::new();
     let decisions: Vec<(String, ServiceDecision)> = services
         .iter()
-        .map(|service| {
-            let sd = decide_service(&mut cx, service, &mut contributions);
+        .enumerate()
+        .map(|(index, service)| {
+            let sd = decide_service(&mut cx, index, service, &mut contributions);
             (service.key.clone(), sd)
         })
         .collect();
+    let link_bandwidth = link_bandwidths(&mut contributions);
     AnnounceDecision {
         node: node.name.clone(),
         node_reasons,
         peers,
+        link_bandwidth,
         routes: merge_routes(contributions),
         // Collecting builds the tree in bulk, with full nodes; a repeated key keeps the last.
         services: decisions.into_iter().collect(),
@@ -368,6 +389,32 @@ struct Contribution<'a> {
     prefix: IpNet,
     ip: IpAddr,
     advertisement: &'a Advertisement,
+    /// Index of the Service in the input.
+    service: usize,
+    /// The link bandwidth this Service gives the prefix, when weighted.
+    link_bandwidth: Option<u64>,
+}
+
+/// The link bandwidth of each weighted prefix: per Service the largest of its contributions
+/// (two weighted advertisements of one pool do not double its weight), summed over Services.
+fn link_bandwidths(contributions: &mut [Contribution<'_>]) -> BTreeMap<IpNet, u64> {
+    let mut out = BTreeMap::new();
+    if contributions.iter().all(|c| c.link_bandwidth.is_none()) {
+        return out;
+    }
+    contributions.sort_unstable_by_key(|c| (c.prefix, c.service));
+    for group in contributions.chunk_by(|a, b| a.prefix == b.prefix) {
+        let mut total: Option<u64> = None;
+        for service in group.chunk_by(|a, b| a.service == b.service) {
+            if let Some(bw) = service.iter().filter_map(|c| c.link_bandwidth).max() {
+                total = Some(total.unwrap_or(0).saturating_add(bw));
+            }
+        }
+        if let (Some(first), Some(total)) = (group.first(), total) {
+            out.insert(first.prefix, total);
+        }
+    }
+    out
 }
 
 /// Merges the contributions into routes: one per prefix, attributes merged, covered IPs
@@ -395,15 +442,17 @@ fn merge_routes(mut contributions: Vec<Contribution<'_>>) -> BTreeMap<IpNet, Rou
 /// Decides one Service, adding its share of routes to `routes` when the node can announce.
 fn decide_service<'a>(
     cx: &mut Context<'a>,
+    index: usize,
     service: &'a Service,
     routes: &mut Vec<Contribution<'a>>,
 ) -> ServiceDecision {
     let mut scratch = std::mem::take(&mut cx.scratch);
-    fill_service_decision(cx, service, routes, &mut scratch);
+    fill_service_decision(cx, index, service, routes, &mut scratch);
     // Collecting a drain allocates exactly the length, and nothing when empty.
     let sd = ServiceDecision {
         announce: !scratch.announced_ips.is_empty(),
         local_endpoints: scratch.local_endpoints,
+        link_bandwidth: scratch.link_bandwidth.take(),
         reasons: scratch.reasons.drain(..).collect(),
         announced_ips: scratch.announced_ips.drain(..).collect(),
         prefixes: scratch.prefixes.drain(..).collect(),
@@ -416,6 +465,7 @@ fn decide_service<'a>(
 /// Writes the decision of one Service into the empty `sd`.
 fn fill_service_decision<'a>(
     cx: &mut Context<'a>,
+    index: usize,
     service: &'a Service,
     routes: &mut Vec<Contribution<'a>>,
     sd: &mut ServiceDecision,
@@ -509,10 +559,25 @@ fn fill_service_decision<'a>(
                 });
                 continue;
             };
+            // Weighted ECMP: Local Services only (kube-proxy re-balances Cluster traffic),
+            // host routes only (an aggregate is shared by Services).
+            let link_bandwidth = adv
+                .link_bandwidth_per_endpoint
+                .filter(|_| {
+                    service.traffic_policy == TrafficPolicy::Local
+                        && prefix.prefix_len() == prefix.max_prefix_len()
+                })
+                .map(|unit| unit.saturating_mul(u64::from(sd.local_endpoints)))
+                .filter(|bw| *bw > 0);
+            if let Some(bw) = link_bandwidth {
+                sd.link_bandwidth = Some(sd.link_bandwidth.map_or(bw, |b| b.max(bw)));
+            }
             routes.push(Contribution {
                 prefix,
                 ip,
                 advertisement: adv,
+                service: index,
+                link_bandwidth,
             });
             if prefix.prefix_len() < prefix.max_prefix_len() {
                 let r = Reason::Aggregated { ip, prefix };

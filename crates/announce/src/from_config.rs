@@ -2,7 +2,7 @@
 
 use crate::input::{
     AddressRange, Advertisement, AnnounceConfig, AnnounceFrom, Community, LargeCommunity, Node,
-    Peer, PeerKey, Pool,
+    Peer, PeerKey, Pool, ServiceAllowances,
 };
 use ferrolb_config::{BgpAdvertisement, CommunityValue, Config};
 
@@ -55,14 +55,45 @@ fn advertisement(adv: &BgpAdvertisement) -> Advertisement {
         local_pref: adv.localpref,
         communities: Vec::new(),
         large_communities: Vec::new(),
+        link_bandwidth_per_endpoint: adv
+            .weighted_ecmp
+            .then(|| adv.link_bandwidth_per_endpoint.bits_per_second()),
+        service_allowances: ServiceAllowances {
+            communities: Vec::new(),
+            large_communities: Vec::new(),
+            local_prefs: adv
+                .allowed_service_localprefs
+                .iter()
+                .map(|r| (r.first, r.last))
+                .collect(),
+        },
     };
-    for c in &adv.communities {
+    split_communities(
+        &adv.communities,
+        &mut out.communities,
+        &mut out.large_communities,
+    );
+    split_communities(
+        &adv.allowed_service_communities,
+        &mut out.service_allowances.communities,
+        &mut out.service_allowances.large_communities,
+    );
+    out
+}
+
+/// Appends each community of `values` to `standard` or `large`.
+pub(crate) fn split_communities(
+    values: &[CommunityValue],
+    standard: &mut Vec<Community>,
+    large: &mut Vec<LargeCommunity>,
+) {
+    for c in values {
         match *c {
-            CommunityValue::Standard(high, low) => out
-                .communities
-                .push(Community((u32::from(high) << 16) | u32::from(low))),
+            CommunityValue::Standard(high, low) => {
+                standard.push(Community((u32::from(high) << 16) | u32::from(low)))
+            }
             CommunityValue::Large(global_admin, local_data1, local_data2) => {
-                out.large_communities.push(LargeCommunity {
+                large.push(LargeCommunity {
                     global_admin,
                     local_data1,
                     local_data2,
@@ -70,7 +101,6 @@ fn advertisement(adv: &BgpAdvertisement) -> Advertisement {
             }
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -160,6 +190,8 @@ address-pools:
                         local_data1: 1,
                         local_data2: 100
                     }],
+                    link_bandwidth_per_endpoint: None,
+                    service_allowances: Default::default(),
                 },
                 Advertisement {
                     aggregation_length: 24,
@@ -167,6 +199,8 @@ address-pools:
                     local_pref: None,
                     communities: vec![Community((64512 << 16) | 24)],
                     large_communities: vec![],
+                    link_bandwidth_per_endpoint: None,
+                    service_allowances: Default::default(),
                 }
             ]
         );

@@ -151,6 +151,23 @@ pub struct Advertisement {
     pub communities: Vec<Community>,
     /// LARGE_COMMUNITIES to attach.
     pub large_communities: Vec<LargeCommunity>,
+    /// Weighted ECMP: the bandwidth, in bits per second, each ready endpoint on this node is
+    /// worth in the link-bandwidth community of a `Local` Service's route; None when off.
+    pub link_bandwidth_per_endpoint: Option<u64>,
+    /// What a Service may add to its own route with annotations.
+    pub service_allowances: ServiceAllowances,
+}
+
+/// What a Service may set with its annotations (an advertisement's `allowed-service-*` keys).
+/// The default allows nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceAllowances {
+    /// Standard communities a Service may add.
+    pub communities: Vec<Community>,
+    /// Large communities a Service may add.
+    pub large_communities: Vec<LargeCommunity>,
+    /// LOCAL_PREF values a Service may set, as inclusive `(first, last)` ranges.
+    pub local_prefs: Vec<(u32, u32)>,
 }
 
 impl Advertisement {
@@ -162,6 +179,12 @@ impl Advertisement {
         local_pref: None,
         communities: Vec::new(),
         large_communities: Vec::new(),
+        link_bandwidth_per_endpoint: None,
+        service_allowances: ServiceAllowances {
+            communities: Vec::new(),
+            large_communities: Vec::new(),
+            local_prefs: Vec::new(),
+        },
     };
 }
 

@@ -15,7 +15,9 @@ pub mod decision;
 pub mod explain;
 mod from_config;
 pub mod input;
+pub mod link_bandwidth;
 pub mod reason;
+pub mod service_attributes;
 
 pub use decision::{
     AnnounceDecision, PeerDecision, Route, RouteAttributes, ServiceDecision, decide,
@@ -23,6 +25,14 @@ pub use decision::{
 pub use explain::explain;
 pub use input::{
     AddressRange, Advertisement, AnnounceConfig, AnnounceFrom, Community, EXCLUDE_LABEL, Endpoint,
-    LargeCommunity, Node, Peer, PeerKey, Pool, Service, TrafficPolicy,
+    LargeCommunity, Node, Peer, PeerKey, Pool, Service, ServiceAllowances, TrafficPolicy,
+};
+pub use link_bandwidth::{
+    AS_TRANS, decode_link_bandwidth, link_bandwidth_community, link_bandwidth_community_bps,
 };
 pub use reason::{Effect, Reason};
+pub use service_attributes::{
+    AttributeProblem, AttributeRefusal, COMMUNITIES_ANNOTATION, CONDITION_TYPE,
+    LARGE_COMMUNITIES_ANNOTATION, LOCAL_PREF_ANNOTATION, ServiceAttributes,
+    apply_service_attributes, service_attributes,
+};

@@ -1,0 +1,267 @@
+//! Per-Service BGP attributes: the `ferrolb.io/bgp-communities`,
+//! `ferrolb.io/bgp-large-communities` and `ferrolb.io/bgp-local-pref` annotations, checked
+//! against what the Service's pool allows (`allowed-service-*`).
+//!
+//! A Service owner must not steer the routers at will, so anything the pool does not list is
+//! refused, as is any value that does not parse. A refusal is all or nothing: the Service is
+//! announced with its pool's defaults, and the glue records the [`AttributeRefusal`] as a
+//! Warning Event and a status condition. Nothing is dropped silently.
+
+use crate::decision::AnnounceDecision;
+use crate::from_config::split_communities;
+use crate::input::{Community, LargeCommunity, Pool};
+use ferrolb_config::CommunityValue;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// Standard communities (`a:b` or `bgp-communities` aliases), comma-separated.
+pub const COMMUNITIES_ANNOTATION: &str = "ferrolb.io/bgp-communities";
+/// Large communities (`a:b:c` or `large:a:b:c`), comma-separated.
+pub const LARGE_COMMUNITIES_ANNOTATION: &str = "ferrolb.io/bgp-large-communities";
+/// One LOCAL_PREF value (sent to iBGP peers only).
+pub const LOCAL_PREF_ANNOTATION: &str = "ferrolb.io/bgp-local-pref";
+/// The Service status condition type that reports whether its annotations were applied.
+pub const CONDITION_TYPE: &str = "ferrolb.io/BGPAttributesAccepted";
+
+/// The attributes a Service adds to its own host routes, once accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceAttributes {
+    /// LOCAL_PREF, replacing the pool's.
+    pub local_pref: Option<u32>,
+    /// COMMUNITIES added to the pool's.
+    pub communities: BTreeSet<Community>,
+    /// LARGE_COMMUNITIES added to the pool's.
+    pub large_communities: BTreeSet<LargeCommunity>,
+}
+
+impl ServiceAttributes {
+    /// True when the Service asks for nothing.
+    pub fn is_empty(&self) -> bool {
+        self.local_pref.is_none()
+            && self.communities.is_empty()
+            && self.large_communities.is_empty()
+    }
+}
+
+/// One thing wrong with a Service's attribute annotations.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AttributeProblem {
+    /// A value that is not a community of the annotation's kind nor an alias.
+    #[error("{annotation}: {value:?} is not {expected}")]
+    InvalidCommunity {
+        /// The annotation.
+        annotation: &'static str,
+        /// The value as written.
+        value: String,
+        /// What the annotation takes, in words.
+        expected: &'static str,
+    },
+    /// A community the pool does not allow Services to set.
+    #[error(
+        "{annotation}: community {community} is not in allowed-service-communities of pool {pool:?}"
+    )]
+    CommunityNotAllowed {
+        /// The annotation.
+        annotation: &'static str,
+        /// The community, as ferrolb writes it.
+        community: String,
+        /// The Service's pool.
+        pool: String,
+    },
+    /// A LOCAL_PREF that is not a number from 0 to 4294967295.
+    #[error("ferrolb.io/bgp-local-pref: {0:?} is not a number from 0 to 4294967295")]
+    InvalidLocalPref(String),
+    /// A LOCAL_PREF the pool does not allow.
+    #[error(
+        "ferrolb.io/bgp-local-pref: {value} is not in allowed-service-localprefs of pool {pool:?}"
+    )]
+    LocalPrefNotAllowed {
+        /// The value.
+        value: u32,
+        /// The Service's pool.
+        pool: String,
+    },
+}
+
+impl AttributeProblem {
+    /// A CamelCase reason for an Event or condition.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AttributeProblem::InvalidCommunity { .. } => "InvalidCommunity",
+            AttributeProblem::CommunityNotAllowed { .. } => "CommunityNotAllowed",
+            AttributeProblem::InvalidLocalPref(_) => "InvalidLocalPref",
+            AttributeProblem::LocalPrefNotAllowed { .. } => "LocalPrefNotAllowed",
+        }
+    }
+}
+
+/// Why a Service's attribute annotations were refused: every problem found (never empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributeRefusal {
+    /// The problems, in annotation order (communities, large communities, local-pref).
+    pub problems: Vec<AttributeProblem>,
+}
+
+impl AttributeRefusal {
+    /// The reason for the Warning Event and the `False` condition: the first problem's.
+    pub fn reason(&self) -> &'static str {
+        self.problems
+            .first()
+            .map_or("AttributesRefused", AttributeProblem::reason)
+    }
+
+    /// The message for the Event and condition: every problem, then what happens instead.
+    pub fn message(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for AttributeRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for p in &self.problems {
+            write!(f, "{p}; ")?;
+        }
+        f.write_str("announcing with the pool's attributes instead")
+    }
+}
+
+impl std::error::Error for AttributeRefusal {}
+
+/// The comma-separated items of an annotation, trimmed, empty ones skipped.
+fn items(text: &str) -> impl Iterator<Item = &str> {
+    text.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Reads and checks a Service's attribute annotations against `pool`'s allowances (the union
+/// over its advertisements; the configuration allows them on host-route advertisements only).
+/// `aliases` are the configuration's `bgp-communities`. A Service without these annotations
+/// gets empty attributes.
+pub fn service_attributes(
+    annotations: &BTreeMap<String, String>,
+    pool: &Pool,
+    aliases: &BTreeMap<String, CommunityValue>,
+) -> Result<ServiceAttributes, AttributeRefusal> {
+    let mut problems = Vec::new();
+    let mut requested: Vec<(&'static str, CommunityValue)> = Vec::new();
+    if let Some(text) = annotations.get(COMMUNITIES_ANNOTATION) {
+        for item in items(text) {
+            match aliases.get(item).copied().map_or_else(
+                || {
+                    item.parse::<CommunityValue>()
+                        .ok()
+                        .filter(|c| c.standard_bits().is_some())
+                },
+                Some,
+            ) {
+                Some(c) => requested.push((COMMUNITIES_ANNOTATION, c)),
+                None => problems.push(AttributeProblem::InvalidCommunity {
+                    annotation: COMMUNITIES_ANNOTATION,
+                    value: item.to_string(),
+                    expected: "a community a:b (16-bit numbers) or a bgp-communities alias",
+                }),
+            }
+        }
+    }
+    if let Some(text) = annotations.get(LARGE_COMMUNITIES_ANNOTATION) {
+        for item in items(text) {
+            match item.parse::<CommunityValue>() {
+                Ok(c @ CommunityValue::Large(..)) => {
+                    requested.push((LARGE_COMMUNITIES_ANNOTATION, c))
+                }
+                _ => problems.push(AttributeProblem::InvalidCommunity {
+                    annotation: LARGE_COMMUNITIES_ANNOTATION,
+                    value: item.to_string(),
+                    expected: "a large community a:b:c or large:a:b:c (32-bit numbers)",
+                }),
+            }
+        }
+    }
+    let allowances = pool.advertisements.iter().map(|a| &a.service_allowances);
+    let mut out = ServiceAttributes::default();
+    for (annotation, c) in requested {
+        let mut standard = Vec::new();
+        let mut large = Vec::new();
+        split_communities(&[c], &mut standard, &mut large);
+        let allowed = allowances.clone().any(|a| {
+            standard.iter().all(|s| a.communities.contains(s))
+                && large.iter().all(|l| a.large_communities.contains(l))
+        });
+        if allowed {
+            out.communities.extend(standard);
+            out.large_communities.extend(large);
+        } else {
+            problems.push(AttributeProblem::CommunityNotAllowed {
+                annotation,
+                community: c.to_string(),
+                pool: pool.name.clone(),
+            });
+        }
+    }
+    if let Some(text) = annotations.get(LOCAL_PREF_ANNOTATION) {
+        let t = text.trim();
+        let value = (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse::<u32>().ok())
+            .flatten();
+        match value {
+            None => problems.push(AttributeProblem::InvalidLocalPref(text.clone())),
+            Some(v)
+                if allowances
+                    .clone()
+                    .any(|a| a.local_prefs.iter().any(|(lo, hi)| *lo <= v && v <= *hi)) =>
+            {
+                out.local_pref = Some(v)
+            }
+            Some(value) => problems.push(AttributeProblem::LocalPrefNotAllowed {
+                value,
+                pool: pool.name.clone(),
+            }),
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(AttributeRefusal { problems })
+    }
+}
+
+/// Adds accepted per-Service attributes (keyed `namespace/name`) to the Services' host routes
+/// in `decision`. Communities are added to the pool's; a Service's LOCAL_PREF replaces the
+/// pool's (the highest wins when Services sharing an IP disagree). Aggregated routes and
+/// Services this node does not announce are left alone. Running it twice changes nothing more.
+pub fn apply_service_attributes(
+    decision: &mut AnnounceDecision,
+    attributes: &BTreeMap<String, ServiceAttributes>,
+) {
+    let mut local_prefs: BTreeMap<ipnet::IpNet, u32> = BTreeMap::new();
+    for (key, attrs) in attributes {
+        let Some(sd) = decision.services.get(key) else {
+            continue;
+        };
+        for prefix in sd
+            .prefixes
+            .iter()
+            .filter(|p| p.prefix_len() == p.max_prefix_len())
+        {
+            let Some(route) = decision.routes.get_mut(prefix) else {
+                continue;
+            };
+            route
+                .attributes
+                .communities
+                .extend(attrs.communities.iter().copied());
+            route
+                .attributes
+                .large_communities
+                .extend(attrs.large_communities.iter().copied());
+            if let Some(lp) = attrs.local_pref {
+                let e = local_prefs.entry(*prefix).or_insert(lp);
+                *e = (*e).max(lp);
+            }
+        }
+    }
+    for (prefix, lp) in local_prefs {
+        if let Some(route) = decision.routes.get_mut(&prefix) {
+            route.attributes.local_pref = Some(lp);
+        }
+    }
+}
