@@ -1,0 +1,204 @@
+"""The load balancers under test: how each is configured and started out of cluster in the lab."""
+
+import glob
+import json
+import os
+import re
+import subprocess
+
+from labctl import Proc, run
+
+HOLD_TIME_S = 9
+# Pools: the two documentation ranges, then 198.18.64.0/18 (RFC 2544 benchmarking space, inside the lab's
+# 198.18.0.0/15 and unused by it) because 10,000 /32s do not fit in 512 addresses.
+POOL_RANGES = ["203.0.113.0/24", "198.51.100.0/24", "198.18.64.0/18"]
+
+
+def legacy_config(router_ip, asn):
+    """The MetalLB v0.12 ConfigMap body both ferrolb and MetalLB v0.12.1 read."""
+    addrs = "\n".join(f"  - {r}" for r in POOL_RANGES)
+    return (
+        f"peers:\n- peer-address: {router_ip}\n  peer-asn: {asn}\n  my-asn: {asn}\n  password: \"foo\"\n"
+        f"  hold-time: {HOLD_TIME_S}s\n"
+        f"address-pools:\n- name: bench\n  protocol: bgp\n  addresses:\n{addrs}\n"
+    )
+
+
+class Impl:
+    """One load balancer: name, where its config lives, which endpoint objects it reads."""
+
+    name = "?"
+    endpoints_kind = "slices"  # "slices" (discovery.k8s.io/v1) or "endpoints" (core/v1)
+    speaker_counts_updates = False
+
+    def __init__(self, lab, out_dir):
+        self.lab, self.out_dir = lab, out_dir
+        self.controller = None
+        self.speakers = {}
+
+    def log(self, what):
+        return os.path.join(self.out_dir, f"{self.name}-{what}.log")
+
+    def create_namespace(self, ns):
+        kube = self.lab.kube
+        if not kube.exists(f"/api/v1/namespaces/{ns}"):
+            kube.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                        "metadata": {"name": ns}})
+
+    def apply_configmap(self, ns):
+        self.create_namespace(ns)
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "config", "namespace": ns},
+                "data": {"config": legacy_config(self.lab.env["ROUTER_LAN4"], self.lab.env["ROUTER_ASN"])}}
+        path = f"/api/v1/namespaces/{ns}/configmaps"
+        if self.lab.kube.exists(f"{path}/config"):
+            self.lab.kube.request("PUT", f"{path}/config", body)
+        else:
+            self.lab.kube.request("POST", path, body)
+
+    def start_speakers(self):
+        for i in range(1, self.lab.nodes + 1):
+            self.start_speaker(i)
+
+    def check_alive(self):
+        """Raise with the end of its log if the controller or a speaker has exited."""
+        for p in [self.controller] + list(self.speakers.values()):
+            if p is not None and not p.alive():
+                with open(p.log.name, errors="replace") as f:
+                    tail = "".join(f.readlines()[-6:])
+                raise RuntimeError(f"{self.name} {p.name} exited {p.p.returncode}: {tail.strip()}")
+
+    def stop_all(self):
+        for s in self.speakers.values():
+            s.stop()
+        self.speakers = {}
+        if self.controller:
+            self.controller.stop()
+            self.controller = None
+
+    def speaker_updates(self, i):
+        """UPDATE messages the speaker on node-i says it sent, if it exports that."""
+        return None
+
+
+class Ferrolb(Impl):
+    """ferrolb controller + speakers (graceful restart off, so a killed speaker is a plain failure)."""
+
+    name = "ferrolb"
+
+    def __init__(self, lab, out_dir, binary):
+        super().__init__(lab, out_dir)
+        self.binary = binary
+
+    def setup(self):
+        self.apply_configmap("ferrolb-system")
+
+    def start_controller(self):
+        self.controller = Proc("controller", self.lab.router_ns,
+                               [self.binary, "controller", "--metrics-addr", "127.0.0.1:7472"],
+                               {"KUBECONFIG": self.lab.kubeconfig, "RUST_LOG": "warn"}, self.log("controller"))
+
+    def start_speaker(self, i):
+        self.speakers[i] = Proc(
+            f"speaker-{i}", self.lab.node_ns(i),
+            [self.binary, "speaker", "--node-name", f"node-{i}", "--metrics-addr", "127.0.0.1:7472",
+             "--state-dir", os.path.join(self.lab.dir, f"bench-speaker-{i}"), "--no-graceful-restart"],
+            {"KUBECONFIG": self.lab.kubeconfig, "RUST_LOG": "warn"}, self.log(f"speaker-{i}"))
+
+    def controller_ready(self):
+        return self.lab.curl(self.lab.router_ns, "http://127.0.0.1:7472/readyz")[0] == 200
+
+
+class MetalLBLegacy(Impl):
+    """MetalLB v0.12.x: ConfigMap configuration, native BGP speaker, memberlist off (no --ml-labels)."""
+
+    endpoints_kind = "endpoints"  # v0.12 reads discovery.k8s.io/v1beta1 slices, gone since Kubernetes 1.25
+    speaker_counts_updates = True
+
+    def __init__(self, lab, out_dir, bin_dir, version):
+        super().__init__(lab, out_dir)
+        self.bin_dir, self.name = bin_dir, f"metallb-{version}"
+
+    def setup(self):
+        self.apply_configmap("metallb-system")
+
+    def start_controller(self):
+        self.controller = Proc(
+            "controller", self.lab.router_ns,
+            [os.path.join(self.bin_dir, "controller"), "--kubeconfig", self.lab.kubeconfig,
+             "--namespace", "metallb-system", "--port", "7472", "--log-level", "warn"],
+            {}, self.log("controller"))
+
+    def start_speaker(self, i):
+        self.speakers[i] = Proc(
+            f"speaker-{i}", self.lab.node_ns(i),
+            [os.path.join(self.bin_dir, "speaker"), "--kubeconfig", self.lab.kubeconfig,
+             "--namespace", "metallb-system", "--node-name", f"node-{i}", "--port", "7472",
+             "--log-level", "warn"],
+            {}, self.log(f"speaker-{i}"))
+
+    def controller_ready(self):
+        # v0.12 has no readiness endpoint; its manifests probe the metrics port.
+        return self.lab.curl(self.lab.router_ns, "http://127.0.0.1:7472/metrics")[0] == 200
+
+    def speaker_updates(self, i):
+        code, body = self.lab.curl(self.lab.node_ns(i), "http://127.0.0.1:7472/metrics")
+        if code != 200:
+            return None
+        total = 0
+        for m in re.finditer(r"^metallb_bgp_updates_total\{[^}]*\} ([0-9.e+]+)$", body, re.M):
+            total += int(float(m.group(1)))
+        return total
+
+
+class MetalLBCrd(MetalLBLegacy):
+    """MetalLB v0.13+: CRD configuration (IPAddressPool, BGPPeer, BGPAdvertisement), native BGP mode,
+    webhooks and certificate rotation off, memberlist off."""
+
+    endpoints_kind = "slices"
+
+    def __init__(self, lab, out_dir, bin_dir, version, src_dir):
+        super().__init__(lab, out_dir, bin_dir, version)
+        self.src_dir = src_dir
+
+    def setup(self):
+        self.create_namespace("metallb-system")
+        crds = sorted(glob.glob(os.path.join(self.src_dir, "config", "crd", "bases", "*.yaml")))
+        if not crds:
+            raise RuntimeError(f"no CRDs under {self.src_dir}/config/crd/bases")
+        kubectl = os.path.join(self.lab.env["CP_BIN"], "kubectl")
+        for c in crds:
+            run([kubectl, "--kubeconfig", self.lab.kubeconfig, "apply", "--server-side", "-f", c])
+        run([kubectl, "--kubeconfig", self.lab.kubeconfig, "wait", "--for=condition=Established",
+             "--timeout=60s"] + [x for c in crds for x in ("-f", c)])
+        asn = int(self.lab.env["ROUTER_ASN"])
+        objs = [
+            {"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+             "metadata": {"name": "bench", "namespace": "metallb-system"}, "spec": {"addresses": POOL_RANGES}},
+            {"apiVersion": "metallb.io/v1beta2", "kind": "BGPPeer",
+             "metadata": {"name": "router", "namespace": "metallb-system"},
+             "spec": {"myASN": asn, "peerASN": asn, "peerAddress": self.lab.env["ROUTER_LAN4"],
+                      "password": "foo", "holdTime": f"{HOLD_TIME_S}s"}},
+            {"apiVersion": "metallb.io/v1beta1", "kind": "BGPAdvertisement",
+             "metadata": {"name": "bench", "namespace": "metallb-system"}, "spec": {"ipAddressPools": ["bench"]}},
+        ]
+        p = subprocess.run([kubectl, "--kubeconfig", self.lab.kubeconfig, "apply", "-f", "-"],
+                           input="\n---\n".join(json.dumps(o) for o in objs), capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"MetalLB CRD objects: {p.stderr.strip()}")
+
+    def start_controller(self):
+        self.controller = Proc(
+            "controller", self.lab.router_ns,
+            [os.path.join(self.bin_dir, "controller"), "--kubeconfig", self.lab.kubeconfig,
+             "--namespace", "metallb-system", "--port", "7472", "--log-level", "warn",
+             "--disable-cert-rotation", "--webhook-mode", "disabled"],
+            {"METALLB_NAMESPACE": "metallb-system"}, self.log("controller"))
+
+    def start_speaker(self, i):
+        self.speakers[i] = Proc(
+            f"speaker-{i}", self.lab.node_ns(i),
+            [os.path.join(self.bin_dir, "speaker"), "--kubeconfig", self.lab.kubeconfig,
+             "--namespace", "metallb-system", "--node-name", f"node-{i}", "--port", "7472",
+             "--log-level", "warn"],
+            {"METALLB_NAMESPACE": "metallb-system", "METALLB_NODE_NAME": f"node-{i}",
+             "METALLB_BGP_TYPE": "native"}, self.log(f"speaker-{i}"))
