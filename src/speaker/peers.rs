@@ -136,13 +136,31 @@ pub fn attributes_of(attrs: &RouteAttributes) -> Attributes {
     }
 }
 
-/// The routes every selected peer must have, from the decision.
-pub fn desired_routes(decision: &AnnounceDecision) -> DesiredRoutes {
+/// The routes every selected peer must have, from the decision, for sessions where our AS is
+/// `my_asn` (the link-bandwidth community of a weighted route carries it).
+pub fn desired_routes(decision: &AnnounceDecision, my_asn: u32) -> DesiredRoutes {
     decision
         .routes
         .iter()
-        .map(|(prefix, route)| (*prefix, attributes_of(&route.attributes)))
+        .map(|(prefix, route)| {
+            let mut attributes = attributes_of(&route.attributes);
+            attributes.extended_communities = decision.extended_communities(prefix, my_asn);
+            (*prefix, attributes)
+        })
         .collect()
+}
+
+/// The routes for each local AS among `sessions`.
+pub fn desired_routes_by_as<'a>(
+    decision: &AnnounceDecision,
+    sessions: impl IntoIterator<Item = &'a SessionConfig>,
+) -> BTreeMap<u32, DesiredRoutes> {
+    let mut out = BTreeMap::new();
+    for s in sessions {
+        out.entry(s.fsm.my_asn)
+            .or_insert_with(|| desired_routes(decision, s.fsm.my_asn));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -271,6 +289,27 @@ address-pools:
                 restart: vec![],
                 stop: vec![]
             }
+        );
+    }
+
+    #[test]
+    fn weighted_routes_carry_the_link_bandwidth_of_each_local_as() {
+        let mut decision = AnnounceDecision::default();
+        let weighted: ipnet::IpNet = "203.0.113.5/32".parse().unwrap();
+        let plain: ipnet::IpNet = "203.0.113.6/32".parse().unwrap();
+        decision.routes.insert(weighted, Default::default());
+        decision.routes.insert(plain, Default::default());
+        decision.link_bandwidth.insert(weighted, 2_000_000);
+        let routes = desired_routes(&decision, 64501);
+        assert_eq!(
+            routes[&weighted].extended_communities,
+            [[0x40, 0x04, 0xFB, 0xF5, 0x48, 0x74, 0x24, 0x00]]
+        );
+        assert!(routes[&plain].extended_communities.is_empty());
+        let four_octet = desired_routes(&decision, 4_200_000_000);
+        assert_eq!(
+            four_octet[&weighted].extended_communities,
+            [[0x40, 0x04, 0x5B, 0xA0, 0x48, 0x74, 0x24, 0x00]]
         );
     }
 

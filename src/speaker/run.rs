@@ -156,7 +156,8 @@ struct Speaker {
     vip: Option<VipInterface>,
     vips: BTreeSet<IpAddr>,
     sessions: BTreeMap<PeerKey, Running>,
-    routes: Arc<DesiredRoutes>,
+    /// The routes handed to the sessions, per local AS (weighted routes carry it).
+    routes: Arc<BTreeMap<u32, DesiredRoutes>>,
     announced: BTreeMap<String, bool>,
     events: mpsc::Sender<(Event, ObjectReference)>,
 }
@@ -253,7 +254,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         vip,
         vips: BTreeSet::new(),
         sessions: BTreeMap::new(),
-        routes: Arc::new(DesiredRoutes::new()),
+        routes: Arc::new(BTreeMap::new()),
         announced: BTreeMap::new(),
         events: spawn_event_publisher(recorder),
     };
@@ -320,7 +321,10 @@ impl Speaker {
         self.discover(&config).await;
         let desired_sessions =
             peers::desired_sessions(&config, &node.labels, &self.defaults, &self.discovered);
-        let routes = Arc::new(peers::desired_routes(&decision));
+        let routes = Arc::new(peers::desired_routes_by_as(
+            &decision,
+            desired_sessions.values(),
+        ));
         self.apply_sessions(desired_sessions, &routes, since).await;
         self.routes = routes;
         self.sync_vips(&decision).await;
@@ -353,9 +357,11 @@ impl Speaker {
     async fn apply_sessions(
         &mut self,
         desired: BTreeMap<PeerKey, SessionConfig>,
-        routes: &Arc<DesiredRoutes>,
+        routes: &Arc<BTreeMap<u32, DesiredRoutes>>,
         since: Option<Instant>,
     ) {
+        let table =
+            |config: &SessionConfig| routes.get(&config.fsm.my_asn).cloned().unwrap_or_default();
         let running: BTreeMap<PeerKey, SessionConfig> = self
             .sessions
             .iter()
@@ -388,8 +394,9 @@ impl Speaker {
             let Some(config) = desired.get(key) else {
                 continue;
             };
-            tracing::info!(peer = %key, prefixes = routes.len(), "starting the session");
-            let session = Session::spawn(config.clone(), (**routes).clone());
+            let table = table(config);
+            tracing::info!(peer = %key, prefixes = table.len(), "starting the session");
+            let session = Session::spawn(config.clone(), table);
             // The first table's latency is the connection's, not an event's: not measured.
             let handoff = Arc::new(Mutex::new(None));
             let monitor = tokio::spawn(monitor(
@@ -414,7 +421,7 @@ impl Speaker {
                 if let (Some(since), true, Ok(mut h)) = (since, established, r.handoff.lock()) {
                     h.get_or_insert(since);
                 }
-                r.session.set_routes((**routes).clone());
+                r.session.set_routes(table(&r.config));
             }
         }
     }
