@@ -37,6 +37,7 @@ METRICS = {
     "update_bytes_pcap": ("bytes", "UPDATE bytes on the wire"),
     "updates_optimum": ("msgs", "fewest UPDATEs that can carry the table (810 /32s each), no End-of-RIB"),
     "updates_over_optimum": ("msgs", "updates_frr - optimum (target <= 1 per session: the End-of-RIB)"),
+    "converged": ("0/1", "1 when the router converged within 120 s + 0.1 s per Service (else lower bounds)"),
     "services_create_s": ("s", "(setup) creating the Services and endpoints through the API"),
     "churn_latency_p50_ms": ("ms", "endpoint write -> router FIB has the new next hops, p50"),
     "churn_latency_p99_ms": ("ms", "same, p99 (target <= 250 ms)"),
@@ -116,22 +117,55 @@ def table(results, impl_names):
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)
 
 
+CONVERGENCE = ("time_to_all_ips_s", "time_to_all_routes_s", "churn_latency_p50_ms", "churn_latency_p99_ms",
+               "churn_latency_max_ms", "failover_kill_s", "failover_link_s", "restart_ready_s")
+RESOURCES = ("controller_cpu_s", "controller_peak_rss_mb", "speaker_cpu_s_mean", "speaker_peak_rss_mb_max",
+             "updates_frr", "update_bytes_pcap")
+
+
+def targets(res, impl_names, sessions):
+    """The issue's targets, checked against this run's ferrolb medians (and ratios)."""
+    med = {(r["impl"], r["scenario"], r["n"], r["metric"]): r["median"] for r in res.rows()}
+    lines = []
+    for other in [i for i in impl_names if i != "ferrolb"]:
+        worse = [f"{m}@{n}" for (i, sc_, n, m), v in med.items() if i == "ferrolb" and m in CONVERGENCE + RESOURCES
+                 and (other, sc_, n, m) in med and v > med[(other, sc_, n, m)]]
+        have = any(i == other for (i, *_rest) in med)
+        if have:
+            lines.append(f"  ferrolb below {other} on every convergence and resource figure: "
+                         + ("MET" if not worse else "MISSED (" + ", ".join(sorted(worse)) + ")"))
+    for (i, sc_, n, m), v in sorted(med.items()):
+        if i != "ferrolb":
+            continue
+        if m == "updates_over_optimum":
+            lines.append(f"  N={n}: UPDATEs {med[(i, sc_, n, 'updates_frr')]:.0f} vs optimum "
+                         f"{med[(i, sc_, n, 'updates_optimum')]:.0f} + 1 End-of-RIB per session ({sessions}): "
+                         + ("MET" if v <= sessions else "MISSED"))
+        if m == "churn_latency_p99_ms":
+            lines.append(f"  N={n}: churn p99 {v:.0f} ms <= 250 ms: " + ("MET" if v <= 250 else "MISSED"))
+        if m == "speaker_peak_rss_mb_max" and n >= 10000:
+            lines.append(f"  N={n}: speaker peak RSS {v:.1f} MB <= 30 MB: " + ("MET" if v <= 30 else "MISSED"))
+    return ("\ntargets (medians of this run):\n" + "\n".join(lines) + "\n") if lines else ""
+
+
 def run_impl(args, lab, impl, res, out_dir):
     """Every scenario for one implementation in one fresh lab."""
     impl.setup()
     churn_n = min(args.sizes, key=lambda n: abs(n - args.churn_size))
     for n in args.sizes:
-        reps = args.reps if n < 10000 else max(1, args.reps_large)
+        reps = args.reps if n < args.large_from else max(1, args.reps_large)
         for rep in range(reps):
             keep = n == churn_n and rep == reps - 1 and args.post
             load0 = sc.load_avg()
             print(f"bench: {impl.name} scale N={n} rep {rep + 1}/{reps} (load {load0:.1f})", file=sys.stderr)
-            m, state = sc.scale(lab, impl, n, out_dir, f"{impl.name}-scale-{n}-{rep}", keep=keep)
+            m, state = sc.scale(lab, impl, n, out_dir, f"{impl.name}-scale-{n}-{rep}", res.notes, keep=keep)
             res.loads.append({"impl": impl.name, "scenario": "scale", "n": n, "rep": rep,
                               "load_start": load0, "load_end": sc.load_avg()})
             res.add(impl.name, "scale", n, m)
             print(f"bench:   {json.dumps({k: round(v, 3) for k, v in m.items()})}", file=sys.stderr)
-        if n == churn_n and args.post:
+        if n == churn_n and args.post and state is None:
+            res.errors.append(f"{impl.name}: churn, failover and restart skipped: N={n} did not converge")
+        elif n == churn_n and args.post:
             try:
                 post_scenarios(args, lab, impl, res, n, state)
             finally:
@@ -181,7 +215,8 @@ def main():
                     help="CI: N=100, ferrolb alone, 3 repetitions, all scenarios kept short")
     ap.add_argument("--sizes", default="100,1000,10000", help="comma-separated N (default 100,1000,10000)")
     ap.add_argument("--reps", type=int, default=3, help="repetitions per figure (default 3)")
-    ap.add_argument("--reps-large", type=int, default=1, help="repetitions at N >= 10000 (default 1)")
+    ap.add_argument("--reps-large", type=int, default=1, help="repetitions at N >= --large-from (default 1)")
+    ap.add_argument("--large-from", type=int, default=10000, help="N from which --reps-large applies")
     ap.add_argument("--impl", default="ferrolb,metallb-v0.12.1,metallb-v0.16.2",
                     help="implementations (default ferrolb,metallb-v0.12.1,metallb-v0.16.2)")
     ap.add_argument("--scenarios", default="scale,churn,failover,restart")
@@ -264,7 +299,7 @@ def write_outputs(args, res, impl_names, out_dir, started):
               + f"  wall time: {time.time() - started:.0f}s\n"
               f"cells: median [min-max] over the repetitions; ratio columns: ferrolb median / other median "
               f"(< 1 = ferrolb lower)\n")
-    text = header + "\n" + table(res, impl_names) + "\n"
+    text = header + "\n" + table(res, impl_names) + "\n" + targets(res, impl_names, args.nodes)
     if res.notes:
         text += "\nnotes:\n" + "\n".join(f"  {e}" for e in res.notes) + "\n"
     if res.errors:
