@@ -211,3 +211,46 @@ fn scaling_changes_the_weight_and_keeps_the_route() {
     assert_eq!(before.routes, after.routes);
     assert_eq!(after.link_bandwidth[&net("203.0.113.5/32")], 3_000_000);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// For any spread of ready endpoints over nodes, each node's bandwidth is exactly its
+        /// count × 1 Mbps (so the ratios between nodes are the ratios of their counts), its
+        /// encoded community decodes to count × 125000 bytes/s, and a Cluster Service has none.
+        #[test]
+        fn bandwidth_is_exactly_proportional_to_local_endpoints(
+            counts in proptest::collection::vec(0u32..200, 1..6),
+            local in any::<bool>(),
+        ) {
+            let mut endpoints = Vec::new();
+            for (i, n) in counts.iter().enumerate() {
+                for _ in 0..*n {
+                    endpoints.push(ready(&format!("n{i}")));
+                }
+            }
+            let mut s = service("default/web", &["203.0.113.5"], endpoints);
+            s.traffic_policy = if local { TrafficPolicy::Local } else { TrafficPolicy::Cluster };
+            let services = vec![s];
+            let p = net("203.0.113.5/32");
+            for (i, n) in counts.iter().enumerate() {
+                let d = decide_on(&format!("n{i}"), &services);
+                let want = (local && *n > 0).then(|| u64::from(*n) * 1_000_000);
+                prop_assert_eq!(d.link_bandwidth.get(&p).copied(), want);
+                let ext = d.extended_communities(&p, 64501);
+                match want {
+                    Some(_) => {
+                        prop_assert_eq!(ext.len(), 1);
+                        prop_assert_eq!(
+                            decode_link_bandwidth(&ext[0]),
+                            Some((64501, *n as f32 * 125_000.0))
+                        );
+                    }
+                    None => prop_assert!(ext.is_empty()),
+                }
+            }
+        }
+    }
+}
