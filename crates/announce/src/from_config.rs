@@ -10,9 +10,7 @@ impl AnnounceConfig {
     /// The part of `config` the decision reads, with each peer's node-selectors evaluated
     /// against `node`'s labels. Pools keep their order; a pool without `bgp-advertisements`
     /// keeps an empty list (the decision then uses [`Advertisement::HOST_ROUTES`]).
-    ///
-    /// Every pool announces from nodes with endpoints: the configuration has no
-    /// `announce-from` option yet.
+    /// Each pool's `announce-from` option is carried over.
     pub fn from_config(config: &Config, node: &Node) -> AnnounceConfig {
         AnnounceConfig {
             pools: config
@@ -29,7 +27,10 @@ impl AnnounceConfig {
                         })
                         .collect(),
                     advertisements: p.bgp_advertisements.iter().map(advertisement).collect(),
-                    announce_from: AnnounceFrom::NodesWithEndpoints,
+                    announce_from: match p.announce_from {
+                        ferrolb_config::AnnounceFrom::AllNodes => AnnounceFrom::AllNodes,
+                        _ => AnnounceFrom::NodesWithEndpoints,
+                    },
                 })
                 .collect(),
             peers: config
@@ -133,6 +134,7 @@ address-pools:
   addresses:
   - 198.51.100.0/24
   - 2001:db8:300::/64
+  announce-from: all-nodes
   bgp-advertisements:
   - localpref: 100
     communities:
@@ -204,7 +206,8 @@ address-pools:
                 }
             ]
         );
-        assert_eq!(blocks.announce_from, AnnounceFrom::NodesWithEndpoints);
+        assert_eq!(hosts.announce_from, AnnounceFrom::NodesWithEndpoints);
+        assert_eq!(blocks.announce_from, AnnounceFrom::AllNodes);
     }
 
     #[test]
