@@ -15,9 +15,10 @@ mod controller_common;
 use controller_common::*;
 use ferrolb_testbed::k8s_openapi::api::core::v1::Service;
 use ferrolb_testbed::kube::api::{Patch, PatchParams};
+use ferrolb_testbed::kube::runtime::{WatchStreamExt, watcher};
 use ferrolb_testbed::kube::{Api, Client};
 use ferrolb_testbed::{Lab, LabOptions};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -87,29 +88,50 @@ async fn plain_loop(client: &Client, ns: &str, names: &[String], in_flight: usiz
     started.elapsed()
 }
 
-/// Waits until every Service named in `names` has an address; returns the stored addresses by name.
+/// Waits until every Service named in `names` has an address; returns the stored addresses by name. Watches
+/// (rather than polling lists of 1,000 objects), so that measuring does not load the API server.
 async fn wait_all_assigned(
     client: &Client,
     ns: &str,
     names: &BTreeSet<String>,
     ctl: &ControllerProcess,
 ) -> BTreeMap<String, Vec<String>> {
-    wait_for(
-        &format!("{} Services assigned", names.len()),
-        Duration::from_secs(300),
-        Some(ctl),
-        || async {
-            let all = list(client, ns).await;
-            let got: BTreeMap<String, Vec<String>> = all
-                .iter()
-                .filter(|(n, _)| names.contains(*n))
-                .map(|(n, s)| (n.clone(), ingress(s)))
-                .filter(|(_, ips)| !ips.is_empty())
-                .collect();
-            (got.len() == names.len()).then_some(got)
-        },
-    )
-    .await
+    let api: Api<Service> = Api::namespaced(client.clone(), ns);
+    let mut stream = watcher(api, watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    let mut got: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let done = tokio::time::timeout(Duration::from_secs(300), async {
+        while let Some(svc) = stream.try_next().await.expect("watch services") {
+            let name = svc.metadata.name.clone().unwrap_or_default();
+            if !names.contains(&name) {
+                continue;
+            }
+            let ips = ingress(&svc);
+            if ips.is_empty() {
+                got.remove(&name);
+            } else {
+                got.insert(name, ips);
+            }
+            if got.len() == names.len() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        done.is_ok(),
+        "timed out: {} of {} Services assigned; controller log tail:\n{}",
+        got.len(),
+        names.len(),
+        ctl.log()
+            .lines()
+            .rev()
+            .take(20)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    got
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
