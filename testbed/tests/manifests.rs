@@ -30,7 +30,8 @@ use std::time::Duration;
 mod rbac;
 
 use rbac::{
-    APP_NS, CHECKS, DENIED, SYSTEM, every_rule_is_needed, kubectl_ok, repo, wait_answers, wrong,
+    APP_NS, CHECKS, DENIED, SYSTEM, every_rule_is_needed, kubectl_ok, rendered_objects, replace,
+    repo, wait_answers, wrong,
 };
 
 /// Checks 1 and 2: rendering, server-side dry run, and the real apply.
@@ -499,15 +500,66 @@ async fn manifests_grant_exactly_what_ferrolb_calls_on_a_real_api_server() {
     );
     println!("metrics documented and registered: {}", documented.len());
 
+    // End to end without a rule: with the controller's `services/status` rule removed, a new Service gets no
+    // address and the controller reports the refusal; with the rule back, it gets one.
+    let role = rendered_objects(&lab)
+        .into_iter()
+        .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == "ferrolb-controller")
+        .expect("the controller's ClusterRole");
+    let mut without = role.clone();
+    without["rules"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| r["resources"] != json!(["services/status"]));
+    replace(&lab, &without);
+    let status_check: Vec<rbac::Check> = CHECKS
+        .iter()
+        .filter(|c| c.name == "controller patches Service status")
+        .copied()
+        .collect();
+    wait_answers(&lab, &status_check, false, "services/status rule removed");
+    let denied = json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "denied", "namespace": APP_NS},
+        "spec": {"type": "LoadBalancer", "selector": {"app": "whoami"}, "ports": [{"port": 8080}]}
+    });
+    services
+        .patch("denied", &pp, &Patch::Apply(&denied))
+        .await
+        .unwrap();
+    lab.wait_until(
+        Duration::from_secs(30),
+        "the controller reports a refused status write",
+        || {
+            Ok(std::fs::read_to_string(&controller_log)
+                .unwrap_or_default()
+                .to_lowercase()
+                .contains("forbidden"))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&lab, &controller_log)));
+    let status = services.get("denied").await.unwrap().status;
+    assert!(
+        status
+            .and_then(|s| s.load_balancer)
+            .and_then(|lb| lb.ingress)
+            .is_none_or(|i| i.is_empty()),
+        "a Service got an address without the services/status rule"
+    );
+    replace(&lab, &role);
+    wait_answers(&lab, CHECKS, true, "services/status rule restored");
+    let ip = ingress_ip(&services, "denied", "after the rule is restored").await;
+    println!("without services/status: no address and a refusal logged; restored: {ip}");
+
     let (rss, cpu) = usage(controller.0.id());
     println!(
-        "controller (leader, 1 Service, 3 nodes): peak RSS {} KiB, CPU {cpu:.2} s",
+        "controller (leader, 3 Services, 3 nodes): peak RSS {} KiB, CPU {cpu:.2} s",
         rss
     );
     for (i, s) in speakers.iter().enumerate() {
         let (rss, cpu) = usage(s.pid());
         println!(
-            "speaker node-{} (1 peer, 1 Service): peak RSS {} KiB, CPU {cpu:.2} s",
+            "speaker node-{} (1 peer, 3 Services): peak RSS {} KiB, CPU {cpu:.2} s",
             i + 1,
             rss
         );
