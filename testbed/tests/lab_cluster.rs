@@ -163,7 +163,7 @@ async fn deployment_of_three_replicas_yields_three_ready_endpoints_on_the_right_
             .find(|p| p.spec.as_ref().unwrap().node_name.as_deref() == Some(node))
             .unwrap();
         let pod_ip = pod.status.as_ref().unwrap().pod_ip.clone().unwrap();
-        assert_eq!(e.addresses, [pod_ip.clone()]);
+        assert_eq!(e.addresses, std::slice::from_ref(&pod_ip));
         let i = node.trim_start_matches("node-");
         assert!(
             pod_ip.starts_with(&format!("198.19.{i}.")),
