@@ -197,6 +197,15 @@ def post_scenarios(args, lab, impl, res, n, state):
             res.add(impl.name, "restart", n, {"restart_ready_s": ready, "restart_ips_changed": changed})
 
 
+def wait_for_binary(path, timeout=1800):
+    """FERROLB_BIN may still be building when the run starts with another implementation: wait for it."""
+    deadline = time.monotonic() + timeout
+    while not os.access(path, os.X_OK):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{path} did not appear within {timeout}s")
+        time.sleep(5)
+
+
 def metallb_bin(testbed, version):
     """Build (or reuse) MetalLB `version`; (bin dir, source dir) or raise with the build's error."""
     p = subprocess.run([os.path.join(testbed, "bench.d", "metallb-build"), version], capture_output=True, text=True)
@@ -238,7 +247,7 @@ def main():
     out_dir = args.out or f"/tmp/ferrolb-bench-{stamp}"
     os.makedirs(out_dir, exist_ok=True)
     binary = os.environ.get("FERROLB_BIN")
-    if "ferrolb" in impl_names and not (binary and os.access(binary, os.X_OK)):
+    if "ferrolb" in impl_names and not binary:
         sys.exit("testbed/bench: FERROLB_BIN must name the ferrolb binary (testbed/bench sets it)")
 
     res = Results()
@@ -254,6 +263,7 @@ def main():
             impl = None
             try:
                 if name == "ferrolb":
+                    wait_for_binary(binary)
                     make = lambda: impls.Ferrolb(lab, out_dir, binary)  # noqa: E731
                 elif name.startswith("metallb-v0.12"):
                     bin_dir, _ = metallb_bin(args.testbed, name.removeprefix("metallb-"))

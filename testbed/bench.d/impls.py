@@ -152,7 +152,8 @@ class MetalLBLegacy(Impl):
 
 class MetalLBCrd(MetalLBLegacy):
     """MetalLB v0.13+: CRD configuration (IPAddressPool, BGPPeer, BGPAdvertisement), native BGP mode,
-    webhooks and certificate rotation off, memberlist off."""
+    webhooks and certificate rotation off, memberlist off; the kubeconfig comes from $KUBECONFIG
+    (controller-runtime), these versions have no --kubeconfig flag of their own."""
 
     endpoints_kind = "slices"
 
@@ -189,16 +190,17 @@ class MetalLBCrd(MetalLBLegacy):
     def start_controller(self):
         self.controller = Proc(
             "controller", self.lab.router_ns,
-            [os.path.join(self.bin_dir, "controller"), "--kubeconfig", self.lab.kubeconfig,
+            [os.path.join(self.bin_dir, "controller"),
              "--namespace", "metallb-system", "--port", "7472", "--log-level", "warn",
              "--disable-cert-rotation", "--webhook-mode", "disabled"],
-            {"METALLB_NAMESPACE": "metallb-system"}, self.log("controller"))
+            {"METALLB_NAMESPACE": "metallb-system", "KUBECONFIG": self.lab.kubeconfig}, self.log("controller"))
 
     def start_speaker(self, i):
         self.speakers[i] = Proc(
             f"speaker-{i}", self.lab.node_ns(i),
-            [os.path.join(self.bin_dir, "speaker"), "--kubeconfig", self.lab.kubeconfig,
+            [os.path.join(self.bin_dir, "speaker"),
              "--namespace", "metallb-system", "--node-name", f"node-{i}", "--port", "7472",
              "--log-level", "warn"],
             {"METALLB_NAMESPACE": "metallb-system", "METALLB_NODE_NAME": f"node-{i}",
-             "METALLB_BGP_TYPE": "native"}, self.log(f"speaker-{i}"))
+             "METALLB_POD_NAME": f"speaker-node-{i}", "METALLB_BGP_TYPE": "native",
+             "KUBECONFIG": self.lab.kubeconfig}, self.log(f"speaker-{i}"))
