@@ -93,6 +93,34 @@ pub enum ConfigErrorKind {
         /// What was written (`a mapping`, `a sequence`, `"abc"`).
         found: String,
     },
+    /// `echo-mode: true` in a BFD profile.
+    #[error(
+        "echo mode is not supported (ferrolb's BFD runs in asynchronous mode only); remove echo-mode or set it to false"
+    )]
+    EchoModeUnsupported,
+    /// A BFD profile with an empty name.
+    #[error("BFD profile name must not be empty")]
+    EmptyBfdProfileName,
+    /// Two BFD profiles with the same name.
+    #[error(
+        "duplicate BFD profile name {name:?} (first defined at {first_path}, line {first_line})"
+    )]
+    DuplicateBfdProfileName {
+        /// The name.
+        name: String,
+        /// Where it was first defined.
+        first_path: String,
+        /// That definition's line.
+        first_line: usize,
+    },
+    /// A peer's `bfd-profile` names no profile in `bfd-profiles`.
+    #[error("bfd-profile {name:?} is not defined in bfd-profiles ({known})")]
+    UnknownBfdProfile {
+        /// The name the peer gives.
+        name: String,
+        /// The profiles that exist, in words.
+        known: String,
+    },
     /// A number outside its range.
     #[error("{value} is out of range ({range})")]
     OutOfRange {

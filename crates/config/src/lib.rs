@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod address;
+mod bfd;
 mod community;
 mod duration;
 mod error;
@@ -28,6 +29,10 @@ mod validate;
 mod yaml;
 
 pub use address::{AddressError, AddressRange};
+pub use bfd::{
+    BFD_DETECT_MULTIPLIER, BFD_ECHO_INTERVAL_MS, BFD_MINIMUM_TTL, BFD_RECEIVE_INTERVAL_MS,
+    BFD_TRANSMIT_INTERVAL_MS, BfdProfile,
+};
 pub use community::{CommunityError, CommunityValue};
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors, Overlap};
@@ -43,7 +48,7 @@ pub use service_policy::{
 };
 
 /// The keys each kind of configuration object accepts, as `(object, keys)`, in the order they are documented:
-/// `config` (the top level), `peer`, `node-selector`, `match-expression`, `address-pool`,
+/// `config` (the top level), `peer`, `bfd-profile`, `node-selector`, `match-expression`, `address-pool`,
 /// `bgp-advertisement`. Any other key is an error. Documentation is checked against this list.
 pub fn known_keys() -> impl Iterator<Item = (&'static str, &'static [&'static str])> {
     parse::OBJECTS

@@ -2,6 +2,7 @@
 //! from (aliases resolved, defaults written out).
 
 use crate::address::AddressRange;
+use crate::bfd::BfdProfile;
 use crate::community::CommunityValue;
 use crate::selector::NodeSelector;
 use crate::service_policy::{Bandwidth, DEFAULT_BANDWIDTH_PER_ENDPOINT, LocalPrefRange};
@@ -26,6 +27,9 @@ pub struct Config {
     /// Community aliases (`no-advertise: 65535:65282`), already parsed.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub bgp_communities: BTreeMap<String, CommunityValue>,
+    /// BFD profiles peers may refer to, in file order (names unique).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bfd_profiles: Vec<BfdProfile>,
     /// Address pools, in file order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub address_pools: Vec<AddressPool>,
@@ -60,6 +64,9 @@ pub struct Peer {
     pub password: Option<String>,
     /// Allow an eBGP router that is more than one hop away (eBGP only).
     pub ebgp_multihop: bool,
+    /// The BFD profile (in [`Config::bfd_profiles`]) for this router; none means no BFD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bfd_profile: Option<String>,
     /// Which nodes peer with this router: empty means every node; otherwise a node matching any
     /// one selector.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -221,6 +228,11 @@ impl Default for BgpAdvertisement {
 }
 
 impl Config {
+    /// The BFD profile called `name`.
+    pub fn bfd_profile(&self, name: &str) -> Option<&BfdProfile> {
+        self.bfd_profiles.iter().find(|p| p.name == name)
+    }
+
     /// The pool called `name`.
     pub fn pool(&self, name: &str) -> Option<&AddressPool> {
         self.address_pools.iter().find(|p| p.name == name)

@@ -2,6 +2,7 @@
 //! objects (overlaps, duplicates) are in `validate`.
 
 use crate::address::AddressRange;
+use crate::bfd::ProfileNames;
 use crate::community::CommunityValue;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::fields::{
@@ -25,11 +26,9 @@ use std::time::Duration;
 /// Linux's TCP_MD5SIG_MAXKEYLEN.
 const TCP_MD5_MAX_KEY_LEN: usize = 80;
 
-const BFD_LATER: &str = "BFD arrives in a later ferrolb release; remove this key for now";
-
 const TOP: Schema = Schema {
-    known: &["peers", "bgp-communities", "address-pools"],
-    not_supported: &[("bfd-profiles", BFD_LATER)],
+    known: &["peers", "bgp-communities", "bfd-profiles", "address-pools"],
+    not_supported: &[],
 };
 
 const PEER: Schema = Schema {
@@ -44,9 +43,10 @@ const PEER: Schema = Schema {
         "router-id",
         "password",
         "ebgp-multihop",
+        "bfd-profile",
         "node-selectors",
     ],
-    not_supported: &[("bfd-profile", BFD_LATER)],
+    not_supported: &[],
 };
 
 const SELECTOR: Schema = Schema {
@@ -90,6 +90,7 @@ const ADVERTISEMENT: Schema = Schema {
 pub(crate) const OBJECTS: &[(&str, &Schema)] = &[
     ("config", &TOP),
     ("peer", &PEER),
+    ("bfd-profile", &crate::bfd::PROFILE),
     ("node-selector", &SELECTOR),
     ("match-expression", &EXPRESSION),
     ("address-pool", &POOL),
@@ -108,10 +109,20 @@ pub(crate) fn config(root: Option<&Node>) -> Result<Config, Vec<ConfigError>> {
     };
     let communities = bgp_communities(&top, &mut errs);
 
+    let mut profile_names = ProfileNames::default();
+    let mut bfd_profiles = Vec::new();
+    for (i, node) in top.seq("bfd-profiles", &mut errs).iter().enumerate() {
+        let path = index("bfd-profiles", i);
+        if let Some(p) = crate::bfd::profile(node, path, &mut profile_names, &mut errs) {
+            bfd_profiles.push(p);
+        }
+    }
+
     let mut peer_keys = Vec::new();
     let mut peers = Vec::new();
     for (i, node) in top.seq("peers", &mut errs).iter().enumerate() {
-        if let Some(p) = peer(node, index("peers", i), &mut peer_keys, &mut errs) {
+        let path = index("peers", i);
+        if let Some(p) = peer(node, path, &profile_names, &mut peer_keys, &mut errs) {
             peers.push(p);
         }
     }
@@ -140,6 +151,7 @@ pub(crate) fn config(root: Option<&Node>) -> Result<Config, Vec<ConfigError>> {
         Ok(Config {
             peers,
             bgp_communities: communities,
+            bfd_profiles,
             address_pools: pools,
         })
     } else {
@@ -182,6 +194,7 @@ fn bgp_communities(
 fn peer(
     node: &Node,
     path: String,
+    profiles: &ProfileNames,
     keys: &mut Vec<PeerKey>,
     errs: &mut Vec<ConfigError>,
 ) -> Option<Peer> {
@@ -269,6 +282,17 @@ fn peer(
     {
         errs.push(obj.error("ebgp-multihop", ConfigErrorKind::EbgpMultihopOnIbgp(mine)));
     }
+    let bfd_profile = obj.get("bfd-profile", errs, |n| {
+        let name = string(n)?;
+        if profiles.contains(&name) {
+            Ok(name)
+        } else {
+            Err(ConfigErrorKind::UnknownBfdProfile {
+                name,
+                known: profiles.list(),
+            })
+        }
+    });
     let mut node_selectors = Vec::new();
     for (i, sel) in obj.seq("node-selectors", errs).iter().enumerate() {
         if let Some(s) = node_selector(sel, index(&obj.path_of("node-selectors"), i), errs) {
@@ -298,6 +322,7 @@ fn peer(
         router_id,
         password,
         ebgp_multihop,
+        bfd_profile,
         node_selectors,
     })
 }

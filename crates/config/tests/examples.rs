@@ -78,9 +78,11 @@ fn seed() -> Config {
             router_id: None,
             password: Some("foo".into()),
             ebgp_multihop: false,
+            bfd_profile: None,
             node_selectors: vec![],
         }],
         bgp_communities: Default::default(),
+        bfd_profiles: vec![],
         address_pools: vec![AddressPool {
             name: "public-pool".into(),
             protocol: Protocol::Bgp,

@@ -1,9 +1,10 @@
 //! A valid configuration survives serialise → parse unchanged.
 
 use ferrolb_config::{
-    AddressPool, AddressRange, AnnounceFrom, Bandwidth, BgpAdvertisement, CommunityValue, Config,
-    DEFAULT_BANDWIDTH_PER_ENDPOINT, LocalPrefRange, NodeSelector, Peer, Protocol, SelectorOperator,
-    SelectorRequirement,
+    AddressPool, AddressRange, AnnounceFrom, BFD_DETECT_MULTIPLIER, BFD_ECHO_INTERVAL_MS,
+    BFD_MINIMUM_TTL, BFD_RECEIVE_INTERVAL_MS, BFD_TRANSMIT_INTERVAL_MS, Bandwidth, BfdProfile,
+    BgpAdvertisement, CommunityValue, Config, DEFAULT_BANDWIDTH_PER_ENDPOINT, LocalPrefRange,
+    NodeSelector, Peer, Protocol, SelectorOperator, SelectorRequirement,
 };
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
@@ -115,6 +116,7 @@ fn peer(i: usize) -> impl Strategy<Value = Peer> {
                     router_id: router_id.map(Ipv4Addr::from),
                     password,
                     ebgp_multihop: !ibgp && my_asn != peer_asn && v6,
+                    bfd_profile: None,
                     node_selectors: sels,
                 }
             },
@@ -294,11 +296,43 @@ fn config() -> impl Strategy<Value = Config> {
         (0..4usize).prop_flat_map(|n| (0..n).map(peer).collect::<Vec<_>>()),
         btree_map("[a-z][a-z0-9-]{0,12}", community(), 0..4),
         (0..4u32).prop_flat_map(|n| (0..n).map(pool).collect::<Vec<_>>()),
+        (0..3usize).prop_flat_map(|n| (0..n).map(bfd_profile).collect::<Vec<_>>()),
     )
-        .prop_map(|(peers, bgp_communities, address_pools)| Config {
-            peers,
-            bgp_communities,
-            address_pools,
+        .prop_map(
+            |(mut peers, bgp_communities, address_pools, bfd_profiles)| {
+                // The first peer refers to the first profile, when both exist.
+                if let (Some(p), Some(profile)) = (peers.first_mut(), bfd_profiles.first()) {
+                    p.bfd_profile = Some(profile.name.clone());
+                }
+                Config {
+                    peers,
+                    bgp_communities,
+                    bfd_profiles,
+                    address_pools,
+                }
+            },
+        )
+}
+
+/// BFD profile `i` (named `bfd-i`, so names are unique) with values anywhere in MetalLB's ranges.
+fn bfd_profile(i: usize) -> impl Strategy<Value = BfdProfile> {
+    (
+        BFD_RECEIVE_INTERVAL_MS,
+        BFD_TRANSMIT_INTERVAL_MS,
+        BFD_DETECT_MULTIPLIER,
+        BFD_ECHO_INTERVAL_MS,
+        any::<bool>(),
+        BFD_MINIMUM_TTL,
+    )
+        .prop_map(move |(rx, tx, mult, echo, passive, ttl)| BfdProfile {
+            name: format!("bfd-{i}"),
+            receive_interval: rx,
+            transmit_interval: tx,
+            detect_multiplier: mult,
+            echo_interval: echo,
+            echo_mode: false,
+            passive_mode: passive,
+            minimum_ttl: ttl,
         })
 }
 

@@ -43,18 +43,11 @@ const CASES: &[Case] = &[
         check: |k| matches!(k, K::UnknownKey { key, .. } if key == "matchLabels"),
     },
     Case {
-        name: "bfd-profile on a peer is not supported yet",
+        name: "bfd-profile on a peer must name a defined profile",
         yaml: "peers:\n- my-asn: 64500\n  peer-asn: 64501\n  peer-address: 198.18.0.1\n  bfd-profile: fast\n",
         path: "peers[0].bfd-profile",
         line: 5,
-        check: |k| matches!(k, K::NotSupported { key, reason } if key == "bfd-profile" && reason.contains("BFD")),
-    },
-    Case {
-        name: "bfd-profiles at top level is not supported yet",
-        yaml: "bfd-profiles:\n- name: fast\n",
-        path: "bfd-profiles",
-        line: 1,
-        check: |k| matches!(k, K::NotSupported { key, .. } if key == "bfd-profiles"),
+        check: |k| matches!(k, K::UnknownBfdProfile { name, known } if name == "fast" && known == "none are defined"),
     },
     Case {
         name: "announce-from takes nodes-with-endpoints or all-nodes",
