@@ -12,6 +12,11 @@
 //! start with peer oscillation damping), whose delay grows exponentially and is reset only
 //! after a session has stayed Established for [`FsmConfig::stable_time`]. An OPEN exchange that
 //! ends in a NOTIFICATION therefore never resets it.
+//!
+//! With [`FsmConfig::bfd_gated`], a BFD session guards the BGP session (RFC 9384): the FSM
+//! does not connect while BFD is not Up ([`Event::BfdUp`] / [`Event::BfdDown`]), and BFD going
+//! Down closes the session at once with Cease subcode 10, "BFD Down", then retries through
+//! the normal backoff (the retry waits for BFD to be Up again).
 
 use crate::backoff::{ConnectRetryBackoff, JitterSource};
 use crate::wire::{
@@ -49,6 +54,9 @@ pub struct FsmConfig {
     pub stable_time: Duration,
     /// Seed of the jitter source.
     pub jitter_seed: u64,
+    /// A BFD session guards this peer: start with BFD considered Down, connect only while it is
+    /// Up, and close with Cease / BFD Down when it goes Down.
+    pub bfd_gated: bool,
 }
 
 impl FsmConfig {
@@ -69,6 +77,7 @@ impl FsmConfig {
             connect_retry_max: Duration::from_secs(60),
             stable_time: Duration::from_secs(30),
             jitter_seed: 0,
+            bfd_gated: false,
         }
     }
 }
@@ -160,6 +169,10 @@ pub enum Event {
     DecodeFailed(NotificationError),
     /// Events 9–12: a timer fired.
     TimerExpired(Timer),
+    /// The guarding BFD session is Up (only meaningful with [`FsmConfig::bfd_gated`]).
+    BfdUp,
+    /// The guarding BFD session left Up (RFC 9384): close with Cease / BFD Down.
+    BfdDown,
 }
 
 /// Outputs of the FSM, to be performed in order.
@@ -243,6 +256,10 @@ pub struct Fsm {
     local_open: Option<Open>,
     local_addr: Option<IpAddr>,
     negotiated: Option<Box<Negotiated>>,
+    /// False while a guarding BFD session is not Up (always true without BFD).
+    bfd_up: bool,
+    /// A connection is due (start or connect-retry) but waits for BFD to come Up.
+    waiting_for_bfd: bool,
 }
 
 impl Fsm {
@@ -254,6 +271,8 @@ impl Fsm {
                 config.connect_retry_max,
             ),
             jitter: JitterSource::new(config.jitter_seed),
+            bfd_up: !config.bfd_gated,
+            waiting_for_bfd: false,
             config,
             state: State::Idle,
             stopped: true,
@@ -285,6 +304,11 @@ impl Fsm {
             .map_or_else(SessionContext::before_open, |n| n.context.clone())
     }
 
+    /// Whether the guarding BFD session is considered Up (always true without BFD).
+    pub fn bfd_up(&self) -> bool {
+        self.bfd_up
+    }
+
     /// Connection failures since the backoff was last reset.
     pub fn connect_failures(&self) -> u32 {
         self.backoff.failures()
@@ -298,6 +322,7 @@ impl Fsm {
                 if self.state == State::Idle {
                     self.stopped = false;
                     out.push(Action::CancelTimer(Timer::ConnectRetry));
+                    self.waiting_for_bfd = false;
                     self.connect(&mut out);
                 }
             }
@@ -316,6 +341,8 @@ impl Fsm {
             }
             Event::MessageReceived(message) => self.message(message, &mut out),
             Event::TimerExpired(timer) => self.timer(timer, &mut out),
+            Event::BfdUp => self.bfd_came_up(&mut out),
+            Event::BfdDown => self.bfd_went_down(&mut out),
         }
         out
     }
@@ -338,8 +365,41 @@ impl Fsm {
     }
 
     fn connect(&mut self, out: &mut Vec<Action>) {
+        if !self.bfd_up {
+            // RFC 9384 §4: do not bring BGP up while BFD is not Up; connect when it is.
+            self.waiting_for_bfd = true;
+            return;
+        }
+        self.waiting_for_bfd = false;
         self.set_state(State::Connect, out);
         out.push(Action::Connect);
+    }
+
+    fn bfd_came_up(&mut self, out: &mut Vec<Action>) {
+        if !self.config.bfd_gated || self.bfd_up {
+            return;
+        }
+        self.bfd_up = true;
+        if self.waiting_for_bfd && !self.stopped && self.state == State::Idle {
+            self.connect(out);
+        }
+    }
+
+    fn bfd_went_down(&mut self, out: &mut Vec<Action>) {
+        if !self.config.bfd_gated || !self.bfd_up {
+            return;
+        }
+        self.bfd_up = false;
+        match self.state {
+            State::Idle => {}
+            State::Connect => {
+                out.push(Action::CloseConnection);
+                self.fail(DownReason::Connection("BFD Down".to_string()), out);
+            }
+            State::OpenSent | State::OpenConfirm | State::Established => {
+                self.send_notification_and_fail(NotificationError::Cease(Cease::BfdDown), out);
+            }
+        }
     }
 
     fn tcp_connected(&mut self, local: IpAddr, out: &mut Vec<Action>) {
@@ -533,6 +593,7 @@ impl Fsm {
 
     fn manual_stop(&mut self, communication: String, out: &mut Vec<Action>) {
         self.stopped = true;
+        self.waiting_for_bfd = false;
         out.push(Action::CancelTimer(Timer::ConnectRetry));
         match self.state {
             State::Idle => {}

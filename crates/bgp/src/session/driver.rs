@@ -61,6 +61,7 @@ pub(super) async fn run(
     routes: watch::Receiver<Arc<DesiredRoutes>>,
     mut commands: mpsc::Receiver<Command>,
     status: watch::Sender<SessionStatus>,
+    mut bfd: Option<watch::Receiver<bool>>,
 ) {
     let restart = config
         .state_dir
@@ -90,6 +91,11 @@ pub(super) async fn run(
         events: VecDeque::new(),
         lingering: Vec::new(),
     };
+    if let Some(rx) = bfd.as_mut()
+        && *rx.borrow_and_update()
+    {
+        d.events.push_back(Event::BfdUp);
+    }
     d.events.push_back(Event::ManualStart);
     d.process().await;
     let mut alive = tokio::time::interval(ALIVE_REFRESH);
@@ -145,6 +151,23 @@ pub(super) async fn run(
                 }
             }
             _ = alive.tick(), if established => d.mark_alive(),
+            changed = async { bfd.as_mut().expect("guarded").changed().await }, if bfd.is_some() => {
+                let up = match (changed, bfd.as_mut()) {
+                    (Ok(()), Some(rx)) => *rx.borrow_and_update(),
+                    _ => {
+                        warn!(peer = %d.peer, "BFD status source gone: treating BFD as Down");
+                        bfd = None;
+                        false
+                    }
+                };
+                if up {
+                    info!(peer = %d.peer, "BFD Up");
+                    d.events.push_back(Event::BfdUp);
+                } else {
+                    warn!(peer = %d.peer, "BFD Down: closing the BGP session (RFC 9384)");
+                    d.events.push_back(Event::BfdDown);
+                }
+            }
             cmd = commands.recv() => {
                 let mode = match cmd {
                     Some(Command::Stop(mode)) => mode,

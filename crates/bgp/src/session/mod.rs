@@ -6,6 +6,9 @@
 //! family. The handle sets the desired routes, reports the session's [`SessionStatus`] on a
 //! watch channel, and stops the session ([`StopMode`]).
 //!
+//! [`Session::spawn_with_bfd`] ties the session to a BFD session's status (RFC 9384): no
+//! connection while BFD is not Up, and Cease / BFD Down as soon as it goes Down.
+//!
 //! [`check`] opens one session, reports what was negotiated and closes it with a Cease.
 
 mod driver;
@@ -26,6 +29,32 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+
+/// Maps any status channel (such as a BFD session's) to the "BFD is Up" signal
+/// [`Session::spawn_with_bfd`] takes, with a small task on the current runtime that ends when
+/// either side is dropped.
+pub fn bfd_up_signal<T, F>(mut source: watch::Receiver<T>, is_up: F) -> watch::Receiver<bool>
+where
+    T: Send + Sync + 'static,
+    F: Fn(&T) -> bool + Send + 'static,
+{
+    let (tx, rx) = watch::channel(is_up(&source.borrow_and_update()));
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                changed = source.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let up = is_up(&source.borrow_and_update());
+                    tx.send_if_modified(|v| std::mem::replace(v, up) != up);
+                }
+                () = tx.closed() => return,
+            }
+        }
+    });
+    rx
+}
 
 /// The routes a speaker wants the peer to have: prefix → attributes.
 pub type DesiredRoutes = BTreeMap<IpNet, Attributes>;
@@ -107,6 +136,28 @@ impl std::fmt::Debug for Command {
 impl Session {
     /// Starts the session task (on the current tokio runtime) with an initial set of routes.
     pub fn spawn(config: SessionConfig, routes: DesiredRoutes) -> Session {
+        Self::start(config, routes, None)
+    }
+
+    /// Like [`Session::spawn`], guarded by a BFD session whose status `bfd_up` carries (true
+    /// while BFD is Up). The session does not connect while it is false, and is closed at once
+    /// with Cease subcode 10 "BFD Down" when it turns false, then retries through the normal
+    /// backoff once BFD is Up again. If the sender is dropped, BFD is taken as Down for good.
+    /// Sets [`FsmConfig::bfd_gated`]. See [`bfd_up_signal`] to adapt another status type.
+    pub fn spawn_with_bfd(
+        mut config: SessionConfig,
+        routes: DesiredRoutes,
+        bfd_up: watch::Receiver<bool>,
+    ) -> Session {
+        config.fsm.bfd_gated = true;
+        Self::start(config, routes, Some(bfd_up))
+    }
+
+    fn start(
+        config: SessionConfig,
+        routes: DesiredRoutes,
+        bfd: Option<watch::Receiver<bool>>,
+    ) -> Session {
         let (routes_tx, routes_rx) = watch::channel(Arc::new(routes));
         let (status_tx, status_rx) = watch::channel(SessionStatus {
             state: State::Idle,
@@ -117,7 +168,7 @@ impl Session {
             finished: false,
         });
         let (cmd_tx, cmd_rx) = mpsc::channel(4);
-        let task = tokio::spawn(driver::run(config, routes_rx, cmd_rx, status_tx));
+        let task = tokio::spawn(driver::run(config, routes_rx, cmd_rx, status_tx, bfd));
         Session {
             routes: routes_tx,
             status: status_rx,
