@@ -1,6 +1,6 @@
 //! The tokio session driver against a scripted peer on 127.0.0.1 (no root, no router):
 //! initial table then End-of-RIB, only differences afterwards, withdraw + Cease on stop,
-//! the receive hold timer, and graceful restart's stop and R bit.
+//! the receive hold timer, graceful restart's stop and R bit, and BFD gating (RFC 9384).
 
 use bytes::BytesMut;
 use ferrolb_bgp::fsm::{FsmConfig, GracefulRestartConfig, State};
@@ -308,4 +308,97 @@ async fn graceful_stop_keeps_routes_and_the_restarted_process_sets_the_r_bit() {
         .await;
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn bfd_gates_the_connection_and_bfd_down_closes_with_cease_then_reconnects() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (bfd, bfd_rx) = tokio::sync::watch::channel(false);
+    let session = Session::spawn_with_bfd(
+        config(listener.local_addr().unwrap(), 90),
+        routes(&["203.0.113.1/32"]),
+        bfd_rx,
+    );
+    let mut status = session.status();
+    // BFD is not Up: no connection at all.
+    let quiet = Duration::from_millis(600);
+    assert!(
+        timeout(quiet, listener.accept()).await.is_err(),
+        "connected while BFD was Down"
+    );
+
+    bfd.send_replace(true);
+    let mut peer = Peer::accept(&listener).await;
+    peer.establish(router_open(90, false)).await;
+    let (ann, _, _) = peer.until_end_of_rib().await;
+    assert_eq!(ann, set(&["203.0.113.1/32"]));
+    timeout(T, status.wait_for(|s| s.state == State::Established))
+        .await
+        .unwrap()
+        .unwrap();
+
+    // BFD goes Down: Cease / BFD Down (RFC 9384) at once, then the connection closes.
+    bfd.send_replace(false);
+    let Some(Message::Notification(n)) = peer.next_update().await else {
+        panic!("expected a NOTIFICATION")
+    };
+    assert_eq!(n.error(), NotificationError::Cease(Cease::BfdDown));
+    assert_eq!(peer.recv().await, None, "the connection closes");
+    let s = timeout(T, status.wait_for(|s| s.state == State::Idle))
+        .await
+        .unwrap()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        s.last_down,
+        Some(ferrolb_bgp::fsm::DownReason::NotificationSent(
+            NotificationError::Cease(Cease::BfdDown)
+        ))
+    );
+
+    // The retry delay (200 ms here) passes, but BFD is still Down: no connection.
+    assert!(
+        timeout(quiet, listener.accept()).await.is_err(),
+        "reconnected while BFD was Down"
+    );
+    // BFD Up again: the session comes back.
+    bfd.send_replace(true);
+    let mut peer = Peer::accept(&listener).await;
+    peer.establish(router_open(90, false)).await;
+    peer.until_end_of_rib().await;
+    timeout(
+        T,
+        status.wait_for(|s| s.state == State::Established && s.established_count == 2),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    let stop = tokio::spawn(session.stop(StopMode::Withdraw {
+        communication: String::new(),
+    }));
+    while let Some(m) = peer.recv().await {
+        if matches!(m, Message::Notification(_)) {
+            break;
+        }
+    }
+    timeout(T, stop).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn bfd_up_signal_maps_any_status_channel() {
+    let (tx, rx) = tokio::sync::watch::channel(0u8);
+    let mut up = ferrolb_bgp::session::bfd_up_signal(rx, |s| *s == 3);
+    assert!(!*up.borrow_and_update());
+    tx.send_replace(3);
+    timeout(T, up.changed()).await.unwrap().unwrap();
+    assert!(*up.borrow_and_update());
+    tx.send_replace(1);
+    timeout(T, up.changed()).await.unwrap().unwrap();
+    assert!(!*up.borrow_and_update());
+    drop(tx);
+    assert!(
+        timeout(T, up.changed()).await.unwrap().is_err(),
+        "ends with its source"
+    );
 }
