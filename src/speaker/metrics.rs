@@ -7,6 +7,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 /// Labels of the per-peer metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -45,6 +46,12 @@ pub struct SpeakerMetrics {
     pub route_updates: Family<PeerLabels, Counter>,
     /// `ferrolb_bgp_session_last_error_info{peer,error}`: 1 for the reason the session last went down.
     pub last_error: Family<PeerErrorLabels, Gauge>,
+    /// `ferrolb_bfd_session_up{peer}`: 1 while the BFD session guarding the peer's BGP session is Up.
+    pub bfd_session_up: Family<PeerLabels, Gauge>,
+    /// `ferrolb_bfd_session_transitions_total{peer}`: BFD state changes (over every BFD session to the peer).
+    pub bfd_transitions: Family<PeerLabels, Counter>,
+    /// `ferrolb_bfd_detection_time_seconds{peer}`: the negotiated detection time (0 until the remote is heard).
+    pub bfd_detection_time: Family<PeerLabels, Gauge<f64, AtomicU64>>,
     /// `ferrolb_speaker_service_announced{service}`: 1 when this node announces the Service.
     pub service_announced: Family<ServiceLabels, Gauge>,
     /// `ferrolb_k8s_client_config_loaded_bool`.
@@ -76,6 +83,9 @@ impl SpeakerMetrics {
             announced_prefixes: Family::default(),
             route_updates: Family::default(),
             last_error: Family::default(),
+            bfd_session_up: Family::default(),
+            bfd_transitions: Family::default(),
+            bfd_detection_time: Family::default(),
             service_announced: Family::default(),
             config_loaded: Gauge::default(),
             config_stale: Gauge::default(),
@@ -109,6 +119,21 @@ impl SpeakerMetrics {
             m.last_error.clone(),
         );
         r.register(
+            "bfd_session_up",
+            "1 while the BFD session guarding the BGP session is Up",
+            m.bfd_session_up.clone(),
+        );
+        r.register(
+            "bfd_session_transitions",
+            "BFD session state changes",
+            m.bfd_transitions.clone(),
+        );
+        r.register(
+            "bfd_detection_time_seconds",
+            "Negotiated BFD detection time (0 until the remote is heard)",
+            m.bfd_detection_time.clone(),
+        );
+        r.register(
             "speaker_service_announced",
             "1 when this node announces the Service",
             m.service_announced.clone(),
@@ -140,6 +165,17 @@ impl SpeakerMetrics {
         self.session_state.remove(&labels);
         self.announced_prefixes.remove(&labels);
         self.route_updates.remove(&labels);
+        self.remove_bfd_peer(peer);
+    }
+
+    /// Forgets a peer's BFD metrics (its BFD session was removed).
+    pub fn remove_bfd_peer(&self, peer: &str) {
+        let labels = PeerLabels {
+            peer: peer.to_owned(),
+        };
+        self.bfd_session_up.remove(&labels);
+        self.bfd_transitions.remove(&labels);
+        self.bfd_detection_time.remove(&labels);
     }
 }
 
@@ -184,5 +220,34 @@ mod tests {
         prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
         assert!(!text.contains("peer=\"198.18.0.1\""), "{text}");
         assert_eq!(state_number(State::Established), 4);
+    }
+
+    #[test]
+    fn bfd_metrics_are_named_as_documented_and_appear_only_with_a_bfd_peer() {
+        let (m, r) = SpeakerMetrics::registered();
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
+        // A family with no series exports nothing, not even `# TYPE` (what the README check reads): the BFD
+        // metrics appear only on a speaker with a peer that has a `bfd-profile`.
+        assert!(!text.contains("ferrolb_bfd_"), "{text}");
+        let peer = PeerLabels {
+            peer: "198.18.0.1".into(),
+        };
+        m.bfd_session_up.get_or_create(&peer).set(1);
+        m.bfd_transitions.get_or_create(&peer).inc_by(3);
+        m.bfd_detection_time.get_or_create(&peer).set(0.9);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
+        for line in [
+            "ferrolb_bfd_session_up{peer=\"198.18.0.1\"} 1\n",
+            "ferrolb_bfd_session_transitions_total{peer=\"198.18.0.1\"} 3\n",
+            "ferrolb_bfd_detection_time_seconds{peer=\"198.18.0.1\"} 0.9\n",
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+        m.remove_bfd_peer("198.18.0.1");
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &r).unwrap();
+        assert!(!text.contains("peer=\"198.18.0.1\""), "{text}");
     }
 }

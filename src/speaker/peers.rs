@@ -6,7 +6,7 @@ use ferrolb_bgp::fsm::{FsmConfig, GracefulRestartConfig};
 use ferrolb_bgp::rib_out::Attributes;
 use ferrolb_bgp::session::{DesiredRoutes, SessionConfig, TcpOptions};
 use ferrolb_bgp::wire::LargeCommunity;
-use ferrolb_config::Config;
+use ferrolb_config::{BfdProfile, Config};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -33,14 +33,38 @@ pub struct Discovered {
     pub router_id: Option<std::net::Ipv4Addr>,
 }
 
-/// The session configuration of every configured peer that selects this node (labels given), keyed by peer.
-/// `discovered` supplies the source address and router-id of peers whose configuration has none.
+/// Everything that defines one peer's session: a change to any of it restarts the session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerSession {
+    /// The BGP session.
+    pub session: SessionConfig,
+    /// The BFD profile guarding it (the peer's `bfd-profile`); `None` runs BGP without BFD.
+    pub bfd: Option<ferrolb_bfd::Profile>,
+}
+
+/// A configuration `bfd-profiles` entry as the BFD driver takes it (field for field; the ranges were checked
+/// when the configuration was read, and again by the driver).
+pub fn bfd_profile_of(profile: &BfdProfile) -> ferrolb_bfd::Profile {
+    ferrolb_bfd::Profile {
+        receive_interval_ms: profile.receive_interval,
+        transmit_interval_ms: profile.transmit_interval,
+        detect_multiplier: profile.detect_multiplier,
+        echo_interval_ms: profile.echo_interval,
+        echo_mode: profile.echo_mode,
+        passive_mode: profile.passive_mode,
+        minimum_ttl: profile.minimum_ttl,
+    }
+}
+
+/// The session configuration of every configured peer that selects this node (labels given), keyed by peer,
+/// with its BFD profile if it names one. `discovered` supplies the source address and router-id of peers whose
+/// configuration has none.
 pub fn desired_sessions(
     config: &Config,
     labels: &BTreeMap<String, String>,
     defaults: &SessionDefaults,
     discovered: &BTreeMap<IpAddr, Discovered>,
-) -> BTreeMap<PeerKey, SessionConfig> {
+) -> BTreeMap<PeerKey, PeerSession> {
     let mut out = BTreeMap::new();
     for p in config.peers.iter().filter(|p| p.selects_node(labels)) {
         let found = discovered.get(&p.peer_address).copied().unwrap_or_default();
@@ -56,23 +80,27 @@ pub fn desired_sessions(
             address: p.peer_address,
             port: p.peer_port,
         };
-        out.insert(
-            key,
-            SessionConfig {
-                tcp: TcpOptions {
-                    peer: SocketAddr::new(p.peer_address, p.peer_port),
-                    source: p.source_address.or(found.source),
-                    password: p.password.clone(),
-                    // GTSM-style: our packets leave with the maximum TTL, single hop or multihop alike.
-                    ttl: 255,
-                    connect_timeout: Duration::from_secs(10),
-                },
-                fsm,
-                state_dir: Some(defaults.state_dir.clone()),
-                next_hop_v4: None,
-                next_hop_v6: None,
+        // The configuration refuses a `bfd-profile` naming no defined profile, so the lookup finds it.
+        let bfd = p
+            .bfd_profile
+            .as_deref()
+            .and_then(|name| config.bfd_profile(name))
+            .map(bfd_profile_of);
+        let session = SessionConfig {
+            tcp: TcpOptions {
+                peer: SocketAddr::new(p.peer_address, p.peer_port),
+                source: p.source_address.or(found.source),
+                password: p.password.clone(),
+                // GTSM-style: our packets leave with the maximum TTL, single hop or multihop alike.
+                ttl: 255,
+                connect_timeout: Duration::from_secs(10),
             },
-        );
+            fsm,
+            state_dir: Some(defaults.state_dir.clone()),
+            next_hop_v4: None,
+            next_hop_v6: None,
+        };
+        out.insert(key, PeerSession { session, bfd });
     }
     out
 }
@@ -95,11 +123,11 @@ impl SessionPlan {
     }
 }
 
-/// Compares the running sessions' configurations with the desired ones. A session whose configuration is
-/// identical is left alone, whatever else changed.
+/// Compares the running sessions' configurations (BGP and BFD) with the desired ones. A session whose
+/// configuration is identical is left alone, whatever else changed.
 pub fn plan_sessions(
-    running: &BTreeMap<PeerKey, SessionConfig>,
-    desired: &BTreeMap<PeerKey, SessionConfig>,
+    running: &BTreeMap<PeerKey, PeerSession>,
+    desired: &BTreeMap<PeerKey, PeerSession>,
 ) -> SessionPlan {
     let mut plan = SessionPlan::default();
     for (key, want) in desired {
@@ -227,7 +255,7 @@ address-pools:
             s.keys().copied().collect::<Vec<_>>(),
             vec![key("198.18.0.1")]
         );
-        let one = &s[&key("198.18.0.1")];
+        let one = &s[&key("198.18.0.1")].session;
         assert_eq!(one.tcp.source, Some("198.18.0.12".parse().unwrap()));
         assert_eq!(one.tcp.password.as_deref(), Some("foo"));
         assert_eq!(one.fsm.router_id, Some("198.18.0.12".parse().unwrap()));
@@ -240,7 +268,7 @@ address-pools:
             &defaults(),
             &discovered,
         );
-        let two = &s[&key("198.18.0.2")];
+        let two = &s[&key("198.18.0.2")].session;
         assert_eq!(two.tcp.source, Some("198.18.0.11".parse().unwrap()));
         assert_eq!(two.fsm.router_id, Some("198.18.0.99".parse().unwrap()));
         assert_eq!(two.fsm.hold_time, 30);
@@ -251,7 +279,7 @@ address-pools:
             ..defaults()
         };
         let s = desired_sessions(&config, &labels(&[]), &no_gr, &discovered);
-        assert_eq!(s[&key("198.18.0.1")].fsm.graceful_restart, None);
+        assert_eq!(s[&key("198.18.0.1")].session.fsm.graceful_restart, None);
     }
 
     #[test]
@@ -290,6 +318,93 @@ address-pools:
                 stop: vec![]
             }
         );
+    }
+
+    const BFD_YAML: &str = "\
+bfd-profiles:
+- name: fast
+  receive-interval: 50
+  transmit-interval: 60
+  detect-multiplier: 4
+  echo-interval: 70
+  passive-mode: true
+  minimum-ttl: 10
+- name: slow
+peers:
+- peer-address: 198.18.0.1
+  peer-asn: 65559
+  my-asn: 65559
+  bfd-profile: fast
+- peer-address: 198.18.0.2
+  peer-asn: 64513
+  my-asn: 65559
+";
+
+    #[test]
+    fn a_configured_bfd_profile_maps_field_for_field_and_peers_without_one_get_none() {
+        let config = Config::from_yaml(BFD_YAML).unwrap();
+        let s = desired_sessions(&config, &labels(&[]), &defaults(), &BTreeMap::new());
+        assert_eq!(
+            s[&key("198.18.0.1")].bfd,
+            Some(ferrolb_bfd::Profile {
+                receive_interval_ms: 50,
+                transmit_interval_ms: 60,
+                detect_multiplier: 4,
+                echo_interval_ms: 70,
+                echo_mode: false,
+                passive_mode: true,
+                minimum_ttl: 10,
+            })
+        );
+        assert_eq!(s[&key("198.18.0.2")].bfd, None);
+        // A profile with every field defaulted is the driver's default profile.
+        assert_eq!(
+            bfd_profile_of(config.bfd_profile("slow").unwrap()),
+            ferrolb_bfd::Profile::default()
+        );
+    }
+
+    #[test]
+    fn changing_adding_or_removing_a_bfd_profile_restarts_only_that_peer() {
+        let config = Config::from_yaml(BFD_YAML).unwrap();
+        let running = desired_sessions(&config, &labels(&[]), &defaults(), &BTreeMap::new());
+        let restart_one = SessionPlan {
+            start: vec![],
+            restart: vec![key("198.18.0.1")],
+            stop: vec![],
+        };
+        for edited in [
+            BFD_YAML.replace("detect-multiplier: 4", "detect-multiplier: 5"),
+            BFD_YAML.replace("bfd-profile: fast", "bfd-profile: slow"),
+            BFD_YAML.replace("  bfd-profile: fast\n", ""),
+        ] {
+            let edited = Config::from_yaml(&edited).unwrap();
+            let desired = desired_sessions(&edited, &labels(&[]), &defaults(), &BTreeMap::new());
+            assert_eq!(plan_sessions(&running, &desired), restart_one, "{edited:?}");
+        }
+        // Adding a profile to the peer that had none.
+        let added = BFD_YAML.replace(
+            "  peer-asn: 64513\n",
+            "  peer-asn: 64513\n  bfd-profile: slow\n",
+        );
+        let added = Config::from_yaml(&added).unwrap();
+        let desired = desired_sessions(&added, &labels(&[]), &defaults(), &BTreeMap::new());
+        assert_eq!(desired[&key("198.18.0.2")].bfd, Some(Default::default()));
+        assert_eq!(
+            plan_sessions(&running, &desired),
+            SessionPlan {
+                start: vec![],
+                restart: vec![key("198.18.0.2")],
+                stop: vec![]
+            }
+        );
+        // A profile no peer uses changes: nothing restarts.
+        let unused = Config::from_yaml(
+            &BFD_YAML.replace("- name: slow", "- name: slow\n  detect-multiplier: 9"),
+        )
+        .unwrap();
+        let desired = desired_sessions(&unused, &labels(&[]), &defaults(), &BTreeMap::new());
+        assert!(plan_sessions(&running, &desired).is_empty());
     }
 
     #[test]

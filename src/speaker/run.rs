@@ -9,14 +9,14 @@
 use super::SpeakerArgs;
 use super::metrics::{PeerErrorLabels, PeerLabels, ServiceLabels, SpeakerMetrics, state_number};
 use super::netlink::{self, VipInterface};
-use super::peers::{self, Discovered, SessionDefaults};
+use super::peers::{self, Discovered, PeerSession, SessionDefaults};
 use super::translate;
 use crate::controller::service::ServiceFilter;
 use crate::serve::{self, Readiness};
 use anyhow::Context;
 use ferrolb_announce::{AnnounceConfig, AnnounceDecision, PeerKey, decide};
 use ferrolb_bgp::fsm::State;
-use ferrolb_bgp::session::{DesiredRoutes, Session, SessionConfig, StopMode};
+use ferrolb_bgp::session::{DesiredRoutes, Session, SessionConfig, StopMode, bfd_up_signal};
 use ferrolb_config::Config;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Node, ObjectReference, Service};
@@ -30,7 +30,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 
 /// The Events' reporting controller.
 pub const REPORTER: &str = "ferrolb-speaker";
@@ -89,11 +89,27 @@ fn spawn_reflector<K>(
 
 /// A running session and what it was started with.
 struct Running {
-    config: SessionConfig,
+    config: PeerSession,
     session: Session,
     /// When the event behind the routes last handed over arrived (cleared once written).
     handoff: Arc<Mutex<Option<Instant>>>,
     monitor: tokio::task::JoinHandle<()>,
+    /// The BFD session guarding it, when the peer has a `bfd-profile`.
+    bfd: Option<RunningBfd>,
+}
+
+/// The BFD side of a peer with a `bfd-profile`.
+enum RunningBfd {
+    /// The BFD session runs; the BGP session follows its Up/Down.
+    Running {
+        handle: ferrolb_bfd::SessionHandle,
+        monitor: tokio::task::JoinHandle<()>,
+    },
+    /// BFD could not be set up (the reason is in the last-error metric under this text). The BGP session
+    /// stays gated Down rather than running unguarded, so the failure is visible (`ferrolb_bgp_session_up`
+    /// 0, `ferrolb_bfd_session_up` 0, the error in the log and metric); it is retried when the peer's
+    /// settings change or the speaker restarts.
+    Failed { error: String },
 }
 
 /// The configuration in force and whether a newer one was rejected.
@@ -156,6 +172,8 @@ struct Speaker {
     vip: Option<VipInterface>,
     vips: BTreeSet<IpAddr>,
     sessions: BTreeMap<PeerKey, Running>,
+    /// One BFD endpoint per local (source) address, bound when a peer first needs it.
+    bfd_endpoints: BTreeMap<IpAddr, ferrolb_bfd::Endpoint>,
     /// The routes handed to the sessions, per local AS (weighted routes carry it).
     routes: Arc<BTreeMap<u32, DesiredRoutes>>,
     announced: BTreeMap<String, bool>,
@@ -254,6 +272,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         vip,
         vips: BTreeSet::new(),
         sessions: BTreeMap::new(),
+        bfd_endpoints: BTreeMap::new(),
         routes: Arc::new(BTreeMap::new()),
         announced: BTreeMap::new(),
         events: spawn_event_publisher(recorder),
@@ -323,7 +342,7 @@ impl Speaker {
             peers::desired_sessions(&config, &node.labels, &self.defaults, &self.discovered);
         let routes = Arc::new(peers::desired_routes_by_as(
             &decision,
-            desired_sessions.values(),
+            desired_sessions.values().map(|d| &d.session),
         ));
         self.apply_sessions(desired_sessions, &routes, since).await;
         self.routes = routes;
@@ -356,13 +375,13 @@ impl Speaker {
 
     async fn apply_sessions(
         &mut self,
-        desired: BTreeMap<PeerKey, SessionConfig>,
+        desired: BTreeMap<PeerKey, PeerSession>,
         routes: &Arc<BTreeMap<u32, DesiredRoutes>>,
         since: Option<Instant>,
     ) {
         let table =
             |config: &SessionConfig| routes.get(&config.fsm.my_asn).cloned().unwrap_or_default();
-        let running: BTreeMap<PeerKey, SessionConfig> = self
+        let running: BTreeMap<PeerKey, PeerSession> = self
             .sessions
             .iter()
             .map(|(k, r)| (*k, r.config.clone()))
@@ -376,6 +395,7 @@ impl Speaker {
                 let removed = plan.stop.contains(key);
                 tracing::info!(peer = %key, removed, "stopping the session (peer removed or its settings changed)");
                 r.monitor.abort();
+                let bfd = r.bfd;
                 r.session
                     .stop(StopMode::Withdraw {
                         communication: if removed {
@@ -385,18 +405,37 @@ impl Speaker {
                         },
                     })
                     .await;
+                // After BGP's Cease, so the router does not first see BFD Down and drop the routes early.
+                self.stop_bfd(&key.to_string(), bfd).await;
                 if removed {
                     self.metrics.remove_peer(&key.to_string());
                 }
             }
         }
+        // Endpoints no remaining session uses are closed (their socket is released).
+        let in_use: BTreeSet<IpAddr> = self
+            .sessions
+            .values()
+            .filter(|r| matches!(r.bfd, Some(RunningBfd::Running { .. })))
+            .filter_map(|r| r.config.session.tcp.source)
+            .collect();
+        self.bfd_endpoints.retain(|local, _| in_use.contains(local));
         for key in plan.start.iter().chain(&plan.restart) {
             let Some(config) = desired.get(key) else {
                 continue;
             };
-            let table = table(config);
-            tracing::info!(peer = %key, prefixes = table.len(), "starting the session");
-            let session = Session::spawn(config.clone(), table);
+            let table = table(&config.session);
+            tracing::info!(peer = %key, prefixes = table.len(), bfd = config.bfd.is_some(), "starting the session");
+            let (session, bfd) = match &config.bfd {
+                None => (Session::spawn(config.session.clone(), table), None),
+                Some(profile) => {
+                    let (bfd, up) = self.start_bfd(key, &config.session, profile);
+                    (
+                        Session::spawn_with_bfd(config.session.clone(), table, up),
+                        Some(bfd),
+                    )
+                }
+            };
             // The first table's latency is the connection's, not an event's: not measured.
             let handoff = Arc::new(Mutex::new(None));
             let monitor = tokio::spawn(monitor(
@@ -412,6 +451,7 @@ impl Speaker {
                     session,
                     handoff,
                     monitor,
+                    bfd,
                 },
             );
         }
@@ -421,9 +461,95 @@ impl Speaker {
                 if let (Some(since), true, Ok(mut h)) = (since, established, r.handoff.lock()) {
                     h.get_or_insert(since);
                 }
-                r.session.set_routes(table(&r.config));
+                r.session.set_routes(table(&r.config.session));
             }
         }
+    }
+
+    /// Starts the BFD session guarding `key`'s BGP session, on the endpoint of the BGP session's source
+    /// address (bound now if no session uses it yet). Returns it and the "BFD is Up" signal for the BGP
+    /// session. On failure the signal stays false (see [`RunningBfd::Failed`]).
+    fn start_bfd(
+        &mut self,
+        key: &PeerKey,
+        session: &SessionConfig,
+        profile: &ferrolb_bfd::Profile,
+    ) -> (RunningBfd, watch::Receiver<bool>) {
+        let peer = key.to_string();
+        match self.add_bfd_session(key.address, session.tcp.source, profile) {
+            Ok(handle) => {
+                let up = bfd_up_signal(handle.watch(), |s: &ferrolb_bfd::SessionStatus| {
+                    s.state == ferrolb_bfd::State::Up
+                });
+                let monitor = tokio::spawn(monitor_bfd(
+                    handle.watch(),
+                    peer.clone(),
+                    self.metrics.clone(),
+                ));
+                tracing::info!(peer, local = ?session.tcp.source, ?profile, "BFD session started; BGP waits for BFD Up");
+                (RunningBfd::Running { handle, monitor }, up)
+            }
+            Err(error) => {
+                tracing::error!(
+                    peer,
+                    local = ?session.tcp.source,
+                    %error,
+                    "cannot start the BFD session; the BGP session stays down until BFD can run"
+                );
+                self.metrics
+                    .bfd_session_up
+                    .get_or_create(&PeerLabels { peer: peer.clone() })
+                    .set(0);
+                self.metrics
+                    .last_error
+                    .get_or_create(&PeerErrorLabels {
+                        peer,
+                        error: error.clone(),
+                    })
+                    .set(1);
+                // The sender is dropped at once: the BGP session takes BFD as Down for good.
+                (RunningBfd::Failed { error }, watch::channel(false).1)
+            }
+        }
+    }
+
+    /// Binds (or reuses) the endpoint of `local` and adds a session to `peer`.
+    fn add_bfd_session(
+        &mut self,
+        peer: IpAddr,
+        local: Option<IpAddr>,
+        profile: &ferrolb_bfd::Profile,
+    ) -> Result<ferrolb_bfd::SessionHandle, String> {
+        let local = local.ok_or_else(|| {
+            "BFD: no source address toward the peer (set `source-address` or check the route to it)".to_owned()
+        })?;
+        let endpoint = match self.bfd_endpoints.entry(local) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(ferrolb_bfd::Endpoint::bind(local).map_err(|err| format!("BFD: {err}"))?)
+            }
+        };
+        endpoint
+            .add_session(peer, profile)
+            .map_err(|err| format!("BFD: {err}"))
+    }
+
+    /// Shuts a peer's BFD session down (the router sees AdminDown) and forgets its metrics.
+    async fn stop_bfd(&mut self, peer: &str, bfd: Option<RunningBfd>) {
+        match bfd {
+            None => return,
+            Some(RunningBfd::Running { handle, monitor }) => {
+                monitor.abort();
+                handle.shutdown().await;
+            }
+            Some(RunningBfd::Failed { error }) => {
+                self.metrics.last_error.remove(&PeerErrorLabels {
+                    peer: peer.to_owned(),
+                    error,
+                });
+            }
+        }
+        self.metrics.remove_bfd_peer(peer);
     }
 
     async fn sync_vips(&mut self, decision: &AnnounceDecision) {
@@ -535,19 +661,30 @@ impl Speaker {
             "ferrolb speaker on {} stopped by {why}",
             self.args.node_name
         );
-        let stops = std::mem::take(&mut self.sessions).into_values().map(|r| {
-            r.monitor.abort();
-            let mode = if graceful {
-                StopMode::Graceful {
-                    communication: communication.clone(),
+        let stops = std::mem::take(&mut self.sessions)
+            .into_values()
+            .map(|r| {
+                r.monitor.abort();
+                let mode = if graceful {
+                    StopMode::Graceful {
+                        communication: communication.clone(),
+                    }
+                } else {
+                    StopMode::Withdraw {
+                        communication: communication.clone(),
+                    }
+                };
+                (r, mode)
+            })
+            .map(|(r, mode)| async move {
+                r.session.stop(mode).await;
+                // AdminDown after BGP has closed: RFC 5882 §3.2 has the router not treat it as a failure, so a
+                // graceful restart is not cut short by a BFD timeout.
+                if let Some(RunningBfd::Running { handle, monitor }) = r.bfd {
+                    monitor.abort();
+                    handle.shutdown().await;
                 }
-            } else {
-                StopMode::Withdraw {
-                    communication: communication.clone(),
-                }
-            };
-            r.session.stop(mode)
-        });
+            });
         futures::future::join_all(stops).await;
         if !graceful
             && let Some(vip) = &self.vip
@@ -609,6 +746,36 @@ async fn monitor(
             }
         }
         if s.finished || status.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Follows one BFD session's status into the `ferrolb_bfd_*` metrics.
+async fn monitor_bfd(
+    mut status: watch::Receiver<ferrolb_bfd::SessionStatus>,
+    peer: String,
+    metrics: SpeakerMetrics,
+) {
+    let labels = PeerLabels { peer };
+    let mut counted = 0u64;
+    loop {
+        let s = *status.borrow_and_update();
+        metrics
+            .bfd_session_up
+            .get_or_create(&labels)
+            .set(i64::from(s.state == ferrolb_bfd::State::Up));
+        // The counter spans every BFD session to the peer; each session counts from zero.
+        metrics
+            .bfd_transitions
+            .get_or_create(&labels)
+            .inc_by(s.transitions.saturating_sub(counted));
+        counted = counted.max(s.transitions);
+        metrics
+            .bfd_detection_time
+            .get_or_create(&labels)
+            .set(s.detection_time.map_or(0.0, |d| d.as_secs_f64()));
+        if status.changed().await.is_err() {
             return;
         }
     }
