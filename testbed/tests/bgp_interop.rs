@@ -140,16 +140,27 @@ fn frr_ebgp_4_byte_local_asn_toward_the_router_with_gtsm() {
     wait_for(T, "the session to go down", || {
         (frr.peer_state(NODE_V4) != "Established").then_some(())
     });
-    // With a multihop TTL of 64 the router drops our packets: no session.
+    // With a multihop TTL of 64 the router drops our packets. FRR sets IP_MINTTL on the socket it
+    // accepts, so an OPEN that reached its receive queue before that may still be read (a race
+    // under load); every segment after it is dropped. So FRR never reaches Established and never
+    // holds the route, whatever the race: that is what is asserted. (The first prefix may still
+    // be held as stale: graceful restart.)
     let mut args = session_flags("64512", "4200000002");
-    args.extend(["--ebgp-multihop", "64", "--timeout", "3s"]);
-    let (code, out, err) = check(&link, &args);
-    assert_ne!(code, 0, "{out}");
-    // The kernel may complete the handshake, but FRR's IP_MINTTL drops every segment after it.
-    assert!(
-        err.contains("timed out") || err.contains("no session within"),
-        "{err}"
-    );
+    args.extend([
+        "--ebgp-multihop",
+        "64",
+        "--prefix",
+        "203.0.113.21/32",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    let _ttl64 = Announce::start(&link, "announce-ttl64", &args);
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(500));
+        assert_ne!(frr.peer_state(NODE_V4), "Established");
+        let r = frr.route("ipv4", "203.0.113.21/32");
+        assert!(paths(&r).is_empty(), "{r}");
+    }
 }
 
 #[test]
