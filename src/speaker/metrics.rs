@@ -48,7 +48,8 @@ pub struct SpeakerMetrics {
     pub last_error: Family<PeerErrorLabels, Gauge>,
     /// `ferrolb_bfd_session_up{peer}`: 1 while the BFD session guarding the peer's BGP session is Up.
     pub bfd_session_up: Family<PeerLabels, Gauge>,
-    /// `ferrolb_bfd_session_transitions_total{peer}`: BFD state changes (over every BFD session to the peer).
+    /// `ferrolb_bfd_session_transitions_total{peer}`: BFD state changes since the peer's BFD session started
+    /// (the series is removed, so it restarts from zero, when the session is restarted or stopped).
     pub bfd_transitions: Family<PeerLabels, Counter>,
     /// `ferrolb_bfd_detection_time_seconds{peer}`: the negotiated detection time (0 until the remote is heard).
     pub bfd_detection_time: Family<PeerLabels, Gauge<f64, AtomicU64>>,

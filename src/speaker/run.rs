@@ -765,7 +765,7 @@ async fn monitor_bfd(
             .bfd_session_up
             .get_or_create(&labels)
             .set(i64::from(s.state == ferrolb_bfd::State::Up));
-        // The counter spans every BFD session to the peer; each session counts from zero.
+        // The driver reports a running total; the counter takes what is new since the last look.
         metrics
             .bfd_transitions
             .get_or_create(&labels)
