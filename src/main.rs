@@ -4,6 +4,7 @@
 //! configuration model live in the crates under `crates/`.
 
 mod cli;
+mod cluster_args;
 mod controller;
 mod logging;
 mod serve;

@@ -15,6 +15,7 @@ pub mod service;
 pub mod state;
 pub mod status;
 
+use crate::cluster_args::ClusterArgs;
 use clap::Args;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -22,19 +23,9 @@ use std::process::ExitCode;
 /// Options of `ferrolb controller`.
 #[derive(Debug, Clone, Args)]
 pub struct ControllerArgs {
-    /// Namespace of the configuration ConfigMap (and of the leader Lease).
-    #[arg(
-        long,
-        default_value = "ferrolb-system",
-        env = "FERROLB_CONFIG_NAMESPACE"
-    )]
-    pub config_namespace: String,
-    /// Name of the configuration ConfigMap (its `config` key holds MetalLB v0.12 YAML).
-    #[arg(long, default_value = "config")]
-    pub config_name: String,
-    /// Only handle Services with `spec.loadBalancerClass: ferrolb.io/bgp`, not those without a class.
-    #[arg(long)]
-    pub no_default_class: bool,
+    /// The ConfigMap and the Service class.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// Watch Services in this namespace only (default: all namespaces).
     #[arg(long)]
     pub namespace: Option<String>,

@@ -50,14 +50,14 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let readiness = Readiness::new();
     let bound = serve::spawn(args.metrics_addr, Arc::new(registry), readiness.clone()).await?;
     let identity = args.identity.clone().unwrap_or_else(default_identity);
-    tracing::info!(%bound, %identity, config = %format!("{}/{}", args.config_namespace, args.config_name),
+    tracing::info!(%bound, %identity, config = %args.cluster.config_ref(),
         "controller starting");
 
     let (role_tx, mut role_rx) = watch::channel(Role::Unknown);
     tokio::spawn(leader::run(
         client.clone(),
         ElectionSettings {
-            namespace: args.config_namespace.clone(),
+            namespace: args.cluster.config_namespace.clone(),
             name: args.lease_name.clone(),
             identity: identity.clone(),
             lease_duration: Duration::from_secs(args.lease_duration_secs.max(1)),
@@ -72,17 +72,19 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         None => Api::all(client.clone()),
     };
     tokio::spawn(watch_services(services, tx.clone()));
-    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &args.config_namespace);
-    tokio::spawn(watch_config(config_maps, args.config_name.clone(), tx));
+    let config_maps: Api<ConfigMap> =
+        Api::namespaced(client.clone(), &args.cluster.config_namespace);
+    tokio::spawn(watch_config(
+        config_maps,
+        args.cluster.config_name.clone(),
+        tx,
+    ));
 
     let filter = ServiceFilter {
-        default_class: !args.no_default_class,
+        default_class: !args.cluster.no_default_class,
         ..ServiceFilter::default()
     };
-    let mut state = ControllerState::new(
-        filter,
-        format!("{}/{}", args.config_namespace, args.config_name),
-    );
+    let mut state = ControllerState::new(filter, args.cluster.config_ref());
     let recorder = Recorder::new(
         client.clone(),
         Reporter {

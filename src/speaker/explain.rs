@@ -21,16 +21,11 @@ pub async fn run(args: &SpeakerArgs, key: &str) -> anyhow::Result<()> {
     let client = Client::try_default()
         .await
         .context("cannot build a Kubernetes client (in-cluster or $KUBECONFIG)")?;
-    let cm = Api::<ConfigMap>::namespaced(client.clone(), &args.config_namespace)
-        .get_opt(&args.config_name)
+    let cm = Api::<ConfigMap>::namespaced(client.clone(), &args.cluster.config_namespace)
+        .get_opt(&args.cluster.config_name)
         .await
         .context("cannot read the configuration ConfigMap")?
-        .with_context(|| {
-            format!(
-                "ConfigMap {}/{} not found",
-                args.config_namespace, args.config_name
-            )
-        })?;
+        .with_context(|| format!("ConfigMap {} not found", args.cluster.config_ref()))?;
     let text = cm
         .data
         .as_ref()
@@ -52,7 +47,7 @@ pub async fn run(args: &SpeakerArgs, key: &str) -> anyhow::Result<()> {
         .await
         .context("cannot list the Service's EndpointSlices")?;
     let filter = ServiceFilter {
-        default_class: !args.no_default_class,
+        default_class: !args.cluster.no_default_class,
         ..ServiceFilter::default()
     };
     let node = translate::node_of(&args.node_name, node.as_ref());

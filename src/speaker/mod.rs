@@ -14,6 +14,7 @@ pub mod peers;
 pub mod run;
 pub mod translate;
 
+use crate::cluster_args::ClusterArgs;
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,19 +27,9 @@ pub struct SpeakerArgs {
     /// This node's Kubernetes name (in a DaemonSet: `spec.nodeName` through the downward API).
     #[arg(long, env = "NODE_NAME")]
     pub node_name: String,
-    /// Namespace of the configuration ConfigMap.
-    #[arg(
-        long,
-        default_value = "ferrolb-system",
-        env = "FERROLB_CONFIG_NAMESPACE"
-    )]
-    pub config_namespace: String,
-    /// Name of the configuration ConfigMap (its `config` key holds MetalLB v0.12 YAML).
-    #[arg(long, default_value = "config")]
-    pub config_name: String,
-    /// Only announce Services with `spec.loadBalancerClass: ferrolb.io/bgp`, not those without a class.
-    #[arg(long)]
-    pub no_default_class: bool,
+    /// The ConfigMap and the Service class.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// Address for `/metrics`, `/healthz` and `/readyz`.
     #[arg(long, default_value = "0.0.0.0:7472")]
     pub metrics_addr: SocketAddr,

@@ -236,8 +236,8 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
     );
     let (configs, w) = reflector::store();
     spawn_reflector(
-        Api::<ConfigMap>::namespaced(client.clone(), &args.config_namespace),
-        watcher::Config::default().fields(&format!("metadata.name={}", args.config_name)),
+        Api::<ConfigMap>::namespaced(client.clone(), &args.cluster.config_namespace),
+        watcher::Config::default().fields(&format!("metadata.name={}", args.cluster.config_name)),
         w,
         pending.clone(),
         "configmap",
@@ -252,7 +252,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
 
     let mut speaker = Speaker {
         filter: ServiceFilter {
-            default_class: !args.no_default_class,
+            default_class: !args.cluster.no_default_class,
             ..ServiceFilter::default()
         },
         defaults: SessionDefaults {
