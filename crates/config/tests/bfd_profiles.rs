@@ -1,6 +1,9 @@
 //! `bfd-profiles` and a peer's `bfd-profile`: defaults, MetalLB's ranges, echo mode refused,
 //! references checked; each error case asserting its path, line and kind.
 
+mod common;
+
+use common::assert_one_error;
 use ferrolb_config::{
     BFD_DETECT_MULTIPLIER, BFD_ECHO_INTERVAL_MS, BFD_MINIMUM_TTL, BFD_RECEIVE_INTERVAL_MS,
     BFD_TRANSMIT_INTERVAL_MS, BfdProfile, Config, ConfigErrorKind as K,
@@ -143,16 +146,7 @@ const CASES: &[Case] = &[
 #[test]
 fn every_bfd_error_has_its_path_line_and_message() {
     for case in CASES {
-        let errors = match Config::from_yaml(case.yaml) {
-            Ok(c) => panic!("{}: accepted as {c:?}", case.name),
-            Err(e) => e,
-        };
-        let errors = errors.errors();
-        assert_eq!(errors.len(), 1, "{}: {errors:?}", case.name);
-        let e = &errors[0];
-        assert_eq!(e.path, case.path, "{}", case.name);
-        assert_eq!(e.line, case.line, "{}", case.name);
-        assert!((case.check)(&e.kind), "{}: {:?}", case.name, e.kind);
+        let e = assert_one_error(case.name, case.yaml, case.path, case.line, case.check);
         if !case.message.is_empty() {
             assert_eq!(e.kind.to_string(), case.message, "{}", case.name);
         }

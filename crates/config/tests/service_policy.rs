@@ -1,6 +1,9 @@
 //! The weighted-ECMP and per-Service keys of `bgp-advertisements`: what they accept, their
 //! defaults, and every refusal with its path and line.
 
+mod common;
+
+use common::assert_one_error;
 use ferrolb_config::{
     Bandwidth, BandwidthError, CommunityError, CommunityValue, Config, ConfigErrorKind as K,
     DEFAULT_BANDWIDTH_PER_ENDPOINT, LocalPrefRange, LocalPrefRangeError,
@@ -147,17 +150,7 @@ const CASES: &[Case] = &[
 fn every_refusal_reports_path_line_and_kind() {
     for case in CASES {
         let text = format!("{POOL}{}", case.advertisement);
-        let errs = Config::from_yaml(&text).expect_err(case.name);
-        assert_eq!(errs.len(), 1, "{}: {errs}", case.name);
-        let e = &errs.errors()[0];
-        assert_eq!(e.path, case.path, "{}: path of {e}", case.name);
-        assert_eq!(e.line, case.line, "{}: line of {e}", case.name);
-        assert!(
-            (case.check)(&e.kind),
-            "{}: unexpected kind {:?}",
-            case.name,
-            e.kind
-        );
+        assert_one_error(case.name, &text, case.path, case.line, case.check);
     }
 }
 

@@ -1,7 +1,10 @@
 //! Table-driven: every validation rule, each case asserting the error's path, line and kind.
 
+mod common;
+
+use common::assert_one_error;
 use ferrolb_config::{
-    AddressError, CommunityError, Config, ConfigError, ConfigErrorKind as K, DurationError, Overlap,
+    AddressError, CommunityError, Config, ConfigErrorKind as K, DurationError, Overlap,
 };
 
 /// A valid pool to append to peer-only cases (lines 1-4 of nothing else).
@@ -516,32 +519,10 @@ const CASES: &[Case] = &[
     },
 ];
 
-fn one_error(case: &Case) -> ConfigError {
-    let errors = Config::from_yaml(case.yaml)
-        .expect_err(case.name)
-        .into_iter()
-        .collect::<Vec<_>>();
-    assert_eq!(
-        errors.len(),
-        1,
-        "{}: expected one error, got {errors:#?}",
-        case.name
-    );
-    errors.into_iter().next().unwrap()
-}
-
 #[test]
 fn every_rule_reports_path_line_and_kind() {
     for case in CASES {
-        let e = one_error(case);
-        assert_eq!(e.path, case.path, "{}: path of {e}", case.name);
-        assert_eq!(e.line, case.line, "{}: line of {e}", case.name);
-        assert!(
-            (case.check)(&e.kind),
-            "{}: unexpected kind {:?}",
-            case.name,
-            e.kind
-        );
+        assert_one_error(case.name, case.yaml, case.path, case.line, case.check);
     }
 }
 
