@@ -9,7 +9,7 @@
 
 use crate::decision::AnnounceDecision;
 use crate::from_config::split_communities;
-use crate::input::{Community, LargeCommunity, Pool};
+use crate::input::{AnnounceConfig, Community, LargeCommunity, Pool};
 use ferrolb_config::CommunityValue;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -224,6 +224,45 @@ pub fn service_attributes(
     }
 }
 
+/// The per-Service attributes this node applies: for each Service of `decision` that this
+/// node announces and that asks for attributes (`annotations` yields `namespace/name` and its
+/// `metadata.annotations`), the [`service_attributes`] accepted by the pool of every IP it
+/// announces. A Service refused by any of its pools is left out, so its routes keep the pool's
+/// defaults (the controller reports the refusal; the speaker only applies what is accepted).
+pub fn accepted_service_attributes<'a>(
+    decision: &AnnounceDecision,
+    config: &AnnounceConfig,
+    aliases: &BTreeMap<String, CommunityValue>,
+    annotations: impl IntoIterator<Item = (String, &'a BTreeMap<String, String>)>,
+) -> BTreeMap<String, ServiceAttributes> {
+    let mut accepted = BTreeMap::new();
+    for (key, annotations) in annotations {
+        let Some(sd) = decision.services.get(&key).filter(|sd| sd.announce) else {
+            continue;
+        };
+        let mut pools: Vec<&Pool> = Vec::new();
+        for pool in sd.announced_ips.iter().filter_map(|ip| config.pool_of(*ip)) {
+            if !pools.iter().any(|p| p.name == pool.name) {
+                pools.push(pool);
+            }
+        }
+        let mut attrs = None;
+        for pool in pools {
+            match service_attributes(annotations, pool, aliases) {
+                Ok(a) => attrs = Some(a),
+                Err(_) => {
+                    attrs = None;
+                    break;
+                }
+            }
+        }
+        if let Some(a) = attrs.filter(|a| !a.is_empty()) {
+            accepted.insert(key, a);
+        }
+    }
+    accepted
+}
+
 /// Adds accepted per-Service attributes (keyed `namespace/name`) to the Services' host routes
 /// in `decision`. Communities are added to the pool's; a Service's LOCAL_PREF replaces the
 /// pool's (the highest wins when Services sharing an IP disagree). Aggregated routes and
@@ -263,5 +302,210 @@ pub fn apply_service_attributes(
         if let Some(route) = decision.routes.get_mut(&prefix) {
             route.attributes.local_pref = Some(lp);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The wiring semantics: accepted attributes + the pool's advertisement → what is sent.
+    use super::*;
+    use crate::decision::{RouteAttributes, decide};
+    use crate::input::{Endpoint, Node, Service, TrafficPolicy};
+    use ferrolb_config::Config;
+
+    const YAML: &str = "\
+peers:
+- peer-address: 198.18.0.1
+  peer-asn: 65559
+  my-asn: 65559
+bgp-communities:
+  gold: 64512:100
+address-pools:
+- name: tenants
+  protocol: bgp
+  addresses: [203.0.113.0/28]
+  bgp-advertisements:
+  - localpref: 120
+    communities: [64512:1, large:64512:0:1]
+    allowed-service-communities: [gold, large:64512:1:2]
+    allowed-service-localprefs: [50, 150-200]
+- name: plain
+  protocol: bgp
+  addresses: [198.51.100.0/28]
+  bgp-advertisements:
+  - allowed-service-localprefs: [300]
+";
+
+    fn service(key: &str, ip: &str) -> Service {
+        Service {
+            key: key.into(),
+            ingress_ips: vec![ip.parse().unwrap()],
+            traffic_policy: TrafficPolicy::Local,
+            requested_pool: None,
+            ours: true,
+            endpoints: vec![Endpoint {
+                node_name: Some("n1".into()),
+                ready: true,
+                serving: true,
+                terminating: false,
+            }],
+        }
+    }
+
+    fn ann(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// The attributes sent for each /32 after `decide` and the wiring, given each Service's
+    /// annotations.
+    fn wired(services: &[(&str, &str, BTreeMap<String, String>)]) -> Vec<RouteAttributes> {
+        let config = Config::from_yaml(YAML).unwrap();
+        let node = Node {
+            name: "n1".into(),
+            labels: BTreeMap::new(),
+            network_unavailable: false,
+        };
+        let ac = AnnounceConfig::from_config(&config, &node);
+        let inputs: Vec<Service> = services.iter().map(|(k, ip, _)| service(k, ip)).collect();
+        let mut decision = decide(&node, &inputs, &ac);
+        let accepted = accepted_service_attributes(
+            &decision,
+            &ac,
+            &config.bgp_communities,
+            services.iter().map(|(k, _, a)| (k.to_string(), a)),
+        );
+        apply_service_attributes(&mut decision, &accepted);
+        services
+            .iter()
+            .map(|(_, ip, _)| {
+                let prefix: ipnet::IpNet = format!("{ip}/32").parse().unwrap();
+                decision.routes[&prefix].attributes.clone()
+            })
+            .collect()
+    }
+
+    fn c(high: u32, low: u32) -> Community {
+        Community((high << 16) | low)
+    }
+
+    fn lc(global_admin: u32, local_data1: u32, local_data2: u32) -> LargeCommunity {
+        LargeCommunity {
+            global_admin,
+            local_data1,
+            local_data2,
+        }
+    }
+
+    fn pool_defaults() -> RouteAttributes {
+        RouteAttributes {
+            local_pref: Some(120),
+            communities: [c(64512, 1)].into(),
+            large_communities: [lc(64512, 0, 1)].into(),
+        }
+    }
+
+    #[test]
+    fn accepted_communities_are_added_to_the_pools_and_local_pref_replaces_the_pools() {
+        let got = wired(&[(
+            "a/web",
+            "203.0.113.5",
+            ann(&[
+                (COMMUNITIES_ANNOTATION, "gold"),
+                (LARGE_COMMUNITIES_ANNOTATION, "64512:1:2"),
+                (LOCAL_PREF_ANNOTATION, "50"),
+            ]),
+        )]);
+        assert_eq!(
+            got,
+            [RouteAttributes {
+                local_pref: Some(50),
+                communities: [c(64512, 1), c(64512, 100)].into(),
+                large_communities: [lc(64512, 0, 1), lc(64512, 1, 2)].into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn communities_alone_keep_the_pools_local_pref() {
+        let got = wired(&[(
+            "a/web",
+            "203.0.113.5",
+            ann(&[(COMMUNITIES_ANNOTATION, "64512:100")]),
+        )]);
+        let mut want = pool_defaults();
+        want.communities.insert(c(64512, 100));
+        assert_eq!(got, [want]);
+    }
+
+    #[test]
+    fn a_refusal_of_any_value_leaves_exactly_the_pools_defaults() {
+        for refused in [
+            ann(&[(COMMUNITIES_ANNOTATION, "gold, 65535:666")]),
+            ann(&[
+                (COMMUNITIES_ANNOTATION, "gold"),
+                (LOCAL_PREF_ANNOTATION, "abc"),
+            ]),
+            ann(&[
+                (COMMUNITIES_ANNOTATION, "gold"),
+                (LOCAL_PREF_ANNOTATION, "149"),
+            ]),
+            ann(&[(LOCAL_PREF_ANNOTATION, "")]),
+            ann(&[(LARGE_COMMUNITIES_ANNOTATION, "1:2")]),
+        ] {
+            let got = wired(&[("a/web", "203.0.113.5", refused.clone())]);
+            assert_eq!(got, [pool_defaults()], "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn each_service_is_judged_by_its_own_pool_and_others_are_untouched() {
+        let got = wired(&[
+            (
+                "a/web",
+                "203.0.113.5",
+                ann(&[(LOCAL_PREF_ANNOTATION, "300")]),
+            ),
+            (
+                "b/api",
+                "198.51.100.5",
+                ann(&[(LOCAL_PREF_ANNOTATION, "300")]),
+            ),
+            ("c/none", "203.0.113.6", BTreeMap::new()),
+        ]);
+        // 300 is allowed by "plain" only; "plain" has no localpref of its own.
+        assert_eq!(
+            got,
+            [
+                pool_defaults(),
+                RouteAttributes {
+                    local_pref: Some(300),
+                    ..RouteAttributes::default()
+                },
+                pool_defaults(),
+            ]
+        );
+    }
+
+    #[test]
+    fn services_this_node_does_not_announce_get_nothing() {
+        let config = Config::from_yaml(YAML).unwrap();
+        let node = Node {
+            name: "n2".into(),
+            labels: BTreeMap::new(),
+            network_unavailable: false,
+        };
+        let ac = AnnounceConfig::from_config(&config, &node);
+        let decision = decide(&node, &[service("a/web", "203.0.113.5")], &ac);
+        let a = ann(&[(LOCAL_PREF_ANNOTATION, "50")]);
+        let accepted = accepted_service_attributes(
+            &decision,
+            &ac,
+            &config.bgp_communities,
+            [("a/web".to_string(), &a)],
+        );
+        assert!(accepted.is_empty());
     }
 }
