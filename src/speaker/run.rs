@@ -14,7 +14,7 @@ use super::translate;
 use crate::controller::service::ServiceFilter;
 use crate::serve::{self, Readiness};
 use anyhow::Context;
-use ferrolb_announce::{AnnounceConfig, AnnounceDecision, PeerKey, decide};
+use ferrolb_announce::{AnnounceConfig, AnnounceDecision, PeerKey, decide, service_attributes};
 use ferrolb_bgp::fsm::State;
 use ferrolb_bgp::session::{DesiredRoutes, Session, SessionConfig, StopMode, bfd_up_signal};
 use ferrolb_config::Config;
@@ -335,7 +335,23 @@ impl Speaker {
         let announce_config = AnnounceConfig::from_config(&config, &node);
         let services =
             translate::services_of(&self.filter, &self.services.state(), &self.slices.state());
-        let decision = decide(&node, &services, &announce_config);
+        let mut decision = decide(&node, &services, &announce_config);
+        // Per-Service attributes the Services' pools accept (refused ones keep the pool's defaults; the
+        // controller reports refusals).
+        let service_objs = self.services.state();
+        let accepted = service_attributes::accepted_service_attributes(
+            &decision,
+            &announce_config,
+            &config.bgp_communities,
+            service_objs.iter().filter_map(|s| {
+                let key = translate::object_key(
+                    s.metadata.namespace.as_deref(),
+                    s.metadata.name.as_deref(),
+                );
+                Some((key, s.metadata.annotations.as_ref()?))
+            }),
+        );
+        service_attributes::apply_service_attributes(&mut decision, &accepted);
 
         self.discover(&config).await;
         let desired_sessions =
