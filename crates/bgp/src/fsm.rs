@@ -42,6 +42,9 @@ pub struct FsmConfig {
     pub router_id: Option<Ipv4Addr>,
     /// The hold time we propose, in seconds (0, or at least 3).
     pub hold_time: u16,
+    /// The keepalive interval; `None` is a third of the negotiated hold time. See
+    /// [`keepalive_interval`] for how it meets a hold time the peer lowered.
+    pub keepalive_time: Option<Duration>,
     /// The families we offer.
     pub families: Vec<Family>,
     /// Graceful restart (RFC 4724) as a restarting speaker; `None` advertises nothing.
@@ -68,6 +71,7 @@ impl FsmConfig {
             peer_asn,
             router_id: None,
             hold_time: 90,
+            keepalive_time: None,
             families: vec![Family::Ipv4Unicast, Family::Ipv6Unicast],
             graceful_restart: Some(GracefulRestartConfig {
                 restart_time: 120,
@@ -79,6 +83,32 @@ impl FsmConfig {
             jitter_seed: 0,
             bfd_gated: false,
         }
+    }
+}
+
+/// The interval between our KEEPALIVEs on a session that negotiated `negotiated_hold` seconds
+/// after we proposed `proposed_hold` with the configured `keepalive` (MetalLB's
+/// `keepalive-time`; `None` when not configured).
+///
+/// - A negotiated hold time of 0 means no KEEPALIVEs at all (RFC 4271 §4.4): zero.
+/// - Unconfigured (or configured as 0 with a non-zero hold time, which would let the peer's
+///   hold timer expire): a third of the negotiated hold time, RFC 4271 §10's suggestion.
+/// - Configured: exactly that interval while the peer accepted our hold time. When the peer
+///   lowered it, the interval is capped at a third of the negotiated hold time, so that the
+///   peer still hears from us about three times per hold time (as FRR and BIRD do).
+pub fn keepalive_interval(
+    keepalive: Option<Duration>,
+    proposed_hold: u16,
+    negotiated_hold: u16,
+) -> Duration {
+    let hold = Duration::from_secs(u64::from(negotiated_hold));
+    if hold.is_zero() {
+        return Duration::ZERO;
+    }
+    match keepalive.filter(|k| !k.is_zero()) {
+        None => hold / 3,
+        Some(k) if negotiated_hold < proposed_hold => k.min(hold / 3),
+        Some(k) => k,
     }
 }
 
@@ -213,7 +243,7 @@ pub struct Negotiated {
     pub local_bgp_id: Ipv4Addr,
     /// Our address on the connection (the NEXT_HOP we announce).
     pub local_addr: IpAddr,
-    /// The keepalive interval (hold time / 3; zero when the hold time is 0).
+    /// The keepalive interval ([`keepalive_interval`]; zero when the hold time is 0).
     pub keepalive: Duration,
     /// The OPEN the peer sent (all capabilities, unknown ones included).
     pub peer_open: Open,
@@ -509,7 +539,11 @@ impl Fsm {
             Err(error) => self.send_notification_and_fail(error, out),
             Ok(context) => {
                 let hold = Duration::from_secs(u64::from(context.hold_time));
-                let keepalive = hold / 3;
+                let keepalive = keepalive_interval(
+                    self.config.keepalive_time,
+                    self.config.hold_time,
+                    context.hold_time,
+                );
                 out.push(Action::Send(Message::Keepalive));
                 if hold.is_zero() {
                     out.push(Action::CancelTimer(Timer::Hold));

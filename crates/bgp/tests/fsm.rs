@@ -229,6 +229,80 @@ fn hold_time_negotiation_uses_minimum() {
 }
 
 #[test]
+fn a_configured_keepalive_is_used_as_is_and_the_open_carries_the_configured_hold_time() {
+    let mut c = config(64513, 64512);
+    c.hold_time = 30;
+    c.keepalive_time = Some(Duration::from_secs(4));
+    let mut fsm = Fsm::new(c);
+    fsm.handle(Event::ManualStart);
+    let actions = fsm.handle(Event::TcpConnected { local: local() });
+    assert_eq!(sent_opens(&actions)[0].hold_time, 30);
+    let actions = fsm.handle(Event::MessageReceived(Message::Open(peer_open(
+        64512, 90, PEER_ID,
+    ))));
+    assert_eq!(
+        actions,
+        vec![
+            Action::Send(Message::Keepalive),
+            Action::ArmTimer(Timer::Hold, Duration::from_secs(30)),
+            Action::ArmTimer(Timer::Keepalive, Duration::from_secs(4)),
+            Action::StateChanged {
+                from: State::OpenSent,
+                to: State::OpenConfirm
+            },
+        ]
+    );
+    fsm.handle(Event::MessageReceived(Message::Keepalive));
+    assert_eq!(
+        fsm.handle(Event::TimerExpired(Timer::Keepalive)),
+        vec![
+            Action::Send(Message::Keepalive),
+            Action::ArmTimer(Timer::Keepalive, Duration::from_secs(4)),
+        ]
+    );
+}
+
+#[test]
+fn a_configured_keepalive_is_capped_at_a_third_of_a_hold_time_the_peer_lowered() {
+    let mut c = config(64513, 64512);
+    c.hold_time = 90;
+    c.keepalive_time = Some(Duration::from_secs(20));
+    let mut fsm = open_sent(c);
+    let actions = fsm.handle(Event::MessageReceived(Message::Open(peer_open(
+        64512, 15, PEER_ID,
+    ))));
+    assert!(
+        actions.contains(&Action::ArmTimer(Timer::Keepalive, Duration::from_secs(5))),
+        "{actions:?}"
+    );
+    assert_eq!(fsm.negotiated().unwrap().keepalive, Duration::from_secs(5));
+}
+
+#[test]
+fn keepalive_interval_follows_metallb_defaults_and_rfc_4271() {
+    use ferrolb_bgp::fsm::keepalive_interval;
+    let s = Duration::from_secs;
+    // Unconfigured: a third of the negotiated hold time.
+    assert_eq!(keepalive_interval(None, 90, 90), s(30));
+    assert_eq!(keepalive_interval(None, 90, 9), s(3));
+    // Configured, hold time accepted: exactly the configuration, even above hold / 3.
+    assert_eq!(keepalive_interval(Some(s(60)), 90, 90), s(60));
+    assert_eq!(keepalive_interval(Some(s(1)), 3, 3), s(1));
+    assert_eq!(
+        keepalive_interval(Some(Duration::from_millis(1500)), 9, 9),
+        Duration::from_millis(1500)
+    );
+    // Configured, hold time lowered by the peer: capped at a third of it.
+    assert_eq!(keepalive_interval(Some(s(60)), 90, 30), s(10));
+    assert_eq!(keepalive_interval(Some(s(5)), 90, 30), s(5));
+    // Hold time 0: no KEEPALIVEs whatever is configured.
+    assert_eq!(keepalive_interval(Some(s(30)), 90, 0), Duration::ZERO);
+    assert_eq!(keepalive_interval(None, 0, 0), Duration::ZERO);
+    // A configured 0 with a non-zero hold time would starve the peer's hold timer.
+    assert_eq!(keepalive_interval(Some(Duration::ZERO), 90, 90), s(30));
+}
+
+#[test]
 fn hold_time_zero_means_no_keepalives_and_no_hold_timer() {
     let mut fsm = open_sent(config(64513, 64512));
     let actions = fsm.handle(Event::MessageReceived(Message::Open(peer_open(

@@ -25,6 +25,8 @@ struct Peer {
     stream: TcpStream,
     buf: BytesMut,
     ctx: SessionContext,
+    /// UPDATEs received and their octets (whole messages), as the speaker must count them.
+    updates: (u64, u64),
 }
 
 impl Peer {
@@ -34,13 +36,19 @@ impl Peer {
             stream,
             buf: BytesMut::new(),
             ctx: SessionContext::before_open(),
+            updates: (0, 0),
         }
     }
 
     /// The next message, or `None` at end of stream.
     async fn recv(&mut self) -> Option<Message> {
         loop {
+            let before = self.buf.len();
             if let Some(m) = try_parse(&mut self.buf, &self.ctx).unwrap() {
+                if let Message::Update(_) = m {
+                    self.updates.0 += 1;
+                    self.updates.1 += (before - self.buf.len()) as u64;
+                }
                 return Some(m);
             }
             let n = timeout(T, self.stream.read_buf(&mut self.buf))
@@ -193,6 +201,22 @@ async fn table_then_end_of_rib_then_only_differences_then_withdraw_and_cease() {
     }
     assert_eq!(ann, set(&["203.0.113.4/32"]));
     assert_eq!(wd, set(&["203.0.113.2/32"]));
+    // The counters are bumped once the write returned, which is before the peer read it.
+    let counters = session.counters().snapshot();
+    assert_eq!(
+        (counters.updates_sent, counters.update_bytes_sent),
+        peer.updates,
+        "UPDATEs and their octets as the peer received them"
+    );
+    // Table (1 UPDATE of 3 /32s) + End-of-RIB, then one withdrawal and one announcement.
+    assert_eq!(counters.updates_sent, 4);
+    assert_eq!(
+        (counters.prefixes_announced, counters.prefixes_withdrawn),
+        (4, 1)
+    );
+    assert_eq!(counters.prefixes_advertised, 3);
+    // Received: the OPEN and the KEEPALIVE of the establishment.
+    assert_eq!(counters.received, [1, 0, 0, 1, 0]);
 
     let stop = tokio::spawn(session.stop(StopMode::Withdraw {
         communication: "maintenance".into(),

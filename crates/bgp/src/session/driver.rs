@@ -1,7 +1,10 @@
 //! The per-peer task: owns the socket, the timers, the FSM and the Adj-RIB-Out.
 
 use super::restart_state::RestartState;
-use super::{Command, DesiredRoutes, SessionConfig, SessionStatus, StopMode, next_hop, socket};
+use super::{
+    Command, DesiredRoutes, SessionConfig, SessionCounters, SessionStatus, StopMode, next_hop,
+    socket,
+};
 use crate::fsm::{Action, DownReason, Event, Fsm, Negotiated, State, Timer};
 use crate::rib_out::AdjRibOut;
 use crate::wire::{Family, Message, try_parse};
@@ -44,6 +47,7 @@ struct Driver {
     events: VecDeque<Event>,
     lingering: Vec<tokio::task::JoinHandle<()>>,
     peer: String,
+    counters: Arc<SessionCounters>,
 }
 
 fn timer_slot(t: Timer) -> usize {
@@ -62,6 +66,7 @@ pub(super) async fn run(
     mut commands: mpsc::Receiver<Command>,
     status: watch::Sender<SessionStatus>,
     mut bfd: Option<watch::Receiver<bool>>,
+    counters: Arc<SessionCounters>,
 ) {
     let restart = config
         .state_dir
@@ -90,6 +95,7 @@ pub(super) async fn run(
         restart,
         events: VecDeque::new(),
         lingering: Vec::new(),
+        counters,
     };
     if let Some(rx) = bfd.as_mut()
         && *rx.borrow_and_update()
@@ -230,6 +236,7 @@ impl Driver {
                         warn!(peer = %self.peer, issues = ?u.issues, "UPDATE with errors handled per RFC 7606");
                     }
                     debug!(peer = %self.peer, message_type = msg.message_type(), "received");
+                    self.counters.received(&msg);
                     self.events.push_back(Event::MessageReceived(msg));
                 }
                 Err(e) => {
@@ -291,6 +298,7 @@ impl Driver {
                     r => warn!(peer = %self.peer, reason = %r, "BGP session down"),
                 }
                 self.rib = None;
+                self.counters.set_advertised(0);
                 self.status.send_modify(|s| {
                     s.negotiated = None;
                     s.prefixes_sent = 0;
@@ -332,6 +340,7 @@ impl Driver {
             self.send(&eors).await;
         }
         let sent = self.rib.as_ref().map_or(0, AdjRibOut::len);
+        self.counters.set_advertised(sent);
         info!(peer = %self.peer, prefixes = sent, "initial table and End-of-RIB sent");
         self.status.send_modify(|s| {
             s.negotiated = Some(Arc::from(n));
@@ -352,6 +361,7 @@ impl Driver {
             info!(peer = %self.peer, updates = msgs.len(), prefixes = sent, "sending route changes");
         }
         self.send(&msgs).await;
+        self.counters.set_advertised(sent);
         self.status.send_modify(|s| s.prefixes_sent = sent);
     }
 
@@ -362,11 +372,18 @@ impl Driver {
         }
         let ctx = self.fsm.context();
         let mut out = BytesMut::new();
+        // Each message with its encoded length, counted once the write succeeded.
+        let mut written: Vec<(&Message, usize)> = Vec::with_capacity(msgs.len());
         for m in msgs {
-            if let Err(e) = m.encode_into(&ctx, &mut out) {
-                // Our own message does not fit: a bug or an impossible route set; say so and
-                // keep the session.
-                warn!(peer = %self.peer, error = %e, "cannot encode a message; not sent");
+            let before = out.len();
+            match m.encode_into(&ctx, &mut out) {
+                Ok(()) => written.push((m, out.len() - before)),
+                Err(e) => {
+                    // Our own message does not fit: a bug or an impossible route set; say so
+                    // and keep the session.
+                    out.truncate(before);
+                    warn!(peer = %self.peer, error = %e, "cannot encode a message; not sent");
+                }
             }
         }
         let Some(conn) = self.conn.as_mut() else {
@@ -375,7 +392,12 @@ impl Driver {
         let hold = Duration::from_secs(u64::from(ctx.hold_time)).max(MIN_WRITE_TIMEOUT);
         let result = tokio::time::timeout(hold, conn.writer.write_all(&out)).await;
         let failure = match result {
-            Ok(Ok(())) => None,
+            Ok(Ok(())) => {
+                for (m, len) in written {
+                    self.counters.sent(m, len);
+                }
+                None
+            }
             Ok(Err(e)) => Some(e.to_string()),
             Err(_) => Some(format!(
                 "write blocked for {hold:?}: the peer is not reading"

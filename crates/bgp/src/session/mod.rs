@@ -9,14 +9,19 @@
 //! [`Session::spawn_with_bfd`] ties the session to a BFD session's status (RFC 9384): no
 //! connection while BFD is not Up, and Cease / BFD Down as soon as it goes Down.
 //!
+//! [`Session::counters`] gives the running totals of UPDATEs and octets written and of
+//! messages received ([`SessionCounters`]), counted by the task where it writes and reads.
+//!
 //! [`check`] opens one session, reports what was negotiated and closes it with a Cease.
 
+pub mod counters;
 mod driver;
 pub mod next_hop;
 mod probe;
 pub mod restart_state;
 pub mod socket;
 
+pub use counters::{CounterSnapshot, RECEIVED_TYPES, SessionCounters};
 pub use probe::{CheckError, check};
 pub use socket::{ConnectError, TcpOptions};
 
@@ -122,6 +127,7 @@ pub struct Session {
     routes: watch::Sender<Arc<DesiredRoutes>>,
     status: watch::Receiver<SessionStatus>,
     commands: mpsc::Sender<Command>,
+    counters: Arc<SessionCounters>,
     task: JoinHandle<()>,
 }
 
@@ -168,11 +174,20 @@ impl Session {
             finished: false,
         });
         let (cmd_tx, cmd_rx) = mpsc::channel(4);
-        let task = tokio::spawn(driver::run(config, routes_rx, cmd_rx, status_tx, bfd));
+        let counters = Arc::new(SessionCounters::default());
+        let task = tokio::spawn(driver::run(
+            config,
+            routes_rx,
+            cmd_rx,
+            status_tx,
+            bfd,
+            counters.clone(),
+        ));
         Session {
             routes: routes_tx,
             status: status_rx,
             commands: cmd_tx,
+            counters,
             task,
         }
     }
@@ -180,6 +195,12 @@ impl Session {
     /// Replaces the desired routes; only the difference is sent.
     pub fn set_routes(&self, routes: DesiredRoutes) {
         self.routes.send_replace(Arc::new(routes));
+    }
+
+    /// The session's running totals (UPDATEs and octets written, messages received), shared
+    /// with the task: read them at any time, for example when metrics are scraped.
+    pub fn counters(&self) -> Arc<SessionCounters> {
+        Arc::clone(&self.counters)
     }
 
     /// A receiver of status changes.
