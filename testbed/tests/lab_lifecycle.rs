@@ -79,6 +79,7 @@ fn lab_comes_up_from_nothing_and_down_leaves_nothing_behind() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     let want: BTreeSet<String> = [
+        "bfdd",
         "bgpd",
         "etcd",
         "kube-apiserver",
