@@ -26,26 +26,45 @@ from labctl import Lab  # noqa: E402
 # metric -> (unit, description); lower is better for every one
 METRICS = {
     "time_to_all_ips_s": ("s", "start of controller+speakers -> every Service has an address"),
-    "time_to_all_routes_s": ("s", "start -> router FIB holds every /32 with exactly the right next hops"),
+    "time_to_all_routes_s": ("s", "start -> router FIB holds every route with exactly the right next hops"),
     "controller_cpu_s": ("s", "controller CPU (user+system) until converged"),
     "controller_peak_rss_mb": ("MB", "controller peak RSS (VmHWM)"),
     "speaker_cpu_s_mean": ("s", "speaker CPU until converged, mean over nodes"),
     "speaker_peak_rss_mb_max": ("MB", "speaker peak RSS, max over nodes"),
+    "speaker_1_peak_rss_mb": ("MB", "node-1 speaker peak RSS"),
+    "speaker_2_peak_rss_mb": ("MB", "node-2 speaker peak RSS"),
+    "speaker_3_peak_rss_mb": ("MB", "node-3 speaker peak RSS"),
     "updates_frr": ("msgs", "UPDATEs received by FRR (show bgp neighbors json, all node sessions)"),
     "updates_pcap": ("msgs", "UPDATEs on the wire (dumpcap + tshark), cross-check"),
     "updates_speaker_metric": ("msgs", "UPDATEs the speakers report (metallb_bgp_updates_total)"),
     "update_bytes_pcap": ("bytes", "UPDATE bytes on the wire"),
-    "updates_optimum": ("msgs", "fewest UPDATEs that can carry the table (810 /32s each), no End-of-RIB"),
-    "updates_over_optimum": ("msgs", "updates_frr - optimum (target <= 1 per session: the End-of-RIB)"),
-    "converged": ("0/1", "1 when the router converged within 120 s + 0.1 s per Service (else lower bounds)"),
+    "updates_eor_pcap": ("msgs", "of which End-of-RIB (UPDATE without routes), one per family per session"),
+    "updates_data_pcap": ("msgs", "of which carry routes"),
+    "updates_optimum": ("msgs", "fewest 4096-byte UPDATEs that carry the routes, summed over sessions"),
+    "updates_over_optimum_max": ("msgs", "max over sessions of route-carrying UPDATEs - optimum (target <= 1)"),
+    "sessions": ("count", "BGP sessions at the router"),
+    "routes_per_session_max": ("count", "routes the busiest session carries"),
+    "converged": ("0/1", "1 when the router converged in time (else the row's figures are lower bounds)"),
     "services_create_s": ("s", "(setup) creating the Services and endpoints through the API"),
     "churn_latency_p50_ms": ("ms", "endpoint write -> router FIB has the new next hops, p50"),
     "churn_latency_p99_ms": ("ms", "same, p99 (target <= 250 ms)"),
     "churn_latency_max_ms": ("ms", "same, max"),
     "failover_kill_s": ("s", "speaker SIGKILLed -> router stops using the node"),
     "failover_link_s": ("s", "node link cut -> router stops using the node (hold time %d s)" % impls.HOLD_TIME_S),
+    "failover_link_bfd_s": ("s", "node link cut, BGP guarded by BFD 100 ms x 3 -> router stops using the node"),
     "restart_ready_s": ("s", "controller restarted -> ready"),
     "restart_ips_changed": ("count", "Services whose address changed across the restart (must be 0)"),
+}
+
+SCENARIOS = {
+    "scale": "controller and speakers start with N Services present and no address assigned (the speakers "
+             "see the addresses arrive one by one: UPDATE counts are the trickle, bounded by coalescing)",
+    "packing": "speakers alone restarted with every address assigned (UPDATE counts are packing alone)",
+    "peers3": "speakers restarted with three FRR sessions each (router IPv4, router IPv6, a second router "
+              "IPv4 address), every session carrying the node's routes",
+    "churn": "one endpoint moved between nodes at --churn-rate per second for --churn-seconds",
+    "failover": "node-1 loses its speaker or its link",
+    "restart": "controller restarted at the case's N",
 }
 
 
@@ -65,6 +84,24 @@ class Results:
         self.errors = []
         self.notes = []
         self.loads = []
+        self.builds = {}
+        self.included = []
+        self.included_impls = []
+
+    def include(self, path):
+        """Join the rows (every repetition), load samples, notes and errors of an earlier run's bench.json."""
+        with open(path) as f:
+            d = json.load(f)
+        for r in d["rows"]:
+            self.values.setdefault((r["impl"], r["scenario"], r["n"], r["metric"]), []).extend(r["values"])
+            if r["impl"] not in self.included_impls:
+                self.included_impls.append(r["impl"])
+        self.loads += d.get("load", [])
+        self.notes += [n for n in d.get("notes", []) if n not in self.notes]
+        self.errors += [e for e in d.get("errors", []) if e not in self.errors]
+        self.builds.update(d.get("builds", {}))
+        self.included.append(f"{path} (commit {d.get('commit', '?')}, implementations "
+                             f"{', '.join(sorted({r['impl'] for r in d['rows']}))})")
 
     def add(self, impl, scenario, n, metrics):
         for k, v in metrics.items():
@@ -72,11 +109,22 @@ class Results:
 
     def rows(self):
         out = []
-        for (impl, scenario, n, metric), vals in sorted(self.values.items()):
+        for (impl, scenario, n, metric), vals in sorted(self.values.items(), key=lambda kv: (
+                kv[0][0], kv[0][1], case_sort(kv[0][2]), kv[0][3])):
             out.append({"impl": impl, "scenario": scenario, "n": n, "metric": metric,
                         "unit": METRICS.get(metric, ("", ""))[0], "median": statistics.median(vals),
                         "min": min(vals), "max": max(vals), "reps": len(vals), "values": vals})
         return out
+
+
+def case_label(n, family, wl_routes=None):
+    """A row's case: "N family" (e.g. "10000 ipv6")."""
+    return f"{n} {family}"
+
+
+def case_sort(label):
+    n, _, fam = str(label).partition(" ")
+    return (int(n) if n.isdigit() else 0, fam)
 
 
 def fmt(x):
@@ -95,14 +143,16 @@ def table(results, impl_names):
     for r in rows:
         by_key.setdefault((r["scenario"], r["n"], r["metric"]), {})[r["impl"]] = r
     others = [i for i in impl_names if i != "ferrolb"]
-    head = ["scenario", "N", "metric", "unit"] + impl_names + [f"ferrolb/{o}" for o in others]
+    head = ["scenario", "N", "family", "metric", "unit"] + impl_names + [f"ferrolb/{o}" for o in others]
     lines = [head]
     order = list(METRICS)
-    for key in sorted(by_key, key=lambda k: (k[0] != "scale", k[0], k[1], order.index(k[2])
-                                             if k[2] in order else 99)):
-        scenario, n, metric = key
+    sc_order = list(SCENARIOS)
+    for key in sorted(by_key, key=lambda k: (sc_order.index(k[0]) if k[0] in sc_order else 99, case_sort(k[1]),
+                                             order.index(k[2]) if k[2] in order else 99)):
+        scenario, case, metric = key
         cells = by_key[key]
-        line = [scenario, str(n), metric, METRICS.get(metric, ("", ""))[0]]
+        n, _, fam = str(case).partition(" ")
+        line = [scenario, n, fam, metric, METRICS.get(metric, ("", ""))[0]]
         for i in impl_names:
             r = cells.get(i)
             line.append("-" if r is None else f"{fmt(r['median'])} [{fmt(r['min'])}-{fmt(r['max'])}]")
@@ -123,78 +173,133 @@ RESOURCES = ("controller_cpu_s", "controller_peak_rss_mb", "speaker_cpu_s_mean",
              "updates_frr", "update_bytes_pcap")
 
 
-def targets(res, impl_names, sessions):
+def targets(res, impl_names):
     """The issue's targets, checked against this run's ferrolb medians (and ratios)."""
     med = {(r["impl"], r["scenario"], r["n"], r["metric"]): r["median"] for r in res.rows()}
     lines = []
     for other in [i for i in impl_names if i != "ferrolb"]:
-        worse = [f"{m}@{n}" for (i, sc_, n, m), v in med.items() if i == "ferrolb" and m in CONVERGENCE + RESOURCES
-                 and (other, sc_, n, m) in med and v > med[(other, sc_, n, m)]]
-        have = any(i == other for (i, *_rest) in med)
-        if have:
+        worse = [f"{sc_} {m}@{n}" for (i, sc_, n, m), v in med.items() if i == "ferrolb"
+                 and m in CONVERGENCE + RESOURCES and (other, sc_, n, m) in med and v > med[(other, sc_, n, m)]]
+        if any(i == other for (i, *_rest) in med):
             lines.append(f"  ferrolb below {other} on every convergence and resource figure: "
                          + ("MET" if not worse else "MISSED (" + ", ".join(sorted(worse)) + ")"))
-    for (i, sc_, n, m), v in sorted(med.items()):
+    for (i, sc_, n, m), v in sorted(med.items(), key=lambda kv: case_sort(kv[0][2])):
         if i != "ferrolb":
             continue
-        if m == "updates_over_optimum":
-            lines.append(f"  N={n}: UPDATEs {med[(i, sc_, n, 'updates_frr')]:.0f} vs optimum "
-                         f"{med[(i, sc_, n, 'updates_optimum')]:.0f} + 1 End-of-RIB per session ({sessions}): "
-                         + ("MET" if v <= sessions else "MISSED"))
+        if sc_ == "packing" and m == "updates_over_optimum_max":
+            lines.append(f"  {n} packing: route-carrying UPDATEs {med[(i, sc_, n, 'updates_data_pcap')]:.0f} "
+                         f"(+ {med[(i, sc_, n, 'updates_eor_pcap')]:.0f} End-of-RIB) vs optimum "
+                         f"{med[(i, sc_, n, 'updates_optimum')]:.0f} over {med[(i, sc_, n, 'sessions')]:.0f} "
+                         f"sessions; worst session optimum + {v:.0f} (target <= optimum + 1): "
+                         + ("MET" if v <= 1 else "MISSED"))
         if m == "churn_latency_p99_ms":
-            lines.append(f"  N={n}: churn p99 {v:.0f} ms <= 250 ms: " + ("MET" if v <= 250 else "MISSED"))
-        if m == "speaker_peak_rss_mb_max" and n >= 10000:
-            lines.append(f"  N={n}: speaker peak RSS {v:.1f} MB <= 30 MB: " + ("MET" if v <= 30 else "MISSED"))
+            lines.append(f"  {n}: churn p99 {v:.0f} ms <= 250 ms: " + ("MET" if v <= 250 else "MISSED"))
+        if m == "speaker_peak_rss_mb_max" and int(str(n).split()[0]) >= 10000 and sc_ in ("scale", "peers3"):
+            lines.append(f"  {n} {sc_}: speaker peak RSS {v:.1f} MB <= 30 MB: " + ("MET" if v <= 30 else "MISSED"))
+        if m == "restart_ips_changed":
+            lines.append(f"  {n}: IPs changed across a controller restart {v:.0f} (must be 0): "
+                         + ("MET" if v == 0 else "MISSED"))
     return ("\ntargets (medians of this run):\n" + "\n".join(lines) + "\n") if lines else ""
+
+
+def cases_for(args, impl):
+    """The (N, family) cases one implementation runs: IPv4 with one address per Service up to 510 Services;
+    above, IPv4 with shared addresses (both implementations) and IPv6 /128s (where supported)."""
+    out = []
+    for n in args.sizes:
+        fams = ["ipv4"] if n <= 510 else ["ipv4-shared", "ipv6"]
+        for fam in fams:
+            if fam not in args.families:
+                continue
+            if fam not in impl.families:
+                continue
+            if impl.name != "ferrolb" and n > args.metallb_max_n:
+                continue
+            out.append((n, fam))
+    return out
 
 
 def run_impl(args, lab, impl, res, out_dir):
     """Every scenario for one implementation in one fresh lab."""
     impl.setup()
-    churn_n = min(args.sizes, key=lambda n: abs(n - args.churn_size))
-    for n in args.sizes:
+    cases = cases_for(args, impl)
+    if not cases:
+        return
+    churn_case = min(cases, key=lambda c: (abs(c[0] - args.churn_size), c[1]))
+    # restart (and peers3) at the largest case, IPv6 when the implementation has it
+    restart_case = max(cases, key=lambda c: (c[0], c[1] == "ipv6"))
+    for (n, fam) in cases:
+        label = case_label(n, fam)
         reps = args.reps if n < args.large_from else max(1, args.reps_large)
+        post = [x for x in ("churn", "failover") if x in args.scenarios and (n, fam) == churn_case]
+        post += [x for x in ("restart", "peers3") if x in args.scenarios and (n, fam) == restart_case
+                 and (x != "peers3" or impl.name == "ferrolb")]
+        state = None
         for rep in range(reps):
-            keep = n == churn_n and rep == reps - 1 and args.post
+            keep = bool(post) and rep == reps - 1
             load0 = sc.load_avg()
-            print(f"bench: {impl.name} scale N={n} rep {rep + 1}/{reps} (load {load0:.1f})", file=sys.stderr)
-            m, state = sc.scale(lab, impl, n, out_dir, f"{impl.name}-scale-{n}-{rep}", res.notes, keep=keep)
-            res.loads.append({"impl": impl.name, "scenario": "scale", "n": n, "rep": rep,
+            print(f"bench: {impl.name} scale N={n} {fam} rep {rep + 1}/{reps} (load {load0:.1f})", file=sys.stderr)
+            m, p, state = sc.scale(lab, impl, n, fam, out_dir, f"{impl.name}-scale-{n}-{fam}-{rep}", res.notes,
+                                   keep=keep, packing="packing" in args.scenarios)
+            res.loads.append({"impl": impl.name, "scenario": "scale", "n": label, "rep": rep,
                               "load_start": load0, "load_end": sc.load_avg()})
-            res.add(impl.name, "scale", n, m)
+            res.add(impl.name, "scale", label, m)
+            if p is not None:
+                res.add(impl.name, "packing", label, p)
             print(f"bench:   {json.dumps({k: round(v, 3) for k, v in m.items()})}", file=sys.stderr)
-        if n == churn_n and args.post and state is None:
-            res.errors.append(f"{impl.name}: churn, failover and restart skipped: N={n} did not converge")
-        elif n == churn_n and args.post:
+            if p is not None:
+                print(f"bench:   packing {json.dumps({k: round(v, 3) for k, v in p.items()})}", file=sys.stderr)
+        if post and state is None:
+            res.errors.append(f"{impl.name}: {', '.join(post)} skipped: N={n} {fam} did not converge")
+        elif post:
             try:
-                post_scenarios(args, lab, impl, res, n, state)
+                post_scenarios(args, lab, impl, res, label, state, post)
             finally:
                 sc.teardown(lab, impl, state)
 
 
-def post_scenarios(args, lab, impl, res, n, state):
-    """churn, failover and restart on the converged state of size n."""
-    if "churn" in args.scenarios:
+def post_scenarios(args, lab, impl, res, label, state, post):
+    """churn, failover, restart and peers3 on the converged state of one case."""
+    if "churn" in post:
         for rep in range(args.reps):
             load0 = sc.load_avg()
-            print(f"bench: {impl.name} churn N={n} rep {rep + 1} (load {load0:.1f})", file=sys.stderr)
+            print(f"bench: {impl.name} churn {label} rep {rep + 1} (load {load0:.1f})", file=sys.stderr)
             lat = sc.churn(lab, impl, state, args.churn_rate, args.churn_seconds)
-            res.add(impl.name, "churn", n, {"churn_latency_p50_ms": 1000 * percentile(lat, 50),
-                                           "churn_latency_p99_ms": 1000 * percentile(lat, 99),
-                                           "churn_latency_max_ms": 1000 * max(lat)})
-            res.loads.append({"impl": impl.name, "scenario": "churn", "n": n, "rep": rep,
+            res.add(impl.name, "churn", label, {"churn_latency_p50_ms": 1000 * percentile(lat, 50),
+                                               "churn_latency_p99_ms": 1000 * percentile(lat, 99),
+                                               "churn_latency_max_ms": 1000 * max(lat)})
+            res.loads.append({"impl": impl.name, "scenario": "churn", "n": label, "rep": rep,
                               "load_start": load0, "load_end": sc.load_avg()})
-    if "failover" in args.scenarios:
+    if "failover" in post:
+        kinds = ["kill", "link"]
+        if impl.name == "ferrolb":
+            why = lab.bfd_missing()
+            if why:
+                res.notes.append(f"failover_link_bfd_s not measured: {why}")
+            else:
+                kinds.append("bfd")
+        else:
+            res.notes.append(f"{impl.name}: failover_link_bfd_s not applicable: MetalLB's native BGP mode has no "
+                             "BFD (bfd-profile needs its FRR mode)")
         for rep in range(args.reps):
-            for kind in ("kill", "link"):
-                print(f"bench: {impl.name} failover {kind} N={n} rep {rep + 1}", file=sys.stderr)
-                dt = sc.failover(lab, impl, state, kind, timeout_s=impls.HOLD_TIME_S * 4 + 60)
-                res.add(impl.name, "failover", n, {f"failover_{kind}_s": dt})
-    if "restart" in args.scenarios:
-        for rep in range(args.reps):
-            print(f"bench: {impl.name} restart N={n} rep {rep + 1}", file=sys.stderr)
+            for kind in kinds:
+                print(f"bench: {impl.name} failover {kind} {label} rep {rep + 1}", file=sys.stderr)
+                if kind == "bfd":
+                    sc.with_bfd(lab, impl, state, True)
+                try:
+                    dt = sc.failover(lab, impl, state, kind, timeout_s=impls.HOLD_TIME_S * 4 + 60)
+                finally:
+                    if kind == "bfd":
+                        sc.with_bfd(lab, impl, state, False)
+                res.add(impl.name, "failover", label, {f"failover_{'link_bfd' if kind == 'bfd' else kind}_s": dt})
+    if "restart" in post:
+        for rep in range(args.reps if int(label.split()[0]) < args.large_from else max(1, args.reps_large)):
+            print(f"bench: {impl.name} restart {label} rep {rep + 1}", file=sys.stderr)
             ready, changed = sc.restart(lab, impl, state)
-            res.add(impl.name, "restart", n, {"restart_ready_s": ready, "restart_ips_changed": changed})
+            res.add(impl.name, "restart", label, {"restart_ready_s": ready, "restart_ips_changed": changed})
+    if "peers3" in post:
+        print(f"bench: {impl.name} peers3 {label}", file=sys.stderr)
+        res.add(impl.name, "peers3", label, sc.peers3(lab, impl, state))
 
 
 def wait_for_binary(path, timeout=1800):
@@ -221,27 +326,34 @@ def main():
     ap.add_argument("--testbed", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                     help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true",
-                    help="CI: N=100, ferrolb alone, 3 repetitions, all scenarios kept short")
+                    help="CI smoke run: N=100, ferrolb alone, 1 repetition, churn 3 s, no restart/peers3")
     ap.add_argument("--sizes", default="100,1000,10000", help="comma-separated N (default 100,1000,10000)")
+    ap.add_argument("--families", default="ipv4,ipv4-shared,ipv6",
+                    help="address families of the cases: ipv4 (N <= 510), ipv4-shared and ipv6 (N > 510)")
     ap.add_argument("--reps", type=int, default=3, help="repetitions per figure (default 3)")
     ap.add_argument("--reps-large", type=int, default=1, help="repetitions at N >= --large-from (default 1)")
     ap.add_argument("--large-from", type=int, default=10000, help="N from which --reps-large applies")
-    ap.add_argument("--impl", default="ferrolb,metallb-v0.12.1,metallb-v0.16.2",
-                    help="implementations (default ferrolb,metallb-v0.12.1,metallb-v0.16.2)")
-    ap.add_argument("--scenarios", default="scale,churn,failover,restart")
-    ap.add_argument("--churn-size", type=int, default=1000, help="N for churn/failover/restart (nearest size)")
+    ap.add_argument("--impl", default="ferrolb,metallb-v0.12.1,metallb-v0.15.2,metallb-v0.16.2",
+                    help="implementations (default ferrolb,metallb-v0.12.1,metallb-v0.15.2,metallb-v0.16.2)")
+    ap.add_argument("--metallb-max-n", type=int, default=1000,
+                    help="largest N run with MetalLB (default 1000: see the note it prints)")
+    ap.add_argument("--scenarios", default="scale,packing,churn,failover,restart,peers3")
+    ap.add_argument("--churn-size", type=int, default=100, help="N for churn/failover (nearest case)")
     ap.add_argument("--churn-rate", type=float, default=10.0, help="endpoint moves per second (default 10)")
     ap.add_argument("--churn-seconds", type=float, default=10.0)
     ap.add_argument("--nodes", type=int, default=3, help="kwok nodes with a speaker each (default 3)")
     ap.add_argument("--lab", default="bench", help="lab name (default bench)")
+    ap.add_argument("--include", action="append", default=[],
+                    help="bench.json of an earlier run (same machine) whose rows join this table; repeatable")
     ap.add_argument("--out", default=None, help="output directory (default /tmp/ferrolb-bench-<UTC time>)")
     args = ap.parse_args()
     if args.quick:
-        args.sizes, args.impl, args.churn_seconds, args.churn_rate = "100", "ferrolb", 5.0, 10.0
-        args.reps = min(args.reps, 3)
+        args.sizes, args.impl, args.churn_seconds, args.churn_rate = "100", "ferrolb", 3.0, 10.0
+        args.reps = 1
+        args.scenarios = "scale,packing,churn,failover"
     args.sizes = [int(x) for x in args.sizes.split(",")]
+    args.families = args.families.split(",")
     args.scenarios = args.scenarios.split(",")
-    args.post = any(s in args.scenarios for s in ("churn", "failover", "restart"))
     impl_names = args.impl.split(",")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir = args.out or f"/tmp/ferrolb-bench-{stamp}"
@@ -251,6 +363,8 @@ def main():
         sys.exit("testbed/bench: FERROLB_BIN must name the ferrolb binary (testbed/bench sets it)")
 
     res = Results()
+    for path in args.include:
+        res.include(path)
     lab = Lab(args.testbed, args.lab, args.nodes)
 
     def on_signal(signum, _frame):
@@ -278,6 +392,7 @@ def main():
                 if lab.workaround and lab.workaround not in res.notes:
                     res.notes.append(lab.workaround)
                 impl = make()
+                res.builds[name] = impl.build
                 run_impl(args, lab, impl, res, out_dir)
             except KeyboardInterrupt:
                 raise
@@ -297,21 +412,45 @@ def main():
     return 1 if any(e.startswith("ferrolb:") for e in res.errors) else 0
 
 
+STANDING_NOTES = [
+    "families: ipv4 = one IPv4 /32 per Service; ipv4-shared = N Services on 510 IPv4 /32s "
+    "(metallb.universe.tf/allow-shared-ip, distinct ports; the IPv4 pools are 203.0.113.0/24 + 198.51.100.0/24, "
+    "512 addresses); ipv6 = one /128 per Service from 2001:db8:100::/112. Every Service: externalTrafficPolicy "
+    "Local, endpoints on 2 of the 3 nodes, so each node announces 2/3 of the routes",
+    "MetalLB v0.12.1 runs no ipv6 case: its native BGP speaker cannot announce IPv6 (internal/bgp/native/"
+    "messages.go encodes every prefix with IP.To4() in the IPv4 NLRI field and has no MP_REACH_NLRI); its "
+    "IPv6 support is in the FRR mode only",
+    "MetalLB runs N <= 1000 only: its controller uses client-go's default client-side rate limit (QPS 5, "
+    "burst 10; internal/k8s/k8s.go builds the rest.Config with BuildConfigFromFlags and sets no QPS) and makes "
+    "two calls per Service (status update + IPAllocated Event), about 2.5 Services/s: 10,000 Services take "
+    "more than an hour",
+]
+
+
 def write_outputs(args, res, impl_names, out_dir, started):
     mach = sc.machine()
     loads = [x["load_start"] for x in res.loads] + [x["load_end"] for x in res.loads]
+    names = list(dict.fromkeys(impl_names + [i for i in res.included_impls if i not in impl_names]))
+    commit = subprocess.run(["git", "-C", args.testbed, "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
     header = (f"ferrolb bench {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}  "
+              f"commit {commit}\n"
               f"machine: {mach['cores']} cores ({mach['cpu']}), {mach['memory_gb']} GB, kernel {mach['kernel']}, "
               f"{mach['frr']}\n"
-              f"nodes: {args.nodes}  reps: {args.reps}  sizes: {','.join(map(str, args.sizes))}  "
+              f"nodes: {args.nodes}  reps: {args.reps} (N >= {args.large_from}: {args.reps_large})  "
+              f"sizes: {','.join(map(str, args.sizes))}  "
               f"load average (1 min) during runs: "
               + (f"{min(loads):.1f}-{max(loads):.1f}" if loads else "n/a")
               + f"  wall time: {time.time() - started:.0f}s\n"
-              f"cells: median [min-max] over the repetitions; ratio columns: ferrolb median / other median "
-              f"(< 1 = ferrolb lower)\n")
-    text = header + "\n" + table(res, impl_names) + "\n" + targets(res, impl_names, args.nodes)
-    if res.notes:
-        text += "\nnotes:\n" + "\n".join(f"  {e}" for e in res.notes) + "\n"
+              + "".join(f"build: {k}: {v}\n" for k, v in res.builds.items())
+              + "".join(f"included: {x}\n" for x in res.included)
+              + "cells: median [min-max] over the repetitions; ratio columns: ferrolb median / other median "
+              "(< 1 = ferrolb lower)\n"
+              + f"churn: {args.churn_rate:g} moves/s for {args.churn_seconds:g} s\n"
+              + "scenarios:\n" + "".join(f"  {k}: {v}\n" for k, v in SCENARIOS.items()))
+    text = header + "\n" + table(res, names) + "\n" + targets(res, names)
+    notes = STANDING_NOTES + res.notes
+    text += "\nnotes:\n" + "\n".join(f"  {e}" for e in notes) + "\n"
     if res.errors:
         text += "\nerrors:\n" + "\n".join(f"  {e}" for e in res.errors) + "\n"
     with open(os.path.join(out_dir, "bench.txt"), "w") as f:
@@ -319,14 +458,15 @@ def write_outputs(args, res, impl_names, out_dir, started):
     rows = res.rows()
     with open(os.path.join(out_dir, "bench.csv"), "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["impl", "scenario", "n", "metric", "unit", "median", "min", "max", "reps", "values"])
+        w.writerow(["impl", "scenario", "case", "metric", "unit", "median", "min", "max", "reps", "values"])
         for r in rows:
             w.writerow([r["impl"], r["scenario"], r["n"], r["metric"], r["unit"], r["median"], r["min"],
                         r["max"], r["reps"], " ".join(fmt(v) for v in r["values"])])
     with open(os.path.join(out_dir, "bench.json"), "w") as f:
-        json.dump({"machine": mach, "args": {k: v for k, v in vars(args).items()}, "rows": rows,
-                   "errors": res.errors, "notes": res.notes, "load": res.loads,
-                   "metrics": {k: {"unit": u, "what": d} for k, (u, d) in METRICS.items()}}, f, indent=1)
+        json.dump({"machine": mach, "commit": commit, "args": {k: v for k, v in vars(args).items()},
+                   "rows": rows, "builds": res.builds, "errors": res.errors, "notes": res.notes,
+                   "load": res.loads, "metrics": {k: {"unit": u, "what": d} for k, (u, d) in METRICS.items()}},
+                  f, indent=1)
     print(text)
     print(f"bench: table, CSV and JSON in {out_dir} (bench.txt, bench.csv, bench.json)", file=sys.stderr)
 

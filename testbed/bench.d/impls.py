@@ -5,29 +5,43 @@ import json
 import os
 import re
 import subprocess
+import time
 
 from labctl import Proc, run
 
 HOLD_TIME_S = 9
-# Pools: the two documentation ranges, then 198.18.64.0/18 (RFC 2544 benchmarking space, inside the lab's
-# 198.18.0.0/15 and unused by it) because 10,000 /32s do not fit in 512 addresses.
-POOL_RANGES = ["203.0.113.0/24", "198.51.100.0/24", "198.18.64.0/18"]
+# Pools: IPv4 only from the two documentation ranges (512 addresses), IPv6 /128s from 2001:db8:100::/112.
+POOL_V4 = ["203.0.113.0/24", "198.51.100.0/24"]
+POOL_V6 = "2001:db8:100::/112"
+# The BFD profile of the "link cut, BFD" failover (ferrolb only): 100 ms x 3.
+BFD_PROFILE = {"name": "bench", "receive-interval": 100, "transmit-interval": 100, "detect-multiplier": 3}
 
 
-def legacy_config(router_ip, asn):
-    """The MetalLB v0.12 ConfigMap body both ferrolb and MetalLB v0.12.1 read."""
-    addrs = "\n".join(f"  - {r}" for r in POOL_RANGES)
-    return (
-        f"peers:\n- peer-address: {router_ip}\n  peer-asn: {asn}\n  my-asn: {asn}\n  password: \"foo\"\n"
-        f"  hold-time: {HOLD_TIME_S}s\n"
-        f"address-pools:\n- name: bench\n  protocol: bgp\n  addresses:\n{addrs}\n"
-    )
+def legacy_config(router_ip, asn, v6=False, extra_peers=(), bfd=False):
+    """The MetalLB v0.12 ConfigMap body both ferrolb and MetalLB v0.12.1 read: one iBGP peer (the router), the
+    IPv4 pool, and with `v6` the IPv6 pool. `extra_peers` are more peer entries, already as YAML lines;
+    `bfd` guards the router peer with BFD_PROFILE."""
+    addrs = "\n".join(f"  - {r}" for r in POOL_V4)
+    text = (f"peers:\n- peer-address: {router_ip}\n  peer-asn: {asn}\n  my-asn: {asn}\n  password: \"foo\"\n"
+            f"  hold-time: {HOLD_TIME_S}s\n")
+    if bfd:
+        text += f"  bfd-profile: {BFD_PROFILE['name']}\n"
+    for p in extra_peers:
+        text += p
+    text += f"address-pools:\n- name: bench\n  protocol: bgp\n  addresses:\n{addrs}\n"
+    if v6:
+        text += f"- name: bench6\n  protocol: bgp\n  addresses:\n  - {POOL_V6}\n"
+    if bfd:
+        text += "bfd-profiles:\n- " + "\n  ".join(f"{k}: {v}" for k, v in BFD_PROFILE.items()) + "\n"
+    return text
 
 
 class Impl:
     """One load balancer: name, where its config lives, which endpoint objects it reads."""
 
     name = "?"
+    families = ("ipv4", "ipv4-shared")
+    build = "?"
     endpoints_kind = "slices"  # "slices" (discovery.k8s.io/v1) or "endpoints" (core/v1)
     speaker_counts_updates = False
 
@@ -45,10 +59,10 @@ class Impl:
             kube.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                                         "metadata": {"name": ns}})
 
-    def apply_configmap(self, ns):
+    def apply_configmap(self, ns, **kw):
         self.create_namespace(ns)
         body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "config", "namespace": ns},
-                "data": {"config": legacy_config(self.lab.env["ROUTER_LAN4"], self.lab.env["ROUTER_ASN"])}}
+                "data": {"config": legacy_config(self.lab.env["ROUTER_LAN4"], self.lab.env["ROUTER_ASN"], **kw)}}
         path = f"/api/v1/namespaces/{ns}/configmaps"
         if self.lab.kube.exists(f"{path}/config"):
             self.lab.kube.request("PUT", f"{path}/config", body)
@@ -67,6 +81,11 @@ class Impl:
                     tail = "".join(f.readlines()[-6:])
                 raise RuntimeError(f"{self.name} {p.name} exited {p.p.returncode}: {tail.strip()}")
 
+    def stop_speakers(self):
+        for s in self.speakers.values():
+            s.stop()
+        self.speakers = {}
+
     def stop_all(self):
         for s in self.speakers.values():
             s.stop()
@@ -84,13 +103,18 @@ class Ferrolb(Impl):
     """ferrolb controller + speakers (graceful restart off, so a killed speaker is a plain failure)."""
 
     name = "ferrolb"
+    families = ("ipv4", "ipv4-shared", "ipv6")
 
     def __init__(self, lab, out_dir, binary):
         super().__init__(lab, out_dir)
         self.binary = binary
+        parts = os.path.realpath(binary).split(os.sep)
+        profile = next((x for x in ("release", "debug") if x in parts), "unknown profile")
+        self.build = f"{profile} build ({binary}, built {time.strftime('%H:%M UTC', time.gmtime(os.path.getmtime(binary)))})"
 
-    def setup(self):
-        self.apply_configmap("ferrolb-system")
+    def setup(self, **kw):
+        """The ConfigMap: the router peer, both pools; keywords as for `legacy_config`."""
+        self.apply_configmap("ferrolb-system", v6=True, **kw)
 
     def start_controller(self):
         self.controller = Proc("controller", self.lab.router_ns,
@@ -117,8 +141,9 @@ class MetalLBLegacy(Impl):
     def __init__(self, lab, out_dir, bin_dir, version):
         super().__init__(lab, out_dir)
         self.bin_dir, self.name = bin_dir, f"metallb-{version}"
+        self.build = f"Go {version} built by bench.d/metallb-build ({bin_dir})"
 
-    def setup(self):
+    def setup(self, **kw):
         self.apply_configmap("metallb-system")
 
     def start_controller(self):
@@ -161,7 +186,7 @@ class MetalLBCrd(MetalLBLegacy):
         super().__init__(lab, out_dir, bin_dir, version)
         self.src_dir = src_dir
 
-    def setup(self):
+    def setup(self, **kw):
         self.create_namespace("metallb-system")
         crds = sorted(glob.glob(os.path.join(self.src_dir, "config", "crd", "bases", "*.yaml")))
         if not crds:
@@ -174,7 +199,7 @@ class MetalLBCrd(MetalLBLegacy):
         asn = int(self.lab.env["ROUTER_ASN"])
         objs = [
             {"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
-             "metadata": {"name": "bench", "namespace": "metallb-system"}, "spec": {"addresses": POOL_RANGES}},
+             "metadata": {"name": "bench", "namespace": "metallb-system"}, "spec": {"addresses": POOL_V4}},
             {"apiVersion": "metallb.io/v1beta2", "kind": "BGPPeer",
              "metadata": {"name": "router", "namespace": "metallb-system"},
              "spec": {"myASN": asn, "peerASN": asn, "peerAddress": self.lab.env["ROUTER_LAN4"],

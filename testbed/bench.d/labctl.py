@@ -3,6 +3,7 @@ the router's FIB and FRR's counters. Standard library only (the lab has python3,
 
 import base64
 import http.client
+import ipaddress
 import json
 import os
 import signal
@@ -13,6 +14,14 @@ import time
 import urllib.parse
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Every LoadBalancer Service with externalTrafficPolicy Local holds a health-check node port, even with
+# allocateLoadBalancerNodePorts: false; the default range (2,768 ports) cannot hold 10,000 of them.
+NODE_PORT_RANGE = "20000-32767"
+
+
+def canon(addr):
+    """An IP address in canonical text form (IPv6 compressed as RFC 5952)."""
+    return str(ipaddress.ip_address(addr))
 
 
 def run(args, check=True, **kw):
@@ -168,8 +177,9 @@ class Lab:
         directory whose .kwok/kwok.yaml holds kwok's own node stages (initialize + heartbeat with lease),
         copied from the kwok module in the Go module cache."""
         self.lab("down", check=False)
+        up = ["up", "--nodes", str(self.nodes), "--ipv6"]
         try:
-            self.lab("up", "--nodes", str(self.nodes))
+            self.lab_env(*up, env={"FERROLB_LAB_NODE_PORT_RANGE": NODE_PORT_RANGE})
         except RuntimeError as e:
             if "no stages found" not in str(e):
                 raise
@@ -177,7 +187,8 @@ class Lab:
             self.lab("down", check=False)
             home = self.kwok_home()
             cp_bin = run([os.path.join(self.testbed, "controlplane", "build")]).strip().splitlines()[-1]
-            self.lab_env("up", "--nodes", str(self.nodes), env={"HOME": home, "FERROLB_CP_BIN": cp_bin})
+            self.lab_env(*up, env={"HOME": home, "FERROLB_CP_BIN": cp_bin,
+                                   "FERROLB_LAB_NODE_PORT_RANGE": NODE_PORT_RANGE})
         self.up_done = True
         d = os.environ.get("FERROLB_LAB_ROOT", "/run/ferrolb-lab")
         with open(os.path.join(d, self.name, "env")) as f:
@@ -219,23 +230,50 @@ class Lab:
         """LAN address of node-i."""
         return f"198.18.0.{10 + i}"
 
+    @staticmethod
+    def node_ip6(i):
+        """IPv6 LAN address of node-i (testbed/lab writes the decimal 10 + i as the last group)."""
+        return f"2001:db8:0:1::{10 + i}"
+
     def fib(self):
-        """The router's BGP routes in its kernel FIB: {prefix: frozenset(gateways)}."""
-        out = run(["ip", "-n", self.router_ns, "-j", "route", "show", "proto", "bgp"])
+        """The router's BGP routes in its kernel FIB, both families: {address: frozenset(gateways)}, the
+        address without its /32 or /128 and in canonical form (as `ipaddress` prints it)."""
         routes = {}
-        for r in json.loads(out or "[]"):
-            gws = set()
-            if "gateway" in r:
-                gws.add(r["gateway"])
-            for nh in r.get("nexthops", []) or []:
-                if "gateway" in nh:
-                    gws.add(nh["gateway"])
-            routes[r["dst"]] = frozenset(gws)
+        for fam in ("-4", "-6"):
+            out = run(["ip", "-n", self.router_ns, fam, "-j", "route", "show", "proto", "bgp"])
+            for r in json.loads(out or "[]"):
+                gws = set()
+                if "gateway" in r:
+                    gws.add(canon(r["gateway"]))
+                for nh in r.get("nexthops", []) or []:
+                    if "gateway" in nh:
+                        gws.add(canon(nh["gateway"]))
+                routes[canon(r["dst"].split("/")[0])] = frozenset(gws)
         return routes
 
     def vtysh_json(self, cmd):
         """A `vtysh -c CMD` answer as JSON."""
         return json.loads(run(["vtysh", "-N", self.name, "-c", cmd]) or "{}")
+
+    def bfd_missing(self):
+        """Why the lab router cannot run BFD with the speakers, or None when it can (bfdd answers and the
+        router's FRR configuration enables BFD toward the node LAN's peer groups)."""
+        with open(os.path.join(self.testbed, "frr", "frr.conf")) as f:
+            conf = f.read()
+        if "bfd" not in conf:
+            return "the lab's FRR configuration (testbed/frr/frr.conf) enables no BFD toward the nodes"
+        p = subprocess.run(["vtysh", "-N", self.name, "-c", "show bfd peers json"], capture_output=True, text=True)
+        if p.returncode != 0:
+            return f"the lab router's bfdd does not answer: {p.stdout.strip()[-200:]} {p.stderr.strip()[-200:]}"
+        return None
+
+    def bfd_up(self, peer):
+        """Whether the router's BFD session with `peer` is up."""
+        try:
+            peers = self.vtysh_json("show bfd peers json")
+        except (RuntimeError, ValueError):
+            return False
+        return any(p.get("peer") == peer and p.get("status") == "up" for p in peers)
 
     def frr_neighbors(self):
         """FRR's `show bgp neighbors json`: {address: neighbor}."""
@@ -275,19 +313,26 @@ class Capture:
         time.sleep(0.3)
 
     def stop(self):
-        """Stop dumpcap (our pid) and return (UPDATE messages, UPDATE bytes) from the capture."""
+        """Stop dumpcap (our pid) and return the UPDATEs in the capture, per session:
+        {(source address, destination address): {"updates", "eor", "bytes"}}. An UPDATE with no route
+        (23 bytes: IPv4 End-of-RIB; 29 or 30 bytes: an MP_UNREACH_NLRI with only AFI/SAFI, the End-of-RIB of
+        another family) counts as `eor`; it is also in `updates`."""
         if self.p.poll() is None:
             os.kill(self.p.pid, signal.SIGTERM)
             self.p.wait(timeout=15)
-        out = run(["tshark", "-r", self.path, "-Y", "bgp", "-T", "fields", "-e", "bgp.type", "-e", "bgp.length"])
-        count = size = 0
+        out = run(["tshark", "-r", self.path, "-Y", "bgp", "-T", "fields", "-e", "ip.src", "-e", "ipv6.src",
+                   "-e", "ip.dst", "-e", "ipv6.dst", "-e", "bgp.type", "-e", "bgp.length"])
+        sessions = {}
         for line in out.splitlines():
             parts = line.split("\t")
-            if len(parts) != 2:
+            if len(parts) != 6:
                 continue
-            types, lens = parts[0].split(","), parts[1].split(",")
-            for t, n in zip(types, lens):
+            key = (parts[0] or parts[1], parts[2] or parts[3])
+            st = sessions.setdefault(key, {"updates": 0, "eor": 0, "bytes": 0})
+            for t, n in zip(parts[4].split(","), parts[5].split(",")):
                 if t == "2":
-                    count += 1
-                    size += int(n)
-        return count, size
+                    st["updates"] += 1
+                    st["bytes"] += int(n)
+                    if int(n) in (23, 29, 30):
+                        st["eor"] += 1
+        return sessions

@@ -4,14 +4,21 @@ import http.client
 import json
 import threading
 import time
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 from labctl import Kube
 
 NAMESPACE = "bench"
-# ETP Local makes the API server allocate a health-check node port per Service from the node-port range
-# (30000-32767 by default: 2,768 ports), so larger runs use ETP Cluster and say so.
-MAX_LOCAL = 2700
+# The IPv4 pools' size: 203.0.113.0/24 and 198.51.100.0/24, every address usable (avoid-buggy-ips off).
+V4_ADDRESSES = 512
+# Families of a run (a row's "family" column):
+#   ipv4         one IPv4 address per Service (N <= 510)
+#   ipv4-shared  N Services on at most 510 IPv4 addresses, shared with metallb.universe.tf/allow-shared-ip:
+#                Service i has key g(i mod G), port 1000 + i div G; G is 510 rounded down to a multiple of the
+#                node count, so the Services on one address have the same endpoint nodes
+#   ipv6         one IPv6 /128 per Service from 2001:db8:100::/112 (spec.ipFamilies [IPv6])
+FAMILIES = ("ipv4", "ipv4-shared", "ipv6")
 
 
 def svc_name(i):
@@ -19,38 +26,71 @@ def svc_name(i):
     return f"s-{i:05d}"
 
 
+def share_groups(nodes):
+    """G: how many shared IPv4 addresses an ipv4-shared run uses (<= 510, a multiple of the node count)."""
+    return (510 // nodes) * nodes
+
+
 class Workload:
-    """N selector-less LoadBalancer Services, each with two ready endpoints on two of the K kwok nodes.
+    """N selector-less LoadBalancer Services (externalTrafficPolicy Local, allocateLoadBalancerNodePorts false),
+    each with two ready endpoints on two of the K kwok nodes.
 
     Service i has endpoints on nodes (i mod K)+1 and ((i+1) mod K)+1, written as EndpointSlices
     (discovery.k8s.io/v1) or as Endpoints (core/v1, which the API server's mirroring controller also turns into
     EndpointSlices) depending on what the implementation under test reads."""
 
-    def __init__(self, lab, kind, n, threads=4):
-        self.lab, self.kind, self.n, self.threads = lab, kind, n, threads
+    def __init__(self, lab, kind, n, family="ipv4", threads=4):
+        if family not in FAMILIES:
+            raise ValueError(f"unknown family {family}")
+        if family == "ipv4" and n > V4_ADDRESSES - 2:
+            raise ValueError(f"family ipv4 holds at most {V4_ADDRESSES - 2} Services; use ipv4-shared or ipv6")
+        self.lab, self.kind, self.n, self.family, self.threads = lab, kind, n, family, threads
         self.k = lab.nodes
+        self.groups = share_groups(self.k) if family == "ipv4-shared" else n
         self.nodes = {i: [(i % self.k) + 1, ((i + 1) % self.k) + 1] for i in range(n)}
-        self.etp = "Local" if n <= MAX_LOCAL else "Cluster"
+        self.etp = "Local"
+
+    def routes(self):
+        """How many distinct prefixes the run announces."""
+        return min(self.n, self.groups)
+
+    def service_body(self, i):
+        name = svc_name(i)
+        meta = {"name": name, "namespace": NAMESPACE}
+        spec = {"type": "LoadBalancer", "externalTrafficPolicy": self.etp, "allocateLoadBalancerNodePorts": False,
+                "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}
+        if self.family == "ipv4-shared":
+            meta["annotations"] = {"metallb.universe.tf/allow-shared-ip": f"g{i % self.groups}"}
+            spec["ports"] = [{"name": "http", "port": 1000 + i // self.groups, "protocol": "TCP"}]
+        elif self.family == "ipv6":
+            spec["ipFamilies"], spec["ipFamilyPolicy"] = ["IPv6"], "SingleStack"
+        return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}
+
+    def endpoint_addr(self, node, i):
+        if self.family == "ipv6":
+            return f"2001:db8:1:{node}::{(i % 65000) + 2:x}"
+        return f"198.19.{node}.{(i % 250) + 2}"
 
     def endpoint_body(self, i):
         nodes = self.nodes[i]
         name = svc_name(i)
+        port = self.service_body(i)["spec"]["ports"][0]["port"]
         if self.kind == "slices":
             return {
                 "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
                 "metadata": {"name": f"{name}-bench", "namespace": NAMESPACE,
                              "labels": {"kubernetes.io/service-name": name}},
-                "addressType": "IPv4",
-                "endpoints": [{"addresses": [f"198.19.{node}.{(i % 250) + 2}"], "nodeName": f"node-{node}",
+                "addressType": "IPv6" if self.family == "ipv6" else "IPv4",
+                "endpoints": [{"addresses": [self.endpoint_addr(node, i)], "nodeName": f"node-{node}",
                                "conditions": {"ready": True, "serving": True, "terminating": False}}
                               for node in nodes],
-                "ports": [{"name": "", "port": 80, "protocol": "TCP"}],
+                "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
             }
         return {
             "apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": name, "namespace": NAMESPACE},
-            "subsets": [{"addresses": [{"ip": f"198.19.{node}.{(i % 250) + 2}", "nodeName": f"node-{node}"}
+            "subsets": [{"addresses": [{"ip": self.endpoint_addr(node, i), "nodeName": f"node-{node}"}
                                        for node in nodes],
-                         "ports": [{"port": 80, "protocol": "TCP"}]}],
+                         "ports": [{"name": "http", "port": port, "protocol": "TCP"}]}],
         }
 
     def endpoint_path(self, i=None):
@@ -70,11 +110,7 @@ class Workload:
         def make(t):
             c = clients[t]
             for i in range(t, self.n, self.threads):
-                c.request("POST", f"/api/v1/namespaces/{NAMESPACE}/services", {
-                    "apiVersion": "v1", "kind": "Service", "metadata": {"name": svc_name(i), "namespace": NAMESPACE},
-                    "spec": {"type": "LoadBalancer", "externalTrafficPolicy": self.etp,
-                             "allocateLoadBalancerNodePorts": False,
-                             "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}})
+                c.request("POST", f"/api/v1/namespaces/{NAMESPACE}/services", self.service_body(i))
                 c.request("POST", self.endpoint_path(), self.endpoint_body(i))
 
         with ThreadPoolExecutor(self.threads) as ex:
@@ -91,8 +127,15 @@ class Workload:
         return self.nodes[i]
 
     def ips(self):
-        """{service name: first ingress IP or None}, from one list."""
-        items = self.lab.kube.request("GET", f"/api/v1/namespaces/{NAMESPACE}/services")["items"]
+        """{service name: first ingress IP or None}, from one list (pages of 2,000)."""
+        items, cont = [], ""
+        while True:
+            page = self.lab.kube.request("GET", f"/api/v1/namespaces/{NAMESPACE}/services?limit=2000"
+                                         + (f"&continue={urllib.parse.quote(cont)}" if cont else ""))
+            items += page["items"]
+            cont = page.get("metadata", {}).get("continue")
+            if not cont:
+                break
         out = {}
         for s in items:
             ing = (s.get("status", {}).get("loadBalancer", {}) or {}).get("ingress") or []
