@@ -9,6 +9,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
+pub use super::session_traffic::SessionTraffic;
+
 /// Labels of the per-peer metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PeerLabels {
@@ -62,6 +64,10 @@ pub struct SpeakerMetrics {
     /// `ferrolb_speaker_event_to_update_seconds`: from a watch event reaching the speaker to the route change
     /// written to a peer's socket.
     pub event_to_update: Histogram,
+    /// `ferrolb_bgp_updates_sent_total{peer}`, `ferrolb_bgp_update_bytes_sent_total{peer}`,
+    /// `ferrolb_bgp_prefixes_withdrawn_total{peer}`, `ferrolb_bgp_prefixes_advertised{peer}` and
+    /// `ferrolb_bgp_messages_received_total{peer,type}`, read from the sessions at scrape time.
+    pub traffic: SessionTraffic,
 }
 
 /// The number `ferrolb_bgp_session_state` shows for a state.
@@ -92,6 +98,7 @@ impl SpeakerMetrics {
             config_stale: Gauge::default(),
             // 0.5 ms .. ~4 s
             event_to_update: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            traffic: SessionTraffic::default(),
         };
         let mut r = Registry::with_prefix("ferrolb");
         r.register(
@@ -154,6 +161,7 @@ impl SpeakerMetrics {
             "From a watch event reaching the speaker to the resulting route change written to the peer",
             m.event_to_update.clone(),
         );
+        r.register_collector(Box::new(m.traffic.clone()));
         (m, r)
     }
 
@@ -166,6 +174,7 @@ impl SpeakerMetrics {
         self.session_state.remove(&labels);
         self.announced_prefixes.remove(&labels);
         self.route_updates.remove(&labels);
+        self.traffic.remove(peer);
         self.remove_bfd_peer(peer);
     }
 

@@ -3,7 +3,7 @@
 //! - [`translate`]: Kubernetes objects → the announce decision's plain inputs;
 //! - [`peers`]: configuration → one BGP session per selected peer, and what to restart on a change;
 //! - [`netlink`]: source-address discovery and the VIP interface (rtnetlink);
-//! - [`metrics`]: the Prometheus metrics;
+//! - [`metrics`]: the Prometheus metrics; [`session_traffic`]: the per-peer UPDATE counters, read at scrape time;
 //! - [`run`]: reflector stores, the coalescing loop, sessions, Events and shutdown;
 //! - [`explain`]: `--explain ns/name`, one-shot.
 
@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod netlink;
 pub mod peers;
 pub mod run;
+pub mod session_traffic;
 pub mod translate;
 
 use crate::cluster_args::ClusterArgs;

@@ -71,6 +71,8 @@ pub fn desired_sessions(
         let mut fsm = FsmConfig::new(p.my_asn, p.peer_asn);
         fsm.router_id = p.router_id.or(found.router_id);
         fsm.hold_time = u16::try_from(p.hold_time.as_secs()).unwrap_or(u16::MAX);
+        // The configuration always carries one (hold time / 3 when not written).
+        fsm.keepalive_time = Some(p.keepalive_time);
         fsm.graceful_restart = defaults.graceful_restart.map(|t| GracefulRestartConfig {
             restart_time: t,
             restarting: false,
@@ -260,6 +262,7 @@ address-pools:
         assert_eq!(one.tcp.password.as_deref(), Some("foo"));
         assert_eq!(one.fsm.router_id, Some("198.18.0.12".parse().unwrap()));
         assert_eq!(one.fsm.hold_time, 90);
+        assert_eq!(one.fsm.keepalive_time, Some(Duration::from_secs(30)));
         assert_eq!(one.fsm.graceful_restart.map(|g| g.restart_time), Some(120));
 
         let s = desired_sessions(
@@ -272,6 +275,7 @@ address-pools:
         assert_eq!(two.tcp.source, Some("198.18.0.11".parse().unwrap()));
         assert_eq!(two.fsm.router_id, Some("198.18.0.99".parse().unwrap()));
         assert_eq!(two.fsm.hold_time, 30);
+        assert_eq!(two.fsm.keepalive_time, Some(Duration::from_secs(10)));
         assert_eq!((two.fsm.my_asn, two.fsm.peer_asn), (65559, 64513));
 
         let no_gr = SessionDefaults {
@@ -280,6 +284,38 @@ address-pools:
         };
         let s = desired_sessions(&config, &labels(&[]), &no_gr, &discovered);
         assert_eq!(s[&key("198.18.0.1")].session.fsm.graceful_restart, None);
+    }
+
+    #[test]
+    fn keepalive_time_reaches_the_session_and_a_change_restarts_it() {
+        let yaml = YAML.replace("hold-time: 30s", "hold-time: 30s\n  keepalive-time: 7s");
+        let config = Config::from_yaml(&yaml).unwrap();
+        let all = labels(&[("rack", "r1")]);
+        let s = desired_sessions(&config, &all, &defaults(), &BTreeMap::new());
+        let two = &s[&key("198.18.0.2")].session.fsm;
+        assert_eq!(
+            (two.hold_time, two.keepalive_time),
+            (30, Some(Duration::from_secs(7)))
+        );
+        // What the session will run with once the router accepts the hold time.
+        assert_eq!(
+            ferrolb_bgp::fsm::keepalive_interval(two.keepalive_time, two.hold_time, 30),
+            Duration::from_secs(7)
+        );
+        let running = desired_sessions(
+            &Config::from_yaml(YAML).unwrap(),
+            &all,
+            &defaults(),
+            &BTreeMap::new(),
+        );
+        assert_eq!(
+            plan_sessions(&running, &s),
+            SessionPlan {
+                start: vec![],
+                restart: vec![key("198.18.0.2")],
+                stop: vec![]
+            }
+        );
     }
 
     #[test]

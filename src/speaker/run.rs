@@ -452,6 +452,9 @@ impl Speaker {
                     )
                 }
             };
+            self.metrics
+                .traffic
+                .insert(key.to_string(), session.counters());
             // The first table's latency is the connection's, not an event's: not measured.
             let handoff = Arc::new(Mutex::new(None));
             let monitor = tokio::spawn(monitor(
