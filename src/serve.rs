@@ -1,5 +1,6 @@
 //! The small HTTP server every ferrolb daemon runs: `/metrics` (Prometheus text format), `/healthz` (the process
-//! answers) and `/readyz` (the daemon says it is ready). The controller and the speaker share it.
+//! answers) and `/readyz` (the daemon says it is ready). The controller and the speaker share it; the speaker adds
+//! `/explain` ([`spawn_with`]).
 
 use axum::Router;
 use axum::extract::State;
@@ -57,6 +58,16 @@ pub async fn spawn(
     registry: Arc<Registry>,
     readiness: Readiness,
 ) -> Result<SocketAddr, ServeError> {
+    spawn_with(addr, registry, readiness, Router::new()).await
+}
+
+/// Like [`spawn`], also serving the daemon's own routes `extra` (the speaker's `/explain`).
+pub async fn spawn_with(
+    addr: SocketAddr,
+    registry: Arc<Registry>,
+    readiness: Readiness,
+    extra: Router,
+) -> Result<SocketAddr, ServeError> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError { addr, source })?;
@@ -66,7 +77,8 @@ pub async fn spawn(
     let app = router(Shared {
         registry,
         readiness,
-    });
+    })
+    .merge(extra);
     tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, app).await {
             tracing::error!(%bound, error = %err, "metrics server stopped");
@@ -111,10 +123,21 @@ async fn readyz(State(shared): State<Shared>) -> Response {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use prometheus_client::metrics::gauge::Gauge;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// The raw HTTP/1.1 response to `GET path` (with extra header lines, each ending in CRLF).
+    pub(crate) async fn get_with(addr: SocketAddr, path: &str, headers: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await.unwrap();
+        out
+    }
 
     async fn get_path(addr: SocketAddr, path: &str) -> String {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();

@@ -1,11 +1,14 @@
 //! `ferrolb speaker --explain namespace/name`: reads the API once and prints why this node does or does not
-//! announce the Service.
+//! announce the Service. [`explain_service`] is the one place an explanation is made from Kubernetes objects;
+//! the speaker's `/explain` endpoint ([`super::explain_http`]) uses it too, on its cached objects.
 
 use super::SpeakerArgs;
 use super::translate;
 use crate::controller::service::ServiceFilter;
 use anyhow::Context;
-use ferrolb_announce::{AnnounceConfig, decide};
+use ferrolb_announce::{
+    AnnounceConfig, Explanation, decide, explanation, not_known, service_attributes,
+};
 use ferrolb_config::Config;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -50,15 +53,43 @@ pub async fn run(args: &SpeakerArgs, key: &str) -> anyhow::Result<()> {
         default_class: !args.cluster.no_default_class,
         ..ServiceFilter::default()
     };
-    let node = translate::node_of(&args.node_name, node.as_ref());
-    let services: Vec<_> = translate::service_of(&filter, &svc, slices.items.iter())
-        .into_iter()
-        .collect();
-    let decision = decide(
-        &node,
-        &services,
-        &AnnounceConfig::from_config(&config, &node),
-    );
-    print!("{}", ferrolb_announce::explain(&decision, key));
+    match explain_service(
+        &args.node_name,
+        node.as_ref(),
+        &config,
+        &filter,
+        &svc,
+        slices.items.iter(),
+    ) {
+        Some(e) => print!("{e}"),
+        None => println!("{}", not_known(key, &args.node_name)),
+    }
     Ok(())
+}
+
+/// Why node `node_name` (its object `node`, if known) does or does not announce `svc` under `config`, given
+/// the Service's EndpointSlices. `None` when the speaker does not handle it at all (not of type
+/// LoadBalancer).
+pub fn explain_service<'a>(
+    node_name: &str,
+    node: Option<&Node>,
+    config: &Config,
+    filter: &ServiceFilter,
+    svc: &Service,
+    slices: impl IntoIterator<Item = &'a EndpointSlice>,
+) -> Option<Explanation> {
+    let node = translate::node_of(node_name, node);
+    let service = translate::service_of(filter, svc, slices)?;
+    let key = service.key.clone();
+    let announce_config = AnnounceConfig::from_config(config, &node);
+    let mut decision = decide(&node, std::slice::from_ref(&service), &announce_config);
+    // The Service's own accepted attributes, as the running speaker applies them.
+    let accepted = service_attributes::accepted_service_attributes(
+        &decision,
+        &announce_config,
+        &config.bgp_communities,
+        svc.metadata.annotations.as_ref().map(|a| (key.clone(), a)),
+    );
+    service_attributes::apply_service_attributes(&mut decision, &accepted);
+    explanation(&decision, &key)
 }

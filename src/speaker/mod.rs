@@ -4,15 +4,19 @@
 //! - [`peers`]: configuration → one BGP session per selected peer, and what to restart on a change;
 //! - [`netlink`]: source-address discovery and the VIP interface (rtnetlink);
 //! - [`metrics`]: the Prometheus metrics; [`session_traffic`]: the per-peer UPDATE counters, read at scrape time;
-//! - [`run`]: reflector stores, the coalescing loop, sessions, Events and shutdown;
-//! - [`explain`]: `--explain ns/name`, one-shot.
+//! - [`run`]: reflector stores, the coalescing loop, sessions and shutdown; [`status_metrics`]: the sessions'
+//!   status into metrics; [`events`]: the rate-limited Events;
+//! - [`explain`]: `--explain ns/name`, one-shot; [`explain_http`]: the same as `GET /explain` on the metrics port.
 
+pub mod events;
 pub mod explain;
+pub mod explain_http;
 pub mod metrics;
 pub mod netlink;
 pub mod peers;
 pub mod run;
 pub mod session_traffic;
+pub mod status_metrics;
 pub mod translate;
 
 use crate::cluster_args::ClusterArgs;
@@ -31,7 +35,7 @@ pub struct SpeakerArgs {
     /// The ConfigMap and the Service class.
     #[command(flatten)]
     pub cluster: ClusterArgs,
-    /// Address for `/metrics`, `/healthz` and `/readyz`.
+    /// Address for `/metrics`, `/healthz`, `/readyz` and `/explain`.
     #[arg(long, default_value = "0.0.0.0:7472")]
     pub metrics_addr: SocketAddr,
     /// Keep exactly the announced VIPs on this interface (created as a dummy interface when absent).

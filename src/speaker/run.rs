@@ -7,9 +7,12 @@
 //! Adj-RIB-Out send only what differs, so unchanged routes do not flap.
 
 use super::SpeakerArgs;
-use super::metrics::{PeerErrorLabels, PeerLabels, ServiceLabels, SpeakerMetrics, state_number};
+use super::events::spawn_event_publisher;
+use super::explain_http::{self, ExplainSource};
+use super::metrics::{PeerErrorLabels, PeerLabels, ServiceLabels, SpeakerMetrics};
 use super::netlink::{self, VipInterface};
 use super::peers::{self, Discovered, PeerSession, SessionDefaults};
+use super::status_metrics::{monitor, monitor_bfd};
 use super::translate;
 use crate::controller::service::ServiceFilter;
 use crate::serve::{self, Readiness};
@@ -34,9 +37,6 @@ use tokio::sync::{Notify, mpsc, watch};
 
 /// The Events' reporting controller.
 pub const REPORTER: &str = "ferrolb-speaker";
-
-/// At most this many Events are published per second (the rest are dropped and counted in the log).
-const EVENTS_PER_SECOND: u32 = 20;
 
 /// Watch events that arrived and are not yet reflected in a decision: when the first of them arrived.
 #[derive(Clone, Default)]
@@ -167,6 +167,8 @@ struct Speaker {
     nodes: Store<Node>,
     configs: Store<ConfigMap>,
     config: ConfigState,
+    /// The configuration in force, for `/explain`.
+    config_in_force: watch::Sender<Option<Arc<Config>>>,
     discovered: BTreeMap<IpAddr, Discovered>,
     netlink: Option<rtnetlink::Handle>,
     vip: Option<VipInterface>,
@@ -187,7 +189,30 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         .context("cannot build a Kubernetes client (in-cluster or $KUBECONFIG)")?;
     let (metrics, registry) = SpeakerMetrics::registered();
     let readiness = Readiness::new();
-    let bound = serve::spawn(args.metrics_addr, Arc::new(registry), readiness.clone()).await?;
+    let filter = ServiceFilter {
+        default_class: !args.cluster.no_default_class,
+        ..ServiceFilter::default()
+    };
+    let (services, services_writer) = reflector::store();
+    let (slices, slices_writer) = reflector::store();
+    let (nodes, nodes_writer) = reflector::store();
+    let (configs, configs_writer) = reflector::store();
+    let (config_in_force, config_watch) = watch::channel(None);
+    let explain = explain_http::router(ExplainSource {
+        node_name: args.node_name.clone(),
+        filter: filter.clone(),
+        services: services.clone(),
+        slices: slices.clone(),
+        nodes: nodes.clone(),
+        config: config_watch,
+    });
+    let bound = serve::spawn_with(
+        args.metrics_addr,
+        Arc::new(registry),
+        readiness.clone(),
+        explain,
+    )
+    .await?;
     tracing::info!(%bound, node = %args.node_name, "speaker starting");
     let mut sigterm = signal(SignalKind::terminate()).context("cannot catch SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("cannot catch SIGINT")?;
@@ -210,35 +235,31 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
     };
 
     let pending = Pending::default();
-    let (services, w) = reflector::store();
     spawn_reflector(
         Api::<Service>::all(client.clone()),
         watcher::Config::default(),
-        w,
+        services_writer,
         pending.clone(),
         "services",
     );
-    let (slices, w) = reflector::store();
     spawn_reflector(
         Api::<EndpointSlice>::all(client.clone()),
         watcher::Config::default().labels(translate::SERVICE_NAME_LABEL),
-        w,
+        slices_writer,
         pending.clone(),
         "endpointslices",
     );
-    let (nodes, w) = reflector::store();
     spawn_reflector(
         Api::<Node>::all(client.clone()),
         watcher::Config::default().fields(&format!("metadata.name={}", args.node_name)),
-        w,
+        nodes_writer,
         pending.clone(),
         "node",
     );
-    let (configs, w) = reflector::store();
     spawn_reflector(
         Api::<ConfigMap>::namespaced(client.clone(), &args.cluster.config_namespace),
         watcher::Config::default().fields(&format!("metadata.name={}", args.cluster.config_name)),
-        w,
+        configs_writer,
         pending.clone(),
         "configmap",
     );
@@ -251,10 +272,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
     );
 
     let mut speaker = Speaker {
-        filter: ServiceFilter {
-            default_class: !args.cluster.no_default_class,
-            ..ServiceFilter::default()
-        },
+        filter,
         defaults: SessionDefaults {
             graceful_restart: (!args.no_graceful_restart).then_some(args.graceful_restart_time),
             state_dir: args.state_dir.clone(),
@@ -267,6 +285,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         nodes,
         configs,
         config: ConfigState::default(),
+        config_in_force,
         discovered: BTreeMap::new(),
         netlink,
         vip,
@@ -322,6 +341,8 @@ impl Speaker {
             .map(String::as_str);
         if self.config.update(text) {
             self.discovered.clear();
+            self.config_in_force
+                .send_replace(self.config.config.clone());
         }
         self.metrics
             .config_loaded
@@ -712,119 +733,4 @@ impl Speaker {
             tracing::warn!(error = %err, "cannot clear the VIP interface");
         }
     }
-}
-
-/// Follows one session's status: metrics, and the event-to-UPDATE latency once a handed-over change is written.
-async fn monitor(
-    mut status: tokio::sync::watch::Receiver<ferrolb_bgp::session::SessionStatus>,
-    peer: String,
-    handoff: Arc<Mutex<Option<Instant>>>,
-    metrics: SpeakerMetrics,
-) {
-    let labels = PeerLabels { peer: peer.clone() };
-    let mut last_error: Option<String> = None;
-    loop {
-        let s = status.borrow_and_update().clone();
-        let up = s.state == State::Established;
-        metrics.session_up.get_or_create(&labels).set(i64::from(up));
-        metrics
-            .session_state
-            .get_or_create(&labels)
-            .set(state_number(s.state));
-        metrics
-            .announced_prefixes
-            .get_or_create(&labels)
-            .set(i64::try_from(s.prefixes_sent).unwrap_or(i64::MAX));
-        if let Some(reason) = &s.last_down {
-            let text = reason.to_string();
-            if last_error.as_deref() != Some(&text) {
-                if let Some(old) = last_error.take() {
-                    metrics.last_error.remove(&PeerErrorLabels {
-                        peer: peer.clone(),
-                        error: old,
-                    });
-                }
-                metrics
-                    .last_error
-                    .get_or_create(&PeerErrorLabels {
-                        peer: peer.clone(),
-                        error: text.clone(),
-                    })
-                    .set(1);
-                last_error = Some(text);
-            }
-        }
-        // The driver publishes its status after writing a route change (or the initial table).
-        if up && s.negotiated.is_some() {
-            let since = handoff.lock().ok().and_then(|mut h| h.take());
-            if let Some(since) = since {
-                metrics
-                    .event_to_update
-                    .observe(since.elapsed().as_secs_f64());
-                metrics.route_updates.get_or_create(&labels).inc();
-            }
-        }
-        if s.finished || status.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
-/// Follows one BFD session's status into the `ferrolb_bfd_*` metrics.
-async fn monitor_bfd(
-    mut status: watch::Receiver<ferrolb_bfd::SessionStatus>,
-    peer: String,
-    metrics: SpeakerMetrics,
-) {
-    let labels = PeerLabels { peer };
-    let mut counted = 0u64;
-    loop {
-        let s = *status.borrow_and_update();
-        metrics
-            .bfd_session_up
-            .get_or_create(&labels)
-            .set(i64::from(s.state == ferrolb_bfd::State::Up));
-        // The driver reports a running total; the counter takes what is new since the last look.
-        metrics
-            .bfd_transitions
-            .get_or_create(&labels)
-            .inc_by(s.transitions.saturating_sub(counted));
-        counted = counted.max(s.transitions);
-        metrics
-            .bfd_detection_time
-            .get_or_create(&labels)
-            .set(s.detection_time.map_or(0.0, |d| d.as_secs_f64()));
-        if status.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
-/// Publishes Events in the background, at most [`EVENTS_PER_SECOND`], dropping (and logging) the excess.
-fn spawn_event_publisher(recorder: Recorder) -> mpsc::Sender<(Event, ObjectReference)> {
-    let (tx, mut rx) = mpsc::channel::<(Event, ObjectReference)>(1024);
-    tokio::spawn(async move {
-        let mut window = Instant::now();
-        let mut sent = 0u32;
-        let mut dropped = 0u64;
-        while let Some((event, reference)) = rx.recv().await {
-            if window.elapsed() >= Duration::from_secs(1) {
-                if dropped > 0 {
-                    tracing::info!(dropped, "events dropped by the rate limit");
-                }
-                window = Instant::now();
-                sent = 0;
-                dropped = 0;
-            }
-            if sent >= EVENTS_PER_SECOND {
-                dropped += 1;
-                continue;
-            }
-            sent += 1;
-            if let Err(err) = recorder.publish(&event, &reference).await {
-                tracing::warn!(object = ?reference.name, reason = %event.reason, error = %err, "cannot record event");
-            }
-        }
-    });
-    tx
 }

@@ -22,7 +22,7 @@ pub mod service_attributes;
 pub use decision::{
     AnnounceDecision, PeerDecision, Route, RouteAttributes, ServiceDecision, decide,
 };
-pub use explain::explain;
+pub use explain::{ExplainedReason, ExplainedRoute, Explanation, explain, explanation, not_known};
 pub use input::{
     AddressRange, Advertisement, AnnounceConfig, AnnounceFrom, Community, EXCLUDE_LABEL, Endpoint,
     LargeCommunity, Node, Peer, PeerKey, Pool, Service, ServiceAllowances, TrafficPolicy,

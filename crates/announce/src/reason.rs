@@ -10,8 +10,9 @@ use std::sync::Arc;
 /// [`Reason::NoServingHere`]; the rest are counted.
 pub const NAMED_NODES: usize = 8;
 
-/// How a [`Reason`] weighs on the decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a [`Reason`] weighs on the decision (in JSON: `allows`, `blocks`, `note`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Effect {
     /// The fact allows announcing.
     Allows,

@@ -101,3 +101,50 @@ fn an_unknown_service_is_reported_as_unknown() {
         "Service default/nope: not known to node node-1: it does not exist, is not of type LoadBalancer, or is not in the cache yet\n"
     );
 }
+
+#[test]
+fn the_explanation_is_data_whose_text_is_explain_and_which_serializes_to_json() {
+    let mut cfg = config();
+    cfg.pools[0].advertisements = vec![Advertisement {
+        local_pref: Some(200),
+        communities: vec![Community(0xffff_ff02)],
+        ..Advertisement::default()
+    }];
+    cfg.peers[1].selects_node = false;
+    let svc = service(
+        "default/whoami",
+        &["203.0.113.5"],
+        vec![ready("node-1"), ready("node-3")],
+    );
+    let d = decide(&node("node-1"), &[svc], &cfg);
+    let e = explanation(&d, "default/whoami").unwrap();
+    assert_eq!(e.to_string(), explain(&d, "default/whoami"));
+    assert_eq!(
+        serde_json::to_value(&e).unwrap(),
+        serde_json::json!({
+            "service": "default/whoami",
+            "node": "node-1",
+            "announced": true,
+            "routes": [{
+                "prefix": "203.0.113.5/32",
+                "local_pref": 200,
+                "communities": ["65535:65282"],
+                "large_communities": []
+            }],
+            "peers": ["198.18.0.1"],
+            "local_endpoints": 1,
+            "reasons": [
+                {"effect": "allows", "text": "peer 198.18.0.1 selects this node"},
+                {"effect": "note", "text": "peer 198.18.0.2 does not select this node (node-selectors)"},
+                {"effect": "note", "text": "externalTrafficPolicy is Local"},
+                {"effect": "allows", "text": "node-1 hosts 1 ready endpoint"},
+                {"effect": "allows", "text": "IP 203.0.113.5 is in pool v4"}
+            ]
+        })
+    );
+    assert_eq!(explanation(&d, "default/other"), None);
+    assert_eq!(
+        explain(&d, "default/other"),
+        format!("{}\n", not_known("default/other", "node-1"))
+    );
+}

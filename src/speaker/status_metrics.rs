@@ -1,0 +1,94 @@
+//! Followers of the sessions' status channels: they keep the per-peer metrics current and observe the
+//! event-to-UPDATE latency once a handed-over route change is written.
+
+use super::metrics::{PeerErrorLabels, PeerLabels, SpeakerMetrics, state_number};
+use ferrolb_bgp::fsm::State;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::watch;
+
+/// Follows one session's status: metrics, and the event-to-UPDATE latency once a handed-over change is written.
+pub async fn monitor(
+    mut status: tokio::sync::watch::Receiver<ferrolb_bgp::session::SessionStatus>,
+    peer: String,
+    handoff: Arc<Mutex<Option<Instant>>>,
+    metrics: SpeakerMetrics,
+) {
+    let labels = PeerLabels { peer: peer.clone() };
+    let mut last_error: Option<String> = None;
+    loop {
+        let s = status.borrow_and_update().clone();
+        let up = s.state == State::Established;
+        metrics.session_up.get_or_create(&labels).set(i64::from(up));
+        metrics
+            .session_state
+            .get_or_create(&labels)
+            .set(state_number(s.state));
+        metrics
+            .announced_prefixes
+            .get_or_create(&labels)
+            .set(i64::try_from(s.prefixes_sent).unwrap_or(i64::MAX));
+        if let Some(reason) = &s.last_down {
+            let text = reason.to_string();
+            if last_error.as_deref() != Some(&text) {
+                if let Some(old) = last_error.take() {
+                    metrics.last_error.remove(&PeerErrorLabels {
+                        peer: peer.clone(),
+                        error: old,
+                    });
+                }
+                metrics
+                    .last_error
+                    .get_or_create(&PeerErrorLabels {
+                        peer: peer.clone(),
+                        error: text.clone(),
+                    })
+                    .set(1);
+                last_error = Some(text);
+            }
+        }
+        // The driver publishes its status after writing a route change (or the initial table).
+        if up && s.negotiated.is_some() {
+            let since = handoff.lock().ok().and_then(|mut h| h.take());
+            if let Some(since) = since {
+                metrics
+                    .event_to_update
+                    .observe(since.elapsed().as_secs_f64());
+                metrics.route_updates.get_or_create(&labels).inc();
+            }
+        }
+        if s.finished || status.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Follows one BFD session's status into the `ferrolb_bfd_*` metrics.
+pub async fn monitor_bfd(
+    mut status: watch::Receiver<ferrolb_bfd::SessionStatus>,
+    peer: String,
+    metrics: SpeakerMetrics,
+) {
+    let labels = PeerLabels { peer };
+    let mut counted = 0u64;
+    loop {
+        let s = *status.borrow_and_update();
+        metrics
+            .bfd_session_up
+            .get_or_create(&labels)
+            .set(i64::from(s.state == ferrolb_bfd::State::Up));
+        // The driver reports a running total; the counter takes what is new since the last look.
+        metrics
+            .bfd_transitions
+            .get_or_create(&labels)
+            .inc_by(s.transitions.saturating_sub(counted));
+        counted = counted.max(s.transitions);
+        metrics
+            .bfd_detection_time
+            .get_or_create(&labels)
+            .set(s.detection_time.map_or(0.0, |d| d.as_secs_f64()));
+        if status.changed().await.is_err() {
+            return;
+        }
+    }
+}
