@@ -299,7 +299,10 @@ def post_scenarios(args, lab, impl, res, label, state, post):
             res.add(impl.name, "restart", label, {"restart_ready_s": ready, "restart_ips_changed": changed})
     if "peers3" in post:
         print(f"bench: {impl.name} peers3 {label}", file=sys.stderr)
-        res.add(impl.name, "peers3", label, sc.peers3(lab, impl, state))
+        try:
+            res.add(impl.name, "peers3", label, sc.peers3(lab, impl, state))
+        except Exception as e:  # the last scenario of the case: report, and let the teardown run
+            res.errors.append(f"{impl.name}: peers3 {label}: {e}")
 
 
 def wait_for_binary(path, timeout=1800):

@@ -314,9 +314,10 @@ def restart(lab, impl, state):
 
 def peers3(lab, impl, state, timeout_s=300):
     """Speakers with three real FRR sessions each, on the kept state: the router over IPv4 (198.18.0.1), over
-    IPv6 (2001:db8:0:1::1), and a second router address 198.18.0.2 reached from a second node address
+    IPv6 (2001:db8:0:1::1), and a second router address 198.18.0.(1+i) reached from a second node address
     198.18.0.(40+i) (FRR keys a neighbour by its address, so a third session needs a third source address;
-    the peer entry selects its node with kubernetes.io/hostname). Every session carries every route of the
+    the peer entry selects its node with kubernetes.io/hostname, and has its own router address because a
+    configuration may not define one peer twice). Every session carries every route of the
     node (IPv6 over the IPv4 sessions with the node's global IPv6 next hop). Waits until FRR has 3 sessions per
     node each with the node's routes and the FIB is right, then reads every speaker's peak RSS.
     Restores the one-peer configuration afterwards."""
@@ -325,14 +326,14 @@ def peers3(lab, impl, state, timeout_s=300):
     v6_peer = (f"- peer-address: {lab.env['ROUTER_LAN6']}\n  peer-asn: {lab.env['ROUTER_ASN']}\n"
                f"  my-asn: {lab.env['ROUTER_ASN']}\n  password: \"foo\"\n")
     extra = [v6_peer] + [
-        f"- peer-address: 198.18.0.2\n  peer-asn: {lab.env['ROUTER_ASN']}\n  my-asn: {lab.env['ROUTER_ASN']}\n"
+        f"- peer-address: 198.18.0.{1 + i}\n  peer-asn: {lab.env['ROUTER_ASN']}\n  my-asn: {lab.env['ROUTER_ASN']}\n"
         f"  password: \"foo\"\n  source-address: 198.18.0.{40 + i}\n"
         f"  node-selectors:\n  - match-labels:\n      kubernetes.io/hostname: node-{i}\n"
         for i in range(1, k + 1)]
     impl.stop_speakers()
     wait_router_clean(lab)
-    run(["ip", "-n", lab.router_ns, "addr", "add", "198.18.0.2/24", "dev", "lan"])
     for i in range(1, k + 1):
+        run(["ip", "-n", lab.router_ns, "addr", "add", f"198.18.0.{1 + i}/24", "dev", "lan"])
         run(["ip", "-n", lab.node_ns(i), "addr", "add", f"198.18.0.{40 + i}/24", "dev", "eth0"])
     try:
         impl.setup(extra_peers=extra)
@@ -359,8 +360,8 @@ def peers3(lab, impl, state, timeout_s=300):
         m["routes_per_session_max"] = max(per_node.values())
     finally:
         impl.stop_speakers()
-        run(["ip", "-n", lab.router_ns, "addr", "del", "198.18.0.2/24", "dev", "lan"], check=False)
         for i in range(1, k + 1):
+            run(["ip", "-n", lab.router_ns, "addr", "del", f"198.18.0.{1 + i}/24", "dev", "lan"], check=False)
             run(["ip", "-n", lab.node_ns(i), "addr", "del", f"198.18.0.{40 + i}/24", "dev", "eth0"], check=False)
         impl.setup()
     wait_router_clean(lab)
