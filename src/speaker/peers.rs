@@ -33,7 +33,8 @@ pub struct Discovered {
     pub router_id: Option<std::net::Ipv4Addr>,
 }
 
-/// Everything that defines one peer's session: a change to any of it restarts the session.
+/// Everything that defines one peer's session: a change to any of it restarts the session, except a change of
+/// the BFD profile's timers alone, applied in place ([`plan_sessions`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerSession {
     /// The BGP session.
@@ -114,6 +115,9 @@ pub struct SessionPlan {
     pub start: Vec<PeerKey>,
     /// Peers whose settings changed: stop (Cease) and start again.
     pub restart: Vec<PeerKey>,
+    /// Peers whose only change is their BFD profile's timers: the running BFD session takes the new
+    /// timers in place (a Poll Sequence), and the BGP session is left alone.
+    pub retime_bfd: Vec<PeerKey>,
     /// Peers no longer configured or no longer selecting this node: withdraw and Cease.
     pub stop: Vec<PeerKey>,
 }
@@ -121,22 +125,62 @@ pub struct SessionPlan {
 impl SessionPlan {
     /// Whether nothing changes.
     pub fn is_empty(&self) -> bool {
-        self.start.is_empty() && self.restart.is_empty() && self.stop.is_empty()
+        self.start.is_empty()
+            && self.restart.is_empty()
+            && self.stop.is_empty()
+            && self.retime_bfd.is_empty()
+    }
+}
+
+/// What a change of a peer's BFD settings asks of its sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BfdChange {
+    /// Nothing changed.
+    Same,
+    /// Only what a running BFD session can change in place: the intervals and the detect multiplier (sent
+    /// through a Poll Sequence), or values single-hop BFD does not use (echo interval, minimum TTL).
+    Timers,
+    /// The peer gained or lost its `bfd-profile`, or the passive role changed (fixed when the BFD session is
+    /// created): the sessions restart.
+    Restart,
+}
+
+/// Compares a peer's BFD profile before and after a configuration change.
+pub fn bfd_change(
+    before: Option<&ferrolb_bfd::Profile>,
+    after: Option<&ferrolb_bfd::Profile>,
+) -> BfdChange {
+    match (before, after) {
+        (None, None) => BfdChange::Same,
+        (Some(b), Some(a)) if b == a => BfdChange::Same,
+        (Some(b), Some(a)) if b.passive_mode == a.passive_mode && b.echo_mode == a.echo_mode => {
+            BfdChange::Timers
+        }
+        _ => BfdChange::Restart,
     }
 }
 
 /// Compares the running sessions' configurations (BGP and BFD) with the desired ones. A session whose
-/// configuration is identical is left alone, whatever else changed.
+/// configuration is identical is left alone, whatever else changed; one whose only change is its BFD
+/// timers ([`BfdChange::Timers`]) keeps its BGP session.
 pub fn plan_sessions(
     running: &BTreeMap<PeerKey, PeerSession>,
     desired: &BTreeMap<PeerKey, PeerSession>,
 ) -> SessionPlan {
     let mut plan = SessionPlan::default();
     for (key, want) in desired {
-        match running.get(key) {
-            None => plan.start.push(*key),
-            Some(have) if have != want => plan.restart.push(*key),
-            Some(_) => {}
+        let Some(have) = running.get(key) else {
+            plan.start.push(*key);
+            continue;
+        };
+        if have.session != want.session {
+            plan.restart.push(*key);
+            continue;
+        }
+        match bfd_change(have.bfd.as_ref(), want.bfd.as_ref()) {
+            BfdChange::Same => {}
+            BfdChange::Timers => plan.retime_bfd.push(*key),
+            BfdChange::Restart => plan.restart.push(*key),
         }
     }
     plan.stop = running
@@ -313,7 +357,8 @@ address-pools:
             SessionPlan {
                 start: vec![],
                 restart: vec![key("198.18.0.2")],
-                stop: vec![]
+                stop: vec![],
+                retime_bfd: vec![]
             }
         );
     }
@@ -332,7 +377,8 @@ address-pools:
             SessionPlan {
                 start: vec![],
                 restart: vec![key("198.18.0.2")],
-                stop: vec![]
+                stop: vec![],
+                retime_bfd: vec![]
             }
         );
 
@@ -343,7 +389,8 @@ address-pools:
             SessionPlan {
                 start: vec![],
                 restart: vec![],
-                stop: vec![key("198.18.0.2")]
+                stop: vec![key("198.18.0.2")],
+                retime_bfd: vec![]
             }
         );
         assert_eq!(
@@ -351,7 +398,8 @@ address-pools:
             SessionPlan {
                 start: vec![key("198.18.0.2")],
                 restart: vec![],
-                stop: vec![]
+                stop: vec![],
+                retime_bfd: vec![]
             }
         );
     }
@@ -401,24 +449,59 @@ peers:
     }
 
     #[test]
-    fn changing_adding_or_removing_a_bfd_profile_restarts_only_that_peer() {
+    fn bfd_timer_changes_apply_in_place_and_gaining_losing_or_passive_changes_restart() {
         let config = Config::from_yaml(BFD_YAML).unwrap();
         let running = desired_sessions(&config, &labels(&[]), &defaults(), &BTreeMap::new());
-        let restart_one = SessionPlan {
-            start: vec![],
-            restart: vec![key("198.18.0.1")],
-            stop: vec![],
+        let only = |field: &str, of: SessionPlan| (field.to_owned(), of);
+        let retime_one = SessionPlan {
+            retime_bfd: vec![key("198.18.0.1")],
+            ..SessionPlan::default()
         };
-        for edited in [
-            BFD_YAML.replace("detect-multiplier: 4", "detect-multiplier: 5"),
-            BFD_YAML.replace("bfd-profile: fast", "bfd-profile: slow"),
-            BFD_YAML.replace("  bfd-profile: fast\n", ""),
+        let restart_one = SessionPlan {
+            restart: vec![key("198.18.0.1")],
+            ..SessionPlan::default()
+        };
+        for (edited, want) in [
+            // Timers only: in place, the BGP session untouched.
+            only("detect-multiplier: 4", retime_one.clone()),
+            only("receive-interval: 50", retime_one.clone()),
+            only("transmit-interval: 60", retime_one.clone()),
+            only("echo-interval: 70", retime_one.clone()),
+            only("minimum-ttl: 10", retime_one.clone()),
+            // The passive role is fixed at creation.
+            only("passive-mode: true", restart_one.clone()),
         ] {
-            let edited = Config::from_yaml(&edited).unwrap();
+            let value = match edited.split_once(": ").unwrap() {
+                (k, "true") => format!("{k}: false"),
+                (k, v) => format!("{k}: {}", v.parse::<u32>().unwrap() + 1),
+            };
+            let edited = Config::from_yaml(&BFD_YAML.replace(&edited, &value)).unwrap();
             let desired = desired_sessions(&edited, &labels(&[]), &defaults(), &BTreeMap::new());
-            assert_eq!(plan_sessions(&running, &desired), restart_one, "{edited:?}");
+            assert_eq!(plan_sessions(&running, &desired), want, "{value}");
         }
-        // Adding a profile to the peer that had none.
+        // Switching to a profile that differs in timers only is in place too; one that is not passive
+        // restarts ("slow" is active).
+        let active_fast = BFD_YAML.replace("  passive-mode: true\n", "");
+        let running_active = desired_sessions(
+            &Config::from_yaml(&active_fast).unwrap(),
+            &labels(&[]),
+            &defaults(),
+            &BTreeMap::new(),
+        );
+        let to_slow =
+            Config::from_yaml(&active_fast.replace("bfd-profile: fast", "bfd-profile: slow"))
+                .unwrap();
+        let desired = desired_sessions(&to_slow, &labels(&[]), &defaults(), &BTreeMap::new());
+        assert_eq!(plan_sessions(&running_active, &desired), retime_one);
+        let to_slow =
+            Config::from_yaml(&BFD_YAML.replace("bfd-profile: fast", "bfd-profile: slow")).unwrap();
+        let desired = desired_sessions(&to_slow, &labels(&[]), &defaults(), &BTreeMap::new());
+        assert_eq!(plan_sessions(&running, &desired), restart_one);
+        // Losing the profile restarts (BGP runs unguarded from now on).
+        let removed = Config::from_yaml(&BFD_YAML.replace("  bfd-profile: fast\n", "")).unwrap();
+        let desired = desired_sessions(&removed, &labels(&[]), &defaults(), &BTreeMap::new());
+        assert_eq!(plan_sessions(&running, &desired), restart_one);
+        // Gaining one restarts (BGP waits for BFD Up).
         let added = BFD_YAML.replace(
             "  peer-asn: 64513\n",
             "  peer-asn: 64513\n  bfd-profile: slow\n",
@@ -429,18 +512,58 @@ peers:
         assert_eq!(
             plan_sessions(&running, &desired),
             SessionPlan {
-                start: vec![],
                 restart: vec![key("198.18.0.2")],
-                stop: vec![]
+                ..SessionPlan::default()
             }
         );
-        // A profile no peer uses changes: nothing restarts.
+        // A BGP setting and a BFD timer together: the restart wins.
+        let both = Config::from_yaml(
+            &BFD_YAML
+                .replace("detect-multiplier: 4", "detect-multiplier: 5")
+                .replace(
+                    "  my-asn: 65559\n  bfd-profile: fast",
+                    "  my-asn: 65559\n  hold-time: 30s\n  bfd-profile: fast",
+                ),
+        )
+        .unwrap();
+        let desired = desired_sessions(&both, &labels(&[]), &defaults(), &BTreeMap::new());
+        assert_eq!(plan_sessions(&running, &desired), restart_one);
+        // A profile no peer uses changes: nothing happens.
         let unused = Config::from_yaml(
             &BFD_YAML.replace("- name: slow", "- name: slow\n  detect-multiplier: 9"),
         )
         .unwrap();
         let desired = desired_sessions(&unused, &labels(&[]), &defaults(), &BTreeMap::new());
         assert!(plan_sessions(&running, &desired).is_empty());
+    }
+
+    #[test]
+    fn bfd_change_classifies_each_field() {
+        let base = ferrolb_bfd::Profile::default();
+        let with = |f: &dyn Fn(&mut ferrolb_bfd::Profile)| {
+            let mut p = base;
+            f(&mut p);
+            p
+        };
+        assert_eq!(bfd_change(None, None), BfdChange::Same);
+        assert_eq!(bfd_change(Some(&base), Some(&base)), BfdChange::Same);
+        assert_eq!(bfd_change(None, Some(&base)), BfdChange::Restart);
+        assert_eq!(bfd_change(Some(&base), None), BfdChange::Restart);
+        for timers in [
+            with(&|p| p.receive_interval_ms = 100),
+            with(&|p| p.transmit_interval_ms = 100),
+            with(&|p| p.detect_multiplier = 5),
+            with(&|p| p.echo_interval_ms = 100),
+            with(&|p| p.minimum_ttl = 200),
+        ] {
+            assert_eq!(
+                bfd_change(Some(&base), Some(&timers)),
+                BfdChange::Timers,
+                "{timers:?}"
+            );
+        }
+        let passive = with(&|p| p.passive_mode = true);
+        assert_eq!(bfd_change(Some(&base), Some(&passive)), BfdChange::Restart);
     }
 
     #[test]

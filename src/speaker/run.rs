@@ -423,9 +423,34 @@ impl Speaker {
             .iter()
             .map(|(k, r)| (*k, r.config.clone()))
             .collect();
-        let plan = peers::plan_sessions(&running, &desired);
+        let mut plan = peers::plan_sessions(&running, &desired);
+        // A BFD session that could not be set up is retried by restarting the peer, not retimed.
+        let (retry, retime): (Vec<PeerKey>, Vec<PeerKey>) = plan.retime_bfd.iter().partition(|k| {
+            matches!(
+                self.sessions.get(k).and_then(|r| r.bfd.as_ref()),
+                Some(RunningBfd::Failed { .. })
+            )
+        });
+        plan.restart.extend(retry);
+        plan.retime_bfd = retime;
         if !plan.is_empty() {
-            tracing::info!(start = ?plan.start, restart = ?plan.restart, stop = ?plan.stop, "sessions change");
+            tracing::info!(start = ?plan.start, restart = ?plan.restart, stop = ?plan.stop, retime_bfd = ?plan.retime_bfd, "sessions change");
+        }
+        for key in &plan.retime_bfd {
+            let (Some(r), Some(want)) = (self.sessions.get_mut(key), desired.get(key)) else {
+                continue;
+            };
+            if let (Some(RunningBfd::Running { handle, .. }), Some(profile)) = (&r.bfd, &want.bfd) {
+                match handle.change_profile(profile).await {
+                    Ok(()) => {
+                        tracing::info!(peer = %key, ?profile, "BFD timers changed in place; the BGP session is untouched")
+                    }
+                    Err(err) => {
+                        tracing::error!(peer = %key, error = %err, "cannot change the BFD timers; keeping the old ones")
+                    }
+                }
+            }
+            r.config = want.clone();
         }
         for key in plan.stop.iter().chain(&plan.restart) {
             if let Some(r) = self.sessions.remove(key) {
