@@ -36,7 +36,8 @@ METRICS = {
     "speaker_3_peak_rss_mb": ("MB", "node-3 speaker peak RSS"),
     "updates_frr": ("msgs", "UPDATEs received by FRR (show bgp neighbors json, all node sessions)"),
     "updates_pcap": ("msgs", "UPDATEs on the wire (dumpcap + tshark), cross-check"),
-    "updates_speaker_metric": ("msgs", "UPDATEs the speakers report (metallb_bgp_updates_total)"),
+    "updates_speaker_metric": ("msgs", "UPDATEs the speakers report (metallb_bgp_updates_total, "
+                                       "ferrolb_bgp_updates_sent_total)"),
     "update_bytes_pcap": ("bytes", "UPDATE bytes on the wire"),
     "updates_eor_pcap": ("msgs", "of which End-of-RIB (UPDATE without routes), one per family per session"),
     "updates_data_pcap": ("msgs", "of which carry routes"),
@@ -397,6 +398,11 @@ def main():
                 impl = make()
                 res.builds[name] = impl.build
                 run_impl(args, lab, impl, res, out_dir)
+                if getattr(impl, "leases_left_held", 0):
+                    res.notes.append(
+                        f"{name}: {impl.leases_left_held} times a SIGTERMed controller left its Lease held; the "
+                        "bench deleted it so the next repetition is a cold start (else it waits for the Lease to "
+                        "expire, 15 s)")
             except KeyboardInterrupt:
                 raise
             except Exception as e:  # one implementation failing does not stop the others

@@ -94,9 +94,18 @@ class Impl:
             self.controller.stop()
             self.controller = None
 
+    # The speaker's counter of UPDATE messages sent (summed over its peers), if it exports one.
+    updates_metric = None
+
     def speaker_updates(self, i):
-        """UPDATE messages the speaker on node-i says it sent, if it exports that."""
-        return None
+        """UPDATE messages the speaker on node-i says it sent (`updates_metric` summed over peers), or None."""
+        if self.updates_metric is None:
+            return None
+        code, body = self.lab.curl(self.lab.node_ns(i), "http://127.0.0.1:7472/metrics")
+        if code != 200:
+            return None
+        found = re.findall(r"^" + self.updates_metric + r"\{[^}]*\} ([0-9.e+]+)$", body, re.M)
+        return sum(int(float(v)) for v in found) if found else None
 
 
 class Ferrolb(Impl):
@@ -104,10 +113,13 @@ class Ferrolb(Impl):
 
     name = "ferrolb"
     families = ("ipv4", "ipv4-shared", "ipv6")
+    speaker_counts_updates = True
+    updates_metric = "ferrolb_bgp_updates_sent_total"
 
     def __init__(self, lab, out_dir, binary):
         super().__init__(lab, out_dir)
         self.binary = binary
+        self.leases_left_held = 0
         parts = os.path.realpath(binary).split(os.sep)
         profile = next((x for x in ("release", "debug") if x in parts), "unknown profile")
         self.build = f"{profile} build ({binary}, built {time.strftime('%H:%M UTC', time.gmtime(os.path.getmtime(binary)))})"
@@ -131,12 +143,27 @@ class Ferrolb(Impl):
     def controller_ready(self):
         return self.lab.curl(self.lab.router_ns, "http://127.0.0.1:7472/readyz")[0] == 200
 
+    LEASE = "/apis/coordination.k8s.io/v1/namespaces/ferrolb-system/leases/ferrolb-controller"
+
+    def stop_all(self):
+        """Stop everything; then, so that the next scale repetition is a cold start, delete the controller's
+        Lease if the stopped controller left it held (counted in `leases_left_held`)."""
+        super().stop_all()
+        try:
+            lease = self.lab.kube.request("GET", self.LEASE)
+        except RuntimeError:
+            return
+        if (lease.get("spec") or {}).get("holderIdentity"):
+            self.leases_left_held += 1
+            self.lab.kube.request("DELETE", self.LEASE, ok=(200, 202, 404))
+
 
 class MetalLBLegacy(Impl):
     """MetalLB v0.12.x: ConfigMap configuration, native BGP speaker, memberlist off (no --ml-labels)."""
 
     endpoints_kind = "endpoints"  # v0.12 reads discovery.k8s.io/v1beta1 slices, gone since Kubernetes 1.25
     speaker_counts_updates = True
+    updates_metric = "metallb_bgp_updates_total"
 
     def __init__(self, lab, out_dir, bin_dir, version):
         super().__init__(lab, out_dir)
@@ -164,15 +191,6 @@ class MetalLBLegacy(Impl):
     def controller_ready(self):
         # v0.12 has no readiness endpoint; its manifests probe the metrics port.
         return self.lab.curl(self.lab.router_ns, "http://127.0.0.1:7472/metrics")[0] == 200
-
-    def speaker_updates(self, i):
-        code, body = self.lab.curl(self.lab.node_ns(i), "http://127.0.0.1:7472/metrics")
-        if code != 200:
-            return None
-        total = 0
-        for m in re.finditer(r"^metallb_bgp_updates_total\{[^}]*\} ([0-9.e+]+)$", body, re.M):
-            total += int(float(m.group(1)))
-        return total
 
 
 class MetalLBCrd(MetalLBLegacy):

@@ -171,6 +171,10 @@ def packing_phase(lab, impl, wl, watch, conv, out_dir, tag):
     m = {"time_to_all_routes_s": t_routes - t0}
     resources(impl, m, suffix="packing")
     m["updates_frr"], _ = bgp_counters(lab)
+    if impl.speaker_counts_updates:
+        vals = [impl.speaker_updates(i) for i in impl.speakers]
+        if all(v is not None for v in vals):
+            m["updates_speaker_metric"] = sum(vals)
     sessions = cap.stop()
     fam = "ipv6" if wl.family == "ipv6" else "ipv4"
     per_node = conv.per_node(watch.snapshot())
