@@ -210,6 +210,47 @@ async fn step(
     }
 }
 
+/// The Lease as a leader that stops leaves it, like client-go's `ReleaseOnCancel`: no holder and a one-second
+/// duration, so a standby takes it over at its next read instead of waiting for the Lease to expire. The
+/// transition count is kept.
+pub fn released(spec: &LeaseSpec, now: Timestamp) -> LeaseSpec {
+    LeaseSpec {
+        holder_identity: None,
+        lease_duration_seconds: Some(1),
+        acquire_time: Some(MicroTime(now)),
+        renew_time: Some(MicroTime(now)),
+        lease_transitions: spec.lease_transitions,
+        ..spec.clone()
+    }
+}
+
+/// Releases the Lease if this replica holds it (call after the [`run`] loop stopped). Returns whether it did.
+/// If another replica wrote in between, the Lease is left alone.
+pub async fn release(
+    client: kube::Client,
+    settings: &ElectionSettings,
+) -> Result<bool, kube::Error> {
+    let api: Api<Lease> = Api::namespaced(client, &settings.namespace);
+    let Some(mut lease) = api.get_opt(&settings.name).await? else {
+        return Ok(false);
+    };
+    let Some(spec) = lease.spec.as_ref() else {
+        return Ok(false);
+    };
+    if spec.holder_identity.as_deref() != Some(settings.identity.as_str()) {
+        return Ok(false);
+    }
+    lease.spec = Some(released(spec, Timestamp::now()));
+    match api
+        .replace(&settings.name, &PostParams::default(), &lease)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
 async fn current_holder(api: &Api<Lease>, name: &str) -> Option<String> {
     api.get_opt(name)
         .await
@@ -264,6 +305,34 @@ mod tests {
             e.decide(Some(&held_by("a", 105)), t0 + Duration::from_secs(19)),
             Decision::TakeOver
         );
+    }
+
+    #[test]
+    fn releasing_clears_the_holder_and_a_standby_takes_over_at_once() {
+        let mut spec = held_by("a", 1);
+        spec.lease_transitions = Some(3);
+        let now = Timestamp::from_second(50).unwrap();
+        let out = released(&spec, now);
+        assert_eq!(
+            out,
+            LeaseSpec {
+                holder_identity: None,
+                lease_duration_seconds: Some(1),
+                acquire_time: Some(MicroTime(now)),
+                renew_time: Some(MicroTime(now)),
+                lease_transitions: Some(3),
+                ..LeaseSpec::default()
+            }
+        );
+        let mut standby = LeaseElection::new("b");
+        let t0 = Instant::now();
+        assert_eq!(
+            standby.decide(Some(&spec), t0),
+            Decision::Wait {
+                holder: Some("a".into())
+            }
+        );
+        assert_eq!(standby.decide(Some(&out), t0), Decision::TakeOver);
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub struct ControllerMetrics {
     pub leader: Gauge,
     /// `ferrolb_controller_reconcile_duration_seconds`: time to reconcile one batch of changes (excluding writes).
     pub reconcile_seconds: Histogram,
+    /// `ferrolb_controller_notices_dropped_total`: routine Normal Events dropped because their rate-limited queue
+    /// was full (warnings are never dropped this way).
+    pub notices_dropped: Counter,
 }
 
 impl ControllerMetrics {
@@ -58,6 +61,7 @@ impl ControllerMetrics {
             config_stale: Gauge::default(),
             leader: Gauge::default(),
             reconcile_seconds: Histogram::new(exponential_buckets(0.0001, 4.0, 10)),
+            notices_dropped: Counter::default(),
         };
         let mut registry = Registry::with_prefix("ferrolb");
         registry.register(
@@ -99,6 +103,11 @@ impl ControllerMetrics {
             "controller_reconcile_duration_seconds",
             "Time to compute the status changes for one batch of watch events",
             metrics.reconcile_seconds.clone(),
+        );
+        registry.register(
+            "controller_notices_dropped",
+            "Routine Normal Events (IPAllocated) dropped because their rate-limited queue was full",
+            metrics.notices_dropped.clone(),
         );
         (metrics, registry)
     }

@@ -4,10 +4,14 @@
 //! - [`status`]: the desired status (ingress + `ferrolb.io/AddressAssigned` condition) and the patch to get there;
 //! - [`state`]: the pure reconcile over the cached Services and ConfigMap, rebuilt from statuses after every
 //!   re-list and leader change;
-//! - [`leader`]: Lease-based leader election;
+//! - [`attributes`]: the `ferrolb.io/BGPAttributesAccepted` condition from the pool's attribute policy;
+//! - [`events`]: Event publishing off the write path (warnings always, routine notices rate-limited);
+//! - [`leader`]: Lease-based leader election, released on SIGTERM/SIGINT;
 //! - [`metrics`]: the Prometheus metrics;
 //! - [`run`]: the watchers and the writer that tie them together.
 
+pub mod attributes;
+pub mod events;
 pub mod leader;
 pub mod metrics;
 pub mod run;

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::WatchStreamExt;
@@ -12,9 +12,11 @@ use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::{Api, Client, Resource};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
 use super::ControllerArgs;
+use super::events::EventSink;
 use super::leader::{self, ElectionSettings, Role};
 use super::metrics::ControllerMetrics;
 use super::service::ServiceFilter;
@@ -24,7 +26,8 @@ use crate::serve::{self, Readiness};
 /// The field manager of every status write.
 pub const FIELD_MANAGER: &str = "ferrolb-controller";
 
-/// How many status writes are in flight at once.
+/// How many status writes are in flight at once (client-go's default QPS/burst would allow fewer; the API
+/// server handles this many concurrent patches comfortably).
 const WRITE_CONCURRENCY: usize = 16;
 
 /// What the watchers tell the main loop.
@@ -41,8 +44,10 @@ enum Input {
     Config(Option<ConfigMap>),
 }
 
-/// Runs the controller until a fatal error.
+/// Runs the controller until SIGTERM/SIGINT (then releases the Lease if it holds it) or a fatal error.
 pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot catch SIGTERM")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot catch SIGINT")?;
     let client = Client::try_default()
         .await
         .context("cannot build a Kubernetes client (in-cluster or $KUBECONFIG)")?;
@@ -54,17 +59,14 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         "controller starting");
 
     let (role_tx, mut role_rx) = watch::channel(Role::Unknown);
-    tokio::spawn(leader::run(
-        client.clone(),
-        ElectionSettings {
-            namespace: args.cluster.config_namespace.clone(),
-            name: args.lease_name.clone(),
-            identity: identity.clone(),
-            lease_duration: Duration::from_secs(args.lease_duration_secs.max(1)),
-            retry_period: Duration::from_secs(args.lease_retry_secs.max(1)),
-        },
-        role_tx,
-    ));
+    let election = ElectionSettings {
+        namespace: args.cluster.config_namespace.clone(),
+        name: args.lease_name.clone(),
+        identity: identity.clone(),
+        lease_duration: Duration::from_secs(args.lease_duration_secs.max(1)),
+        retry_period: Duration::from_secs(args.lease_retry_secs.max(1)),
+    };
+    let elector = tokio::spawn(leader::run(client.clone(), election.clone(), role_tx));
 
     let (tx, mut rx) = mpsc::channel::<Input>(4096);
     let services: Api<Service> = match &args.namespace {
@@ -92,9 +94,11 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
             instance: Some(identity),
         },
     );
+    let (writing, writing_rx) = watch::channel(false);
     let writer = Writer {
-        client,
-        events: spawn_event_publisher(recorder),
+        client: client.clone(),
+        events: EventSink::spawn(recorder, writing_rx, metrics.notices_dropped.clone()),
+        writing,
         params: PatchParams {
             field_manager: Some(FIELD_MANAGER.into()),
             ..PatchParams::default()
@@ -104,8 +108,10 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let mut role = Role::Unknown;
     let mut retry = tokio::time::interval(Duration::from_secs(5));
 
-    loop {
+    let stop = loop {
         tokio::select! {
+            _ = sigterm.recv() => break "SIGTERM",
+            _ = sigint.recv() => break "SIGINT",
             input = rx.recv() => {
                 let Some(input) = input else {
                     anyhow::bail!("watchers stopped");
@@ -149,7 +155,23 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         if !writes.is_empty() {
             writer.write_all(&mut state, &metrics, writes).await;
         }
+    };
+    // Writes are awaited inside the loop, so none is in flight now. Stop renewing, then hand the Lease over at
+    // once (a standby takes it at its next read) instead of letting it expire.
+    elector.abort();
+    let _ = elector.await;
+    if role == Role::Leader {
+        match leader::release(client, &election).await {
+            Ok(true) => tracing::info!(signal = stop, "stopping; lease released"),
+            Ok(false) => tracing::info!(signal = stop, "stopping; lease no longer ours"),
+            Err(err) => {
+                tracing::warn!(signal = stop, error = %err, "stopping; cannot release the lease, it will expire")
+            }
+        }
+    } else {
+        tracing::info!(signal = stop, "stopping");
     }
+    Ok(())
 }
 
 fn handle(
@@ -210,31 +232,13 @@ fn config_changed(
     }
 }
 
-/// Writes status patches, and hands Events to the publisher.
+/// Writes status patches, and hands Events to the [`EventSink`].
 struct Writer {
     client: Client,
-    events: mpsc::Sender<(Event, ObjectReference)>,
+    events: EventSink,
+    /// True while status writes are in flight (routine Events wait for it to turn false).
+    writing: watch::Sender<bool>,
     params: PatchParams,
-}
-
-/// How many Events may wait for the publisher before new ones are dropped (and logged).
-const EVENT_QUEUE: usize = 8192;
-
-/// Publishes Events in the background (4 in flight), so they never delay status writes.
-fn spawn_event_publisher(recorder: Recorder) -> mpsc::Sender<(Event, ObjectReference)> {
-    let (tx, rx) = mpsc::channel::<(Event, ObjectReference)>(EVENT_QUEUE);
-    let stream =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
-    tokio::spawn(stream.for_each_concurrent(4, move |(event, reference)| {
-        let recorder = recorder.clone();
-        async move {
-            if let Err(err) = recorder.publish(&event, &reference).await {
-                tracing::warn!(object = ?reference.name, reason = %event.reason, error = %err,
-                    "cannot record event");
-            }
-        }
-    }));
-    tx
 }
 
 impl Writer {
@@ -245,6 +249,7 @@ impl Writer {
         metrics: &ControllerMetrics,
         writes: Vec<StatusWrite>,
     ) {
+        self.writing.send_replace(true);
         let results: Vec<(StatusWrite, Result<Service, kube::Error>)> =
             futures::stream::iter(writes)
                 .map(|w| async move {
@@ -252,31 +257,35 @@ impl Writer {
                     let result = api
                         .patch_status(&w.key.name, &self.params, &Patch::Merge(&w.patch))
                         .await;
-                    if let (Ok(svc), Some(event)) = (&result, &w.event) {
+                    (w, result)
+                })
+                .buffer_unordered(WRITE_CONCURRENCY)
+                .collect()
+                .await;
+        self.writing.send_replace(false);
+        for (write, result) in results {
+            match result {
+                Ok(svc) => {
+                    tracing::info!(service = %write.key, status = %write.patch["status"], "status written");
+                    let regarding = svc.object_ref(&());
+                    for event in write.events {
                         let ev = Event {
                             type_: if event.warning {
                                 EventType::Warning
                             } else {
                                 EventType::Normal
                             },
-                            reason: event.reason.into(),
-                            note: Some(event.note.clone()),
-                            action: "Allocate".into(),
+                            reason: event.reason,
+                            note: Some(event.note),
+                            action: event.action.into(),
                             secondary: None,
                         };
-                        if self.events.try_send((ev, svc.object_ref(&()))).is_err() {
-                            tracing::warn!(service = %w.key, "event queue full; event dropped");
+                        if event.warning {
+                            self.events.warning(ev, regarding.clone());
+                        } else {
+                            self.events.notice(ev, regarding.clone());
                         }
                     }
-                    (w, result)
-                })
-                .buffer_unordered(WRITE_CONCURRENCY)
-                .collect()
-                .await;
-        for (write, result) in results {
-            match result {
-                Ok(svc) => {
-                    tracing::info!(service = %write.key, status = %write.patch["status"], "status written");
                     if let Some(reason) = &write.failure {
                         metrics.count_failure(reason);
                     }
@@ -311,9 +320,7 @@ impl Writer {
             action: "LoadConfig".into(),
             secondary: None,
         };
-        if self.events.try_send((ev, cm.object_ref(&()))).is_err() {
-            tracing::warn!("event queue full; config event dropped");
-        }
+        self.events.warning(ev, cm.object_ref(&()));
     }
 }
 

@@ -187,6 +187,20 @@ pub fn ingress_ips(svc: &Service) -> Vec<IpAddr> {
         .unwrap_or_default()
 }
 
+/// The annotation `kubectl apply` stores the whole last-applied object in; the controller never reads it.
+pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// The Service without what the controller never reads (`metadata.managedFields`, the `kubectl apply`
+/// annotation), so the cache holds about half as much per Service. Everything the request, the status patch
+/// and the attribute check read is kept.
+pub fn trimmed(mut svc: Service) -> Service {
+    svc.metadata.managed_fields = None;
+    if let Some(annotations) = svc.metadata.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED_ANNOTATION);
+    }
+    svc
+}
+
 /// The object's `metadata.resourceVersion` as a number (etcd revisions), for ordering watch events against our
 /// own writes.
 pub fn resource_version(svc: &Service) -> Option<u64> {
@@ -349,6 +363,29 @@ pub(crate) mod tests {
         );
         svc.spec.as_mut().unwrap().ip_family_policy = Some("Sometimes".into());
         assert!(request_of(&svc).is_err());
+    }
+
+    #[test]
+    fn trimming_drops_managed_fields_and_last_applied_only() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+        let mut svc = lb_service("a", "s", 1);
+        annotate(&mut svc, LAST_APPLIED_ANNOTATION, "{\"big\": true}");
+        annotate(&mut svc, "ferrolb.io/bgp-local-pref", "200");
+        svc.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
+            manager: Some("kubectl".into()),
+            ..ManagedFieldsEntry::default()
+        }]);
+        let request = request_of(&svc).unwrap();
+        let trimmed = trimmed(svc);
+        assert_eq!(trimmed.metadata.managed_fields, None);
+        assert_eq!(
+            trimmed.metadata.annotations,
+            Some(BTreeMap::from([(
+                "ferrolb.io/bgp-local-pref".to_owned(),
+                "200".to_owned()
+            )]))
+        );
+        assert_eq!(request_of(&trimmed).unwrap(), request);
     }
 
     #[test]

@@ -11,10 +11,13 @@ use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::service::{Handling, ServiceFilter, ingress_ips, key_of, request_of, resource_version};
+use super::attributes::AttributePolicy;
+use super::service::{
+    Handling, ServiceFilter, ingress_ips, key_of, request_of, resource_version, trimmed,
+};
 use super::status::{
     DesiredCondition, DesiredStatus, REASON_ASSIGNED, REASON_CONFIG_INVALID, REASON_CONFLICT,
-    REASON_STRANDED, ServiceEvent, event_for, status_patch, stored_condition,
+    REASON_STRANDED, ServiceEvent, events_for, status_patch, stored_attributes, stored_condition,
 };
 
 /// A status write the controller wants to make.
@@ -24,8 +27,8 @@ pub struct StatusWrite {
     pub key: ServiceKey,
     /// The merge patch for its status subresource.
     pub patch: Value,
-    /// The Event to record once the patch succeeded.
-    pub event: Option<ServiceEvent>,
+    /// The Events to record once the patch succeeded.
+    pub events: Vec<ServiceEvent>,
     /// The failure reason when the Service newly goes into a failed state (for the failure metric).
     pub failure: Option<String>,
 }
@@ -59,6 +62,8 @@ pub struct ControllerState {
     config_synced: bool,
     /// The pools in force, from the last good configuration.
     pools: Option<Vec<PoolDef>>,
+    /// What Services may set as BGP attributes, from the last good configuration.
+    attribute_policy: Option<AttributePolicy>,
     /// The text of the newest ConfigMap seen (`Some(None)`: seen missing; `None`: nothing seen yet).
     config_text: Option<Option<String>>,
     config_stale: bool,
@@ -83,6 +88,7 @@ impl ControllerState {
             services_synced: false,
             config_synced: false,
             pools: None,
+            attribute_policy: None,
             config_text: None,
             config_stale: false,
             rejection: None,
@@ -121,7 +127,10 @@ impl ControllerState {
     /// A complete list of Services (the watch started or re-listed). Replaces the cache, and makes the next
     /// reconcile rebuild the allocator from their statuses first.
     pub fn services_relisted(&mut self, services: Vec<Service>) {
-        self.services = services.into_iter().map(|s| (key_of(&s), s)).collect();
+        self.services = services
+            .into_iter()
+            .map(|s| (key_of(&s), trimmed(s)))
+            .collect();
         self.services_synced = true;
         self.needs_rebuild = true;
     }
@@ -136,13 +145,13 @@ impl ControllerState {
         {
             return;
         }
-        self.services.insert(key.clone(), svc);
+        self.services.insert(key.clone(), trimmed(svc));
         self.dirty.insert(key);
     }
 
     /// Records the object the API server returned for our own status write (newest version, nothing to do).
     pub fn service_written(&mut self, svc: Service) {
-        self.services.insert(key_of(&svc), svc);
+        self.services.insert(key_of(&svc), trimmed(svc));
     }
 
     /// A status write for `key` failed: look at the Service again on the next reconcile.
@@ -194,8 +203,8 @@ impl ControllerState {
             self.config_stale = true;
             return ConfigOutcome::Missing;
         };
-        let pools = match Config::from_yaml(text) {
-            Ok(config) => pool_defs(&config),
+        let (pools, policy) = match Config::from_yaml(text) {
+            Ok(config) => (pool_defs(&config), AttributePolicy::from_config(&config)),
             Err(errors) => {
                 self.config_stale = true;
                 return ConfigOutcome::Rejected {
@@ -225,6 +234,7 @@ impl ControllerState {
             }
         };
         self.pools = Some(pools);
+        self.attribute_policy = Some(policy);
         self.config_stale = false;
         self.dirty.extend(self.services.keys().cloned());
         ConfigOutcome::Loaded { stranded }
@@ -303,7 +313,8 @@ impl ControllerState {
 
     fn reconcile_one(&mut self, key: &ServiceKey, now: Timestamp) -> Option<StatusWrite> {
         let svc = self.services.get(key)?;
-        let desired = match self.filter.handling(svc) {
+        let handling = self.filter.handling(svc);
+        let mut desired = match handling {
             Handling::OtherClass => return None,
             Handling::NotLoadBalancer => {
                 self.conflicts.remove(key);
@@ -323,6 +334,7 @@ impl ControllerState {
                             self.config_name
                         ),
                     }),
+                    attributes: None,
                 },
                 Some(allocator) => match request_of(svc) {
                     Err(refusal) => {
@@ -337,6 +349,7 @@ impl ControllerState {
                                 reason: REASON_CONFLICT.into(),
                                 message: message.clone(),
                             }),
+                            attributes: None,
                         },
                         _ => {
                             self.conflicts.remove(key);
@@ -349,16 +362,33 @@ impl ControllerState {
                 },
             },
         };
+        desired.attributes = match (handling, &desired.ingress, &self.attribute_policy) {
+            (Handling::Ours, Some(ips), Some(policy)) => {
+                let empty = BTreeMap::new();
+                let annotations = svc.metadata.annotations.as_ref().unwrap_or(&empty);
+                policy.condition(annotations, ips)
+            }
+            // No valid configuration yet: leave what the status says.
+            (Handling::Ours, _, _) => stored_attributes(svc).map(DesiredCondition::from_stored),
+            _ => None,
+        };
         let patch = status_patch(svc, &desired, now)?;
-        let event = event_for(svc, &desired);
-        let failure = match (&event, &desired.condition) {
-            (Some(e), Some(c)) if !c.ok && e.warning => Some(c.reason.clone()),
+        let events = events_for(svc, &desired);
+        let failure = match &desired.condition {
+            Some(c)
+                if !c.ok
+                    && events
+                        .iter()
+                        .any(|e| e.warning && e.action == super::status::ACTION_ALLOCATE) =>
+            {
+                Some(c.reason.clone())
+            }
             _ => None,
         };
         Some(StatusWrite {
             key: key.clone(),
             patch,
-            event,
+            events,
             failure,
         })
     }
@@ -399,6 +429,7 @@ fn assigned(assignment: &Assignment) -> DesiredStatus {
     DesiredStatus {
         ingress: Some(assignment.ips()),
         condition: Some(condition),
+        attributes: None,
     }
 }
 
@@ -410,6 +441,7 @@ fn refused(refusal: &Refusal) -> DesiredStatus {
             reason: refusal.reason_code().into(),
             message: refusal.to_string(),
         }),
+        attributes: None,
     }
 }
 

@@ -76,7 +76,7 @@ fn services_get_the_lowest_free_auto_assign_address_and_a_resync_writes_nothing(
     let mut state = synced(vec![lb_service("ns", "a", 1), lb_service("ns", "b", 2)]);
     let writes = state.reconcile(now());
     assert_eq!(writes.len(), 2);
-    assert_eq!(writes[0].event.as_ref().unwrap().reason, "IPAllocated");
+    assert_eq!(writes[0].events[0].reason, "IPAllocated");
     assert_eq!(writes[0].failure, None);
     apply_writes(&mut state, &writes);
     assert_eq!(ips_of(&state, "a"), vec![ip("203.0.113.0")]);
@@ -133,12 +133,7 @@ fn restart_keeps_every_existing_address_and_the_older_of_two_claimants_wins() {
     assert_eq!(reason_of(&state, "d"), "AddressConflict");
     let d_write = writes.iter().find(|w| w.key.name == "d").unwrap();
     assert!(
-        d_write
-            .event
-            .as_ref()
-            .unwrap()
-            .note
-            .contains("in use by ns/a"),
+        d_write.events[0].note.contains("in use by ns/a"),
         "{d_write:?}"
     );
     // The conflict stays (no silent re-addressing) across a resync and a restart.
@@ -198,7 +193,7 @@ fn stranded_addresses_are_kept_and_flagged() {
     assert!(!state.config_stale());
     let writes = state.reconcile(now());
     assert_eq!(writes.len(), 1);
-    assert!(writes[0].event.as_ref().unwrap().warning);
+    assert!(writes[0].events[0].warning);
     apply_writes(&mut state, &writes);
     assert_eq!(ips_of(&state, "a"), vec![ip("203.0.113.0")]);
     assert_eq!(reason_of(&state, "a"), "AddressStranded");
@@ -218,7 +213,7 @@ fn type_change_and_delete_release_the_address() {
     state.service_applied(a);
     let writes = state.reconcile(now());
     assert_eq!(writes.len(), 1);
-    assert_eq!(writes[0].event, None);
+    assert_eq!(writes[0].events, Vec::new());
     apply_writes(&mut state, &writes);
     assert_eq!(ips_of(&state, "a"), Vec::<IpAddr>::new());
     assert_eq!(reason_of(&state, "a"), "");

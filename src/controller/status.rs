@@ -1,5 +1,8 @@
 //! What a Service's status should say, and the patch that makes it so. A patch is built only when the stored
 //! status differs from the desired one, so a resync writes nothing and raises no Event.
+//!
+//! Two conditions are ferrolb's: `ferrolb.io/AddressAssigned` on every Service it handles, and
+//! `ferrolb.io/BGPAttributesAccepted` on those with per-Service BGP attribute annotations.
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -11,6 +14,10 @@ use super::service::ingress_ips;
 
 /// The condition type ferrolb maintains on each Service it handles.
 pub const CONDITION_TYPE: &str = "ferrolb.io/AddressAssigned";
+/// The condition type on Services with BGP attribute annotations (shared with the speaker's crate).
+pub const ATTRIBUTES_CONDITION_TYPE: &str = ferrolb_announce::CONDITION_TYPE;
+/// Attributes condition reason: the annotations are valid and allowed by the Service's pool.
+pub const REASON_ATTRIBUTES_ACCEPTED: &str = "Accepted";
 
 /// Condition reason: the Service holds its addresses.
 pub const REASON_ASSIGNED: &str = "Assigned";
@@ -25,6 +32,10 @@ pub const REASON_CONFIG_INVALID: &str = "ConfigInvalid";
 pub const EVENT_ALLOCATED: &str = "IPAllocated";
 /// Event reason on a Service that could not get addresses.
 pub const EVENT_FAILED: &str = "AllocationFailed";
+/// Event action of address Events.
+pub const ACTION_ALLOCATE: &str = "Allocate";
+/// Event action of attribute Events.
+pub const ACTION_CHECK_ATTRIBUTES: &str = "CheckBGPAttributes";
 
 /// The status a Service should have.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,9 +44,11 @@ pub struct DesiredStatus {
     pub ingress: Option<Vec<IpAddr>>,
     /// Our condition; `None` removes it.
     pub condition: Option<DesiredCondition>,
+    /// The `ferrolb.io/BGPAttributesAccepted` condition; `None` removes it.
+    pub attributes: Option<DesiredCondition>,
 }
 
-/// The `ferrolb.io/AddressAssigned` condition, without its timestamps.
+/// One of our conditions, without its timestamps.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DesiredCondition {
     /// `True` or `False`.
@@ -52,6 +65,18 @@ impl DesiredStatus {
         DesiredStatus {
             ingress: Some(Vec::new()),
             condition: None,
+            attributes: None,
+        }
+    }
+}
+
+impl DesiredCondition {
+    /// A condition as stored, without its timestamps.
+    pub fn from_stored(c: &Condition) -> DesiredCondition {
+        DesiredCondition {
+            ok: c.status == "True",
+            reason: c.reason.clone(),
+            message: c.message.clone(),
         }
     }
 }
@@ -61,29 +86,40 @@ impl DesiredStatus {
 pub struct ServiceEvent {
     /// `Warning` (true) or `Normal`.
     pub warning: bool,
-    /// `IPAllocated` or `AllocationFailed`.
-    pub reason: &'static str,
+    /// `IPAllocated`, `AllocationFailed`, or an attribute refusal's reason.
+    pub reason: String,
+    /// What the controller was doing ([`ACTION_ALLOCATE`] or [`ACTION_CHECK_ATTRIBUTES`]).
+    pub action: &'static str,
     /// What happened.
     pub note: String,
 }
 
-/// Our condition as stored on the Service.
+/// Our address condition as stored on the Service.
 pub fn stored_condition(svc: &Service) -> Option<&Condition> {
+    stored(svc, CONDITION_TYPE)
+}
+
+/// Our attributes condition as stored on the Service.
+pub fn stored_attributes(svc: &Service) -> Option<&Condition> {
+    stored(svc, ATTRIBUTES_CONDITION_TYPE)
+}
+
+fn stored<'a>(svc: &'a Service, type_: &str) -> Option<&'a Condition> {
     svc.status
         .as_ref()?
         .conditions
         .as_ref()?
         .iter()
-        .find(|c| c.type_ == CONDITION_TYPE)
+        .find(|c| c.type_ == type_)
 }
 
-/// The merge patch for the status subresource that turns the stored status into `desired`, or `None` when it
-/// already matches. Other conditions on the Service are kept; `lastTransitionTime` changes only when the
-/// condition's status does.
-pub fn status_patch(svc: &Service, desired: &DesiredStatus, now: Timestamp) -> Option<Value> {
-    let generation = svc.metadata.generation;
-    let stored = stored_condition(svc);
-    let condition_matches = match (&desired.condition, stored) {
+/// Whether the stored condition already says what `want` says (for this generation).
+fn matches(
+    stored: Option<&Condition>,
+    want: Option<&DesiredCondition>,
+    generation: Option<i64>,
+) -> bool {
+    match (want, stored) {
         (None, None) => true,
         (Some(want), Some(have)) => {
             have.status == status_word(want.ok)
@@ -92,12 +128,49 @@ pub fn status_patch(svc: &Service, desired: &DesiredStatus, now: Timestamp) -> O
                 && have.observed_generation == generation
         }
         _ => false,
+    }
+}
+
+/// The condition `type_` to store for `want`; `lastTransitionTime` moves only when the status does.
+fn condition_value(
+    type_: &str,
+    stored: Option<&Condition>,
+    want: &DesiredCondition,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Option<Value> {
+    let since = match stored {
+        Some(have) if have.status == status_word(want.ok) => have.last_transition_time.clone(),
+        _ => Time(now),
     };
+    serde_json::to_value(Condition {
+        type_: type_.into(),
+        status: status_word(want.ok).into(),
+        reason: want.reason.clone(),
+        message: want.message.clone(),
+        observed_generation: generation,
+        last_transition_time: since,
+    })
+    .ok()
+}
+
+/// The merge patch for the status subresource that turns the stored status into `desired`, or `None` when it
+/// already matches. Other conditions on the Service are kept; `lastTransitionTime` changes only when the
+/// condition's status does.
+pub fn status_patch(svc: &Service, desired: &DesiredStatus, now: Timestamp) -> Option<Value> {
+    let generation = svc.metadata.generation;
+    let ours = [
+        (CONDITION_TYPE, desired.condition.as_ref()),
+        (ATTRIBUTES_CONDITION_TYPE, desired.attributes.as_ref()),
+    ];
+    let conditions_match = ours
+        .iter()
+        .all(|(type_, want)| matches(stored(svc, type_), *want, generation));
     let ingress_matches = match &desired.ingress {
         None => true,
         Some(ips) => ingress_ips(svc) == *ips && !has_non_ip_ingress(svc, ips),
     };
-    if condition_matches && ingress_matches {
+    if conditions_match && ingress_matches {
         return None;
     }
     let mut status = serde_json::Map::new();
@@ -112,32 +185,26 @@ pub fn status_patch(svc: &Service, desired: &DesiredStatus, now: Timestamp) -> O
             },
         );
     }
-    if !condition_matches {
+    if !conditions_match {
         let mut conditions: Vec<Value> = svc
             .status
             .as_ref()
             .and_then(|s| s.conditions.as_ref())
             .into_iter()
             .flatten()
-            .filter(|c| c.type_ != CONDITION_TYPE)
+            .filter(|c| c.type_ != CONDITION_TYPE && c.type_ != ATTRIBUTES_CONDITION_TYPE)
             .filter_map(|c| serde_json::to_value(c).ok())
             .collect();
-        if let Some(want) = &desired.condition {
-            let since = match stored {
-                Some(have) if have.status == status_word(want.ok) => {
-                    have.last_transition_time.clone()
-                }
-                _ => Time(now),
-            };
-            let condition = Condition {
-                type_: CONDITION_TYPE.into(),
-                status: status_word(want.ok).into(),
-                reason: want.reason.clone(),
-                message: want.message.clone(),
-                observed_generation: generation,
-                last_transition_time: since,
-            };
-            conditions.extend(serde_json::to_value(condition).ok());
+        for (type_, want) in ours {
+            if let Some(want) = want {
+                conditions.extend(condition_value(
+                    type_,
+                    stored(svc, type_),
+                    want,
+                    generation,
+                    now,
+                ));
+            }
         }
         status.insert("conditions".into(), Value::Array(conditions));
     }
@@ -159,28 +226,48 @@ fn status_word(ok: bool) -> &'static str {
     if ok { "True" } else { "False" }
 }
 
-/// The Event to record when the stored status changes to `desired`: only when the addresses or the condition's
-/// reason change (not for a new `observedGeneration` alone), never when removing our status.
-pub fn event_for(svc: &Service, desired: &DesiredStatus) -> Option<ServiceEvent> {
-    let want = desired.condition.as_ref()?;
-    let same_ips = desired
-        .ingress
-        .as_ref()
-        .is_none_or(|ips| ingress_ips(svc) == *ips);
-    let same_reason =
-        stored_condition(svc).is_some_and(|c| c.reason == want.reason && c.message == want.message);
-    if same_ips && same_reason {
-        return None;
+/// The Events to record when the stored status changes to `desired`:
+/// - on the addresses: only when they or the condition's reason/message change (not for a new
+///   `observedGeneration` alone), never when removing our status;
+/// - on the BGP attributes: a Warning when they are newly refused or refused for another reason (once per
+///   distinct problem, so a resync raises nothing).
+pub fn events_for(svc: &Service, desired: &DesiredStatus) -> Vec<ServiceEvent> {
+    let mut events = Vec::new();
+    if let Some(want) = desired.condition.as_ref() {
+        let same_ips = desired
+            .ingress
+            .as_ref()
+            .is_none_or(|ips| ingress_ips(svc) == *ips);
+        let same_reason = stored_condition(svc)
+            .is_some_and(|c| c.reason == want.reason && c.message == want.message);
+        if !(same_ips && same_reason) {
+            events.push(ServiceEvent {
+                warning: !want.ok || want.reason == REASON_STRANDED,
+                reason: if want.ok {
+                    EVENT_ALLOCATED
+                } else {
+                    EVENT_FAILED
+                }
+                .to_owned(),
+                action: ACTION_ALLOCATE,
+                note: want.message.clone(),
+            });
+        }
     }
-    Some(ServiceEvent {
-        warning: !want.ok || want.reason == REASON_STRANDED,
-        reason: if want.ok {
-            EVENT_ALLOCATED
-        } else {
-            EVENT_FAILED
-        },
-        note: want.message.clone(),
-    })
+    if let Some(want) = desired.attributes.as_ref().filter(|a| !a.ok) {
+        let same = stored_attributes(svc).is_some_and(|c| {
+            c.status == "False" && c.reason == want.reason && c.message == want.message
+        });
+        if !same {
+            events.push(ServiceEvent {
+                warning: true,
+                reason: want.reason.clone(),
+                action: ACTION_CHECK_ATTRIBUTES,
+                note: want.message.clone(),
+            });
+        }
+    }
+    events
 }
 
 #[cfg(test)]
@@ -196,6 +283,7 @@ mod tests {
                 reason: REASON_ASSIGNED.into(),
                 message: format!("assigned {}", ips.join(", ")),
             }),
+            attributes: None,
         }
     }
 
@@ -221,7 +309,7 @@ mod tests {
                 }],
             }})
         );
-        let event = event_for(&svc, &assigned(&["203.0.113.1"])).unwrap();
+        let event = events_for(&svc, &assigned(&["203.0.113.1"])).remove(0);
         assert_eq!(event.reason, "IPAllocated");
         assert!(!event.warning);
     }
@@ -232,7 +320,7 @@ mod tests {
         let desired = assigned(&["203.0.113.1", "2001:db8::1"]);
         let stored = applied(&svc, &status_patch(&svc, &desired, now()).unwrap());
         assert_eq!(status_patch(&stored, &desired, now()), None);
-        assert_eq!(event_for(&stored, &desired), None);
+        assert_eq!(events_for(&stored, &desired), Vec::new());
     }
 
     #[test]
@@ -251,6 +339,7 @@ mod tests {
                 reason: "PoolExhausted".into(),
                 message: "no free address".into(),
             }),
+            attributes: None,
         };
         let patch = status_patch(&svc, &failed, now()).unwrap();
         assert_eq!(patch["status"]["loadBalancer"], json!({"ingress": null}));
@@ -258,7 +347,7 @@ mod tests {
         assert_eq!(conditions.len(), 2);
         assert_eq!(conditions[0]["type"], "example.com/Other");
         assert_eq!(conditions[1]["reason"], "PoolExhausted");
-        let event = event_for(&svc, &failed).unwrap();
+        let event = events_for(&svc, &failed).remove(0);
         assert!(event.warning);
         assert_eq!(event.reason, "AllocationFailed");
 
@@ -287,7 +376,7 @@ mod tests {
             patch,
             json!({"status": {"loadBalancer": {"ingress": null}, "conditions": []}})
         );
-        assert_eq!(event_for(&stored, &DesiredStatus::cleared()), None);
+        assert_eq!(events_for(&stored, &DesiredStatus::cleared()), Vec::new());
     }
 
     #[test]
@@ -304,6 +393,7 @@ mod tests {
                 reason: REASON_CONFIG_INVALID.into(),
                 message: "no valid configuration".into(),
             }),
+            attributes: None,
         };
         let patch = status_patch(&stored, &no_config, now()).unwrap();
         assert!(patch["status"].get("loadBalancer").is_none());

@@ -6,10 +6,10 @@
 mod controller_common;
 
 use controller_common::*;
+use ferrolb_testbed::ControlPlane;
 use ferrolb_testbed::k8s_openapi::api::core::v1::Service;
 use ferrolb_testbed::kube::api::{DeleteParams, Patch, PatchParams};
 use ferrolb_testbed::kube::{Api, Client};
-use ferrolb_testbed::{ControlPlane, Lab, LabOptions};
 use serde_json::json;
 use std::time::Duration;
 
@@ -296,31 +296,10 @@ async fn an_invalid_config_keeps_the_last_good_one_and_raises_a_warning_event() 
         "address-pools:\n- name: default\n  protocol: bgp\n  addresses: [198.51.100.9-198.51.100.4]\n",
     )
     .await;
-    let warnings = wait_for(
-        "a Warning Event on the ConfigMap",
-        Duration::from_secs(20),
-        Some(&ctl),
-        || async {
-            let ev: Vec<_> = events_about(&client, ns, "config")
-                .await
-                .into_iter()
-                .filter(|e| e.0 == "Warning")
-                .collect();
-            (!ev.is_empty()).then_some(ev)
-        },
-    )
-    .await;
+    let warnings = wait_events(&client, ns, "config", "Warning", &ctl).await;
     assert_eq!(warnings[0].1, "ConfigInvalid");
     assert!(warnings[0].2.contains("198.51.100.9"), "{warnings:?}");
-    wait_for(
-        "config_stale = 1",
-        Duration::from_secs(10),
-        Some(&ctl),
-        || async {
-            (ctl.metric("ferrolb_k8s_client_config_stale_bool").await? == 1.0).then_some(())
-        },
-    )
-    .await;
+    wait_metric(&ctl, "ferrolb_k8s_client_config_stale_bool", 1.0).await;
 
     // The old pools stay in force: the next Service gets the next address of the old default pool.
     create(&client, ns, &lb_service("after", json!({}))).await;
@@ -353,15 +332,7 @@ async fn an_invalid_config_keeps_the_last_good_one_and_raises_a_warning_event() 
         ctl.metric("ferrolb_k8s_client_config_stale_bool").await,
         Some(0.0)
     );
-    wait_for(
-        "stranded metric = 2",
-        Duration::from_secs(10),
-        Some(&ctl),
-        || async {
-            (ctl.metric("ferrolb_allocator_stranded_addresses").await? == 2.0).then_some(())
-        },
-    )
-    .await;
+    wait_metric(&ctl, "ferrolb_allocator_stranded_addresses", 2.0).await;
 }
 
 #[tokio::test]
@@ -404,16 +375,152 @@ async fn load_balancer_class_is_honoured() {
     }
 }
 
+const ATTRIBUTES_CONFIG: &str = "\
+bgp-communities:
+  tag: 65000:100
+address-pools:
+- name: default
+  protocol: bgp
+  addresses: [203.0.113.8/29]
+  bgp-advertisements:
+  - allowed-service-communities: [tag, large:65000:1:2]
+    allowed-service-localprefs: [100-300]
+";
+
+/// Waits until `name`'s attributes condition satisfies `done`; returns the stored Service.
+async fn wait_attributes(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    ctl: &ControllerProcess,
+    done: impl Fn(Option<&(String, String, String)>) -> bool,
+) -> Service {
+    wait_for(
+        &format!("the attributes condition of {ns}/{name}"),
+        Duration::from_secs(20),
+        Some(ctl),
+        || async {
+            let svc = get(client, ns, name).await;
+            (condition(&svc).is_some() && done(attributes_condition(&svc).as_ref())).then_some(svc)
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn bgp_attribute_annotations_are_checked_against_the_pool_policy() {
+    let ns = "ctl-attrs";
+    let (client, ctl) = setup(ns, ATTRIBUTES_CONFIG, &[]).await;
+    let annotated = |name: &str, key: &str, value: &str| {
+        lb_service(name, json!({"metadata": {"annotations": {key: value}}}))
+    };
+    create(
+        &client,
+        ns,
+        &annotated("permitted", "ferrolb.io/bgp-communities", "tag"),
+    )
+    .await;
+    create(
+        &client,
+        ns,
+        &annotated("forbidden", "ferrolb.io/bgp-communities", "65535:666"),
+    )
+    .await;
+    create(
+        &client,
+        ns,
+        &annotated("badpref", "ferrolb.io/bgp-local-pref", "high"),
+    )
+    .await;
+    create(&client, ns, &lb_service("none", json!({}))).await;
+
+    let permitted = wait_attributes(&client, ns, "permitted", &ctl, |c| c.is_some()).await;
+    assert_eq!(
+        attributes_condition(&permitted),
+        Some((
+            "True".into(),
+            "Accepted".into(),
+            "announced with communities 65000:100".into()
+        ))
+    );
+    assert_eq!(ingress(&permitted).len(), 1);
+
+    let forbidden = wait_attributes(&client, ns, "forbidden", &ctl, |c| c.is_some()).await;
+    assert_eq!(
+        attributes_condition(&forbidden),
+        Some((
+            "False".into(),
+            "CommunityNotAllowed".into(),
+            "ferrolb.io/bgp-communities: community 65535:666 is not in allowed-service-communities of \
+             pool \"default\"; announcing with the pool's attributes instead"
+                .into()
+        ))
+    );
+    // The address is assigned regardless; only the attributes are refused.
+    assert_eq!(condition(&forbidden).unwrap().1, "Assigned");
+    let warnings = wait_events(&client, ns, "forbidden", "Warning", &ctl).await;
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].1, "CommunityNotAllowed");
+    assert!(warnings[0].2.contains("65535:666"), "{warnings:?}");
+
+    let badpref = wait_attributes(&client, ns, "badpref", &ctl, |c| c.is_some()).await;
+    let (status, reason, message) = attributes_condition(&badpref).unwrap();
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "InvalidLocalPref")
+    );
+    assert!(message.contains("\"high\""), "{message}");
+    assert_eq!(
+        wait_events(&client, ns, "badpref", "Warning", &ctl).await[0].1,
+        "InvalidLocalPref"
+    );
+
+    let none = wait_assigned_or_refused(&client, ns, "none", &ctl).await;
+    assert_eq!(attributes_condition(&none), None);
+
+    // Annotation removed: the condition goes, the address condition stays.
+    Api::<Service>::namespaced(client.clone(), ns)
+        .patch(
+            "permitted",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"ferrolb.io/bgp-communities": null}}}),
+            ),
+        )
+        .await
+        .expect("remove the annotation");
+    let removed = wait_attributes(&client, ns, "permitted", &ctl, |c| c.is_none()).await;
+    assert_eq!(condition(&removed).unwrap().1, "Assigned");
+    assert_eq!(ingress(&removed), ingress(&permitted));
+
+    // A config that allows the community: re-evaluated without any change to the Service.
+    put_config(
+        &client,
+        ns,
+        &ATTRIBUTES_CONFIG.replace("[tag,", "[tag, 65535:666,"),
+    )
+    .await;
+    let allowed = wait_attributes(&client, ns, "forbidden", &ctl, |c| {
+        c.is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    assert_eq!(
+        attributes_condition(&allowed).unwrap().2,
+        "announced with communities 65535:666"
+    );
+    // One Warning for the one refusal, however many times the Service was looked at since.
+    let warnings = events_about(&client, ns, "forbidden").await;
+    assert_eq!(
+        warnings.iter().filter(|e| e.0 == "Warning").count(),
+        1,
+        "{warnings:?}"
+    );
+}
+
 /// Dual-stack needs an API server with an IPv6 Service range: a lab of its own.
 #[tokio::test]
 async fn dual_stack_gives_one_address_per_family() {
-    let lab = Lab::start(LabOptions {
-        nodes: 1,
-        ipv6: true,
-        control_plane_only: true,
-    })
-    .expect("an IPv6 control plane (run `testbed/lab deps` as root)");
-    let client = lab.kube_client().await.expect("kube client");
+    let (lab, client) = ipv6_lab().await;
     let ns = "ctl-dual";
     namespace(&client, ns).await;
     put_config(

@@ -1,5 +1,6 @@
-//! Two `ferrolb controller` replicas on the real kube-apiserver: only the Lease holder writes; when it is
-//! killed, the standby takes over within the lease time and writes from then on.
+//! `ferrolb controller` replicas on the real kube-apiserver: only the Lease holder writes; when it is killed, the
+//! standby takes over within the lease time and writes from then on; when it is stopped gracefully (SIGTERM),
+//! it releases the Lease and a standby takes over at its next read, well before the Lease would expire.
 //!
 //! Needs root and the built control plane (`testbed/lab deps`); fails loudly without them.
 
@@ -104,4 +105,44 @@ async fn only_the_leader_writes_and_the_standby_takes_over_within_the_lease_time
         vec!["203.0.113.32"]
     );
     assert_eq!(writes_in(&b), 1, "{}", b.log());
+
+    // A rolling restart: a new standby, then SIGTERM to the leader. It releases the Lease on its way out.
+    let mut c = ControllerProcess::start(&kubeconfig, ns, "ctl-c", &[]);
+    wait_for(
+        "ctl-c ready as standby",
+        Duration::from_secs(20),
+        Some(&c),
+        || async { (c.http_get("/readyz").await?.0 == 200).then_some(()) },
+    )
+    .await;
+    let mut b = b;
+    let stopping = Instant::now();
+    assert!(
+        b.terminate(),
+        "ctl-b exits cleanly on SIGTERM:\n{}",
+        b.log()
+    );
+    assert!(b.log().contains("lease released"), "{}", b.log());
+    wait_for(
+        "ctl-c to take the released Lease",
+        Duration::from_secs(30),
+        Some(&c),
+        || async { (holder(&client, ns).await.as_deref() == Some("ctl-c")).then_some(()) },
+    )
+    .await;
+    let handover = stopping.elapsed();
+    println!(
+        "HANDOVER after SIGTERM {:.2}s (lease {LEASE_SECS}s, retry {RETRY_SECS}s; SIGKILL took {:.2}s)",
+        handover.as_secs_f64(),
+        takeover.as_secs_f64()
+    );
+    // Expiry would take the full lease duration after the last renewal; a release is seen at the next read.
+    assert!(
+        handover < Duration::from_secs(LEASE_SECS),
+        "handover after SIGTERM took {handover:?}, no faster than lease expiry"
+    );
+    create(&client, ns, &lb_service("third", json!({}))).await;
+    let third = wait_assigned_or_refused(&client, ns, "third", &c).await;
+    assert_eq!(ingress(&third), vec!["203.0.113.34"]);
+    assert!(c.terminate(), "{}", c.log());
 }

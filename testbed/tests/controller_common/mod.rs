@@ -4,10 +4,13 @@
 
 use ferrolb_testbed::k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
 use ferrolb_testbed::k8s_openapi::api::events::v1::Event;
-use ferrolb_testbed::kube::api::{ListParams, ObjectMeta, PostParams};
+use ferrolb_testbed::kube::api::{GetParams, ListParams, ObjectMeta, PostParams};
+use ferrolb_testbed::kube::runtime::{WatchStreamExt, watcher};
 use ferrolb_testbed::kube::{Api, Client};
+use ferrolb_testbed::{Lab, LabOptions};
+use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -85,6 +88,50 @@ impl ControllerProcess {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Stops it with SIGTERM (sent to its recorded pid) and waits up to 10 s for it to exit; returns whether it
+    /// exited successfully. Panics if it does not exit.
+    pub fn terminate(&mut self) -> bool {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return status.success();
+        }
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {} failed", self.child.id());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "controller {} ignored SIGTERM for 10 s; log:\n{}",
+                self.identity,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Peak resident memory (`VmHWM`, bytes) and CPU time (user + system, seconds) so far, from `/proc`.
+    pub fn resources(&self) -> (u64, f64) {
+        let pid = self.child.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+        let hwm_kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status");
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
+        // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // USER_HZ is 100 on Linux.
+        (hwm_kb * 1024, ticks as f64 / 100.0)
     }
 
     /// GETs a path of its HTTP server: (status code, body).
@@ -234,6 +281,17 @@ pub fn condition(svc: &Service) -> Option<(String, String, String)> {
         .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
+/// The `ferrolb.io/BGPAttributesAccepted` condition as stored: (status, reason, message).
+pub fn attributes_condition(svc: &Service) -> Option<(String, String, String)> {
+    svc.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "ferrolb.io/BGPAttributesAccepted")
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
 /// Events (events.k8s.io/v1) in `ns` about the object `name`: (type, reason, note).
 pub async fn events_about(client: &Client, ns: &str, name: &str) -> Vec<(String, String, String)> {
     Api::<Event>::namespaced(client.clone(), ns)
@@ -299,4 +357,144 @@ pub async fn wait_assigned_or_refused(
         },
     )
     .await
+}
+
+/// A lab of its own with an IPv6 Service range (the shared control plane has none), and a client.
+pub async fn ipv6_lab() -> (Lab, Client) {
+    let lab = Lab::start(LabOptions {
+        nodes: 1,
+        ipv6: true,
+        control_plane_only: true,
+    })
+    .expect("an IPv6 control plane (run `testbed/lab deps` as root)");
+    let client = lab.kube_client().await.expect("kube client");
+    (lab, client)
+}
+
+/// Waits until every Service named in `names` has an address; returns the stored addresses by name. Watches
+/// (rather than polling lists of many objects), so that waiting does not load the API server.
+pub async fn wait_all_assigned(
+    client: &Client,
+    ns: &str,
+    names: &BTreeSet<String>,
+    ctl: &ControllerProcess,
+) -> BTreeMap<String, Vec<String>> {
+    let api: Api<Service> = Api::namespaced(client.clone(), ns);
+    let mut stream = watcher(api, watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    let mut got: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let done = tokio::time::timeout(Duration::from_secs(300), async {
+        while let Some(svc) = stream.try_next().await.expect("watch services") {
+            let name = svc.metadata.name.clone().unwrap_or_default();
+            if !names.contains(&name) {
+                continue;
+            }
+            let ips = ingress(&svc);
+            if ips.is_empty() {
+                got.remove(&name);
+            } else {
+                got.insert(name, ips);
+            }
+            if got.len() == names.len() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        done.is_ok(),
+        "timed out: {} of {} Services assigned; controller log tail:\n{}",
+        got.len(),
+        names.len(),
+        log_tail(ctl, 20)
+    );
+    got
+}
+
+fn log_tail(ctl: &ControllerProcess, lines: usize) -> String {
+    let log = ctl.log();
+    let tail: Vec<&str> = log.lines().rev().take(lines).collect();
+    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
+/// Waits until the metric line `series` of `ctl` has `value`.
+pub async fn wait_metric(ctl: &ControllerProcess, series: &str, value: f64) {
+    wait_for(
+        &format!("{series} = {value}"),
+        Duration::from_secs(10),
+        Some(ctl),
+        || async { (ctl.metric(series).await? == value).then_some(()) },
+    )
+    .await;
+}
+
+/// Waits until there are Events of `type_` about `name` in `ns`; returns them.
+pub async fn wait_events(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    type_: &str,
+    ctl: &ControllerProcess,
+) -> Vec<(String, String, String)> {
+    wait_for(
+        &format!("a {type_} Event about {ns}/{name}"),
+        Duration::from_secs(20),
+        Some(ctl),
+        || async {
+            let ev: Vec<_> = events_about(client, ns, name)
+                .await
+                .into_iter()
+                .filter(|e| e.0 == type_)
+                .collect();
+            (!ev.is_empty()).then_some(ev)
+        },
+    )
+    .await
+}
+
+/// The API server's `apiserver_request_total`, summed by `VERB resource[/subresource]`.
+pub async fn apiserver_requests(client: &Client) -> BTreeMap<String, f64> {
+    let request = ferrolb_testbed::kube::core::Request::new("")
+        .get("metrics", &GetParams::default())
+        .expect("build GET /metrics");
+    let text = client
+        .request_text(request)
+        .await
+        .expect("GET /metrics from the API server");
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix("=\""))
+                .map(|v| v.trim_end_matches('"').to_owned())
+                .unwrap_or_default()
+        };
+        let mut key = format!("{} {}", label("verb"), label("resource"));
+        let sub = label("subresource");
+        if !sub.is_empty() {
+            key = format!("{key}/{sub}");
+        }
+        *out.entry(key).or_insert(0.0) += value.trim().parse::<f64>().unwrap_or(0.0);
+    }
+    out
+}
+
+/// `after - before`, non-zero entries only.
+pub fn request_delta(
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+) -> BTreeMap<String, f64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, v)| *v > 0.0)
+        .collect()
 }
