@@ -97,12 +97,17 @@ class Results:
             self.values.setdefault((r["impl"], r["scenario"], r["n"], r["metric"]), []).extend(r["values"])
             if r["impl"] not in self.included_impls:
                 self.included_impls.append(r["impl"])
-        self.loads += d.get("load", [])
         self.notes += [n for n in d.get("notes", []) if n not in self.notes]
         self.errors += [e for e in d.get("errors", []) if e not in self.errors]
         self.builds.update(d.get("builds", {}))
-        self.included.append(f"{path} (commit {d.get('commit', '?')}, implementations "
-                             f"{', '.join(sorted({r['impl'] for r in d['rows']}))})")
+        a, ld = d.get("args", {}), [x for x in d.get("load", [])]
+        loads = [x["load_start"] for x in ld] + [x["load_end"] for x in ld]
+        self.included.append(
+            f"{', '.join(sorted({r['impl'] for r in d['rows']}))}: run of {d.get('started', '?')} "
+            f"(commit {d.get('commit', '?')}, reps {a.get('reps', '?')} (N >= {a.get('large_from', '?')}: "
+            f"{a.get('reps_large', '?')}), sizes {','.join(map(str, a.get('sizes', [])))}, load average "
+            + (f"{min(loads):.1f}-{max(loads):.1f}" if loads else "n/a")
+            + f", wall time {d.get('wall_s', 0):.0f}s; {path})")
 
     def add(self, impl, scenario, n, metrics):
         for k, v in metrics.items():
@@ -338,7 +343,8 @@ def main():
     ap.add_argument("--reps-large", type=int, default=1, help="repetitions at N >= --large-from (default 1)")
     ap.add_argument("--large-from", type=int, default=10000, help="N from which --reps-large applies")
     ap.add_argument("--impl", default="ferrolb,metallb-v0.12.1,metallb-v0.15.2,metallb-v0.16.2",
-                    help="implementations (default ferrolb,metallb-v0.12.1,metallb-v0.15.2,metallb-v0.16.2)")
+                    help="implementations (default ferrolb,metallb-v0.12.1,metallb-v0.15.2,metallb-v0.16.2); "
+                         "none: only join --include runs into one table")
     ap.add_argument("--metallb-max-n", type=int, default=1000,
                     help="largest N run with MetalLB (default 1000: see the note it prints)")
     ap.add_argument("--scenarios", default="scale,packing,churn,failover,restart,peers3")
@@ -358,7 +364,7 @@ def main():
     args.sizes = [int(x) for x in args.sizes.split(",")]
     args.families = args.families.split(",")
     args.scenarios = args.scenarios.split(",")
-    impl_names = args.impl.split(",")
+    impl_names = [] if args.impl == "none" else args.impl.split(",")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir = args.out or f"/tmp/ferrolb-bench-{stamp}"
     os.makedirs(out_dir, exist_ok=True)
@@ -443,19 +449,19 @@ def write_outputs(args, res, impl_names, out_dir, started):
     commit = subprocess.run(["git", "-C", args.testbed, "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     header = (f"ferrolb bench {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}  "
-              f"commit {commit}\n"
+              f"(testbed/bench at commit {commit})\n"
               f"machine: {mach['cores']} cores ({mach['cpu']}), {mach['memory_gb']} GB, kernel {mach['kernel']}, "
               f"{mach['frr']}\n"
-              f"nodes: {args.nodes}  reps: {args.reps} (N >= {args.large_from}: {args.reps_large})  "
-              f"sizes: {','.join(map(str, args.sizes))}  "
-              f"load average (1 min) during runs: "
-              + (f"{min(loads):.1f}-{max(loads):.1f}" if loads else "n/a")
-              + f"  wall time: {time.time() - started:.0f}s\n"
+              + (f"this run: {', '.join(impl_names)}; nodes: {args.nodes}  reps: {args.reps} "
+                 f"(N >= {args.large_from}: {args.reps_large})  sizes: {','.join(map(str, args.sizes))}  "
+                 f"load average (1 min) during runs: "
+                 + (f"{min(loads):.1f}-{max(loads):.1f}" if loads else "n/a")
+                 + f"  wall time: {time.time() - started:.0f}s\n" if impl_names else "")
               + "".join(f"build: {k}: {v}\n" for k, v in res.builds.items())
-              + "".join(f"included: {x}\n" for x in res.included)
+              + "".join(f"joined: {x}\n" for x in res.included)
               + "cells: median [min-max] over the repetitions; ratio columns: ferrolb median / other median "
               "(< 1 = ferrolb lower)\n"
-              + f"churn: {args.churn_rate:g} moves/s for {args.churn_seconds:g} s\n"
+              + (f"churn: {args.churn_rate:g} moves/s for {args.churn_seconds:g} s\n" if impl_names else "")
               + "scenarios:\n" + "".join(f"  {k}: {v}\n" for k, v in SCENARIOS.items()))
     text = header + "\n" + table(res, names) + "\n" + targets(res, names)
     notes = STANDING_NOTES + res.notes
@@ -472,7 +478,8 @@ def write_outputs(args, res, impl_names, out_dir, started):
             w.writerow([r["impl"], r["scenario"], r["n"], r["metric"], r["unit"], r["median"], r["min"],
                         r["max"], r["reps"], " ".join(fmt(v) for v in r["values"])])
     with open(os.path.join(out_dir, "bench.json"), "w") as f:
-        json.dump({"machine": mach, "commit": commit, "args": {k: v for k, v in vars(args).items()},
+        json.dump({"machine": mach, "commit": commit, "started": datetime.datetime.fromtimestamp(
+                   started, datetime.timezone.utc).isoformat(timespec="seconds"), "wall_s": time.time() - started, "args": {k: v for k, v in vars(args).items()},
                    "rows": rows, "builds": res.builds, "errors": res.errors, "notes": res.notes,
                    "load": res.loads, "metrics": {k: {"unit": u, "what": d} for k, (u, d) in METRICS.items()}},
                   f, indent=1)

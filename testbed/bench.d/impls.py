@@ -122,7 +122,10 @@ class Ferrolb(Impl):
         self.leases_left_held = 0
         parts = os.path.realpath(binary).split(os.sep)
         profile = next((x for x in ("release", "debug") if x in parts), "unknown profile")
-        self.build = f"{profile} build ({binary}, built {time.strftime('%H:%M UTC', time.gmtime(os.path.getmtime(binary)))})"
+        built = time.strftime("%H:%M UTC", time.gmtime(os.path.getmtime(binary)))
+        commit = os.environ.get("FERROLB_COMMIT")
+        self.build = (f"{profile} build ({binary}, built {built}"
+                      + (f" from commit {commit}" if commit else "") + ")")
 
     def setup(self, **kw):
         """The ConfigMap: the router peer, both pools; keywords as for `legacy_config`."""

@@ -39,12 +39,13 @@ class Workload:
     (discovery.k8s.io/v1) or as Endpoints (core/v1, which the API server's mirroring controller also turns into
     EndpointSlices) depending on what the implementation under test reads."""
 
-    def __init__(self, lab, kind, n, family="ipv4", threads=4):
+    def __init__(self, lab, kind, n, family="ipv4", threads=None):
         if family not in FAMILIES:
             raise ValueError(f"unknown family {family}")
         if family == "ipv4" and n > V4_ADDRESSES - 2:
             raise ValueError(f"family ipv4 holds at most {V4_ADDRESSES - 2} Services; use ipv4-shared or ipv6")
-        self.lab, self.kind, self.n, self.family, self.threads = lab, kind, n, family, threads
+        self.lab, self.kind, self.n, self.family = lab, kind, n, family
+        self.threads = threads or (4 if n <= 1000 else 8)
         self.k = lab.nodes
         self.groups = share_groups(self.k) if family == "ipv4-shared" else n
         self.nodes = {i: [(i % self.k) + 1, ((i + 1) % self.k) + 1] for i in range(n)}
@@ -101,7 +102,7 @@ class Workload:
         return base if i is None else f"{base}/{svc_name(i)}"
 
     def create(self):
-        """Create the namespace, the Services and their endpoints (4 connections in parallel)."""
+        """Create the namespace, the Services and their endpoints (4 connections in parallel, 8 above 1,000)."""
         kube = self.lab.kube
         kube.request("POST", "/api/v1/namespaces",
                      {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
