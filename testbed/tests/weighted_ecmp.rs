@@ -286,6 +286,9 @@ fn updates_received(lab: &Lab, i: usize) -> u64 {
         .unwrap_or_else(|| panic!("no updatesRecv for {peer}"))
 }
 
+/// A Service's attribute annotations, as (key, value).
+type Annotations<'a> = &'a [(&'a str, &'a str)];
+
 /// One path of the router's BGP table: (LOCAL_PREF, communities).
 type PathAttributes = (u64, BTreeSet<String>);
 
@@ -642,7 +645,7 @@ fn weights_follow_ready_endpoints_and_per_service_attributes_reach_the_router_on
 
     // Refused: a community outside the allow-list (65535:666 is BLACKHOLE), a local-pref that is not a number,
     // one outside the allowed range. All or nothing: the pool's defaults, never the refused value.
-    let refusals: [(&[(&str, &str)], Option<&str>, &str); 3] = [
+    let refusals: [(Annotations, Option<&str>, &str); 3] = [
         (
             &[
                 ("ferrolb.io/bgp-communities", "gold, 65535:666"),
