@@ -223,54 +223,97 @@ fn ms(v: &serde_json::Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
-const FRR_CONFIG: &str = "\
-log stdout debugging
-bfd
- peer 198.18.200.1 local-address 198.18.200.2
-  detect-multiplier 3
-  receive-interval 100
-  transmit-interval 100
-  no shutdown
- !
- peer 2001:db8:bfd::1 local-address 2001:db8:bfd::2
-  detect-multiplier 3
-  receive-interval 100
-  transmit-interval 100
-  no shutdown
- !
-!
-";
+/// bfdd's configuration: one single-hop peer per (ours, FRR's) address pair, each with `options`.
+fn frr_config(peers: &[(&str, &str)], options: &str) -> String {
+    let mut config = String::from("log stdout debugging\nbfd\n");
+    for (ours, frr) in peers {
+        config.push_str(&format!(
+            " peer {ours} local-address {frr}\n{options}  no shutdown\n !\n"
+        ));
+    }
+    config + "!\n"
+}
 
-#[test]
-fn sessions_come_up_with_frr_bfdd_and_follow_poll_final_and_gtsm() {
-    let mut lab = Lab::new("interop");
-    lab.start_frr(FRR_CONFIG);
-    let (ours, frr_ns) = (lab.ours.clone(), lab.frr.clone());
-    let scenario = std::thread::spawn(move || {
-        enter_netns(&ours);
-        // Sockets belong to the namespace of the thread that creates them (this one); session
-        // tasks run on the workers, so the blocking vtysh calls below cannot stall them.
+/// The peer options of the fast profile on FRR's side.
+const FRR_FAST: &str = "  detect-multiplier 3\n  receive-interval 100\n  transmit-interval 100\n";
+
+/// 100 ms / 100 ms / × 3 on our side.
+fn fast_profile() -> Profile {
+    Profile {
+        receive_interval_ms: 100,
+        transmit_interval_ms: 100,
+        detect_multiplier: 3,
+        ..Profile::default()
+    }
+}
+
+/// Starts a lab (namespaces tagged `tag`) with FRR's bfdd running `frr_config`, and runs `scenario` on a
+/// tokio runtime in a thread that entered our namespace: sockets belong to the namespace of the thread that
+/// creates them, and session tasks run on the runtime's workers, so blocking vtysh calls in the scenario
+/// cannot stall them. The lab is removed afterwards, also when the scenario panics.
+fn run_in_lab(tag: &str, frr_config: &str, scenario: impl AsyncFnOnce(&Lab) + Send + 'static) {
+    let mut lab = Lab::new(tag);
+    lab.start_frr(frr_config);
+    let thread = std::thread::spawn(move || {
+        enter_netns(&lab.ours);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        runtime.block_on(scenario(&lab, &frr_ns));
+        runtime.block_on(scenario(&lab));
         lab
     });
-    match scenario.join() {
+    match thread.join() {
         Ok(lab) => drop(lab),
         Err(panic) => std::panic::resume_unwind(panic),
     }
 }
 
-async fn scenario(lab: &Lab, frr_ns: &str) {
-    let profile = Profile {
-        receive_interval_ms: 100,
-        transmit_interval_ms: 100,
-        detect_multiplier: 3,
-        ..Profile::default()
-    };
+/// A link cut in progress: FRR's side of the veth pair set down at `at`, and the task that waits for our
+/// session to notice.
+struct LinkCut {
+    at: Instant,
+    ours: tokio::task::JoinHandle<Duration>,
+}
+
+impl LinkCut {
+    /// Sets FRR's side of the link down.
+    fn start(lab: &Lab, session: &SessionHandle) -> LinkCut {
+        let mut watch = session.watch();
+        watch.mark_unchanged();
+        let at = Instant::now();
+        run("ip", &["-n", &lab.frr, "link", "set", "veth0", "down"]);
+        let ours = tokio::spawn(async move {
+            let _ = watch.wait_for(|s| s.state == State::Down).await;
+            at.elapsed()
+        });
+        LinkCut { at, ours }
+    }
+
+    /// Waits for `session` to go Down with diag 1 (Control Detection Time Expired); returns how long after
+    /// the cut it did.
+    async fn detected(self, session: &SessionHandle) -> Duration {
+        let took = tokio::time::timeout(Duration::from_secs(5), self.ours)
+            .await
+            .unwrap_or_else(|_| panic!("the link cut was not detected: {:?}", session.status()))
+            .unwrap();
+        assert_eq!(
+            session.status().diagnostic,
+            Diagnostic::ControlDetectionTimeExpired
+        );
+        took
+    }
+}
+
+#[test]
+fn sessions_come_up_with_frr_bfdd_and_follow_poll_final_and_gtsm() {
+    let config = frr_config(&[(OUR_V4, FRR_V4), (OUR_V6, FRR_V6)], FRR_FAST);
+    run_in_lab("interop", &config, async |lab| scenario(lab).await);
+}
+
+async fn scenario(lab: &Lab) {
+    let profile = fast_profile();
     let v4 = Endpoint::bind(OUR_V4.parse().unwrap()).expect("bind v4");
     let v6 = Endpoint::bind(OUR_V6.parse().unwrap()).expect("bind v6");
     let s4 = v4.add_session(FRR_V4.parse().unwrap(), &profile).unwrap();
@@ -368,7 +411,7 @@ async fn scenario(lab: &Lab, frr_ns: &str) {
     ])
     .unwrap();
     forged.state = State::AdminDown;
-    let sender_ns = frr_ns.to_owned();
+    let sender_ns = lab.frr.clone();
     std::thread::spawn(move || {
         enter_netns(&sender_ns);
         let socket = UdpSocket::bind((FRR_V4.parse::<IpAddr>().unwrap(), 50_000)).unwrap();
@@ -415,13 +458,8 @@ async fn scenario(lab: &Lab, frr_ns: &str) {
 
     // Cut the link: detection expires and the session goes Down with diag 1.
     let detection = s4.status().detection_time;
-    run("ip", &["-n", frr_ns, "link", "set", "veth0", "down"]);
-    let took = wait_state(&s4, State::Down, Duration::from_secs(5)).await;
+    let took = LinkCut::start(lab, &s4).detected(&s4).await;
     eprintln!("link cut → Down after {took:?} (detection time {detection:?})");
-    assert_eq!(
-        s4.status().diagnostic,
-        Diagnostic::ControlDetectionTimeExpired
-    );
 }
 
 fn run_vtysh_config(lab: &Lab, lines: &[&str]) {
@@ -433,39 +471,13 @@ fn run_vtysh_config(lab: &Lab, lines: &[&str]) {
     run("vtysh", &args);
 }
 
-const FRR_CONFIG_V4_ONLY: &str = "\
-bfd
- peer 198.18.200.1 local-address 198.18.200.2
-  detect-multiplier 3
-  receive-interval 100
-  transmit-interval 100
-  no shutdown
- !
-!
-";
-
 /// With 100 ms × 3 on both sides, cuts the link 20 times and records how long each side takes to
 /// declare the session Down. Prints the figures; asserts only that both sides detect every cut
 /// (timings are reported, not asserted).
 #[test]
 fn link_cut_is_detected_by_both_sides_every_time() {
-    let mut lab = Lab::new("cut");
-    lab.start_frr(FRR_CONFIG_V4_ONLY);
-    let ours = lab.ours.clone();
-    let scenario = std::thread::spawn(move || {
-        enter_netns(&ours);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(link_cut_trials(&lab, 20));
-        lab
-    });
-    match scenario.join() {
-        Ok(lab) => drop(lab),
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
+    let config = frr_config(&[(OUR_V4, FRR_V4)], FRR_FAST);
+    run_in_lab("cut", &config, async |lab| link_cut_trials(lab, 20).await);
 }
 
 fn percentile(sorted: &[Duration], p: usize) -> Duration {
@@ -474,12 +486,7 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
 }
 
 async fn link_cut_trials(lab: &Lab, trials: usize) {
-    let profile = Profile {
-        receive_interval_ms: 100,
-        transmit_interval_ms: 100,
-        detect_multiplier: 3,
-        ..Profile::default()
-    };
+    let profile = fast_profile();
     let endpoint = Endpoint::bind(OUR_V4.parse().unwrap()).expect("bind v4");
     let session = endpoint
         .add_session(FRR_V4.parse().unwrap(), &profile)
@@ -506,40 +513,22 @@ async fn link_cut_trials(lab: &Lab, trials: usize) {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let mut watch = session.watch();
-        watch.mark_unchanged();
-        let cut = Instant::now();
-        run("ip", &["-n", &lab.frr, "link", "set", "veth0", "down"]);
-        let ours = tokio::spawn(async move {
-            watch
-                .wait_for(|s| s.state == State::Down)
-                .await
-                .map(|s| s.diagnostic)
-                .ok();
-            cut.elapsed()
-        });
+        let cut = LinkCut::start(lab, &session);
         // bfdd's view, polled through vtysh (a few ms per call): an upper bound.
         let frr_took = loop {
             if lab
                 .try_frr_peer(OUR_V4)
                 .is_some_and(|p| p["status"] == "down")
             {
-                break cut.elapsed();
+                break cut.at.elapsed();
             }
             assert!(
-                cut.elapsed() < Duration::from_secs(5),
+                cut.at.elapsed() < Duration::from_secs(5),
                 "trial {trial}: FRR never saw the cut"
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
-        let ours_took = tokio::time::timeout(Duration::from_secs(5), ours)
-            .await
-            .expect("our session never went Down")
-            .unwrap();
-        assert_eq!(
-            session.status().diagnostic,
-            Diagnostic::ControlDetectionTimeExpired
-        );
+        let ours_took = cut.detected(&session).await;
         ours_down.push(ours_took);
         frr_down.push(frr_took);
         run("ip", &["-n", &lab.frr, "link", "set", "veth0", "up"]);
@@ -561,63 +550,39 @@ async fn link_cut_trials(lab: &Lab, trials: usize) {
     }
 }
 
-const FRR_CONFIG_PASSIVE: &str = "\
-bfd
- peer 198.18.200.1 local-address 198.18.200.2
-  passive-mode
-  no shutdown
- !
-!
-";
-
 /// Passive on both sides: nobody speaks first and the session stays Down. Once FRR turns active,
 /// our passive session answers and both come Up.
 #[test]
 fn passive_session_waits_for_the_remote_to_speak() {
-    let mut lab = Lab::new("passive");
-    lab.start_frr(FRR_CONFIG_PASSIVE);
-    let ours = lab.ours.clone();
-    let scenario = std::thread::spawn(move || {
-        enter_netns(&ours);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
+    let config = frr_config(&[(OUR_V4, FRR_V4)], "  passive-mode\n");
+    run_in_lab("passive", &config, async |lab| {
+        let passive = Profile {
+            passive_mode: true,
+            ..Profile::default()
+        };
+        let endpoint = Endpoint::bind(OUR_V4.parse().unwrap()).expect("bind v4");
+        let session = endpoint
+            .add_session(FRR_V4.parse().unwrap(), &passive)
             .unwrap();
-        runtime.block_on(async {
-            let passive = Profile {
-                passive_mode: true,
-                ..Profile::default()
-            };
-            let endpoint = Endpoint::bind(OUR_V4.parse().unwrap()).expect("bind v4");
-            let session = endpoint
-                .add_session(FRR_V4.parse().unwrap(), &passive)
-                .unwrap();
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            let status = session.status();
-            assert_eq!(status.state, State::Down);
-            assert_eq!(status.remote_discriminator, 0, "FRR sent nothing");
-            let frr = lab.frr_peer(OUR_V4);
-            assert_eq!(frr["status"], "down", "{frr}");
-            assert_eq!(frr["remote-id"], 0, "we sent nothing: {frr}");
-            run_vtysh_config(
-                &lab,
-                &[
-                    "bfd",
-                    "peer 198.18.200.1 local-address 198.18.200.2",
-                    "no passive-mode",
-                ],
-            );
-            wait_state(&session, State::Up, Duration::from_secs(10)).await;
-            wait_until(Duration::from_secs(5), "FRR up", || {
-                lab.try_frr_peer(OUR_V4)
-                    .is_some_and(|p| p["status"] == "up")
-            });
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let status = session.status();
+        assert_eq!(status.state, State::Down);
+        assert_eq!(status.remote_discriminator, 0, "FRR sent nothing");
+        let frr = lab.frr_peer(OUR_V4);
+        assert_eq!(frr["status"], "down", "{frr}");
+        assert_eq!(frr["remote-id"], 0, "we sent nothing: {frr}");
+        run_vtysh_config(
+            lab,
+            &[
+                "bfd",
+                "peer 198.18.200.1 local-address 198.18.200.2",
+                "no passive-mode",
+            ],
+        );
+        wait_state(&session, State::Up, Duration::from_secs(10)).await;
+        wait_until(Duration::from_secs(5), "FRR up", || {
+            lab.try_frr_peer(OUR_V4)
+                .is_some_and(|p| p["status"] == "up")
         });
-        lab
     });
-    match scenario.join() {
-        Ok(lab) => drop(lab),
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
 }
