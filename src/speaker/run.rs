@@ -58,11 +58,13 @@ impl Pending {
     }
 }
 
-/// Runs one reflector: keeps `writer`'s store current and marks `pending` on every change.
+/// Runs one reflector: keeps `writer`'s store current with objects reduced by `strip` to what the speaker reads,
+/// and marks `pending` on every change.
 fn spawn_reflector<K>(
     api: Api<K>,
     config: watcher::Config,
     writer: reflector::store::Writer<K>,
+    strip: fn(&mut K),
     pending: Pending,
     what: &'static str,
 ) where
@@ -72,6 +74,7 @@ fn spawn_reflector<K>(
     tokio::spawn(async move {
         let mut stream = watcher::watcher(api, config)
             .default_backoff()
+            .modify(strip)
             .reflect(writer)
             .boxed();
         loop {
@@ -176,8 +179,9 @@ struct Speaker {
     sessions: BTreeMap<PeerKey, Running>,
     /// One BFD endpoint per local (source) address, bound when a peer first needs it.
     bfd_endpoints: BTreeMap<IpAddr, ferrolb_bfd::Endpoint>,
-    /// The routes handed to the sessions, per local AS (weighted routes carry it).
-    routes: Arc<BTreeMap<u32, DesiredRoutes>>,
+    /// The routes handed to the sessions, per local AS (weighted routes carry it); the sessions of one local AS
+    /// share its table.
+    routes: Arc<BTreeMap<u32, Arc<DesiredRoutes>>>,
     announced: BTreeMap<String, bool>,
     events: mpsc::Sender<(Event, ObjectReference)>,
 }
@@ -239,6 +243,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         Api::<Service>::all(client.clone()),
         watcher::Config::default(),
         services_writer,
+        translate::strip_service,
         pending.clone(),
         "services",
     );
@@ -246,6 +251,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         Api::<EndpointSlice>::all(client.clone()),
         watcher::Config::default().labels(translate::SERVICE_NAME_LABEL),
         slices_writer,
+        translate::strip_slice,
         pending.clone(),
         "endpointslices",
     );
@@ -253,6 +259,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         Api::<Node>::all(client.clone()),
         watcher::Config::default().fields(&format!("metadata.name={}", args.node_name)),
         nodes_writer,
+        translate::strip_node,
         pending.clone(),
         "node",
     );
@@ -260,6 +267,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         Api::<ConfigMap>::namespaced(client.clone(), &args.cluster.config_namespace),
         watcher::Config::default().fields(&format!("metadata.name={}", args.cluster.config_name)),
         configs_writer,
+        translate::strip_config_map,
         pending.clone(),
         "configmap",
     );
@@ -377,10 +385,12 @@ impl Speaker {
         self.discover(&config).await;
         let desired_sessions =
             peers::desired_sessions(&config, &node.labels, &self.defaults, &self.discovered);
-        let routes = Arc::new(peers::desired_routes_by_as(
-            &decision,
-            desired_sessions.values().map(|d| &d.session),
-        ));
+        let routes = Arc::new(
+            peers::desired_routes_by_as(&decision, desired_sessions.values().map(|d| &d.session))
+                .into_iter()
+                .map(|(asn, table)| (asn, Arc::new(table)))
+                .collect::<BTreeMap<_, _>>(),
+        );
         self.apply_sessions(desired_sessions, &routes, since).await;
         self.routes = routes;
         self.sync_vips(&decision).await;
@@ -413,7 +423,7 @@ impl Speaker {
     async fn apply_sessions(
         &mut self,
         desired: BTreeMap<PeerKey, PeerSession>,
-        routes: &Arc<BTreeMap<u32, DesiredRoutes>>,
+        routes: &Arc<BTreeMap<u32, Arc<DesiredRoutes>>>,
         since: Option<Instant>,
     ) {
         let table =
@@ -639,26 +649,30 @@ impl Speaker {
         }
     }
 
-    /// Updates the per-Service metric and records `nodeAnnouncing` / `nodeWithdrew` Events on changes.
+    /// Updates the per-Service metric and records `nodeAnnouncing` / `nodeWithdrew` Events on changes. Only new,
+    /// changed and removed Services are touched (a burst of changes to one Service costs no pass over the metric
+    /// family of all of them).
     fn report_services(&mut self, decision: &AnnounceDecision) {
-        let mut now: BTreeMap<String, bool> = BTreeMap::new();
+        let mut changed = false;
         for (key, d) in &decision.services {
-            now.insert(key.clone(), d.announce);
-        }
-        for (key, announce) in &now {
-            let before = self.announced.get(key).copied().unwrap_or(false);
+            let known = self.announced.get(key).copied();
+            if known == Some(d.announce) {
+                continue;
+            }
+            changed = true;
             self.metrics
                 .service_announced
                 .get_or_create(&ServiceLabels {
                     service: key.clone(),
                 })
-                .set(i64::from(*announce));
-            if before != *announce {
-                self.service_event(key, *announce, decision);
+                .set(i64::from(d.announce));
+            if known.unwrap_or(false) != d.announce {
+                self.service_event(key, d.announce, decision);
             }
         }
         for (key, before) in &self.announced {
-            if !now.contains_key(key) {
+            if !decision.services.contains_key(key) {
+                changed = true;
                 self.metrics.service_announced.remove(&ServiceLabels {
                     service: key.clone(),
                 });
@@ -667,7 +681,13 @@ impl Speaker {
                 }
             }
         }
-        self.announced = now;
+        if changed {
+            self.announced = decision
+                .services
+                .iter()
+                .map(|(key, d)| (key.clone(), d.announce))
+                .collect();
+        }
     }
 
     fn service_event(&self, key: &str, announce: bool, decision: &AnnounceDecision) {

@@ -2,8 +2,11 @@
 
 use crate::controller::service::{Handling, ServiceFilter, ingress_ips};
 use ferrolb_announce as announce;
-use k8s_openapi::api::core::v1::{Node, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Node, NodeStatus, Service, ServiceSpec, ServiceStatus,
+};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::BTreeMap;
 
 /// The label an EndpointSlice carries to name its Service.
@@ -14,6 +17,76 @@ const POOL_ANNOTATIONS: [&str; 2] = [
     "metallb.io/address-pool",
     "metallb.universe.tf/address-pool",
 ];
+
+/// `kubectl apply`'s copy of the whole object, often the largest annotation.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// What no reader of the speaker's caches uses, on any object: managed fields, owner references and
+/// `kubectl apply`'s copy. Name, namespace, uid and resourceVersion stay (Events refer to them).
+fn strip_metadata(meta: &mut ObjectMeta) {
+    meta.managed_fields = None;
+    meta.owner_references = None;
+    if let Some(a) = meta.annotations.as_mut() {
+        a.remove(LAST_APPLIED);
+    }
+}
+
+/// A Service reduced to what the speaker reads (the stores keep every Service of the cluster, so this is most
+/// of the speaker's memory): its annotations (pool, per-Service attributes), type, class, traffic policy and
+/// load-balancer ingress.
+pub fn strip_service(svc: &mut Service) {
+    strip_metadata(&mut svc.metadata);
+    svc.metadata.labels = None;
+    if let Some(spec) = svc.spec.take() {
+        svc.spec = Some(ServiceSpec {
+            type_: spec.type_,
+            load_balancer_class: spec.load_balancer_class,
+            external_traffic_policy: spec.external_traffic_policy,
+            ..ServiceSpec::default()
+        });
+    }
+    if let Some(status) = svc.status.take() {
+        svc.status = Some(ServiceStatus {
+            load_balancer: status.load_balancer,
+            conditions: None,
+        });
+    }
+}
+
+/// An EndpointSlice reduced to its Service label and each endpoint's node and conditions.
+pub fn strip_slice(slice: &mut EndpointSlice) {
+    strip_metadata(&mut slice.metadata);
+    slice.metadata.annotations = None;
+    if let Some(labels) = slice.metadata.labels.as_mut() {
+        labels.retain(|k, _| k == SERVICE_NAME_LABEL);
+    }
+    slice.ports = None;
+    for e in &mut slice.endpoints {
+        *e = Endpoint {
+            node_name: e.node_name.take(),
+            conditions: e.conditions.take(),
+            ..Endpoint::default()
+        };
+    }
+}
+
+/// This node reduced to its labels and conditions (its image list alone can be tens of kilobytes).
+pub fn strip_node(node: &mut Node) {
+    strip_metadata(&mut node.metadata);
+    node.metadata.annotations = None;
+    node.spec = None;
+    if let Some(status) = node.status.take() {
+        node.status = Some(NodeStatus {
+            conditions: status.conditions,
+            ..NodeStatus::default()
+        });
+    }
+}
+
+/// The configuration ConfigMap without its managed fields and `kubectl apply` copy.
+pub fn strip_config_map(cm: &mut ConfigMap) {
+    strip_metadata(&mut cm.metadata);
+}
 
 /// This node as the decision sees it: name, labels, and whether `NetworkUnavailable` is `True`.
 pub fn node_of(name: &str, node: Option<&Node>) -> announce::Node {
@@ -301,6 +374,95 @@ mod tests {
             ],
         );
         assert_eq!(all, vec![got]);
+    }
+
+    #[test]
+    fn stripped_objects_translate_exactly_as_the_whole_ones() {
+        use k8s_openapi::api::core::v1::{ContainerImage, NodeSpec, ServicePort};
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, OwnerReference};
+        let managed = Some(vec![ManagedFieldsEntry {
+            manager: Some("kubectl".into()),
+            ..ManagedFieldsEntry::default()
+        }]);
+        let mut svc = lb_service("Local", Some("ferrolb.io/bgp"));
+        svc.metadata.managed_fields = managed.clone();
+        svc.metadata.labels = Some([("app".to_owned(), "whoami".to_owned())].into());
+        if let Some(a) = svc.metadata.annotations.as_mut() {
+            a.insert(LAST_APPLIED.into(), "{\"big\": true}".into());
+            a.insert("ferrolb.io/bgp-local-pref".into(), "200".into());
+        }
+        svc.metadata.uid = Some("u-1".into());
+        if let Some(spec) = svc.spec.as_mut() {
+            spec.ports = Some(vec![ServicePort {
+                port: 80,
+                ..ServicePort::default()
+            }]);
+            spec.selector = Some([("app".to_owned(), "whoami".to_owned())].into());
+        }
+        let mut sl = slice("whoami", &[("node-1", Some(true), Some(true), Some(false))]);
+        sl.metadata.managed_fields = managed.clone();
+        sl.metadata.owner_references = Some(vec![OwnerReference {
+            name: "whoami".into(),
+            ..OwnerReference::default()
+        }]);
+        if let Some(l) = sl.metadata.labels.as_mut() {
+            l.insert("endpointslice.kubernetes.io/managed-by".into(), "x".into());
+        }
+        let filter = ServiceFilter {
+            class: "ferrolb.io/bgp".into(),
+            ..ServiceFilter::default()
+        };
+        let whole = service_of(&filter, &svc, [&sl]).unwrap();
+        let (mut svc2, mut sl2) = (svc.clone(), sl.clone());
+        strip_service(&mut svc2);
+        strip_slice(&mut sl2);
+        assert_eq!(service_of(&filter, &svc2, [&sl2]).unwrap(), whole);
+        assert_eq!(slice_service_key(&sl2).as_deref(), Some("default/whoami"));
+        // What is kept for the per-Service attributes and Events; what is dropped.
+        let a = svc2.metadata.annotations.as_ref().unwrap();
+        assert_eq!(
+            a.get("ferrolb.io/bgp-local-pref").map(String::as_str),
+            Some("200")
+        );
+        assert!(!a.contains_key(LAST_APPLIED));
+        assert_eq!(svc2.metadata.uid.as_deref(), Some("u-1"));
+        assert_eq!(svc2.metadata.managed_fields, None);
+        assert_eq!(svc2.metadata.labels, None);
+        assert_eq!(svc2.spec.as_ref().unwrap().ports, None);
+        assert_eq!(sl2.metadata.owner_references, None);
+        assert_eq!(sl2.endpoints[0].addresses, Vec::<String>::new());
+        assert_eq!(sl2.metadata.labels.as_ref().unwrap().len(), 1);
+
+        let mut node = Node {
+            metadata: ObjectMeta {
+                name: Some("node-1".into()),
+                labels: Some([("rack".to_owned(), "r1".to_owned())].into()),
+                managed_fields: managed,
+                ..ObjectMeta::default()
+            },
+            spec: Some(NodeSpec {
+                pod_cidr: Some("198.19.0.0/24".into()),
+                ..NodeSpec::default()
+            }),
+            status: Some(NodeStatus {
+                conditions: Some(vec![NodeCondition {
+                    type_: "NetworkUnavailable".into(),
+                    status: "True".into(),
+                    ..NodeCondition::default()
+                }]),
+                images: Some(vec![ContainerImage {
+                    names: Some(vec!["registry.example/whoami:1".into()]),
+                    size_bytes: Some(1),
+                }]),
+                ..NodeStatus::default()
+            }),
+        };
+        let whole = node_of("node-1", Some(&node));
+        strip_node(&mut node);
+        assert_eq!(node_of("node-1", Some(&node)), whole);
+        assert!(whole.network_unavailable);
+        assert_eq!(node.status.as_ref().unwrap().images, None);
+        assert_eq!(node.spec, None);
     }
 
     #[test]

@@ -140,9 +140,10 @@ impl std::fmt::Debug for Command {
 }
 
 impl Session {
-    /// Starts the session task (on the current tokio runtime) with an initial set of routes.
-    pub fn spawn(config: SessionConfig, routes: DesiredRoutes) -> Session {
-        Self::start(config, routes, None)
+    /// Starts the session task (on the current tokio runtime) with an initial set of routes
+    /// (a table, or an `Arc` of one that several sessions share without copying it).
+    pub fn spawn(config: SessionConfig, routes: impl Into<Arc<DesiredRoutes>>) -> Session {
+        Self::start(config, routes.into(), None)
     }
 
     /// Like [`Session::spawn`], guarded by a BFD session whose status `bfd_up` carries (true
@@ -152,19 +153,19 @@ impl Session {
     /// Sets [`FsmConfig::bfd_gated`]. See [`bfd_up_signal`] to adapt another status type.
     pub fn spawn_with_bfd(
         mut config: SessionConfig,
-        routes: DesiredRoutes,
+        routes: impl Into<Arc<DesiredRoutes>>,
         bfd_up: watch::Receiver<bool>,
     ) -> Session {
         config.fsm.bfd_gated = true;
-        Self::start(config, routes, Some(bfd_up))
+        Self::start(config, routes.into(), Some(bfd_up))
     }
 
     fn start(
         config: SessionConfig,
-        routes: DesiredRoutes,
+        routes: Arc<DesiredRoutes>,
         bfd: Option<watch::Receiver<bool>>,
     ) -> Session {
-        let (routes_tx, routes_rx) = watch::channel(Arc::new(routes));
+        let (routes_tx, routes_rx) = watch::channel(routes);
         let (status_tx, status_rx) = watch::channel(SessionStatus {
             state: State::Idle,
             negotiated: None,
@@ -192,9 +193,10 @@ impl Session {
         }
     }
 
-    /// Replaces the desired routes; only the difference is sent.
-    pub fn set_routes(&self, routes: DesiredRoutes) {
-        self.routes.send_replace(Arc::new(routes));
+    /// Replaces the desired routes; only the difference is sent. Sessions given the same `Arc`
+    /// share one table (the task only reads it).
+    pub fn set_routes(&self, routes: impl Into<Arc<DesiredRoutes>>) {
+        self.routes.send_replace(routes.into());
     }
 
     /// The session's running totals (UPDATEs and octets written, messages received), shared
