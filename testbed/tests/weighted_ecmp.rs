@@ -258,8 +258,7 @@ fn expected_weights(counts: [usize; 3]) -> BTreeMap<String, u64> {
         .collect()
 }
 
-fn wait_weights(lab: &Lab, vip: &str, want: &BTreeMap<String, u64>) -> Duration {
-    let t0 = Instant::now();
+fn wait_weights(lab: &Lab, vip: &str, want: &BTreeMap<String, u64>) {
     lab.wait_until(
         Duration::from_secs(30),
         &format!("FIB weights {want:?} for {vip}"),
@@ -274,7 +273,6 @@ fn wait_weights(lab: &Lab, vip: &str, want: &BTreeMap<String, u64>) -> Duration 
             logs(lab)
         )
     });
-    t0.elapsed()
 }
 
 /// UPDATE messages the router has received from node `i`.
@@ -425,6 +423,8 @@ struct FibSamples {
     fewest_next_hops: usize,
     /// Every distinct set of weights seen, in order.
     weights_seen: Vec<BTreeMap<String, u64>>,
+    /// When each of `weights_seen` was first sampled.
+    first_seen: Vec<Instant>,
 }
 
 impl FibWatch {
@@ -449,6 +449,7 @@ impl FibWatch {
                     r.fewest_next_hops = r.fewest_next_hops.min(w.len());
                     if r.weights_seen.last() != Some(&w) {
                         r.weights_seen.push(w);
+                        r.first_seen.push(Instant::now());
                     }
                 }
                 std::thread::sleep(Duration::from_millis(10));
@@ -599,17 +600,25 @@ fn weights_follow_ready_endpoints_and_per_service_attributes_reach_the_router_on
     let updates: Vec<u64> = (1..=3).map(|i| updates_received(&lab, i)).collect();
     let watch = FibWatch::start(lab.router_netns(), vip.clone());
     std::thread::sleep(Duration::from_millis(300));
+    let apply_started = Instant::now();
     kubectl_apply(&lab, &endpoint_slice([1, 2, 1]));
+    let apply_returned = Instant::now();
     let after = expected_weights([1, 2, 1]);
-    let took = wait_weights(&lab, &vip, &after);
+    wait_weights(&lab, &vip, &after);
     std::thread::sleep(Duration::from_millis(500));
     let samples = watch.finish();
     let updates_after: Vec<u64> = (1..=3).map(|i| updates_received(&lab, i)).collect();
+    let ms = |t: Option<&Instant>, since: Instant| {
+        t.map_or(f64::NAN, |t| {
+            t.saturating_duration_since(since).as_secs_f64() * 1000.0
+        })
+    };
     println!(
-        "scale 3 -> 1 on node-3: FIB weights {after:?} {:.0} ms after the EndpointSlice apply returned; \
-         {} FIB samples (every 10 ms), {} without the route, fewest next hops {}; weights seen {:?}; \
-         UPDATEs received per node {:?} -> {:?}",
-        took.as_secs_f64() * 1000.0,
+        "scale 3 -> 1 on node-3: FIB weights {after:?} first sampled {:.0} ms after `kubectl apply` of the \
+         EndpointSlice returned ({:.0} ms after it started); {} FIB samples (every 10 ms), {} without the \
+         route, fewest next hops {}; weights seen {:?}; UPDATEs received per node {:?} -> {:?}",
+        ms(samples.first_seen.get(1), apply_returned),
+        ms(samples.first_seen.get(1), apply_started),
         samples.samples,
         samples.absent,
         samples.fewest_next_hops,
@@ -635,6 +644,8 @@ fn weights_follow_ready_endpoints_and_per_service_attributes_reach_the_router_on
     ];
     let accepted_paths = on_every_node(150, &[POOL_COMMUNITY, "64512:100", "64512:200"]);
     let defaults = on_every_node(POOL_LOCAL_PREF, &[POOL_COMMUNITY]);
+    // Attribute changes are implicit replaces too: the route keeps its three weighted next hops throughout.
+    let watch = FibWatch::start(lab.router_netns(), vip.clone());
     wait_router_paths(&lab, &vip, &defaults, None, Duration::ZERO);
     kubectl_apply(&lab, &service(&accepted));
     wait_router_paths(&lab, &vip, &accepted_paths, None, Duration::ZERO);
@@ -682,6 +693,13 @@ fn weights_follow_ready_endpoints_and_per_service_attributes_reach_the_router_on
         kubectl_apply(&lab, &service(&accepted));
         wait_router_paths(&lab, &vip, &accepted_paths, None, Duration::ZERO);
     }
-    assert_eq!(fib(&lab, &vip), after);
+    let samples = watch.finish();
+    println!(
+        "attribute changes: {} FIB samples, {} without the route, fewest next hops {}, weights seen {:?}",
+        samples.samples, samples.absent, samples.fewest_next_hops, samples.weights_seen
+    );
+    assert_eq!(samples.absent, 0, "the route left the FIB: {samples:?}");
+    assert_eq!(samples.fewest_next_hops, 3, "a next hop left: {samples:?}");
+    assert_eq!(samples.weights_seen, [after]);
     lab.down().expect("lab down");
 }
