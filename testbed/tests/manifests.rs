@@ -7,32 +7,34 @@
 //!    no for the [`DENIED`] ones;
 //! 4. each rule of each Role/ClusterRole, removed alone, makes the checks it covers fail (so every rule is
 //!    needed), then is put back;
-//! 5. the controller and three speakers run under tokens of exactly these ServiceAccounts: a Service gets an
-//!    address, the router has a path from every node with a ready endpoint and then from only the one left
-//!    after scaling down, and `--explain` works under the speaker's token;
+//! 5. the controller and three speakers run under tokens of exactly these ServiceAccounts and the whoami
+//!    scenario passes (`speaker_common::whoami_scenario`: 3 paths, scale to 1, a pod move, the exclusion label,
+//!    `--explain` under the speaker's token), the Service's deletion withdraws the route, and no log shows a
+//!    refusal;
 //! 6. every metric the README documents is registered by the running controller or speaker, and the other way
 //!    round; RSS and CPU of the processes are printed (the figures behind the manifests' resources).
 //!
 //! Needs root, FRR, GoBGP and the control plane (`testbed/lab deps`); fails loudly without them. Figures:
 //! `cargo test --test manifests -- --nocapture`.
 
-use ferrolb_testbed::k8s_openapi::api::core::v1::{Pod, Service};
-use ferrolb_testbed::kube::api::{Api, ListParams, Patch, PatchParams};
+use ferrolb_testbed::k8s_openapi::api::core::v1::Service;
+use ferrolb_testbed::kube::api::{Api, Patch, PatchParams};
 use ferrolb_testbed::kube::config::Kubeconfig;
-use ferrolb_testbed::serde_json::{self, Value, json};
-use ferrolb_testbed::{Lab, LabOptions, NodeProcess};
+use ferrolb_testbed::serde_json::{self, json};
+use ferrolb_testbed::{Lab, LabOptions};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[path = "manifests_rbac.rs"]
 mod rbac;
+mod speaker_common;
 
 use rbac::{
     APP_NS, CHECKS, DENIED, SYSTEM, every_rule_is_needed, kubectl_ok, rendered_objects, replace,
     repo, wait_answers, wrong,
 };
+use speaker_common::{Ferrolb, Identities, Whoami, delete_service, ingress_ip, whoami_scenario};
 
 /// Checks 1 and 2: rendering, server-side dry run, and the real apply.
 fn render_and_apply(lab: &Lab) {
@@ -141,92 +143,6 @@ fn account_kubeconfig(lab: &Lab, account: &str) -> PathBuf {
     path
 }
 
-struct Controller(Child);
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-fn start_speaker(lab: &Lab, i: usize, kubeconfig: &Path) -> NodeProcess {
-    let state = lab.dir().join(format!("rbac-speaker-state-{i}"));
-    lab.spawn_in_node(
-        i,
-        &format!("rbac-speaker-{i}"),
-        &[
-            "env",
-            &format!("KUBECONFIG={}", kubeconfig.display()),
-            "RUST_LOG=info",
-            env!("CARGO_BIN_EXE_ferrolb"),
-            "speaker",
-            "--node-name",
-            &format!("node-{i}"),
-            "--vip-interface",
-            "flb-vip",
-            "--metrics-addr",
-            "127.0.0.1:7472",
-            "--state-dir",
-            &state.display().to_string(),
-        ],
-    )
-    .expect("start speaker")
-}
-
-fn logs(lab: &Lab, controller_log: &Path) -> String {
-    let mut out = format!(
-        "--- controller\n{}\n",
-        std::fs::read_to_string(controller_log).unwrap_or_default()
-    );
-    for i in 1..=lab.nodes() {
-        let p = lab.dir().join("logs").join(format!("rbac-speaker-{i}.log"));
-        out.push_str(&format!(
-            "--- speaker {i}\n{}\n",
-            std::fs::read_to_string(p).unwrap_or_default()
-        ));
-    }
-    out
-}
-
-/// Peers the router has a path for `prefix` from.
-fn path_peers(lab: &Lab, prefix: &str) -> BTreeSet<String> {
-    lab.vtysh(&format!("show bgp ipv4 unicast {prefix} json"))
-        .ok()
-        .and_then(|v| v["paths"].as_array().cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|p| p["peer"]["peerId"].as_str().map(str::to_owned))
-        .collect()
-}
-
-fn whoami(replicas: u32) -> Value {
-    let labels = json!({"app": "whoami"});
-    json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "whoami", "namespace": APP_NS},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
-                        {"labelSelector": {"matchLabels": labels}, "topologyKey": "kubernetes.io/hostname"}
-                    ]}},
-                    "tolerations": [{"operator": "Exists"}],
-                    "containers": [{"name": "whoami", "image": "traefik/whoami"}]
-                }
-            }
-        }
-    })
-}
-
 /// Peak RSS (KiB) and CPU seconds (user + system) of `pid`, from /proc.
 fn usage(pid: u32) -> (u64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -287,22 +203,6 @@ fn documented_metrics() -> BTreeSet<String> {
         .collect()
 }
 
-async fn ingress_ip(api: &Api<Service>, name: &str, what: &str) -> String {
-    for _ in 0..150 {
-        if let Ok(svc) = api.get(name).await
-            && let Some(ip) = svc
-                .status
-                .and_then(|s| s.load_balancer)
-                .and_then(|lb| lb.ingress)
-                .and_then(|i| i.into_iter().find_map(|i| i.ip))
-        {
-            return ip;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("{what}: {APP_NS}/{name} got no ingress IP");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manifests_grant_exactly_what_ferrolb_calls_on_a_real_api_server() {
     let lab = Lab::start(LabOptions::default()).expect("lab up (run testbed/lab deps first)");
@@ -323,131 +223,27 @@ async fn manifests_grant_exactly_what_ferrolb_calls_on_a_real_api_server() {
     // 4.
     every_rule_is_needed(&lab);
 
-    // 5. The controller and the speakers under their own ServiceAccounts' tokens.
-    let controller_kc = account_kubeconfig(&lab, "controller");
-    let speaker_kc = account_kubeconfig(&lab, "speaker");
-    let port = free_port();
-    let controller_log = lab.dir().join("logs").join("rbac-controller.log");
-    let log = std::fs::File::create(&controller_log).unwrap();
-    let controller = Controller(
-        Command::new(env!("CARGO_BIN_EXE_ferrolb"))
-            .args(["controller", "--metrics-addr", &format!("127.0.0.1:{port}")])
-            .args(["--identity", "rbac-test"])
-            .env("KUBECONFIG", &controller_kc)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start ferrolb controller"),
-    );
-    let speakers: Vec<NodeProcess> = (1..=3)
-        .map(|i| start_speaker(&lab, i, &speaker_kc))
-        .collect();
-    for i in 1..=3 {
-        lab.wait_established(&format!("198.18.0.{}", 10 + i), Duration::from_secs(60))
-            .unwrap_or_else(|e| panic!("{e}\n{}", logs(&lab, &controller_log)));
+    // 5. The controller and the speakers under their own ServiceAccounts' tokens: the whoami scenario (3 paths,
+    // scale to 1, a pod move, the exclusion label, `--explain`), then the Service's deletion withdraws the route.
+    let identities = Identities {
+        controller: account_kubeconfig(&lab, "controller"),
+        speaker: account_kubeconfig(&lab, "speaker"),
+    };
+    let ferrolb = Ferrolb::start(&lab, identities, "rbac-speaker");
+    let mut app = Whoami::new(APP_NS, 3);
+    app.tolerate_all = true;
+    let vip = whoami_scenario(&lab, &client, &ferrolb, &app).await;
+    delete_service(&lab, &client, APP_NS, "whoami", &vip).await;
+    if let Some(refusal) = ferrolb.refused(&lab) {
+        panic!("a component was refused: {refusal}\n{}", ferrolb.logs(&lab));
     }
+    println!(
+        "whoami scenario under the controller and speaker ServiceAccounts: passed, nothing refused"
+    );
+    let controller_log = lab.dir().join("logs").join("rbac-speaker-controller.log");
+    let port = ferrolb.controller_port;
     let pp = PatchParams::apply("ferrolb-manifests-test").force();
-    let deployments: Api<ferrolb_testbed::k8s_openapi::api::apps::v1::Deployment> =
-        Api::namespaced(client.clone(), APP_NS);
-    deployments
-        .patch("whoami", &pp, &Patch::Apply(&whoami(3)))
-        .await
-        .unwrap();
     let services: Api<Service> = Api::namespaced(client.clone(), APP_NS);
-    let svc = json!({
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": "whoami", "namespace": APP_NS},
-        "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local",
-                 "selector": {"app": "whoami"}, "ports": [{"port": 80}]}
-    });
-    services
-        .patch("whoami", &pp, &Patch::Apply(&svc))
-        .await
-        .unwrap();
-    let vip = ingress_ip(&services, "whoami", "controller under its ServiceAccount").await;
-    let all: BTreeSet<String> = (1..=3).map(|i| format!("198.18.0.{}", 10 + i)).collect();
-    lab.wait_until(Duration::from_secs(60), "3 paths for the VIP", || {
-        Ok(path_peers(&lab, &vip) == all)
-    })
-    .unwrap_or_else(|e| {
-        panic!(
-            "{e}: {:?}\n{}",
-            path_peers(&lab, &vip),
-            logs(&lab, &controller_log)
-        )
-    });
-
-    deployments
-        .patch("whoami", &pp, &Patch::Apply(&whoami(1)))
-        .await
-        .unwrap();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), APP_NS);
-    let mut home = BTreeSet::new();
-    for _ in 0..150 {
-        home = pods
-            .list(&ListParams::default().labels("app=whoami"))
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter(|p| p.metadata.deletion_timestamp.is_none())
-            .filter_map(|p| p.spec.and_then(|s| s.node_name))
-            .collect();
-        if home.len() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let home: BTreeSet<String> = home
-        .iter()
-        .map(|n| {
-            format!(
-                "198.18.0.{}",
-                10 + n.trim_start_matches("node-").parse::<usize>().unwrap()
-            )
-        })
-        .collect();
-    assert_eq!(home.len(), 1, "{home:?}");
-    lab.wait_until(Duration::from_secs(60), "1 path after scaling to 1", || {
-        Ok(path_peers(&lab, &vip) == home)
-    })
-    .unwrap_or_else(|e| {
-        panic!(
-            "{e}: {:?}\n{}",
-            path_peers(&lab, &vip),
-            logs(&lab, &controller_log)
-        )
-    });
-    let explain = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.node_netns(1).unwrap(),
-            env!("CARGO_BIN_EXE_ferrolb"),
-        ])
-        .args([
-            "speaker",
-            "--node-name",
-            "node-1",
-            "--explain",
-            &format!("{APP_NS}/whoami"),
-        ])
-        .env("KUBECONFIG", &speaker_kc)
-        .output()
-        .unwrap();
-    assert!(
-        explain.status.success(),
-        "--explain under the speaker's token: {}",
-        String::from_utf8_lossy(&explain.stderr)
-    );
-    // `ip netns exec` and `env` exec the speaker: the recorded pids are the speakers' own.
-    let all_logs = logs(&lab, &controller_log);
-    assert!(
-        !all_logs.to_lowercase().contains("forbidden"),
-        "a component was refused:\n{all_logs}"
-    );
 
     // 6. Documented metrics are registered, and registered ones are documented. A labelled family with no
     // series is not exported at all, so first give the two that start empty a series: an allocation failure
@@ -537,7 +333,7 @@ async fn manifests_grant_exactly_what_ferrolb_calls_on_a_real_api_server() {
                 .contains("forbidden"))
         },
     )
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&lab, &controller_log)));
+    .unwrap_or_else(|e| panic!("{e}\n{}", ferrolb.logs(&lab)));
     let status = services.get("denied").await.unwrap().status;
     assert!(
         status
@@ -548,15 +344,15 @@ async fn manifests_grant_exactly_what_ferrolb_calls_on_a_real_api_server() {
     );
     replace(&lab, &role);
     wait_answers(&lab, CHECKS, true, "services/status rule restored");
-    let ip = ingress_ip(&services, "denied", "after the rule is restored").await;
+    let ip = ingress_ip(&client, APP_NS, "denied").await;
     println!("without services/status: no address and a refusal logged; restored: {ip}");
 
-    let (rss, cpu) = usage(controller.0.id());
+    let (rss, cpu) = usage(ferrolb.controller.0.id());
     println!(
         "controller (leader, 3 Services, 3 nodes): peak RSS {} KiB, CPU {cpu:.2} s",
         rss
     );
-    for (i, s) in speakers.iter().enumerate() {
+    for (i, s) in ferrolb.speakers.iter().flatten().enumerate() {
         let (rss, cpu) = usage(s.pid());
         println!(
             "speaker node-{} (1 peer, 3 Services): peak RSS {} KiB, CPU {cpu:.2} s",
@@ -564,8 +360,7 @@ async fn manifests_grant_exactly_what_ferrolb_calls_on_a_real_api_server() {
             rss
         );
     }
-    drop(speakers);
-    drop(controller);
+    ferrolb.stop();
     lab.down().expect("lab down");
 }
 

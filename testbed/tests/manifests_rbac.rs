@@ -274,6 +274,15 @@ pub const DENIED: &[Check] = &[
         "pods",
         None,
     ),
+    // The first list had `services get` and `services/status update`; the code makes neither call
+    // (a watcher lists and watches; the status is merge-patched), so neither is granted.
+    check(
+        "controller may not get a Service",
+        "controller",
+        "get",
+        "services",
+        Some(APP_NS),
+    ),
     check(
         "controller may not update Services",
         "controller",
