@@ -3,7 +3,7 @@
 //! in between).
 
 use super::metrics::PeerLabels;
-use ferrolb_bgp::session::{RECEIVED_TYPES, SessionCounters};
+use ferrolb_bgp::session::{CounterSnapshot, RECEIVED_TYPES, SessionCounters};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -17,6 +17,9 @@ struct MessageLabels {
     peer: String,
     r#type: &'static str,
 }
+
+/// A counter family read off a [`CounterSnapshot`]: name, help, value.
+type CounterField = (&'static str, &'static str, fn(&CounterSnapshot) -> u64);
 
 /// The counters of every running session, by peer; a [`Collector`] registered with the speaker's
 /// registry. A restarted session starts its counters from zero (a counter reset, which
@@ -49,11 +52,7 @@ impl Collector for SessionTraffic {
                 .collect(),
             Err(_) => Vec::new(),
         };
-        let counters: [(
-            &str,
-            &str,
-            fn(&ferrolb_bgp::session::CounterSnapshot) -> u64,
-        ); 3] = [
+        let counters: [CounterField; 3] = [
             (
                 "bgp_updates_sent",
                 "UPDATE messages written to the peer (End-of-RIB included)",

@@ -194,18 +194,29 @@ where
     S: std::ops::Deref<Target = Service>,
     E: std::ops::Deref<Target = EndpointSlice>,
 {
-    let mut by_service: BTreeMap<String, Vec<&EndpointSlice>> = BTreeMap::new();
+    // Keyed by borrowed (namespace, name): this runs on every recompute, over every slice and Service.
+    let mut by_service: BTreeMap<(&str, &str), Vec<&EndpointSlice>> = BTreeMap::new();
     for slice in slices {
-        if let Some(key) = slice_service_key(slice) {
-            by_service.entry(key).or_default().push(slice);
-        }
+        let Some(name) = slice
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(SERVICE_NAME_LABEL))
+        else {
+            continue;
+        };
+        let namespace = slice.metadata.namespace.as_deref().unwrap_or_default();
+        by_service
+            .entry((namespace, name.as_str()))
+            .or_default()
+            .push(slice);
     }
     services
         .iter()
         .filter_map(|svc| {
-            let key = object_key(
-                svc.metadata.namespace.as_deref(),
-                svc.metadata.name.as_deref(),
+            let key = (
+                svc.metadata.namespace.as_deref().unwrap_or_default(),
+                svc.metadata.name.as_deref().unwrap_or_default(),
             );
             let slices = by_service.get(&key).map(Vec::as_slice).unwrap_or_default();
             service_of(filter, svc, slices.iter().copied())
