@@ -205,7 +205,7 @@ class MetalLBCrd(MetalLBLegacy):
 
     def __init__(self, lab, out_dir, bin_dir, version, src_dir):
         super().__init__(lab, out_dir, bin_dir, version)
-        self.src_dir = src_dir
+        self.src_dir, self.version = src_dir, version
 
     def setup(self, **kw):
         self.create_namespace("metallb-system")
@@ -232,6 +232,25 @@ class MetalLBCrd(MetalLBLegacy):
                            input="\n---\n".join(json.dumps(o) for o in objs), capture_output=True, text=True)
         if p.returncode != 0:
             raise RuntimeError(f"MetalLB CRD objects: {p.stderr.strip()}")
+        # v0.14+ speakers read their own Pod at start ("unable to get speaker pod itself"): one Pod object per
+        # node, bound to it (kwok plays it), named as METALLB_POD_NAME says.
+        for i in range(1, self.lab.nodes + 1):
+            pod = {"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": f"speaker-node-{i}", "namespace": "metallb-system",
+                                "labels": {"app": "metallb", "component": "speaker"}},
+                   "spec": {"nodeName": f"node-{i}", "automountServiceAccountToken": False,
+                            "containers": [{"name": "speaker", "image": f"quay.io/metallb/speaker:{self.version}"}]}}
+            path = "/api/v1/namespaces/metallb-system/pods"
+            for attempt in range(60):  # the namespace's default ServiceAccount may not exist yet
+                if self.lab.kube.exists(f"{path}/speaker-node-{i}"):
+                    break
+                try:
+                    self.lab.kube.request("POST", path, pod)
+                    break
+                except RuntimeError:
+                    if attempt == 59:
+                        raise
+                    time.sleep(0.5)
 
     def start_controller(self):
         self.controller = Proc(
