@@ -490,6 +490,33 @@ address-pools:
     }
 
     #[test]
+    fn a_service_in_two_pools_needs_both_to_accept() {
+        let config = Config::from_yaml(YAML).unwrap();
+        let node = Node {
+            name: "n1".into(),
+            labels: BTreeMap::new(),
+            network_unavailable: false,
+        };
+        let ac = AnnounceConfig::from_config(&config, &node);
+        let mut svc = service("a/web", "203.0.113.5");
+        svc.ingress_ips.push("198.51.100.5".parse().unwrap());
+        let decision = decide(&node, &[svc], &ac);
+        assert_eq!(decision.services["a/web"].announced_ips.len(), 2);
+        let accepted = |lp: &str| {
+            let a = ann(&[(LOCAL_PREF_ANNOTATION, lp)]);
+            accepted_service_attributes(
+                &decision,
+                &ac,
+                &config.bgp_communities,
+                [("a/web".to_string(), &a)],
+            )
+        };
+        // 300 only "plain" allows, 150 only "tenants": refused either way.
+        assert!(accepted("300").is_empty());
+        assert!(accepted("150").is_empty());
+    }
+
+    #[test]
     fn services_this_node_does_not_announce_get_nothing() {
         let config = Config::from_yaml(YAML).unwrap();
         let node = Node {
