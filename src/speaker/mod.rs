@@ -2,7 +2,8 @@
 //!
 //! - [`translate`]: Kubernetes objects → the announce decision's plain inputs;
 //! - [`peers`]: configuration → one BGP session per selected peer, and what to restart on a change;
-//! - [`netlink`]: source-address discovery and the VIP interface (rtnetlink);
+//! - [`netlink`]: source-address discovery and the VIP interface (rtnetlink); [`vip_set`]: which VIPs it holds
+//!   (withdrawn ones linger briefly);
 //! - [`metrics`]: the Prometheus metrics; [`session_traffic`]: the per-peer UPDATE counters, read at scrape time;
 //! - [`run`]: reflector stores, the coalescing loop, sessions and shutdown; [`status_metrics`]: the sessions'
 //!   status into metrics; [`events`]: the rate-limited Events;
@@ -18,6 +19,7 @@ pub mod run;
 pub mod session_traffic;
 pub mod status_metrics;
 pub mod translate;
+pub mod vip_set;
 
 use crate::cluster_args::ClusterArgs;
 use clap::Args;

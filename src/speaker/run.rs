@@ -14,6 +14,7 @@ use super::netlink::{self, VipInterface};
 use super::peers::{self, Discovered, PeerSession, SessionDefaults};
 use super::status_metrics::{monitor, monitor_bfd};
 use super::translate;
+use super::vip_set::VipSet;
 use crate::controller::service::ServiceFilter;
 use crate::serve::{self, Readiness};
 use anyhow::Context;
@@ -55,6 +56,13 @@ impl Pending {
 
     fn take(&self) -> Option<Instant> {
         self.first.lock().ok().and_then(|mut f| f.take())
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -175,7 +183,10 @@ struct Speaker {
     discovered: BTreeMap<IpAddr, Discovered>,
     netlink: Option<rtnetlink::Handle>,
     vip: Option<VipInterface>,
+    /// What the VIP interface holds now.
     vips: BTreeSet<IpAddr>,
+    /// What it must hold: the announced VIPs, and the withdrawn ones for a moment more.
+    vip_set: VipSet,
     sessions: BTreeMap<PeerKey, Running>,
     /// One BFD endpoint per local (source) address, bound when a peer first needs it.
     bfd_endpoints: BTreeMap<IpAddr, ferrolb_bfd::Endpoint>,
@@ -298,6 +309,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         netlink,
         vip,
         vips: BTreeSet::new(),
+        vip_set: VipSet::default(),
         sessions: BTreeMap::new(),
         bfd_endpoints: BTreeMap::new(),
         routes: Arc::new(BTreeMap::new()),
@@ -321,17 +333,25 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
     tracing::info!("stores synced");
     let coalesce = speaker.args.coalesce();
     let mut first = Some(Instant::now());
-    let why = loop {
+    let why = 'run: loop {
         speaker.update(first.take()).await;
         readiness.set(speaker.config.config.is_some());
-        tokio::select! {
-            _ = pending.notify.notified() => {
-                // Gather the rest of the burst.
-                tokio::time::sleep(coalesce).await;
-                first = pending.take();
+        loop {
+            let removal = speaker.vip_set.next_removal();
+            tokio::select! {
+                _ = pending.notify.notified() => {
+                    // Gather the rest of the burst.
+                    tokio::time::sleep(coalesce).await;
+                    first = pending.take();
+                    break;
+                }
+                () = sleep_until_opt(removal), if removal.is_some() => {
+                    let want = speaker.vip_set.on_interface(Instant::now());
+                    speaker.sync_vips(want).await;
+                }
+                _ = sigterm.recv() => break 'run "SIGTERM",
+                _ = sigint.recv() => break 'run "SIGINT",
             }
-            _ = sigterm.recv() => break "SIGTERM",
-            _ = sigint.recv() => break "SIGINT",
         }
     };
     speaker.shutdown(why).await;
@@ -393,7 +413,11 @@ impl Speaker {
         );
         self.apply_sessions(desired_sessions, &routes, since).await;
         self.routes = routes;
-        self.sync_vips(&decision).await;
+        let want = self.vip_set.announce(
+            decision.announced_ips().into_iter().collect(),
+            Instant::now(),
+        );
+        self.sync_vips(want).await;
         self.report_services(&decision);
     }
 
@@ -627,9 +651,9 @@ impl Speaker {
         self.metrics.remove_bfd_peer(peer);
     }
 
-    async fn sync_vips(&mut self, decision: &AnnounceDecision) {
+    /// Makes the VIP interface hold `want` ([`VipSet`]: announced VIPs, and withdrawn ones for a moment more).
+    async fn sync_vips(&mut self, want: BTreeSet<IpAddr>) {
         let Some(vip) = &self.vip else { return };
-        let want: BTreeSet<IpAddr> = decision.announced_ips().into_iter().collect();
         if want == self.vips {
             return;
         }
