@@ -19,7 +19,7 @@ use super::ControllerArgs;
 use super::events::EventSink;
 use super::leader::{self, ElectionSettings, Role};
 use super::metrics::ControllerMetrics;
-use super::service::ServiceFilter;
+use super::service::{ServiceFilter, trimmed};
 use super::state::{ConfigOutcome, ControllerState, StatusWrite};
 use crate::serve::{self, Readiness};
 
@@ -250,20 +250,18 @@ impl Writer {
         writes: Vec<StatusWrite>,
     ) {
         self.writing.send_replace(true);
-        let results: Vec<(StatusWrite, Result<Service, kube::Error>)> =
-            futures::stream::iter(writes)
-                .map(|w| async move {
-                    let api: Api<Service> = Api::namespaced(self.client.clone(), &w.key.namespace);
-                    let result = api
-                        .patch_status(&w.key.name, &self.params, &Patch::Merge(&w.patch))
-                        .await;
-                    (w, result)
-                })
-                .buffer_unordered(WRITE_CONCURRENCY)
-                .collect()
-                .await;
-        self.writing.send_replace(false);
-        for (write, result) in results {
+        // Each result is handled as it arrives (the returned Service trimmed into the cache at once), so a batch
+        // of 1,000 writes never holds 1,000 whole Services in memory.
+        let mut results = futures::stream::iter(writes)
+            .map(|w| async move {
+                let api: Api<Service> = Api::namespaced(self.client.clone(), &w.key.namespace);
+                let result = api
+                    .patch_status(&w.key.name, &self.params, &Patch::Merge(&w.patch))
+                    .await;
+                (w, result)
+            })
+            .buffer_unordered(WRITE_CONCURRENCY);
+        while let Some((write, result)) = results.next().await {
             match result {
                 Ok(svc) => {
                     tracing::info!(service = %write.key, status = %write.patch["status"], "status written");
@@ -300,6 +298,8 @@ impl Writer {
                 }
             }
         }
+        drop(results);
+        self.writing.send_replace(false);
     }
 
     /// Records a Warning Event on the ConfigMap.
@@ -337,11 +337,12 @@ async fn watch_services(api: Api<Service>, tx: mpsc::Sender<Input>) {
                 continue;
             }
             Ok(Some(WatchEvent::InitApply(svc))) => {
-                listing.push(svc);
+                // Trimmed as they arrive: a list of thousands is held until it is complete.
+                listing.push(trimmed(svc));
                 continue;
             }
             Ok(Some(WatchEvent::InitDone)) => Input::Relisted(std::mem::take(&mut listing)),
-            Ok(Some(WatchEvent::Apply(svc))) => Input::Applied(svc),
+            Ok(Some(WatchEvent::Apply(svc))) => Input::Applied(trimmed(svc)),
             Ok(Some(WatchEvent::Delete(svc))) => Input::Deleted(svc),
             Ok(None) => return,
             Err(err) => {

@@ -1,8 +1,10 @@
 //! Restart safety and throughput of `ferrolb controller` on the real kube-apiserver, with 1,000 Services.
 //!
-//! 1. Throughput, side by side: a plain loop patches 1,000 Services' statuses (sequentially, and 16 in flight),
-//!    then the controller assigns 1,000 other Services from start-up. The figures are printed (run with
-//!    `--nocapture`); they are measurements, not assertions.
+//! 1. Throughput, side by side: a plain loop patches 1,000 Services' statuses (16 in flight), and the controller
+//!    (16 writes in flight) assigns 1,000 other Services from process start; three repetitions of each,
+//!    alternating which goes first. The THROUGHPUT table (run with `--nocapture`) gives times, the median ratio,
+//!    the API requests per Service of each side (the API server's `apiserver_request_total`), and the
+//!    controller's peak RSS and CPU time; they are measurements, not assertions.
 //! 2. Restart: the controller is killed, 50 Services are created while it is down (one of them claims an
 //!    address of an older Service by a hand-written status), and it starts again. No existing address changes,
 //!    the 50 get new distinct addresses, and the hand-made claim gets a conflict condition.
@@ -15,10 +17,8 @@ mod controller_common;
 use controller_common::*;
 use ferrolb_testbed::k8s_openapi::api::core::v1::Service;
 use ferrolb_testbed::kube::api::{Patch, PatchParams};
-use ferrolb_testbed::kube::runtime::{WatchStreamExt, watcher};
 use ferrolb_testbed::kube::{Api, Client};
-use ferrolb_testbed::{Lab, LabOptions};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -64,8 +64,15 @@ fn status_patch(ip: &str) -> serde_json::Value {
     }})
 }
 
-/// Patches every Service's status in `ns`, `in_flight` at a time; returns the elapsed time.
-async fn plain_loop(client: &Client, ns: &str, names: &[String], in_flight: usize) -> Duration {
+/// Patches every Service's status in `ns`, `in_flight` at a time, with addresses from `offset` on (so that every
+/// repetition changes every status); returns the elapsed time.
+async fn plain_loop(
+    client: &Client,
+    ns: &str,
+    names: &[String],
+    in_flight: usize,
+    offset: usize,
+) -> Duration {
     let api: Api<Service> = Api::namespaced(client.clone(), ns);
     let params = PatchParams {
         field_manager: Some("plain-loop".into()),
@@ -76,7 +83,7 @@ async fn plain_loop(client: &Client, ns: &str, names: &[String], in_flight: usiz
         .map(|(i, name)| {
             let (api, params) = (api.clone(), params.clone());
             async move {
-                let patch = status_patch(&format!("2001:db8:100::{:x}", i + 1));
+                let patch = status_patch(&format!("2001:db8:100::{:x}", offset + i + 1));
                 api.patch_status(name, &params, &Patch::Merge(&patch))
                     .await
                     .unwrap_or_else(|e| panic!("plain patch {name}: {e}"));
@@ -88,93 +95,164 @@ async fn plain_loop(client: &Client, ns: &str, names: &[String], in_flight: usiz
     started.elapsed()
 }
 
-/// Waits until every Service named in `names` has an address; returns the stored addresses by name. Watches
-/// (rather than polling lists of 1,000 objects), so that measuring does not load the API server.
-async fn wait_all_assigned(
-    client: &Client,
-    ns: &str,
-    names: &BTreeSet<String>,
-    ctl: &ControllerProcess,
-) -> BTreeMap<String, Vec<String>> {
+/// Repetitions of each side; they alternate which goes first.
+const REPS: usize = 3;
+
+/// Clears every Service's status in `ns` (untimed), so the controller assigns all of them again.
+async fn clear_statuses(client: &Client, ns: &str, names: &[String]) {
     let api: Api<Service> = Api::namespaced(client.clone(), ns);
-    let mut stream = watcher(api, watcher::Config::default())
-        .applied_objects()
-        .boxed();
-    let mut got: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let done = tokio::time::timeout(Duration::from_secs(300), async {
-        while let Some(svc) = stream.try_next().await.expect("watch services") {
-            let name = svc.metadata.name.clone().unwrap_or_default();
-            if !names.contains(&name) {
-                continue;
+    futures::stream::iter(names)
+        .map(|name| {
+            let api = api.clone();
+            async move {
+                api.patch_status(
+                    name,
+                    &PatchParams::default(),
+                    &Patch::Merge(
+                        json!({"status": {"loadBalancer": {"ingress": null}, "conditions": null}}),
+                    ),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("clear {name}: {e}"));
             }
-            let ips = ingress(&svc);
-            if ips.is_empty() {
-                got.remove(&name);
-            } else {
-                got.insert(name, ips);
-            }
-            if got.len() == names.len() {
-                return;
-            }
-        }
-    })
-    .await;
-    assert!(
-        done.is_ok(),
-        "timed out: {} of {} Services assigned; controller log tail:\n{}",
-        got.len(),
-        names.len(),
-        ctl.log()
-            .lines()
-            .rev()
-            .take(20)
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    got
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+/// One timed run of either side: seconds, and API requests per Service by `VERB resource`.
+struct Run {
+    seconds: f64,
+    per_service: BTreeMap<String, f64>,
+}
+
+async fn measured<F: std::future::Future<Output = ()>>(client: &Client, work: F) -> Run {
+    let before = apiserver_requests(client).await;
+    let started = Instant::now();
+    work.await;
+    let seconds = started.elapsed().as_secs_f64();
+    let after = apiserver_requests(client).await;
+    let per_service = request_delta(&before, &after)
+        .into_iter()
+        .map(|(k, v)| (k, v / SERVICES as f64))
+        .collect();
+    Run {
+        seconds,
+        per_service,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn requests(per_service: &BTreeMap<String, f64>) -> String {
+    per_service
+        .iter()
+        .filter(|(_, v)| **v >= 0.005)
+        .map(|(k, v)| format!("{k} {v:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_address_changes_across_a_restart_and_throughput_matches_a_plain_loop() {
-    let lab = Lab::start(LabOptions {
-        nodes: 1,
-        ipv6: true,
-        control_plane_only: true,
-    })
-    .expect("an IPv6 control plane (run `testbed/lab deps` as root)");
-    let client = lab.kube_client().await.expect("kube client");
+    let (lab, client) = ipv6_lab().await;
     let names: Vec<String> = (0..SERVICES).map(|i| format!("svc-{i:04}")).collect();
-
-    // 1. The plain loop, on Services nobody else touches.
+    let wanted: BTreeSet<String> = names.iter().cloned().collect();
+    let ns = "restart";
     namespace(&client, "plain").await;
     create_many(&client, "plain", names.clone()).await;
-    let sequential = plain_loop(&client, "plain", &names, 1).await;
-    let parallel = plain_loop(&client, "plain", &names, 16).await;
-
-    // 2. The controller, from start-up, on 1,000 unassigned Services.
-    let ns = "restart";
     namespace(&client, ns).await;
     put_config(&client, ns, CONFIG).await;
     create_many(&client, ns, names.clone()).await;
-    let started = Instant::now();
-    let mut ctl = ControllerProcess::start(&lab.kubeconfig_path(), ns, "first", &[]);
-    let wanted: BTreeSet<String> = names.iter().cloned().collect();
-    let before = wait_all_assigned(&client, ns, &wanted, &ctl).await;
-    let controller = started.elapsed();
-    let rate = |d: Duration| SERVICES as f64 / d.as_secs_f64();
+
+    // 1. Throughput, interleaved: the plain loop (16 in flight, like the controller) patches the statuses of
+    //    Services nobody else touches; the controller assigns 1,000 unassigned Services from process start.
+    //    Both are built with the same profile as this test. Each controller but the last is stopped with SIGTERM
+    //    (releasing its Lease at once) right after its measurement; the last one is killed below.
+    let mut rows = Vec::new();
+    let mut ctl: Option<ControllerProcess> = None;
+    let mut before = BTreeMap::new();
+    for rep in 0..REPS {
+        let mut plain = None;
+        let mut controller = None;
+        let order = if rep % 2 == 0 {
+            ["plain", "controller"]
+        } else {
+            ["controller", "plain"]
+        };
+        for side in order {
+            if side == "plain" {
+                let offset = rep * SERVICES;
+                plain = Some(
+                    measured(&client, async {
+                        plain_loop(&client, "plain", &names, 16, offset).await;
+                    })
+                    .await,
+                );
+                continue;
+            }
+            if rep > 0 {
+                clear_statuses(&client, ns, &names).await;
+            }
+            let mut started = None;
+            let run = measured(&client, async {
+                let process = ControllerProcess::start(&lab.kubeconfig_path(), ns, "first", &[]);
+                before = wait_all_assigned(&client, ns, &wanted, &process).await;
+                started = Some(process);
+            })
+            .await;
+            let mut process = started.expect("controller started");
+            let (hwm, cpu) = process.resources();
+            controller = Some((run, hwm, cpu));
+            if rep + 1 < REPS {
+                // Stopped at once, so that its routine Events (sent once it is idle) do not load the API
+                // server during the next measurement.
+                assert!(process.terminate(), "{}", process.log());
+            } else {
+                ctl = Some(process);
+            }
+        }
+        let (plain, (controller, hwm, cpu)) = (plain.unwrap(), controller.unwrap());
+        rows.push((rep, order[0], plain, controller, hwm, cpu));
+    }
+    let rate = |s: f64| SERVICES as f64 / s;
     println!(
-        "THROUGHPUT {SERVICES} Services: plain loop sequential {:.2}s ({:.0}/s), plain loop 16 in flight {:.2}s \
-         ({:.0}/s), controller from process start {:.2}s ({:.0}/s); controller / sequential = {:.0}%, \
-         controller / 16-in-flight = {:.0}%",
-        sequential.as_secs_f64(),
-        rate(sequential),
-        parallel.as_secs_f64(),
-        rate(parallel),
-        controller.as_secs_f64(),
-        rate(controller),
-        100.0 * sequential.as_secs_f64() / controller.as_secs_f64(),
-        100.0 * parallel.as_secs_f64() / controller.as_secs_f64(),
+        "THROUGHPUT {SERVICES} Services, {REPS} interleaved repetitions, 16 writes in flight on both sides:"
     );
+    println!(
+        "THROUGHPUT rep first       plain s (/s)      controller s (/s)  ratio  ctl peak RSS  ctl CPU"
+    );
+    for (rep, first, plain, controller, hwm, cpu) in &rows {
+        println!(
+            "THROUGHPUT {rep}   {first:<10}  {:>6.2} ({:>5.0})    {:>6.2} ({:>5.0})     {:>4.0}%  {:>6.1} MB     {cpu:.2} s",
+            plain.seconds,
+            rate(plain.seconds),
+            controller.seconds,
+            rate(controller.seconds),
+            100.0 * plain.seconds / controller.seconds,
+            *hwm as f64 / 1e6,
+        );
+    }
+    let ratio = median(rows.iter().map(|r| r.2.seconds / r.3.seconds).collect());
+    println!(
+        "THROUGHPUT median controller / plain loop = {:.0}% (controller timed from process start, including its \
+         list and Lease)",
+        100.0 * ratio
+    );
+    let last = rows.last().expect("a repetition");
+    println!(
+        "THROUGHPUT API requests per Service, plain loop: {}",
+        requests(&last.2.per_service)
+    );
+    println!(
+        "THROUGHPUT API requests per Service, controller: {}",
+        requests(&last.3.per_service)
+    );
+    let mut ctl = ctl.expect("the last controller");
     let distinct: BTreeSet<&Vec<String>> = before.values().collect();
     assert_eq!(
         distinct.len(),

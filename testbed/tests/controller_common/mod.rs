@@ -41,7 +41,10 @@ impl ControllerProcess {
             std::env::temp_dir().join(format!("ferrolb-controller-{namespace}-{identity}.log"));
         let file = std::fs::File::create(&log).expect("create controller log");
         let err = file.try_clone().expect("clone log handle");
-        let child = Command::new(env!("CARGO_BIN_EXE_ferrolb"))
+        // `FERROLB_CONTROLLER_BIN` runs another build (e.g. an older commit's, for before/after figures).
+        let binary = std::env::var("FERROLB_CONTROLLER_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_ferrolb").to_owned());
+        let child = Command::new(binary)
             .args([
                 "controller",
                 "--config-namespace",
