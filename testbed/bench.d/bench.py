@@ -179,6 +179,46 @@ RESOURCES = ("controller_cpu_s", "controller_peak_rss_mb", "speaker_cpu_s_mean",
              "updates_frr", "update_bytes_pcap")
 
 
+# The figures README's Benchmarks table shows (bench.md); the full table is bench.txt.
+SUMMARY = [
+    ("scale", "time_to_all_ips_s"), ("scale", "time_to_all_routes_s"), ("scale", "controller_cpu_s"),
+    ("scale", "controller_peak_rss_mb"), ("scale", "speaker_cpu_s_mean"), ("scale", "speaker_peak_rss_mb_max"),
+    ("scale", "updates_frr"), ("packing", "time_to_all_routes_s"), ("packing", "updates_frr"),
+    ("packing", "updates_data_pcap"), ("packing", "updates_optimum"), ("packing", "speaker_peak_rss_mb_max"),
+    ("peers3", "speaker_1_peak_rss_mb"), ("peers3", "speaker_2_peak_rss_mb"), ("peers3", "speaker_3_peak_rss_mb"),
+    ("churn", "churn_latency_p50_ms"), ("churn", "churn_latency_p99_ms"), ("failover", "failover_kill_s"),
+    ("failover", "failover_link_s"), ("failover", "failover_link_bfd_s"), ("restart", "restart_ready_s"),
+    ("restart", "restart_ips_changed"),
+]
+
+
+def markdown(res, impl_names):
+    """The SUMMARY figures as a Markdown table: median [min-max] per implementation, ferrolb / other ratios."""
+    rows = {(r["scenario"], r["n"], r["metric"]): {} for r in res.rows()}
+    for r in res.rows():
+        rows[(r["scenario"], r["n"], r["metric"])][r["impl"]] = r
+    others = [i for i in impl_names if i != "ferrolb"]
+    out = ["| scenario | N | family | figure | " + " | ".join(impl_names) + " | "
+           + " | ".join(f"ferrolb / {o}" for o in others) + " |",
+           "|" + "---|" * (4 + len(impl_names) + len(others))]
+    for (scenario, case, metric), cells in sorted(rows.items(), key=lambda kv: (
+            SUMMARY.index((kv[0][0], kv[0][2])) if (kv[0][0], kv[0][2]) in SUMMARY else 999, case_sort(kv[0][1]))):
+        if (scenario, metric) not in SUMMARY:
+            continue
+        n, _, fam = str(case).partition(" ")
+        unit = METRICS.get(metric, ("", ""))[0]
+        line = [scenario, n, fam, f"{metric} ({unit})"]
+        for i in impl_names:
+            r = cells.get(i)
+            line.append("–" if r is None else (fmt(r["median"]) if r["reps"] == 1 else
+                                               f"{fmt(r['median'])} [{fmt(r['min'])}–{fmt(r['max'])}]"))
+        for o in others:
+            a, b = cells.get("ferrolb"), cells.get(o)
+            line.append(f"{a['median'] / b['median']:.2f}" if a and b and b["median"] else "–")
+        out.append("| " + " | ".join(line) + " |")
+    return "\n".join(out) + "\n"
+
+
 def targets(res, impl_names):
     """The issue's targets, checked against this run's ferrolb medians (and ratios)."""
     med = {(r["impl"], r["scenario"], r["n"], r["metric"]): r["median"] for r in res.rows()}
@@ -432,13 +472,13 @@ STANDING_NOTES = [
     "(metallb.universe.tf/allow-shared-ip, distinct ports; the IPv4 pools are 203.0.113.0/24 + 198.51.100.0/24, "
     "512 addresses); ipv6 = one /128 per Service from 2001:db8:100::/112. Every Service: externalTrafficPolicy "
     "Local, endpoints on 2 of the 3 nodes, so each node announces 2/3 of the routes",
-    "MetalLB v0.12.1 runs no ipv6 case: its native BGP speaker cannot announce IPv6 (internal/bgp/native/"
-    "messages.go encodes every prefix with IP.To4() in the IPv4 NLRI field and has no MP_REACH_NLRI); its "
-    "IPv6 support is in the FRR mode only",
-    "MetalLB runs N <= 1000 only: its controller uses client-go's default client-side rate limit (QPS 5, "
-    "burst 10; internal/k8s/k8s.go builds the rest.Config with BuildConfigFromFlags and sets no QPS) and makes "
-    "two calls per Service (status update + IPAllocated Event), about 2.5 Services/s: 10,000 Services take "
-    "more than an hour",
+    "MetalLB v0.12.1 and v0.15.2 run no ipv6 case: their native BGP speaker cannot announce IPv6 (internal/bgp/"
+    "native/messages.go encodes every prefix with IP.To4() in the IPv4 NLRI field and has no MP_REACH_NLRI); "
+    "MetalLB's IPv6 in BGP mode needs its FRR mode",
+    "MetalLB runs N <= --metallb-max-n (1000) only. v0.12.1's controller uses client-go's default client-side "
+    "rate limit (QPS 5, burst 10; internal/k8s/k8s.go builds the rest.Config with BuildConfigFromFlags and sets "
+    "no QPS) and makes two calls per Service (status update + IPAllocated Event): about 2.5 Services/s, so "
+    "10,000 Services take more than an hour",
 ]
 
 
@@ -470,6 +510,8 @@ def write_outputs(args, res, impl_names, out_dir, started):
         text += "\nerrors:\n" + "\n".join(f"  {e}" for e in res.errors) + "\n"
     with open(os.path.join(out_dir, "bench.txt"), "w") as f:
         f.write(text)
+    with open(os.path.join(out_dir, "bench.md"), "w") as f:
+        f.write(markdown(res, names))
     rows = res.rows()
     with open(os.path.join(out_dir, "bench.csv"), "w", newline="") as f:
         w = csv.writer(f)
@@ -484,7 +526,7 @@ def write_outputs(args, res, impl_names, out_dir, started):
                    "load": res.loads, "metrics": {k: {"unit": u, "what": d} for k, (u, d) in METRICS.items()}},
                   f, indent=1)
     print(text)
-    print(f"bench: table, CSV and JSON in {out_dir} (bench.txt, bench.csv, bench.json)", file=sys.stderr)
+    print(f"bench: table, CSV and JSON in {out_dir} (bench.txt, bench.md, bench.csv, bench.json)", file=sys.stderr)
 
 
 if __name__ == "__main__":
