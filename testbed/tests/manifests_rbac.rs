@@ -99,6 +99,14 @@ pub const CHECKS: &[Check] = &[
         "events.events.k8s.io",
         Some(APP_NS),
     ),
+    // ConfigInvalid Events are about the ConfigMap, so they live in its namespace.
+    check(
+        "controller creates Events about its ConfigMap",
+        "controller",
+        "create",
+        "events.events.k8s.io",
+        Some(SYSTEM),
+    ),
     // The ConfigMap watcher (fieldSelector metadata.name=config).
     named(
         check(

@@ -2,9 +2,13 @@
 //! host, one `ferrolb speaker` per node namespace (with `--vip-interface flb-vip`, where the lab's responder
 //! answers), and the FRR router, checked through `vtysh ... json` and its kernel FIB.
 //!
-//! One scenario, in order, because the speakers and the ConfigMap are shared by every step. Figures are printed
-//! (`cargo test --test speaker -- --nocapture`). Needs root, FRR, GoBGP and the control plane
-//! (`testbed/lab deps`); fails loudly without them.
+//! One scenario, in order, because the speakers and the ConfigMap are shared by every step: the whoami scenario
+//! (`speaker_common::whoami_scenario`: 3 paths, curls, scale to 1, a pod move, the exclusion label); communities
+//! and local-pref without a reset; a peer node-selector; graceful restart of every speaker under 60 requests/s;
+//! rolling updates under the same load; the serving-terminating fallback under load; the API server away for
+//! 60 s; EndpointSlice-write-to-FIB latency; deletion; per-peer UPDATE counters equal to FRR's. Figures are
+//! printed (`cargo test --test speaker -- --nocapture`). Needs root, FRR, GoBGP and the control plane
+//! (`testbed/lab deps`); fails loudly without them. IPv6 and the one-peer edit: `speaker_dual_stack.rs`.
 
 mod speaker_common;
 
@@ -113,14 +117,16 @@ async fn speaker_announces_from_exactly_the_nodes_with_ready_endpoints() {
         std::thread::sleep(Duration::from_secs(2));
     }
     let (samples, missing) = watch.finish();
+    let result = load.finish(&stop_file);
     let LoadResult {
         ok,
         failed,
         rate,
-        errors,
-    } = load.finish(&stop_file);
+        ref errors,
+        ..
+    } = result;
     println!(
-        "load: {rate:.1} requests/s over {:.1} s",
+        "load over {:.1} s: {result}",
         load_started.elapsed().as_secs_f64()
     );
     println!(
@@ -134,6 +140,8 @@ async fn speaker_announces_from_exactly_the_nodes_with_ready_endpoints() {
     assert_eq!(missing, 0, "the router lost the route from its FIB");
     assert!(samples > 50);
     wait_paths(lab, &vip, &all, "3 paths after the restarts");
+    // From here on, no session reconnects: both ends' UPDATE counters must grow by the same amounts.
+    let counters_since = all_update_counts(lab, "198.18.0.1", &node_addr);
 
     // --- Rolling updates under >= 50 requests/s: no failure.
     rolling_update_under_load(lab, &client, &vip, &all).await;
@@ -223,10 +231,10 @@ async fn speaker_announces_from_exactly_the_nodes_with_ready_endpoints() {
     // --- Delete the Service: the route is gone.
     delete_service(lab, &client, NS, "whoami", &vip).await;
 
-    // --- Per-peer UPDATE counters agree with the router's (every session connected once since the restarts).
-    let counts = wait_update_counters_match(lab, "198.18.0.1", node_addr);
+    // --- Per-peer UPDATE counters grew as much as the router's since the restarts.
+    let counts = wait_update_counters_match(lab, "198.18.0.1", node_addr, Some(&counters_since));
     println!(
-        "UPDATEs [speaker sent, router received, router sent, speaker received] per node: {counts:?}"
+        "UPDATEs since the restarts [speaker sent, router received, router sent, speaker received] per node: {counts:?}"
     );
     ferrolb.stop();
 }
@@ -351,6 +359,17 @@ async fn roll(lab: &Lab, client: &Client, vip: &str, app: &Whoami) -> (LoadResul
     (result, fewest)
 }
 
+/// Replaces the whoami pods by `app`'s through zero replicas (without load: switching between one pod per node
+/// and an even spread cannot roll, since the old pods' anti-affinity keeps new ones off their nodes).
+async fn recreate(lab: &Lab, client: &Client, app: &Whoami) {
+    let mut none = app.clone();
+    none.replicas = 0;
+    apply(client, none.deployment()).await;
+    wait_pod_nodes(client, NS, "pods gone", |n| n.is_empty()).await;
+    apply(client, app.deployment()).await;
+    rollout_done(lab);
+}
+
 fn rollout_done(lab: &Lab) {
     lab.kubectl(&[
         "-n",
@@ -380,30 +399,21 @@ fn rollout_done(lab: &Lab) {
 async fn rolling_update_under_load(lab: &Lab, client: &Client, vip: &str, all: &BTreeSet<String>) {
     let mut app = Whoami::new(NS, 6);
     app.even_spread = true;
-    apply(client, app.deployment()).await;
-    rollout_done(lab);
+    recreate(lab, client, &app).await;
     wait_paths(lab, vip, all, "3 paths with 2 pods per node");
     app.version = 2;
     let (r, fewest) = roll(lab, client, vip, &app).await;
-    println!(
-        "rolling update, 2 pods per node: {} requests ok, {} failed, {:.1} requests/s, fewest next hops {fewest}",
-        r.ok, r.failed, r.rate
-    );
+    println!("rolling update, 2 pods per node: {r}; fewest next hops {fewest}");
     assert_eq!(r.failed, 0, "failed requests: {:?}", r.errors);
     assert_eq!(fewest, 3, "a node withdrew although it kept a ready pod");
     wait_paths(lab, vip, all, "3 paths after the rollout");
 
     let mut app = Whoami::new(NS, 3);
-    apply(client, app.deployment()).await;
-    rollout_done(lab);
+    recreate(lab, client, &app).await;
     wait_paths(lab, vip, all, "3 paths with 1 pod per node");
     app.version = 3;
     let (r, fewest) = roll(lab, client, vip, &app).await;
-    println!(
-        "rolling update, 1 pod per node: {} requests ok, {} failed ({:?}), {:.1} requests/s, fewest next hops \
-         {fewest}",
-        r.ok, r.failed, r.errors, r.rate
-    );
+    println!("rolling update, 1 pod per node: {r}; fewest next hops {fewest}");
     assert!(
         r.errors.keys().all(|e| e.contains("reset")),
         "failures other than ECMP resets: {:?}",
@@ -476,15 +486,16 @@ async fn serving_terminating_fallback_under_load(lab: &Lab, client: &Client) {
         );
     }
     let (samples, missing) = watch.finish();
+    let result = load.finish(&stop_file);
     let LoadResult {
-        ok,
         failed,
         rate,
-        errors,
-    } = load.finish(&stop_file);
+        ref errors,
+        ..
+    } = result;
     println!(
-        "single replica, serving-terminating and nothing ready for 3 s: {ok} requests ok, {failed} failed, \
-         {rate:.1} requests/s; FIB sampled {samples} times, route missing {missing} times"
+        "single replica, serving-terminating and nothing ready for 3 s: {result}; FIB sampled {samples} times, \
+         route missing {missing} times"
     );
     assert!(rate >= 50.0, "the load client sent {rate:.1} requests/s");
     assert_eq!(failed, 0, "failed requests: {errors:?}");

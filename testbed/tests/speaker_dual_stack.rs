@@ -362,8 +362,8 @@ fn peer_edit_leaves_the_other_session_up(lab: &Lab, router4: &str, router6: &str
     }
     // Both ends count the same UPDATEs on every session (each one connected once since its speaker started
     // or since the edit).
-    let counts4 = wait_update_counters_match(lab, router4, node_addr);
-    let counts6 = wait_update_counters_match(lab, router6, node_addr6);
+    let counts4 = wait_update_counters_match(lab, router4, node_addr, None);
+    let counts6 = wait_update_counters_match(lab, router6, node_addr6, None);
     println!(
         "UPDATEs [speaker sent, router received, router sent, speaker received]: IPv4 peer {counts4:?}, IPv6 \
          peer {counts6:?}"
