@@ -4,19 +4,23 @@
 //! and the whoami scenario they share.
 #![allow(dead_code)] // each test binary uses a different subset
 
+mod load;
+mod router;
+
+#[allow(unused_imports)] // not every test binary puts load on a VIP
+pub use load::*;
+pub use router::*;
+
 use ferrolb_testbed::k8s_openapi::api::apps::v1::Deployment;
 use ferrolb_testbed::k8s_openapi::api::core::v1::{Pod, Service};
 use ferrolb_testbed::k8s_openapi::api::discovery::v1::EndpointSlice;
 use ferrolb_testbed::kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use ferrolb_testbed::kube::{Api, Client};
-use ferrolb_testbed::serde_json::{self, Value, json};
+use ferrolb_testbed::serde_json::{Value, json};
 use ferrolb_testbed::{Lab, NodeProcess};
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// SIGTERM, for stopping a speaker the way the kubelet does.
@@ -49,65 +53,6 @@ pub fn node_number(name: &str) -> usize {
 /// The IPv4 address of the node called `name` (`node-N`).
 pub fn addr_of_node(name: &str) -> String {
     node_addr(node_number(name))
-}
-
-/// Next hops of `prefix` in the router's kernel FIB (empty when absent); IPv4 or IPv6.
-pub fn fib(lab: &Lab, prefix: &str) -> BTreeSet<String> {
-    let family = if prefix.contains(':') { "-6" } else { "-4" };
-    let Ok(out) = lab.exec_in_router(&["ip", family, "-j", "route", "show", prefix]) else {
-        return BTreeSet::new();
-    };
-    gateways(&out.stdout)
-}
-
-/// The next hops in `ip -j route show` output.
-pub fn gateways(json_out: &[u8]) -> BTreeSet<String> {
-    let routes: Value = serde_json::from_slice(json_out).unwrap_or(Value::Null);
-    let mut gws = BTreeSet::new();
-    for r in routes.as_array().into_iter().flatten() {
-        if let Some(gw) = r["gateway"].as_str() {
-            gws.insert(gw.to_owned());
-        }
-        for nh in r["nexthops"].as_array().into_iter().flatten() {
-            if let Some(gw) = nh["gateway"].as_str() {
-                gws.insert(gw.to_owned());
-            }
-        }
-    }
-    gws
-}
-
-/// The router's BGP paths for `prefix` (`show bgp ipv4|ipv6 unicast PREFIX json`).
-pub fn bgp_paths(lab: &Lab, prefix: &str) -> Vec<Value> {
-    let family = if prefix.contains(':') { "ipv6" } else { "ipv4" };
-    lab.vtysh(&format!("show bgp {family} unicast {prefix} json"))
-        .ok()
-        .and_then(|v| v["paths"].as_array().cloned())
-        .unwrap_or_default()
-}
-
-/// The peers the router has a path for `prefix` from.
-pub fn path_peers(lab: &Lab, prefix: &str) -> BTreeSet<String> {
-    bgp_paths(lab, prefix)
-        .iter()
-        .filter_map(|p| p["peer"]["peerId"].as_str().map(str::to_owned))
-        .collect()
-}
-
-/// Waits until the router has exactly one path for `prefix` from each peer in `want`, and its kernel FIB
-/// exactly those next hops (IPv4 prefixes, where peer and next hop are the node's address).
-pub fn wait_paths(lab: &Lab, prefix: &str, want: &BTreeSet<String>, what: &str) {
-    lab.wait_until(Duration::from_secs(30), what, || {
-        Ok(path_peers(lab, prefix) == *want && fib(lab, prefix) == *want)
-    })
-    .unwrap_or_else(|e| {
-        panic!(
-            "{e}\nBGP paths: {:?}\nFIB: {:?}\nspeaker logs:\n{}",
-            path_peers(lab, prefix),
-            fib(lab, prefix),
-            all_speaker_logs(lab)
-        )
-    });
 }
 
 /// The last lines of the logs of the speakers started as `<prefix>-<i>`.
@@ -378,218 +323,6 @@ pub fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// A client sending HTTP requests to a VIP at a fixed rate from the client namespace until finished (or
-/// killed on drop).
-pub struct Load(Child);
-
-/// Requests start on a fixed schedule, each as its own asyncio task (one thread, little CPU), so a slow answer
-/// (or a busy machine) does not lower the rate; each is a new TCP connection with a 5 s budget (a lost SYN is
-/// resent after 1 s and 3 s; the 2 s budget used first turned a CPU-starved moment of the shared test machine
-/// into failures). Prints a JSON summary, with the latencies of the answered requests, when `stop` exists.
-const LOAD_SCRIPT: &str = r#"
-import asyncio, json, os, socket, sys, time
-host, port, rate, stop = sys.argv[1], 80, float(sys.argv[2]), sys.argv[3]
-ok = 0
-errors = {}
-latencies = []
-def err(kind):
-    errors[kind] = errors.get(kind, 0) + 1
-async def request():
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        writer.write(b"GET / HTTP/1.0\r\nHost: vip\r\n\r\n")
-        await writer.drain()
-        return await reader.read()
-    finally:
-        writer.close()
-async def one():
-    global ok
-    started = time.monotonic()
-    try:
-        data = await asyncio.wait_for(request(), 5)
-        status = data.split(b"\r\n", 1)[0]
-        if b" 200 " in status:
-            ok += 1
-            latencies.append(time.monotonic() - started)
-        else:
-            err("HTTP " + status.decode(errors="replace"))
-    except asyncio.TimeoutError:
-        err("timed out (5 s)")
-    except OSError as e:
-        err(e.strerror or str(e))
-async def main():
-    period = 1.0 / rate
-    start = nxt = time.monotonic()
-    tasks = set()
-    while not os.path.exists(stop):
-        t = asyncio.ensure_future(one())
-        tasks.add(t)
-        t.add_done_callback(tasks.discard)
-        nxt += period
-        await asyncio.sleep(max(0, nxt - time.monotonic()))
-    sent_for = time.monotonic() - start
-    if tasks:
-        await asyncio.wait(tasks)
-    failed = sum(errors.values())
-    latencies.sort()
-    pick = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] if latencies else 0
-    print(json.dumps({"ok": ok, "failed": failed, "rate": (ok + failed) / sent_for, "errors": errors,
-                      "p50": pick(0.5), "p99": pick(0.99), "max": pick(1.0)}))
-asyncio.run(main())
-"#;
-
-/// What a [`Load`] client saw.
-#[derive(Debug, Clone, Default)]
-pub struct LoadResult {
-    /// Requests answered with 200.
-    pub ok: u64,
-    /// Requests that failed.
-    pub failed: u64,
-    /// Requests started per second.
-    pub rate: f64,
-    /// Failures by error text.
-    pub errors: BTreeMap<String, u64>,
-    /// Latency of the answered requests, median / 99th percentile / maximum, in seconds.
-    pub latency: [f64; 3],
-}
-
-impl std::fmt::Display for LoadResult {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} requests ok, {} failed {:?}, {:.1} requests/s, latency p50 {:.0} ms / p99 {:.0} ms / max {:.0} ms",
-            self.ok,
-            self.failed,
-            self.errors,
-            self.rate,
-            self.latency[0] * 1000.0,
-            self.latency[1] * 1000.0,
-            self.latency[2] * 1000.0
-        )
-    }
-}
-
-impl Load {
-    /// Starts sending `rate` requests/s to `http://VIP/` (IPv4 or IPv6) until `stop` exists.
-    pub fn start(lab: &Lab, vip: &str, rate: u32, stop: &Path) -> Load {
-        let _ = std::fs::remove_file(stop);
-        let child = Command::new("ip")
-            .args(["netns", "exec", &lab.client_netns().unwrap()])
-            .args(["python3", "-c", LOAD_SCRIPT])
-            .args([vip, &rate.to_string(), &stop.display().to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the load client");
-        Load(child)
-    }
-
-    /// Stops the client and returns what it saw.
-    pub fn finish(mut self, stop: &Path) -> LoadResult {
-        std::fs::write(stop, b"stop").unwrap();
-        let _ = self.0.wait();
-        let mut out = String::new();
-        if let Some(mut s) = self.0.stdout.take() {
-            let _ = s.read_to_string(&mut out);
-        }
-        let _ = std::fs::remove_file(stop);
-        let v: Value = serde_json::from_str(out.trim())
-            .unwrap_or_else(|e| panic!("load client output {out:?}: {e}"));
-        LoadResult {
-            ok: v["ok"].as_u64().unwrap_or(0),
-            failed: v["failed"].as_u64().unwrap_or(u64::MAX),
-            rate: v["rate"].as_f64().unwrap_or(0.0),
-            errors: v["errors"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
-                .collect(),
-            latency: ["p50", "p99", "max"].map(|k| v[k].as_f64().unwrap_or(f64::NAN)),
-        }
-    }
-}
-
-impl Drop for Load {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Watches the router's FIB for `prefix` in a thread and counts the samples where it was absent.
-pub struct FibWatch {
-    stop: Arc<AtomicBool>,
-    missing: Arc<AtomicU64>,
-    samples: Arc<AtomicU64>,
-    fewest: Arc<AtomicU64>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl FibWatch {
-    /// Samples `ip route show PREFIX` in the router namespace every 20 ms.
-    pub fn start(router_ns: String, prefix: String) -> FibWatch {
-        let stop = Arc::new(AtomicBool::new(false));
-        let missing = Arc::new(AtomicU64::new(0));
-        let samples = Arc::new(AtomicU64::new(0));
-        let fewest = Arc::new(AtomicU64::new(u64::MAX));
-        let (s, m, n, f) = (
-            stop.clone(),
-            missing.clone(),
-            samples.clone(),
-            fewest.clone(),
-        );
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                let out = Command::new("ip")
-                    .args(["-n", &router_ns, "route", "show", &prefix])
-                    .output();
-                if let Ok(out) = out {
-                    n.fetch_add(1, Ordering::Relaxed);
-                    if out.stdout.is_empty() {
-                        m.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let hops = String::from_utf8_lossy(&out.stdout)
-                        .matches(" via ")
-                        .count();
-                    f.fetch_min(hops as u64, Ordering::Relaxed);
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
-        FibWatch {
-            stop,
-            missing,
-            samples,
-            fewest,
-            thread: Some(thread),
-        }
-    }
-
-    /// The fewest next hops seen in one sample so far.
-    pub fn fewest_next_hops(&self) -> u64 {
-        self.fewest.load(Ordering::Relaxed)
-    }
-
-    /// (samples, samples without the route).
-    pub fn finish(mut self) -> (u64, u64) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        (
-            self.samples.load(Ordering::Relaxed),
-            self.missing.load(Ordering::Relaxed),
-        )
-    }
-}
-
-impl Drop for FibWatch {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
 /// Server-side applies `obj` (a Deployment, Service or EndpointSlice, by its `kind`) in its namespace.
 pub async fn apply(client: &Client, obj: Value) {
     let name = obj["metadata"]["name"].as_str().unwrap().to_owned();
@@ -809,36 +542,6 @@ data:
     )
 }
 
-/// The router's neighbours (`show bgp neighbors json`), by address.
-pub fn neighbors(lab: &Lab) -> BTreeMap<String, Value> {
-    lab.vtysh("show bgp neighbors json")
-        .ok()
-        .and_then(|v| v.as_object().cloned())
-        .map(|m| m.into_iter().collect())
-        .unwrap_or_default()
-}
-
-/// For each peer, how many times the router's session with it reached Established.
-pub fn connections_established(lab: &Lab) -> BTreeMap<String, u64> {
-    neighbors(lab)
-        .into_iter()
-        .filter_map(|(k, n)| Some((k, n["connectionsEstablished"].as_u64()?)))
-        .collect()
-}
-
-/// When the router last updated each path of `prefix`.
-pub fn path_update_times(lab: &Lab, prefix: &str) -> BTreeSet<(String, u64)> {
-    bgp_paths(lab, prefix)
-        .iter()
-        .filter_map(|p| {
-            Some((
-                p["peer"]["peerId"].as_str()?.to_owned(),
-                p["lastUpdate"]["epoch"].as_u64()?,
-            ))
-        })
-        .collect()
-}
-
 /// The seed's whoami scenario, with ferrolb started by the caller (under whichever identities) and the
 /// ConfigMap's pool `public-pool` in force: 3 replicas on 3 nodes give the VIP exactly 3 paths (local-pref
 /// 100) and client curls reach only those nodes; scaled to 1, exactly the remaining pod's node has a path and
@@ -968,87 +671,4 @@ pub async fn delete_service(lab: &Lab, client: &Client, ns: &str, name: &str, vi
         &BTreeSet::new(),
         "route withdrawn after the Service is deleted",
     );
-}
-
-/// The value of the sample `name{labels}` (labels exactly as exported) in a `/metrics` text.
-pub fn metric_value(text: &str, name: &str, labels: &str) -> Option<u64> {
-    let key = format!("{name}{{{labels}}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&key))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|v| v as u64)
-}
-
-/// Per-session message counts of both ends, for one node's session with the router address `router`:
-/// (UPDATEs the speaker sent, UPDATEs the router received, UPDATEs the router sent, UPDATEs the speaker
-/// received).
-pub fn update_counts(lab: &Lab, node: usize, router: &str, node_peer: &str) -> [Option<u64>; 4] {
-    let metrics = speaker_metrics(lab, node);
-    let peer = format!("peer=\"{router}\"");
-    let frr = neighbors(lab).remove(node_peer).unwrap_or(Value::Null);
-    [
-        metric_value(&metrics, "ferrolb_bgp_updates_sent_total", &peer),
-        frr["messageStats"]["updatesRecv"].as_u64(),
-        frr["messageStats"]["updatesSent"].as_u64(),
-        metric_value(
-            &metrics,
-            "ferrolb_bgp_messages_received_total",
-            &format!("{peer},type=\"update\""),
-        ),
-    ]
-}
-
-/// [`update_counts`] of every node's session with `router` (node `i` appears at the router as `node_peer(i)`).
-pub fn all_update_counts(
-    lab: &Lab,
-    router: &str,
-    node_peer: &impl Fn(usize) -> String,
-) -> Vec<[Option<u64>; 4]> {
-    (1..=lab.nodes())
-        .map(|i| update_counts(lab, i, router, &node_peer(i)))
-        .collect()
-}
-
-/// Waits until, for each node's session with `router` (node `i` appears at the router as `node_peer(i)`), the
-/// UPDATEs the speaker counts as sent equal those FRR counts as received, and the other way round, counted
-/// from `since` (earlier [`all_update_counts`]; `None`: from zero). Both sides count End-of-RIB markers. The
-/// counts must cover the same connections: a speaker's counters start at zero when it starts, while FRR
-/// keeps a neighbour's across a graceful restart and forgets a dynamic neighbour's when its session ends
-/// without one, so take `since` after the last restart. Returns the counts since `since`, for printing.
-pub fn wait_update_counters_match(
-    lab: &Lab,
-    router: &str,
-    node_peer: impl Fn(usize) -> String,
-    since: Option<&[[Option<u64>; 4]]>,
-) -> Vec<[u64; 4]> {
-    let mut last = Vec::new();
-    let delta = |now: &[Option<u64>; 4], i: usize| -> Option<[u64; 4]> {
-        let base = since.map_or([Some(0); 4], |b| b.get(i).copied().unwrap_or([None; 4]));
-        let mut out = [0; 4];
-        for ((o, n), b) in out.iter_mut().zip(now).zip(base) {
-            *o = n.as_ref()?.checked_sub(b?)?;
-        }
-        Some(out)
-    };
-    let matched = lab.wait_until(
-        Duration::from_secs(15),
-        "UPDATE counters of both ends equal",
-        || {
-            last = all_update_counts(lab, router, &node_peer);
-            Ok(last
-                .iter()
-                .enumerate()
-                .all(|(i, c)| delta(c, i).is_some_and(|d| d[0] == d[1] && d[2] == d[3])))
-        },
-    );
-    matched.unwrap_or_else(|e| {
-        panic!(
-            "{e}: [speaker sent, router received, router sent, speaker received] per node: {last:?}, since \
-             {since:?}"
-        )
-    });
-    last.iter()
-        .enumerate()
-        .filter_map(|(i, c)| delta(c, i))
-        .collect()
 }
