@@ -88,6 +88,7 @@ class Results:
         self.builds = {}
         self.included = []
         self.included_impls = []
+        self.included_errors = []
 
     def include(self, path):
         """Join the rows (every repetition), load samples, notes and errors of an earlier run's bench.json."""
@@ -98,7 +99,10 @@ class Results:
             if r["impl"] not in self.included_impls:
                 self.included_impls.append(r["impl"])
         self.notes += [n for n in d.get("notes", []) if n not in self.notes]
-        self.errors += [e for e in d.get("errors", []) if e not in self.errors]
+        # An implementation's error from a run whose rows for it are missing is dropped when another
+        # included run has its rows (it was fixed and run again); it stays in that run's own bench.json.
+        have = {r["impl"] for r in d["rows"]}
+        self.included_errors += [e for e in d.get("errors", []) if e.split(":")[0] not in have]
         self.builds.update(d.get("builds", {}))
         a, ld = d.get("args", {}), [x for x in d.get("load", [])]
         loads = [x["load_start"] for x in ld] + [x["load_end"] for x in ld]
@@ -506,8 +510,10 @@ def write_outputs(args, res, impl_names, out_dir, started):
     text = header + "\n" + table(res, names) + "\n" + targets(res, names)
     notes = STANDING_NOTES + res.notes
     text += "\nnotes:\n" + "\n".join(f"  {e}" for e in notes) + "\n"
-    if res.errors:
-        text += "\nerrors:\n" + "\n".join(f"  {e}" for e in res.errors) + "\n"
+    with_rows = {r["impl"] for r in res.rows()}
+    errors = res.errors + [e for e in dict.fromkeys(res.included_errors) if e.split(":")[0] not in with_rows]
+    if errors:
+        text += "\nerrors:\n" + "\n".join(f"  {e}" for e in errors) + "\n"
     with open(os.path.join(out_dir, "bench.txt"), "w") as f:
         f.write(text)
     with open(os.path.join(out_dir, "bench.md"), "w") as f:
