@@ -5,8 +5,8 @@
 //! - [`netlink`]: source-address discovery and the VIP interface (rtnetlink); [`vip_set`]: which VIPs it holds
 //!   (withdrawn ones linger briefly);
 //! - [`metrics`]: the Prometheus metrics; [`session_traffic`]: the per-peer UPDATE counters, read at scrape time;
-//! - [`run`]: reflector stores, the coalescing loop, sessions and shutdown; [`status_metrics`]: the sessions'
-//!   status into metrics; [`events`]: the rate-limited Events;
+//! - [`reflectors`]: the watches into stripped stores; [`run`]: the coalescing loop, sessions and shutdown;
+//!   [`status_metrics`]: the sessions' status into metrics; [`events`]: the rate-limited Events;
 //! - [`explain`]: `--explain ns/name`, one-shot; [`explain_http`]: the same as `GET /explain` on the metrics port.
 
 pub mod events;
@@ -15,6 +15,7 @@ pub mod explain_http;
 pub mod metrics;
 pub mod netlink;
 pub mod peers;
+pub mod reflectors;
 pub mod run;
 pub mod session_traffic;
 pub mod status_metrics;

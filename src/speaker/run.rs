@@ -12,6 +12,7 @@ use super::explain_http::{self, ExplainSource};
 use super::metrics::{PeerErrorLabels, PeerLabels, ServiceLabels, SpeakerMetrics};
 use super::netlink::{self, VipInterface};
 use super::peers::{self, Discovered, PeerSession, SessionDefaults};
+use super::reflectors::{Pending, sleep_until_opt, spawn_reflector};
 use super::status_metrics::{monitor, monitor_bfd};
 use super::translate;
 use super::vip_set::VipSet;
@@ -22,81 +23,21 @@ use ferrolb_announce::{AnnounceConfig, AnnounceDecision, PeerKey, decide, servic
 use ferrolb_bgp::fsm::State;
 use ferrolb_bgp::session::{DesiredRoutes, Session, SessionConfig, StopMode, bfd_up_signal};
 use ferrolb_config::Config;
-use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Node, ObjectReference, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client, Resource};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 /// The Events' reporting controller.
 pub const REPORTER: &str = "ferrolb-speaker";
-
-/// Watch events that arrived and are not yet reflected in a decision: when the first of them arrived.
-#[derive(Clone, Default)]
-struct Pending {
-    first: Arc<Mutex<Option<Instant>>>,
-    notify: Arc<Notify>,
-}
-
-impl Pending {
-    fn mark(&self) {
-        if let Ok(mut first) = self.first.lock() {
-            first.get_or_insert_with(Instant::now);
-        }
-        self.notify.notify_one();
-    }
-
-    fn take(&self) -> Option<Instant> {
-        self.first.lock().ok().and_then(|mut f| f.take())
-    }
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Runs one reflector: keeps `writer`'s store current with objects reduced by `strip` to what the speaker reads,
-/// and marks `pending` on every change.
-fn spawn_reflector<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    writer: reflector::store::Writer<K>,
-    strip: fn(&mut K),
-    pending: Pending,
-    what: &'static str,
-) where
-    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
-{
-    tokio::spawn(async move {
-        let mut stream = watcher::watcher(api, config)
-            .default_backoff()
-            .modify(strip)
-            .reflect(writer)
-            .boxed();
-        loop {
-            match stream.try_next().await {
-                Ok(Some(watcher::Event::Init | watcher::Event::InitApply(_))) => {}
-                Ok(Some(_)) => pending.mark(),
-                Ok(None) => return,
-                Err(err) => {
-                    tracing::warn!(watch = what, error = %err, "watch failed; keeping the last known state and retrying");
-                }
-            }
-        }
-    });
-}
 
 /// A running session and what it was started with.
 struct Running {
