@@ -211,7 +211,9 @@ async fn no_address_changes_across_a_restart_and_throughput_matches_a_plain_loop
             if rep + 1 < REPS {
                 // Stopped at once, so that its routine Events (sent once it is idle) do not load the API
                 // server during the next measurement.
-                assert!(process.terminate(), "{}", process.log());
+                // Not asserted here (an older build under FERROLB_CONTROLLER_BIN may not handle SIGTERM);
+                // controller_ha checks the graceful stop.
+                process.terminate();
             } else {
                 ctl = Some(process);
             }
