@@ -13,10 +13,15 @@
 //! after a session has stayed Established for [`FsmConfig::stable_time`]. An OPEN exchange that
 //! ends in a NOTIFICATION therefore never resets it.
 //!
-//! With [`FsmConfig::bfd_gated`], a BFD session guards the BGP session (RFC 9384): the FSM
-//! does not connect while BFD is not Up ([`Event::BfdUp`] / [`Event::BfdDown`]), and BFD going
-//! Down closes the session at once with Cease subcode 10, "BFD Down", then retries through
-//! the normal backoff (the retry waits for BFD to be Up again).
+//! With [`FsmConfig::bfd_gated`], a BFD session guards the BGP session (RFC 9384): BGP does
+//! not reach Established while BFD is not Up ([`Event::BfdUp`] / [`Event::BfdDown`]), and BFD
+//! going Down closes the session at once with Cease subcode 10, "BFD Down", then retries
+//! through the normal backoff. The FSM still connects and exchanges OPENs while BFD is Down,
+//! then holds in OpenConfirm without sending its KEEPALIVE until BFD is Up (the peer stays in
+//! OpenConfirm too; its hold timer bounds the wait). Connecting first matters: a router that
+//! accepts dynamic neighbours (FRR's `bgp listen range`) creates the neighbour, and with it its
+//! BFD session, only when the TCP connection arrives, so refusing to connect until BFD is Up
+//! would wait forever.
 
 use crate::backoff::{ConnectRetryBackoff, JitterSource};
 use crate::wire::{
@@ -57,8 +62,8 @@ pub struct FsmConfig {
     pub stable_time: Duration,
     /// Seed of the jitter source.
     pub jitter_seed: u64,
-    /// A BFD session guards this peer: start with BFD considered Down, connect only while it is
-    /// Up, and close with Cease / BFD Down when it goes Down.
+    /// A BFD session guards this peer: start with BFD considered Down, hold in OpenConfirm
+    /// (our KEEPALIVE not sent) until it is Up, and close with Cease / BFD Down when it goes Down.
     pub bfd_gated: bool,
 }
 
@@ -288,8 +293,10 @@ pub struct Fsm {
     negotiated: Option<Box<Negotiated>>,
     /// False while a guarding BFD session is not Up (always true without BFD).
     bfd_up: bool,
-    /// A connection is due (start or connect-retry) but waits for BFD to come Up.
-    waiting_for_bfd: bool,
+    /// In OpenConfirm, our KEEPALIVE (which lets the peer reach Established) waits for BFD Up.
+    keepalive_owed: bool,
+    /// In OpenConfirm, the peer's KEEPALIVE arrived while we were waiting for BFD Up.
+    peer_confirmed: bool,
 }
 
 impl Fsm {
@@ -302,7 +309,8 @@ impl Fsm {
             ),
             jitter: JitterSource::new(config.jitter_seed),
             bfd_up: !config.bfd_gated,
-            waiting_for_bfd: false,
+            keepalive_owed: false,
+            peer_confirmed: false,
             config,
             state: State::Idle,
             stopped: true,
@@ -352,7 +360,6 @@ impl Fsm {
                 if self.state == State::Idle {
                     self.stopped = false;
                     out.push(Action::CancelTimer(Timer::ConnectRetry));
-                    self.waiting_for_bfd = false;
                     self.connect(&mut out);
                 }
             }
@@ -395,12 +402,6 @@ impl Fsm {
     }
 
     fn connect(&mut self, out: &mut Vec<Action>) {
-        if !self.bfd_up {
-            // RFC 9384 §4: do not bring BGP up while BFD is not Up; connect when it is.
-            self.waiting_for_bfd = true;
-            return;
-        }
-        self.waiting_for_bfd = false;
         self.set_state(State::Connect, out);
         out.push(Action::Connect);
     }
@@ -410,8 +411,32 @@ impl Fsm {
             return;
         }
         self.bfd_up = true;
-        if self.waiting_for_bfd && !self.stopped && self.state == State::Idle {
-            self.connect(out);
+        if self.state == State::OpenConfirm && self.keepalive_owed {
+            // The OPEN exchange is done: confirm it now, and finish if the peer already has.
+            self.keepalive_owed = false;
+            self.send_keepalive_and_arm(out);
+            if self.peer_confirmed {
+                self.establish(out);
+            }
+        }
+    }
+
+    /// Sends the KEEPALIVE that confirms the peer's OPEN and arms the keepalive timer.
+    fn send_keepalive_and_arm(&self, out: &mut Vec<Action>) {
+        out.push(Action::Send(Message::Keepalive));
+        if let Some(n) = &self.negotiated
+            && !n.keepalive.is_zero()
+            && n.context.hold_time != 0
+        {
+            out.push(Action::ArmTimer(Timer::Keepalive, n.keepalive));
+        }
+    }
+
+    fn establish(&mut self, out: &mut Vec<Action>) {
+        self.set_state(State::Established, out);
+        out.push(Action::ArmTimer(Timer::Stable, self.config.stable_time));
+        if let Some(n) = &self.negotiated {
+            out.push(Action::Established(n.clone()));
         }
     }
 
@@ -498,10 +523,11 @@ impl Fsm {
             (State::OpenSent, Message::Open(open)) => self.open_received(open, out),
             (State::OpenConfirm, Message::Keepalive) => {
                 self.restart_hold(out);
-                self.set_state(State::Established, out);
-                out.push(Action::ArmTimer(Timer::Stable, self.config.stable_time));
-                if let Some(n) = &self.negotiated {
-                    out.push(Action::Established(n.clone()));
+                if self.keepalive_owed {
+                    // RFC 9384: not Established before BFD is Up; remember the peer is ready.
+                    self.peer_confirmed = true;
+                } else {
+                    self.establish(out);
                 }
             }
             (State::Established, Message::Keepalive | Message::Update(_)) => {
@@ -544,12 +570,19 @@ impl Fsm {
                     self.config.hold_time,
                     context.hold_time,
                 );
-                out.push(Action::Send(Message::Keepalive));
+                // With BFD not Up, our KEEPALIVE waits (see the module docs); the peer's
+                // KEEPALIVEs still restart the hold timer meanwhile.
+                self.keepalive_owed = !self.bfd_up;
+                if !self.keepalive_owed {
+                    out.push(Action::Send(Message::Keepalive));
+                }
                 if hold.is_zero() {
                     out.push(Action::CancelTimer(Timer::Hold));
                 } else {
                     out.push(Action::ArmTimer(Timer::Hold, hold));
-                    out.push(Action::ArmTimer(Timer::Keepalive, keepalive));
+                    if !self.keepalive_owed {
+                        out.push(Action::ArmTimer(Timer::Keepalive, keepalive));
+                    }
                 }
                 self.negotiated = Some(Box::new(Negotiated {
                     local_bgp_id: local_open.bgp_id,
@@ -584,7 +617,8 @@ impl Fsm {
                 self.send_notification_and_fail(NotificationError::HoldTimerExpired, out);
             }
             (Timer::Keepalive, State::OpenConfirm | State::Established) => {
-                if let Some(n) = &self.negotiated
+                if !self.keepalive_owed
+                    && let Some(n) = &self.negotiated
                     && !n.keepalive.is_zero()
                 {
                     out.push(Action::Send(Message::Keepalive));
@@ -622,12 +656,13 @@ impl Fsm {
         self.negotiated = None;
         self.local_open = None;
         self.local_addr = None;
+        self.keepalive_owed = false;
+        self.peer_confirmed = false;
         self.set_state(State::Idle, out);
     }
 
     fn manual_stop(&mut self, communication: String, out: &mut Vec<Action>) {
         self.stopped = true;
-        self.waiting_for_bfd = false;
         out.push(Action::CancelTimer(Timer::ConnectRetry));
         match self.state {
             State::Idle => {}

@@ -1,6 +1,7 @@
-//! BFD guarding a BGP session (RFC 9384), in the sans-IO FSM: no connection while BFD is not
-//! Up, Cease / BFD Down (exact bytes) when it goes Down, then a retry through the normal
-//! backoff that again waits for BFD.
+//! BFD guarding a BGP session (RFC 9384), in the sans-IO FSM: the OPEN exchange happens while
+//! BFD is not Up but the session holds in OpenConfirm (our KEEPALIVE unsent) until it is,
+//! Cease / BFD Down (exact bytes) when it goes Down, then a retry through the normal backoff
+//! that again holds until BFD is Up.
 
 use ferrolb_bgp::fsm::{Action, DownReason, Event, Fsm, FsmConfig, State, Timer};
 use ferrolb_bgp::wire::{
@@ -79,18 +80,104 @@ fn retry_delay(actions: &[Action]) -> Option<Duration> {
     })
 }
 
-#[test]
-fn start_does_not_connect_until_bfd_is_up() {
+/// Whether an action sends a KEEPALIVE (the one that confirms the peer's OPEN, in OpenConfirm).
+fn is_keepalive_sent(a: &Action) -> bool {
+    matches!(a, Action::Send(Message::Keepalive))
+}
+
+fn is_established(a: &Action) -> bool {
+    matches!(a, Action::Established(_))
+}
+
+/// A gated FSM, started with BFD Down, through the OPEN exchange.
+fn holding_in_open_confirm() -> Fsm {
     let mut fsm = Fsm::new(gated());
     assert!(!fsm.bfd_up());
-    assert_eq!(
-        fsm.handle(Event::ManualStart),
-        vec![Action::CancelTimer(Timer::ConnectRetry)]
+    let mut want = vec![Action::CancelTimer(Timer::ConnectRetry)];
+    want.extend(to_connect());
+    // Connecting does not wait for BFD: a router with dynamic neighbours creates its BFD
+    // session only when our TCP connection arrives.
+    assert_eq!(fsm.handle(Event::ManualStart), want);
+    let sent_open = fsm.handle(Event::TcpConnected { local: local() });
+    assert!(matches!(
+        sent_open.first(),
+        Some(Action::Send(Message::Open(_)))
+    ));
+    let actions = fsm.handle(Event::MessageReceived(Message::Open(peer_open())));
+    assert_eq!(fsm.state(), State::OpenConfirm);
+    assert!(
+        !actions.iter().any(is_keepalive_sent),
+        "our KEEPALIVE must wait for BFD: {actions:?}"
     );
-    assert_eq!(fsm.state(), State::Idle);
-    assert_eq!(fsm.handle(Event::BfdUp), to_connect());
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::ArmTimer(Timer::Keepalive, _))),
+        "{actions:?}"
+    );
+    assert!(actions.contains(&Action::ArmTimer(Timer::Hold, Duration::from_secs(90))));
+    fsm
+}
+
+#[test]
+fn start_connects_but_holds_in_open_confirm_until_bfd_is_up() {
+    let mut fsm = holding_in_open_confirm();
+    // The peer confirms: its KEEPALIVE restarts the hold timer, but we stay in OpenConfirm.
+    assert_eq!(
+        fsm.handle(Event::MessageReceived(Message::Keepalive)),
+        vec![Action::ArmTimer(Timer::Hold, Duration::from_secs(90))]
+    );
+    assert_eq!(fsm.state(), State::OpenConfirm);
+    // The keepalive timer cannot fire (it was never armed), and if it did nothing is sent.
+    assert_eq!(fsm.handle(Event::TimerExpired(Timer::Keepalive)), vec![]);
+    // BFD Up: our KEEPALIVE goes out and the session is Established at once.
+    let actions = fsm.handle(Event::BfdUp);
     assert!(fsm.bfd_up());
-    assert_eq!(fsm.state(), State::Connect);
+    assert_eq!(
+        actions[..3],
+        [
+            Action::Send(Message::Keepalive),
+            Action::ArmTimer(Timer::Keepalive, Duration::from_secs(30)),
+            Action::StateChanged {
+                from: State::OpenConfirm,
+                to: State::Established
+            },
+        ]
+    );
+    assert!(actions.iter().any(is_established), "{actions:?}");
+    assert_eq!(fsm.state(), State::Established);
+}
+
+#[test]
+fn bfd_up_before_the_peers_keepalive_confirms_and_the_keepalive_then_establishes() {
+    let mut fsm = holding_in_open_confirm();
+    assert_eq!(
+        fsm.handle(Event::BfdUp),
+        vec![
+            Action::Send(Message::Keepalive),
+            Action::ArmTimer(Timer::Keepalive, Duration::from_secs(30)),
+        ]
+    );
+    assert_eq!(fsm.state(), State::OpenConfirm);
+    let actions = fsm.handle(Event::MessageReceived(Message::Keepalive));
+    assert!(actions.iter().any(is_established), "{actions:?}");
+    assert_eq!(fsm.state(), State::Established);
+}
+
+#[test]
+fn bfd_never_up_ends_in_the_hold_timer_like_any_silent_open_confirm() {
+    let mut fsm = holding_in_open_confirm();
+    let actions = fsm.handle(Event::TimerExpired(Timer::Hold));
+    // Hold Timer Expired (4/0), then the normal backoff.
+    assert_eq!(
+        notification_bytes(&actions),
+        vec![vec![
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0x00, 0x15, 0x03, 0x04, 0x00
+        ]]
+    );
+    assert!(retry_delay(&actions).is_some());
+    assert_eq!(fsm.state(), State::Idle);
 }
 
 #[test]
@@ -133,13 +220,22 @@ fn bfd_down_when_established_sends_cease_bfd_down_and_schedules_a_retry() {
 }
 
 #[test]
-fn retry_waits_for_bfd_then_connects_when_it_comes_up() {
+fn retry_after_bfd_down_connects_through_the_backoff_and_holds_again() {
     let mut fsm = established();
     fsm.handle(Event::BfdDown);
-    // The retry timer fires while BFD is still Down: nothing happens.
-    assert_eq!(fsm.handle(Event::TimerExpired(Timer::ConnectRetry)), vec![]);
-    assert_eq!(fsm.state(), State::Idle);
-    assert_eq!(fsm.handle(Event::BfdUp), to_connect());
+    // The retry timer fires while BFD is still Down: connect, but do not confirm.
+    assert_eq!(
+        fsm.handle(Event::TimerExpired(Timer::ConnectRetry)),
+        to_connect()
+    );
+    fsm.handle(Event::TcpConnected { local: local() });
+    let actions = fsm.handle(Event::MessageReceived(Message::Open(peer_open())));
+    assert!(!actions.iter().any(is_keepalive_sent), "{actions:?}");
+    fsm.handle(Event::MessageReceived(Message::Keepalive));
+    assert_eq!(fsm.state(), State::OpenConfirm);
+    let actions = fsm.handle(Event::BfdUp);
+    assert!(actions.iter().any(is_keepalive_sent), "{actions:?}");
+    assert_eq!(fsm.state(), State::Established);
 }
 
 #[test]
@@ -218,12 +314,13 @@ fn without_bfd_gating_bfd_events_are_ignored() {
 }
 
 #[test]
-fn manual_stop_while_waiting_for_bfd_does_not_connect_later() {
-    let mut fsm = Fsm::new(gated());
-    fsm.handle(Event::ManualStart);
-    fsm.handle(Event::ManualStop {
+fn manual_stop_while_holding_for_bfd_closes_and_bfd_up_later_does_nothing() {
+    let mut fsm = holding_in_open_confirm();
+    let actions = fsm.handle(Event::ManualStop {
         communication: String::new(),
     });
+    assert!(actions.contains(&Action::CloseConnection), "{actions:?}");
+    assert_eq!(fsm.state(), State::Idle);
     assert_eq!(fsm.handle(Event::BfdUp), vec![]);
     assert_eq!(fsm.state(), State::Idle);
 }

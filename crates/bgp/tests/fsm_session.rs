@@ -68,13 +68,19 @@ impl Peer {
 
     /// Reads our OPEN, answers with `open` and a KEEPALIVE, reads our KEEPALIVE.
     async fn establish(&mut self, open: Open) -> Open {
+        let theirs = self.open_exchange(open).await;
+        assert_eq!(self.recv().await, Some(Message::Keepalive));
+        theirs
+    }
+
+    /// Receives the speaker's OPEN, answers with `open` and a KEEPALIVE (we are in OpenConfirm).
+    async fn open_exchange(&mut self, open: Open) -> Open {
         let Some(Message::Open(theirs)) = self.recv().await else {
             panic!("expected an OPEN")
         };
         let ctx = ferrolb_bgp::wire::negotiate(&open, &theirs, theirs.asn).unwrap();
         self.send(Message::Open(open)).await;
         self.send(Message::Keepalive).await;
-        assert_eq!(self.recv().await, Some(Message::Keepalive));
         self.ctx = ctx;
         theirs
     }
@@ -335,7 +341,7 @@ async fn graceful_stop_keeps_routes_and_the_restarted_process_sets_the_r_bit() {
 }
 
 #[tokio::test]
-async fn bfd_gates_the_connection_and_bfd_down_closes_with_cease_then_reconnects() {
+async fn bfd_holds_the_session_in_open_confirm_and_bfd_down_closes_with_cease_then_reconnects() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (bfd, bfd_rx) = tokio::sync::watch::channel(false);
     let session = Session::spawn_with_bfd(
@@ -344,16 +350,19 @@ async fn bfd_gates_the_connection_and_bfd_down_closes_with_cease_then_reconnects
         bfd_rx,
     );
     let mut status = session.status();
-    // BFD is not Up: no connection at all.
+    // BFD is not Up: the speaker connects and exchanges OPENs (a router with dynamic
+    // neighbours creates its BFD session only then), but does not confirm with a KEEPALIVE.
     let quiet = Duration::from_millis(600);
+    let mut peer = Peer::accept(&listener).await;
+    peer.open_exchange(router_open(90, false)).await;
     assert!(
-        timeout(quiet, listener.accept()).await.is_err(),
-        "connected while BFD was Down"
+        timeout(quiet, peer.recv()).await.is_err(),
+        "the speaker confirmed the OPEN while BFD was Down"
     );
+    assert_eq!(status.borrow().state, State::OpenConfirm);
 
     bfd.send_replace(true);
-    let mut peer = Peer::accept(&listener).await;
-    peer.establish(router_open(90, false)).await;
+    assert_eq!(peer.recv().await, Some(Message::Keepalive));
     let (ann, _, _) = peer.until_end_of_rib().await;
     assert_eq!(ann, set(&["203.0.113.1/32"]));
     timeout(T, status.wait_for(|s| s.state == State::Established))
@@ -380,15 +389,17 @@ async fn bfd_gates_the_connection_and_bfd_down_closes_with_cease_then_reconnects
         ))
     );
 
-    // The retry delay (200 ms here) passes, but BFD is still Down: no connection.
+    // After the retry delay (200 ms here) the speaker reconnects, but BFD is still Down: it
+    // holds in OpenConfirm again.
+    let mut peer = Peer::accept(&listener).await;
+    peer.open_exchange(router_open(90, false)).await;
     assert!(
-        timeout(quiet, listener.accept()).await.is_err(),
-        "reconnected while BFD was Down"
+        timeout(quiet, peer.recv()).await.is_err(),
+        "the speaker confirmed the OPEN while BFD was Down"
     );
     // BFD Up again: the session comes back.
     bfd.send_replace(true);
-    let mut peer = Peer::accept(&listener).await;
-    peer.establish(router_open(90, false)).await;
+    assert_eq!(peer.recv().await, Some(Message::Keepalive));
     peer.until_end_of_rib().await;
     timeout(
         T,

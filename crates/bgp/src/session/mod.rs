@@ -7,7 +7,8 @@
 //! watch channel, and stops the session ([`StopMode`]).
 //!
 //! [`Session::spawn_with_bfd`] ties the session to a BFD session's status (RFC 9384): no
-//! connection while BFD is not Up, and Cease / BFD Down as soon as it goes Down.
+//! Established while BFD is not Up (the OPEN exchange happens, the session holds in OpenConfirm),
+//! and Cease / BFD Down as soon as it goes Down.
 //!
 //! [`Session::counters`] gives the running totals of UPDATEs and octets written and of
 //! messages received ([`SessionCounters`]), counted by the task where it writes and reads.
@@ -147,7 +148,8 @@ impl Session {
     }
 
     /// Like [`Session::spawn`], guarded by a BFD session whose status `bfd_up` carries (true
-    /// while BFD is Up). The session does not connect while it is false, and is closed at once
+    /// while BFD is Up). The session connects and exchanges OPENs while it is false but holds in
+    /// OpenConfirm (no KEEPALIVE sent, so the peer cannot reach Established), and is closed at once
     /// with Cease subcode 10 "BFD Down" when it turns false, then retries through the normal
     /// backoff once BFD is Up again. If the sender is dropped, BFD is taken as Down for good.
     /// Sets [`FsmConfig::bfd_gated`]. See [`bfd_up_signal`] to adapt another status type.
