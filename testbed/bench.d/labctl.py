@@ -6,6 +6,7 @@ import http.client
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import ssl
 import subprocess
@@ -60,6 +61,7 @@ class Kube:
             os.chmod(paths[name], 0o600)
         self.ctx = ssl.create_default_context(cafile=paths["ca.crt"])
         self.ctx.load_cert_chain(paths["client.crt"], paths["client.key"])
+        shutil.rmtree(self._dir, ignore_errors=True)  # the context holds them now
         self.conn = None
 
     def request(self, method, path, body=None, content_type="application/json", ok=(200, 201, 202)):
