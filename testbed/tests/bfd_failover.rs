@@ -406,7 +406,7 @@ fn bfd_only_failure(lab: &Lab, monitor: &RouteMonitor, vip: &str, node: usize, f
         Ok(speaker_bfd_up(lab, node) == Some(0))
     })
     .unwrap();
-    // While BFD is dropped, BGP stays down (the speaker waits for BFD Up before connecting).
+    // While BFD is dropped, BGP stays down (the speaker may reconnect, but holds in OpenConfirm until BFD is Up).
     std::thread::sleep(Duration::from_secs(3));
     assert!(
         !bgp_established(lab, &peer),
