@@ -13,6 +13,8 @@
 //! `cargo test --test weighted_ecmp -- --nocapture`. Needs root, FRR and the control plane (`testbed/lab deps`);
 //! fails loudly without them.
 
+mod speaker_common;
+
 use ferrolb_testbed::serde_json::{self, Value};
 use ferrolb_testbed::{Lab, LabOptions, NodeProcess};
 use std::collections::{BTreeMap, BTreeSet};
@@ -99,28 +101,13 @@ impl Drop for Controller {
 
 fn start_speaker(lab: &Lab, i: usize) -> NodeProcess {
     let state = lab.dir().join(format!("wecmp-state-{i}"));
-    lab.spawn_in_node(
+    speaker_common::spawn_speaker(
+        lab,
         i,
         &format!("wecmp-speaker-{i}"),
-        &[
-            "env",
-            &format!("KUBECONFIG={}", lab.kubeconfig_path().display()),
-            "RUST_LOG=info",
-            env!("CARGO_BIN_EXE_ferrolb"),
-            "speaker",
-            "--node-name",
-            &format!("node-{i}"),
-            "--config-namespace",
-            CONFIG_NS,
-            "--vip-interface",
-            "flb-vip",
-            "--metrics-addr",
-            "127.0.0.1:7472",
-            "--state-dir",
-            &state.display().to_string(),
-        ],
+        &lab.kubeconfig_path(),
+        &state,
     )
-    .expect("start ferrolb speaker")
 }
 
 fn logs(lab: &Lab) -> String {

@@ -229,28 +229,13 @@ impl Ferrolb {
     /// Runs `ferrolb speaker` in node `i`'s namespace.
     pub fn start_speaker(&self, lab: &Lab, i: usize) -> NodeProcess {
         let state = lab.dir().join(format!("{}-state-{i}", self.prefix));
-        lab.spawn_in_node(
+        spawn_speaker(
+            lab,
             i,
             &format!("{}-{i}", self.prefix),
-            &[
-                "env",
-                &format!("KUBECONFIG={}", self.identities.speaker.display()),
-                "RUST_LOG=info",
-                env!("CARGO_BIN_EXE_ferrolb"),
-                "speaker",
-                "--node-name",
-                &format!("node-{i}"),
-                "--config-namespace",
-                CONFIG_NS,
-                "--vip-interface",
-                "flb-vip",
-                "--metrics-addr",
-                "127.0.0.1:7472",
-                "--state-dir",
-                &state.display().to_string(),
-            ],
+            &self.identities.speaker,
+            &state,
         )
-        .expect("start ferrolb speaker")
     }
 
     /// Stops node `i`'s speaker with SIGTERM (graceful restart: its routes stay) and starts it again.
@@ -671,4 +656,38 @@ pub async fn delete_service(lab: &Lab, client: &Client, ns: &str, name: &str, vi
         &BTreeSet::new(),
         "route withdrawn after the Service is deleted",
     );
+}
+
+/// Runs `ferrolb speaker --node-name node-<i>` in node `i`'s namespace as the process `name`, reading the API
+/// server with `kubeconfig`, with the lab's VIP interface, metrics on 127.0.0.1:7472 and its graceful-restart
+/// state under `state`.
+pub fn spawn_speaker(
+    lab: &Lab,
+    i: usize,
+    name: &str,
+    kubeconfig: &std::path::Path,
+    state: &std::path::Path,
+) -> NodeProcess {
+    lab.spawn_in_node(
+        i,
+        name,
+        &[
+            "env",
+            &format!("KUBECONFIG={}", kubeconfig.display()),
+            "RUST_LOG=info",
+            env!("CARGO_BIN_EXE_ferrolb"),
+            "speaker",
+            "--node-name",
+            &format!("node-{i}"),
+            "--config-namespace",
+            CONFIG_NS,
+            "--vip-interface",
+            "flb-vip",
+            "--metrics-addr",
+            "127.0.0.1:7472",
+            "--state-dir",
+            &state.display().to_string(),
+        ],
+    )
+    .expect("start ferrolb speaker")
 }
