@@ -39,6 +39,12 @@ use tokio::sync::{mpsc, watch};
 /// The Events' reporting controller.
 pub const REPORTER: &str = "ferrolb-speaker";
 
+/// Objects per page of the Services' and EndpointSlices' initial LIST (kube's default is 500). A page is held
+/// whole, as full objects with their managedFields, before each object is stripped into its store; that page
+/// was the speaker's peak heap when it starts on a cluster with many Services (about 6 MB of 10.7 MB at 1,000
+/// Services). 100 keeps the peak a fifth of that for 5x the LIST requests (100 for 10,000 Services).
+const LIST_PAGE_SIZE: u32 = 100;
+
 /// A running session and what it was started with.
 struct Running {
     config: PeerSession,
@@ -193,7 +199,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
     let pending = Pending::default();
     spawn_reflector(
         Api::<Service>::all(client.clone()),
-        watcher::Config::default(),
+        watcher::Config::default().page_size(LIST_PAGE_SIZE),
         services_writer,
         translate::strip_service,
         pending.clone(),
@@ -201,7 +207,9 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
     );
     spawn_reflector(
         Api::<EndpointSlice>::all(client.clone()),
-        watcher::Config::default().labels(translate::SERVICE_NAME_LABEL),
+        watcher::Config::default()
+            .labels(translate::SERVICE_NAME_LABEL)
+            .page_size(LIST_PAGE_SIZE),
         slices_writer,
         translate::strip_slice,
         pending.clone(),
