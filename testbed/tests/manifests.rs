@@ -34,7 +34,9 @@ use rbac::{
     APP_NS, CHECKS, DENIED, SYSTEM, every_rule_is_needed, kubectl_ok, rendered_objects, replace,
     repo, wait_answers, wrong,
 };
-use speaker_common::{Ferrolb, Identities, Whoami, delete_service, ingress_ip, whoami_scenario};
+use speaker_common::{
+    Ferrolb, Identities, Whoami, delete_service, ingress_ip, speaker_metrics, whoami_scenario,
+};
 
 /// Checks 1 and 2: rendering, server-side dry run, and the real apply.
 fn render_and_apply(lab: &Lab) {
@@ -264,19 +266,7 @@ async fn manifests_grant_exactly_what_ferrolb_calls_on_a_real_api_server() {
     let mut exported = BTreeSet::new();
     for _ in 0..100 {
         let controller_metrics = http_get(port, "/metrics").await;
-        let speaker_metrics = lab
-            .exec_in_node(
-                1,
-                &[
-                    "curl",
-                    "-sS",
-                    "--max-time",
-                    "3",
-                    "http://127.0.0.1:7472/metrics",
-                ],
-            )
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
+        let speaker_metrics = speaker_metrics(&lab, 1);
         exported = exported_metrics(&controller_metrics);
         exported.extend(exported_metrics(&speaker_metrics));
         if documented.is_subset(&exported) {
