@@ -350,9 +350,11 @@ fn peer_edit_leaves_the_other_session_up(lab: &Lab, router4: &str, router6: &str
     for (a, (conns, epoch, up_ms, hold)) in &after4 {
         let (conns0, epoch0, up_ms0, _) = before4[a];
         assert_eq!(*conns, conns0, "{a}: the untouched IPv4 session was reset");
-        assert_eq!(
-            *epoch, epoch0,
-            "{a}: the untouched session's Established time moved"
+        // FRR derives this epoch from two clocks read at different sub-second phases, so an unchanged session's
+        // value can move by one second between two reads; a reset moves it by the seconds since the edit.
+        assert!(
+            epoch.abs_diff(epoch0) <= 1,
+            "{a}: the untouched session's Established time moved from {epoch0} to {epoch}"
         );
         assert!(
             *up_ms + 1000 >= up_ms0 + waited,

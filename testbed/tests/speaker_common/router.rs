@@ -83,16 +83,13 @@ pub fn connections_established(lab: &Lab) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// When the router last updated each path of `prefix`.
-pub fn path_update_times(lab: &Lab, prefix: &str) -> BTreeSet<(String, u64)> {
-    bgp_paths(lab, prefix)
-        .iter()
-        .filter_map(|p| {
-            Some((
-                p["peer"]["peerId"].as_str()?.to_owned(),
-                p["lastUpdate"]["epoch"].as_u64()?,
-            ))
-        })
+/// For each peer, how many UPDATE messages the router has received from it (`messageStats.updatesRecv`). An exact
+/// count, unlike a path's `lastUpdate.epoch`, which FRR derives from two clocks read at different sub-second phases
+/// and so can move by one second between two reads of an unchanged path.
+pub fn updates_received(lab: &Lab) -> BTreeMap<String, u64> {
+    neighbors(lab)
+        .into_iter()
+        .filter_map(|(k, n)| Some((k, n["messageStats"]["updatesRecv"].as_u64()?)))
         .collect()
 }
 
