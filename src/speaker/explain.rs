@@ -1,9 +1,11 @@
 //! `ferrolb speaker --explain namespace/name`: reads the API once and prints why this node does or does not
-//! announce the Service. [`explain_service`] is the one place an explanation is made from Kubernetes objects;
-//! the speaker's `/explain` endpoint ([`super::explain_http`]) uses it too, on its cached objects.
+//! announce the Service. [`explain_service`] is the one place an explanation is made, from the views of the
+//! Service and its EndpointSlices ([`super::views`]); the speaker's `/explain` endpoint ([`super::explain_http`])
+//! uses it too, on its stores.
 
 use super::SpeakerArgs;
 use super::translate;
+use super::views::{self, ServiceView, SliceView};
 use crate::controller::service::ServiceFilter;
 use anyhow::Context;
 use ferrolb_announce::{
@@ -53,13 +55,13 @@ pub async fn run(args: &SpeakerArgs, key: &str) -> anyhow::Result<()> {
         default_class: !args.cluster.no_default_class,
         ..ServiceFilter::default()
     };
+    let slices: Vec<SliceView> = slices.items.iter().map(SliceView::new).collect();
     match explain_service(
         &args.node_name,
         node.as_ref(),
         &config,
-        &filter,
-        &svc,
-        slices.items.iter(),
+        &ServiceView::new(&filter, &svc),
+        &slices,
     ) {
         Some(e) => print!("{e}"),
         None => println!("{}", not_known(key, &args.node_name)),
@@ -74,12 +76,11 @@ pub fn explain_service<'a>(
     node_name: &str,
     node: Option<&Node>,
     config: &Config,
-    filter: &ServiceFilter,
-    svc: &Service,
-    slices: impl IntoIterator<Item = &'a EndpointSlice>,
+    svc: &ServiceView,
+    slices: impl IntoIterator<Item = &'a SliceView>,
 ) -> Option<Explanation> {
     let node = translate::node_of(node_name, node);
-    let service = translate::service_of(filter, svc, slices)?;
+    let service = views::with_endpoints(svc, slices)?;
     let key = service.key.clone();
     let announce_config = AnnounceConfig::from_config(config, &node);
     let mut decision = decide(&node, std::slice::from_ref(&service), &announce_config);
@@ -88,7 +89,7 @@ pub fn explain_service<'a>(
         &decision,
         &announce_config,
         &config.bgp_communities,
-        svc.metadata.annotations.as_ref().map(|a| (key.clone(), a)),
+        [(key.clone(), &svc.attribute_annotations)],
     );
     service_attributes::apply_service_attributes(&mut decision, &accepted);
     explanation(&decision, &key)

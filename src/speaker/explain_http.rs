@@ -9,8 +9,7 @@
 //!   configuration is loaded.
 
 use super::explain::explain_service;
-use super::translate;
-use crate::controller::service::{ServiceFilter, ingress_ips};
+use super::views::{ServiceView, SliceView};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
@@ -18,8 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ferrolb_announce::{Explanation, not_known};
 use ferrolb_config::Config;
-use k8s_openapi::api::core::v1::{Node, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::core::v1::Node;
 use kube::runtime::reflector::{ObjectRef, Store};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -30,12 +28,10 @@ use tokio::sync::watch;
 pub struct ExplainSource {
     /// This node's name.
     pub node_name: String,
-    /// Which Services the speaker handles.
-    pub filter: ServiceFilter,
     /// The Service store.
-    pub services: Store<Service>,
+    pub services: Store<ServiceView>,
     /// The EndpointSlice store.
-    pub slices: Store<EndpointSlice>,
+    pub slices: Store<SliceView>,
     /// The store holding this node.
     pub nodes: Store<Node>,
     /// The configuration in force (`None` until a valid one is loaded).
@@ -169,22 +165,17 @@ pub fn parse_query(query: Option<&str>) -> Result<(ExplainQuery, bool), ExplainE
 }
 
 impl ExplainSource {
-    fn explain_one(&self, config: &Config, svc: &Service) -> Option<Explanation> {
-        let key = translate::object_key(
-            svc.metadata.namespace.as_deref(),
-            svc.metadata.name.as_deref(),
-        );
+    fn explain_one(&self, config: &Config, svc: &ServiceView) -> Option<Explanation> {
         let slices = self.slices.state();
         let node = self.nodes.get(&ObjectRef::new(&self.node_name));
         explain_service(
             &self.node_name,
             node.as_deref(),
             config,
-            &self.filter,
             svc,
             slices
                 .iter()
-                .filter(|s| translate::slice_service_key(s).as_deref() == Some(key.as_str()))
+                .filter(|s| s.belongs_to(&svc.namespace, &svc.name))
                 .map(|s| s.as_ref()),
         )
     }
@@ -212,7 +203,11 @@ impl ExplainSource {
                     .services
                     .state()
                     .iter()
-                    .filter(|svc| ingress_ips(svc).contains(ip))
+                    .filter(|svc| {
+                        svc.service
+                            .as_ref()
+                            .is_some_and(|s| s.ingress_ips.contains(ip))
+                    })
                     .filter_map(|svc| self.explain_one(&config, svc))
                     .collect();
                 out.sort_by(|a, b| a.service.cmp(&b.service));

@@ -1,10 +1,12 @@
 use super::*;
+use crate::controller::service::ServiceFilter;
 use crate::serve::tests::get_with;
 use crate::serve::{Readiness, spawn_with};
+use crate::speaker::translate;
 use k8s_openapi::api::core::v1::{
-    LoadBalancerIngress, LoadBalancerStatus, ServiceSpec, ServiceStatus,
+    LoadBalancerIngress, LoadBalancerStatus, Service, ServiceSpec, ServiceStatus,
 };
-use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher;
@@ -23,8 +25,8 @@ address-pools:
   - 203.0.113.0/24
 ";
 
-fn service(name: &str, ip: &str) -> Service {
-    Service {
+fn service(name: &str, ip: &str) -> ServiceView {
+    let svc = Service {
         metadata: ObjectMeta {
             namespace: Some("default".into()),
             name: Some(name.into()),
@@ -44,11 +46,12 @@ fn service(name: &str, ip: &str) -> Service {
             }),
             ..ServiceStatus::default()
         }),
-    }
+    };
+    ServiceView::new(&ServiceFilter::default(), &svc)
 }
 
-fn slice(service: &str, node: &str) -> EndpointSlice {
-    EndpointSlice {
+fn slice(service: &str, node: &str) -> SliceView {
+    let slice = EndpointSlice {
         metadata: ObjectMeta {
             namespace: Some("default".into()),
             name: Some(format!("{service}-abcde")),
@@ -67,12 +70,13 @@ fn slice(service: &str, node: &str) -> EndpointSlice {
             ..Endpoint::default()
         }],
         ports: None,
-    }
+    };
+    SliceView::new(&slice)
 }
 
 fn store_of<K>(objects: Vec<K>) -> Store<K>
 where
-    K: kube::Resource + Clone + 'static,
+    K: kube::runtime::reflector::Lookup + Clone + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
 {
     let (store, mut writer): (Store<K>, Writer<K>) = reflector::store();
@@ -87,7 +91,6 @@ fn source(config: Option<&str>) -> (ExplainSource, watch::Sender<Option<Arc<Conf
     let (tx, rx) = watch::channel(config.map(|c| Arc::new(Config::from_yaml(c).unwrap())));
     let source = ExplainSource {
         node_name: "node-1".into(),
-        filter: ServiceFilter::default(),
         services: store_of(vec![
             service("whoami", "203.0.113.10"),
             service("shared", "203.0.113.10"),
@@ -126,7 +129,6 @@ async fn a_service_is_explained_in_text_as_the_cli_does_and_in_json_on_request()
         "node-1",
         None,
         &config,
-        &ServiceFilter::default(),
         &service("whoami", "203.0.113.10"),
         [&slice("whoami", "node-1")],
     )

@@ -1,11 +1,12 @@
 //! `ferrolb speaker`: announces each Service IP from exactly the nodes that can serve it. One per node.
 //!
-//! - [`translate`]: Kubernetes objects → the announce decision's plain inputs;
+//! - [`translate`]: Kubernetes objects → the announce decision's plain inputs; [`views`]: the compact copies of
+//!   Services and EndpointSlices the stores keep;
 //! - [`peers`]: configuration → one BGP session per selected peer, and what to restart on a change;
 //! - [`netlink`]: source-address discovery and the VIP interface (rtnetlink); [`vip_set`]: which VIPs it holds
 //!   (withdrawn ones linger briefly);
 //! - [`metrics`]: the Prometheus metrics; [`session_traffic`]: the per-peer UPDATE counters, read at scrape time;
-//! - [`reflectors`]: the watches into stripped stores; [`run`]: the coalescing loop, sessions and shutdown;
+//! - [`reflectors`]: the watches into stores of views or stripped objects; [`run`]: the coalescing loop, sessions and shutdown;
 //!   [`status_metrics`]: the sessions' status into metrics; [`events`]: the rate-limited Events;
 //! - [`explain`]: `--explain ns/name`, one-shot; [`explain_http`]: the same as `GET /explain` on the metrics port.
 
@@ -20,6 +21,7 @@ pub mod run;
 pub mod session_traffic;
 pub mod status_metrics;
 pub mod translate;
+pub mod views;
 pub mod vip_set;
 
 use crate::cluster_args::ClusterArgs;

@@ -1,10 +1,10 @@
-//! The speaker's watches: one reflector per kind of object, keeping a store of objects reduced to what the
-//! speaker reads, and marking every change as pending for the coalescing loop.
+//! The speaker's watches: one reflector per kind of object, keeping a store of what the speaker reads of each
+//! object (a compact view, or the object stripped), and marking every change as pending for the coalescing loop.
 
 use futures::{StreamExt, TryStreamExt};
 use kube::Api;
 use kube::Resource;
-use kube::runtime::reflector;
+use kube::runtime::reflector::{self, Lookup};
 use kube::runtime::{WatchStreamExt, watcher};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -41,25 +41,26 @@ pub async fn sleep_until_opt(at: Option<Instant>) {
     }
 }
 
-/// Runs one reflector: keeps `writer`'s store current with objects reduced by `strip` to what the speaker reads,
-/// and marks `pending` on every change.
-pub fn spawn_reflector<K>(
+/// Runs one reflector: keeps `writer`'s store current with `convert(object)` for every object the watch sees,
+/// and marks `pending` on every change. Each object is converted as it arrives and then dropped, so a store
+/// never holds more of an object than `convert` keeps.
+pub fn spawn_reflector<K, V>(
     api: Api<K>,
     config: watcher::Config,
-    writer: reflector::store::Writer<K>,
-    strip: fn(&mut K),
+    writer: reflector::store::Writer<V>,
+    mut convert: impl FnMut(K) -> V + Send + 'static,
     pending: Pending,
     what: &'static str,
 ) where
     K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+    V: Lookup + Clone + Send + Sync + 'static,
+    V::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
 {
     tokio::spawn(async move {
-        let mut stream = watcher::watcher(api, config)
+        let events = watcher::watcher(api, config)
             .default_backoff()
-            .modify(strip)
-            .reflect(writer)
-            .boxed();
+            .map_ok(move |event| map_event(event, &mut convert));
+        let mut stream = reflector::reflector(writer, events).boxed();
         loop {
             match stream.try_next().await {
                 Ok(Some(watcher::Event::Init | watcher::Event::InitApply(_))) => {}
@@ -71,4 +72,29 @@ pub fn spawn_reflector<K>(
             }
         }
     });
+}
+
+/// `event` with its object converted by `convert`.
+fn map_event<K, V>(
+    event: watcher::Event<K>,
+    convert: &mut impl FnMut(K) -> V,
+) -> watcher::Event<V> {
+    match event {
+        watcher::Event::Apply(k) => watcher::Event::Apply(convert(k)),
+        watcher::Event::Delete(k) => watcher::Event::Delete(convert(k)),
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitApply(k) => watcher::Event::InitApply(convert(k)),
+        watcher::Event::InitDone => watcher::Event::InitDone,
+    }
+}
+
+/// `strip` as a conversion: the object itself, reduced in place (for the single Node and ConfigMap).
+pub fn stripped<K>(strip: fn(&mut K)) -> impl FnMut(K) -> K + Send + 'static
+where
+    K: 'static,
+{
+    move |mut k| {
+        strip(&mut k);
+        k
+    }
 }

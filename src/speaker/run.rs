@@ -12,9 +12,10 @@ use super::explain_http::{self, ExplainSource};
 use super::metrics::{PeerErrorLabels, PeerLabels, ServiceLabels, SpeakerMetrics};
 use super::netlink::{self, VipInterface};
 use super::peers::{self, Discovered, PeerSession, SessionDefaults};
-use super::reflectors::{Pending, sleep_until_opt, spawn_reflector};
+use super::reflectors::{Pending, sleep_until_opt, spawn_reflector, stripped};
 use super::status_metrics::{monitor, monitor_bfd};
 use super::translate;
+use super::views::{self, ServiceView, SliceView};
 use super::vip_set::VipSet;
 use crate::controller::service::ServiceFilter;
 use crate::serve::{self, Readiness};
@@ -28,7 +29,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::{Api, Client, Resource};
+use kube::{Api, Client};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -40,7 +41,7 @@ use tokio::sync::{mpsc, watch};
 pub const REPORTER: &str = "ferrolb-speaker";
 
 /// Objects per page of the Services' and EndpointSlices' initial LIST (kube's default is 500). A page is held
-/// whole, as full objects with their managedFields, before each object is stripped into its store; that page
+/// whole, as full objects with their managedFields, before each object is converted into its store; that page
 /// was the speaker's peak heap when it starts on a cluster with many Services (about 6 MB of 10.7 MB at 1,000
 /// Services). 100 keeps the peak a fifth of that for 5x the LIST requests (100 for 10,000 Services).
 const LIST_PAGE_SIZE: u32 = 100;
@@ -117,11 +118,10 @@ impl ConfigState {
 /// Everything the loop owns.
 struct Speaker {
     args: SpeakerArgs,
-    filter: ServiceFilter,
     defaults: SessionDefaults,
     metrics: SpeakerMetrics,
-    services: Store<Service>,
-    slices: Store<EndpointSlice>,
+    services: Store<ServiceView>,
+    slices: Store<SliceView>,
     nodes: Store<Node>,
     configs: Store<ConfigMap>,
     config: ConfigState,
@@ -162,7 +162,6 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
     let (config_in_force, config_watch) = watch::channel(None);
     let explain = explain_http::router(ExplainSource {
         node_name: args.node_name.clone(),
-        filter: filter.clone(),
         services: services.clone(),
         slices: slices.clone(),
         nodes: nodes.clone(),
@@ -201,7 +200,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         Api::<Service>::all(client.clone()),
         watcher::Config::default().page_size(LIST_PAGE_SIZE),
         services_writer,
-        translate::strip_service,
+        move |svc: Service| ServiceView::new(&filter, &svc),
         pending.clone(),
         "services",
     );
@@ -211,7 +210,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
             .labels(translate::SERVICE_NAME_LABEL)
             .page_size(LIST_PAGE_SIZE),
         slices_writer,
-        translate::strip_slice,
+        |slice: EndpointSlice| SliceView::new(&slice),
         pending.clone(),
         "endpointslices",
     );
@@ -219,7 +218,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         Api::<Node>::all(client.clone()),
         watcher::Config::default().fields(&format!("metadata.name={}", args.node_name)),
         nodes_writer,
-        translate::strip_node,
+        stripped(translate::strip_node),
         pending.clone(),
         "node",
     );
@@ -227,7 +226,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         Api::<ConfigMap>::namespaced(client.clone(), &args.cluster.config_namespace),
         watcher::Config::default().fields(&format!("metadata.name={}", args.cluster.config_name)),
         configs_writer,
-        translate::strip_config_map,
+        stripped(translate::strip_config_map),
         pending.clone(),
         "configmap",
     );
@@ -240,7 +239,6 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
     );
 
     let mut speaker = Speaker {
-        filter,
         defaults: SessionDefaults {
             graceful_restart: (!args.no_graceful_restart).then_some(args.graceful_restart_time),
             state_dir: args.state_dir.clone(),
@@ -331,23 +329,19 @@ impl Speaker {
         let node_obj = self.nodes.get(&ObjectRef::new(&self.args.node_name));
         let node = translate::node_of(&self.args.node_name, node_obj.as_deref());
         let announce_config = AnnounceConfig::from_config(&config, &node);
-        let services =
-            translate::services_of(&self.filter, &self.services.state(), &self.slices.state());
+        let service_views = self.services.state();
+        let services = views::services_of(&service_views, &self.slices.state());
         let mut decision = decide(&node, &services, &announce_config);
         // Per-Service attributes the Services' pools accept (refused ones keep the pool's defaults; the
         // controller reports refusals).
-        let service_objs = self.services.state();
         let accepted = service_attributes::accepted_service_attributes(
             &decision,
             &announce_config,
             &config.bgp_communities,
-            service_objs.iter().filter_map(|s| {
-                let key = translate::object_key(
-                    s.metadata.namespace.as_deref(),
-                    s.metadata.name.as_deref(),
-                );
-                Some((key, s.metadata.annotations.as_ref()?))
-            }),
+            service_views
+                .iter()
+                .filter(|v| !v.attribute_annotations.is_empty())
+                .map(|v| (v.key(), &v.attribute_annotations)),
         );
         service_attributes::apply_service_attributes(&mut decision, &accepted);
 
@@ -700,7 +694,7 @@ impl Speaker {
             action: "Announce".into(),
             secondary: None,
         };
-        if self.events.try_send((ev, svc.object_ref(&()))).is_err() {
+        if self.events.try_send((ev, svc.object_reference())).is_err() {
             tracing::debug!(service = %key, "event queue full; event dropped");
         }
     }

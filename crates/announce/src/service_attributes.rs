@@ -20,6 +20,12 @@ pub const COMMUNITIES_ANNOTATION: &str = "ferrolb.io/bgp-communities";
 pub const LARGE_COMMUNITIES_ANNOTATION: &str = "ferrolb.io/bgp-large-communities";
 /// One LOCAL_PREF value (sent to iBGP peers only).
 pub const LOCAL_PREF_ANNOTATION: &str = "ferrolb.io/bgp-local-pref";
+/// Every annotation [`service_attributes`] reads.
+pub const ATTRIBUTE_ANNOTATIONS: [&str; 3] = [
+    COMMUNITIES_ANNOTATION,
+    LARGE_COMMUNITIES_ANNOTATION,
+    LOCAL_PREF_ANNOTATION,
+];
 /// The Service status condition type that reports whether its annotations were applied.
 pub const CONDITION_TYPE: &str = "ferrolb.io/BGPAttributesAccepted";
 

@@ -1,0 +1,369 @@
+//! The speaker's compact copies of Services and EndpointSlices.
+//!
+//! The speaker watches every Service and EndpointSlice of the cluster, so what it keeps per object is most of its
+//! memory. A k8s-openapi object costs about a kilobyte even with every unread field stripped (its structs are
+//! large when empty), so each object is converted on arrival into a view holding only what the decision, the
+//! per-Service attributes, `/explain` and the Events read, and the object itself is dropped. The views live in
+//! kube's reflector stores (they implement [`Lookup`]), which keep the stores' semantics: a re-list replaces the
+//! contents in one step, and the last contents stay while the API server is away.
+
+use super::translate::{self, SERVICE_NAME_LABEL};
+use crate::controller::service::ServiceFilter;
+use ferrolb_announce::{self as announce, service_attributes::ATTRIBUTE_ANNOTATIONS};
+use k8s_openapi::api::core::v1::{ObjectReference, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::reflector::Lookup;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::ops::Deref;
+
+/// What the speaker keeps of a Service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceView {
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.uid`, for the Events about the Service.
+    pub uid: Option<String>,
+    /// The decision's view of the Service with no endpoints yet (see [`services_of`]), or `None` when it is not
+    /// of type `LoadBalancer`.
+    pub service: Option<announce::Service>,
+    /// The per-Service BGP attribute annotations it carries (and no other annotation).
+    pub attribute_annotations: BTreeMap<String, String>,
+}
+
+impl ServiceView {
+    /// The view of `svc`, which `filter` says whether ferrolb handles.
+    pub fn new(filter: &ServiceFilter, svc: &Service) -> ServiceView {
+        let attribute_annotations = svc
+            .metadata
+            .annotations
+            .iter()
+            .flatten()
+            .filter(|(k, _)| ATTRIBUTE_ANNOTATIONS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        ServiceView {
+            namespace: svc.metadata.namespace.clone().unwrap_or_default(),
+            name: svc.metadata.name.clone().unwrap_or_default(),
+            uid: svc.metadata.uid.clone(),
+            service: translate::service_of(filter, svc),
+            attribute_annotations,
+        }
+    }
+
+    /// `namespace/name`.
+    pub fn key(&self) -> String {
+        translate::object_key(Some(&self.namespace), Some(&self.name))
+    }
+
+    /// A reference to the Service, for an Event about it.
+    pub fn object_reference(&self) -> ObjectReference {
+        ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Service".into()),
+            namespace: Some(self.namespace.clone()),
+            name: Some(self.name.clone()),
+            uid: self.uid.clone(),
+            ..ObjectReference::default()
+        }
+    }
+}
+
+/// What the speaker keeps of an EndpointSlice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SliceView {
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// The name of its Service (label `kubernetes.io/service-name`), in the same namespace.
+    pub service: Option<String>,
+    /// Its endpoints, with the API's defaults for unset conditions.
+    pub endpoints: Vec<announce::Endpoint>,
+}
+
+impl SliceView {
+    /// The view of `slice`.
+    pub fn new(slice: &EndpointSlice) -> SliceView {
+        SliceView {
+            namespace: slice.metadata.namespace.clone().unwrap_or_default(),
+            name: slice.metadata.name.clone().unwrap_or_default(),
+            service: slice
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(SERVICE_NAME_LABEL))
+                .cloned(),
+            endpoints: translate::endpoints_of(std::iter::once(slice)),
+        }
+    }
+
+    /// Whether it belongs to the Service `namespace/name`.
+    pub fn belongs_to(&self, namespace: &str, name: &str) -> bool {
+        self.namespace == namespace && self.service.as_deref() == Some(name)
+    }
+}
+
+/// The decision's view of every `LoadBalancer` Service in `services`, with the endpoints of its EndpointSlices.
+pub fn services_of<S, E>(services: &[S], slices: &[E]) -> Vec<announce::Service>
+where
+    S: Deref<Target = ServiceView>,
+    E: Deref<Target = SliceView>,
+{
+    // Keyed by borrowed (namespace, name): this runs on every recompute, over every slice and Service.
+    let mut by_service: BTreeMap<(&str, &str), Vec<&SliceView>> = BTreeMap::new();
+    for slice in slices {
+        if let Some(name) = slice.service.as_deref() {
+            by_service
+                .entry((slice.namespace.as_str(), name))
+                .or_default()
+                .push(slice);
+        }
+    }
+    services
+        .iter()
+        .filter_map(|view| {
+            let slices = by_service
+                .get(&(view.namespace.as_str(), view.name.as_str()))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            with_endpoints(view, slices.iter().copied())
+        })
+        .collect()
+}
+
+/// The decision's view of one Service with the endpoints of `slices` (its EndpointSlices), or `None` when it is
+/// not of type `LoadBalancer`.
+pub fn with_endpoints<'a>(
+    view: &ServiceView,
+    slices: impl IntoIterator<Item = &'a SliceView>,
+) -> Option<announce::Service> {
+    let mut service = view.service.clone()?;
+    service.endpoints = slices
+        .into_iter()
+        .flat_map(|s| s.endpoints.iter().cloned())
+        .collect();
+    Some(service)
+}
+
+impl Lookup for ServiceView {
+    type DynamicType = ();
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        "Service".into()
+    }
+
+    fn group(_: &()) -> Cow<'_, str> {
+        "".into()
+    }
+
+    fn version(_: &()) -> Cow<'_, str> {
+        "v1".into()
+    }
+
+    fn plural(_: &()) -> Cow<'_, str> {
+        "services".into()
+    }
+
+    fn name(&self) -> Option<Cow<'_, str>> {
+        Some(self.name.as_str().into())
+    }
+
+    fn namespace(&self) -> Option<Cow<'_, str>> {
+        Some(self.namespace.as_str().into())
+    }
+
+    /// Not kept: the store's keys need only namespace and name.
+    fn resource_version(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+
+    /// Not repeated in the store's keys; the view holds it.
+    fn uid(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+}
+
+impl Lookup for SliceView {
+    type DynamicType = ();
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        "EndpointSlice".into()
+    }
+
+    fn group(_: &()) -> Cow<'_, str> {
+        "discovery.k8s.io".into()
+    }
+
+    fn version(_: &()) -> Cow<'_, str> {
+        "v1".into()
+    }
+
+    fn plural(_: &()) -> Cow<'_, str> {
+        "endpointslices".into()
+    }
+
+    fn name(&self) -> Option<Cow<'_, str>> {
+        Some(self.name.as_str().into())
+    }
+
+    fn namespace(&self) -> Option<Cow<'_, str>> {
+        Some(self.namespace.as_str().into())
+    }
+
+    fn resource_version(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+
+    fn uid(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::speaker::translate::tests::{lb_service, slice};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_loadbalancer_service_and_its_slices_become_decision_input() {
+        let s1 = SliceView::new(&slice(
+            "whoami",
+            &[
+                ("node-1", Some(true), None, None),
+                ("node-2", Some(false), Some(true), Some(true)),
+            ],
+        ));
+        let s2 = SliceView::new(&slice("whoami", &[("node-3", None, None, None)]));
+        assert!(s1.belongs_to("default", "whoami"));
+        assert!(!s1.belongs_to("other", "whoami"));
+        let view = ServiceView::new(&ServiceFilter::default(), &lb_service("Local", None));
+        assert_eq!(view.key(), "default/whoami");
+        let got = with_endpoints(&view, [&s1, &s2]).unwrap();
+        assert_eq!(got.key, "default/whoami");
+        assert_eq!(
+            got.ingress_ips,
+            vec!["203.0.113.10".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert_eq!(got.traffic_policy, announce::TrafficPolicy::Local);
+        assert_eq!(got.requested_pool.as_deref(), Some("public-pool"));
+        assert!(got.ours);
+        let flat: Vec<(Option<&str>, bool, bool, bool)> = got
+            .endpoints
+            .iter()
+            .map(|e| (e.node_name.as_deref(), e.ready, e.serving, e.terminating))
+            .collect();
+        assert_eq!(
+            flat,
+            vec![
+                (Some("node-1"), true, true, false),
+                (Some("node-2"), false, true, true),
+                (Some("node-3"), true, true, false),
+            ]
+        );
+
+        let other = SliceView::new(&slice("other", &[("node-1", Some(true), None, None)]));
+        let all = services_of(
+            &[Arc::new(view)],
+            &[Arc::new(s1), Arc::new(other), Arc::new(s2)],
+        );
+        assert_eq!(all, vec![got]);
+    }
+
+    #[test]
+    fn views_keep_what_the_speaker_reads_and_nothing_else() {
+        use k8s_openapi::api::core::v1::ServicePort;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, OwnerReference};
+        let mut svc = lb_service("Local", Some("ferrolb.io/bgp"));
+        svc.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
+            manager: Some("kubectl".into()),
+            ..ManagedFieldsEntry::default()
+        }]);
+        svc.metadata.labels = Some([("app".to_owned(), "whoami".to_owned())].into());
+        if let Some(a) = svc.metadata.annotations.as_mut() {
+            a.insert(
+                "kubectl.kubernetes.io/last-applied-configuration".into(),
+                "{\"big\": true}".into(),
+            );
+            a.insert("ferrolb.io/bgp-local-pref".into(), "200".into());
+            a.insert("ferrolb.io/bgp-communities".into(), "64500:1".into());
+        }
+        svc.metadata.uid = Some("u-1".into());
+        if let Some(spec) = svc.spec.as_mut() {
+            spec.ports = Some(vec![ServicePort {
+                port: 80,
+                ..ServicePort::default()
+            }]);
+        }
+        let filter = ServiceFilter {
+            class: "ferrolb.io/bgp".into(),
+            ..ServiceFilter::default()
+        };
+        let view = ServiceView::new(&filter, &svc);
+        assert_eq!(
+            view.attribute_annotations,
+            [
+                (
+                    "ferrolb.io/bgp-communities".to_owned(),
+                    "64500:1".to_owned()
+                ),
+                ("ferrolb.io/bgp-local-pref".to_owned(), "200".to_owned()),
+            ]
+            .into()
+        );
+        assert_eq!(view.service, translate::service_of(&filter, &svc));
+        assert!(view.service.as_ref().is_some_and(|s| s.ours));
+        let reference = view.object_reference();
+        assert_eq!(
+            (
+                reference.kind.as_deref(),
+                reference.namespace.as_deref(),
+                reference.name.as_deref(),
+                reference.uid.as_deref()
+            ),
+            (
+                Some("Service"),
+                Some("default"),
+                Some("whoami"),
+                Some("u-1")
+            )
+        );
+        // Another class: kept as not ours. Not a LoadBalancer: kept without a decision view.
+        let other_class = ServiceFilter {
+            class: "other.io/lb".into(),
+            ..ServiceFilter::default()
+        };
+        let other = ServiceView::new(&other_class, &svc);
+        assert!(other.service.as_ref().is_some_and(|s| !s.ours));
+        if let Some(spec) = svc.spec.as_mut() {
+            spec.type_ = Some("ClusterIP".into());
+        }
+        assert_eq!(ServiceView::new(&filter, &svc).service, None);
+
+        let mut sl = slice("whoami", &[("node-1", Some(true), Some(true), Some(false))]);
+        sl.metadata.owner_references = Some(vec![OwnerReference {
+            name: "whoami".into(),
+            ..OwnerReference::default()
+        }]);
+        if let Some(l) = sl.metadata.labels.as_mut() {
+            l.insert("endpointslice.kubernetes.io/managed-by".into(), "x".into());
+        }
+        assert_eq!(
+            SliceView::new(&sl),
+            SliceView {
+                namespace: "default".into(),
+                name: "whoami-abcde".into(),
+                service: Some("whoami".into()),
+                endpoints: vec![announce::Endpoint {
+                    node_name: Some("node-1".into()),
+                    ready: true,
+                    serving: true,
+                    terminating: false,
+                }],
+            }
+        );
+    }
+}
