@@ -5,7 +5,7 @@
 
 use super::SpeakerArgs;
 use super::translate;
-use super::views::{self, ServiceView, SliceView};
+use super::views::{self, NodeNames, ServiceView, SliceView};
 use crate::controller::service::ServiceFilter;
 use anyhow::Context;
 use ferrolb_announce::{
@@ -55,7 +55,12 @@ pub async fn run(args: &SpeakerArgs, key: &str) -> anyhow::Result<()> {
         default_class: !args.cluster.no_default_class,
         ..ServiceFilter::default()
     };
-    let slices: Vec<SliceView> = slices.items.iter().map(SliceView::new).collect();
+    let names = &mut NodeNames::default();
+    let slices: Vec<SliceView> = slices
+        .items
+        .iter()
+        .map(|s| SliceView::new(s, names))
+        .collect();
     match explain_service(
         &args.node_name,
         node.as_ref(),

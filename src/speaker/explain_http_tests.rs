@@ -3,6 +3,7 @@ use crate::controller::service::ServiceFilter;
 use crate::serve::tests::get_with;
 use crate::serve::{Readiness, spawn_with};
 use crate::speaker::translate;
+use crate::speaker::views::NodeNames;
 use k8s_openapi::api::core::v1::{
     LoadBalancerIngress, LoadBalancerStatus, Service, ServiceSpec, ServiceStatus,
 };
@@ -71,7 +72,7 @@ fn slice(service: &str, node: &str) -> SliceView {
         }],
         ports: None,
     };
-    SliceView::new(&slice)
+    SliceView::new(&slice, &mut NodeNames::default())
 }
 
 fn store_of<K>(objects: Vec<K>) -> Store<K>

@@ -15,7 +15,7 @@ use super::peers::{self, Discovered, PeerSession, SessionDefaults};
 use super::reflectors::{Pending, sleep_until_opt, spawn_reflector, stripped};
 use super::status_metrics::{monitor, monitor_bfd};
 use super::translate;
-use super::views::{self, ServiceView, SliceView};
+use super::views::{self, NodeNames, ServiceView, SliceView};
 use super::vip_set::VipSet;
 use crate::controller::service::ServiceFilter;
 use crate::serve::{self, Readiness};
@@ -210,7 +210,10 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
             .labels(translate::SERVICE_NAME_LABEL)
             .page_size(LIST_PAGE_SIZE),
         slices_writer,
-        |slice: EndpointSlice| SliceView::new(&slice),
+        {
+            let mut names = NodeNames::default();
+            move |slice: EndpointSlice| SliceView::new(&slice, &mut names)
+        },
         pending.clone(),
         "endpointslices",
     );

@@ -3,7 +3,6 @@
 use crate::controller::service::{Handling, ServiceFilter, ingress_ips};
 use ferrolb_announce as announce;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, NodeStatus, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::BTreeMap;
 
@@ -77,25 +76,6 @@ pub fn object_key(namespace: Option<&str>, name: Option<&str>) -> String {
     )
 }
 
-/// Every endpoint of `slices`, with the EndpointSlice API's defaults for unset conditions.
-pub fn endpoints_of<'a>(
-    slices: impl IntoIterator<Item = &'a EndpointSlice>,
-) -> Vec<announce::Endpoint> {
-    slices
-        .into_iter()
-        .flat_map(|s| s.endpoints.iter())
-        .map(|e| {
-            let c = e.conditions.as_ref();
-            announce::Endpoint::from_conditions(
-                e.node_name.clone(),
-                c.and_then(|c| c.ready),
-                c.and_then(|c| c.serving),
-                c.and_then(|c| c.terminating),
-            )
-        })
-        .collect()
-}
-
 /// The decision's view of a Service without its endpoints (the EndpointSlices add them, see
 /// [`super::views::with_endpoints`]), or `None` when it is not of type `LoadBalancer`.
 pub fn service_of(filter: &ServiceFilter, svc: &Service) -> Option<announce::Service> {
@@ -138,7 +118,7 @@ pub(crate) mod tests {
         LoadBalancerIngress, LoadBalancerStatus, NodeCondition, NodeStatus, ServiceSpec,
         ServiceStatus,
     };
-    use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions};
+    use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointSlice};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     /// node, ready, serving, terminating

@@ -14,8 +14,9 @@ use k8s_openapi::api::core::v1::{ObjectReference, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::reflector::Lookup;
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Deref;
+use std::sync::Arc;
 
 /// What the speaker keeps of a Service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,9 +85,26 @@ pub struct SliceView {
     pub endpoints: Vec<announce::Endpoint>,
 }
 
+/// The node names of the endpoints seen so far, shared: every endpoint on a node holds the same name rather than
+/// its own copy (a cluster has a few hundred nodes at most, so the set is never pruned).
+#[derive(Debug, Default)]
+pub struct NodeNames(HashSet<Arc<str>>);
+
+impl NodeNames {
+    /// The shared copy of `name`.
+    pub fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.0.get(name) {
+            return n.clone();
+        }
+        let n: Arc<str> = Arc::from(name);
+        self.0.insert(n.clone());
+        n
+    }
+}
+
 impl SliceView {
-    /// The view of `slice`.
-    pub fn new(slice: &EndpointSlice) -> SliceView {
+    /// The view of `slice`, its node names shared through `names`.
+    pub fn new(slice: &EndpointSlice, names: &mut NodeNames) -> SliceView {
         SliceView {
             namespace: slice.metadata.namespace.clone().unwrap_or_default(),
             name: slice.metadata.name.clone().unwrap_or_default(),
@@ -96,7 +114,20 @@ impl SliceView {
                 .as_ref()
                 .and_then(|l| l.get(SERVICE_NAME_LABEL))
                 .cloned(),
-            endpoints: translate::endpoints_of(std::iter::once(slice)),
+            // With the EndpointSlice API's defaults for unset conditions.
+            endpoints: slice
+                .endpoints
+                .iter()
+                .map(|e| {
+                    let c = e.conditions.as_ref();
+                    announce::Endpoint::from_conditions(
+                        e.node_name.as_deref().map(|n| names.get(n)),
+                        c.and_then(|c| c.ready),
+                        c.and_then(|c| c.serving),
+                        c.and_then(|c| c.terminating),
+                    )
+                })
+                .collect(),
         }
     }
 
@@ -226,18 +257,21 @@ impl Lookup for SliceView {
 mod tests {
     use super::*;
     use crate::speaker::translate::tests::{lb_service, slice};
-    use std::sync::Arc;
 
     #[test]
     fn a_loadbalancer_service_and_its_slices_become_decision_input() {
-        let s1 = SliceView::new(&slice(
-            "whoami",
-            &[
-                ("node-1", Some(true), None, None),
-                ("node-2", Some(false), Some(true), Some(true)),
-            ],
-        ));
-        let s2 = SliceView::new(&slice("whoami", &[("node-3", None, None, None)]));
+        let names = &mut NodeNames::default();
+        let s1 = SliceView::new(
+            &slice(
+                "whoami",
+                &[
+                    ("node-1", Some(true), None, None),
+                    ("node-2", Some(false), Some(true), Some(true)),
+                ],
+            ),
+            names,
+        );
+        let s2 = SliceView::new(&slice("whoami", &[("node-3", None, None, None)]), names);
         assert!(s1.belongs_to("default", "whoami"));
         assert!(!s1.belongs_to("other", "whoami"));
         let view = ServiceView::new(&ServiceFilter::default(), &lb_service("Local", None));
@@ -265,7 +299,15 @@ mod tests {
             ]
         );
 
-        let other = SliceView::new(&slice("other", &[("node-1", Some(true), None, None)]));
+        let other = SliceView::new(
+            &slice("other", &[("node-1", Some(true), None, None)]),
+            names,
+        );
+        // One shared name per node.
+        assert!(Arc::ptr_eq(
+            other.endpoints[0].node_name.as_ref().unwrap(),
+            s1.endpoints[0].node_name.as_ref().unwrap()
+        ));
         let all = services_of(
             &[Arc::new(view)],
             &[Arc::new(s1), Arc::new(other), Arc::new(s2)],
@@ -352,7 +394,7 @@ mod tests {
             l.insert("endpointslice.kubernetes.io/managed-by".into(), "x".into());
         }
         assert_eq!(
-            SliceView::new(&sl),
+            SliceView::new(&sl, &mut NodeNames::default()),
             SliceView {
                 namespace: "default".into(),
                 name: "whoami-abcde".into(),

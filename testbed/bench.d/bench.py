@@ -259,7 +259,7 @@ def cases_for(args, impl):
     for n in args.sizes:
         fams = ["ipv4"] if n <= 510 else ["ipv4-shared", "ipv6"]
         for fam in fams:
-            if fam not in args.families:
+            if fam not in (args.large_families if n >= args.large_from else args.families):
                 continue
             if fam not in impl.families:
                 continue
@@ -274,6 +274,8 @@ def run_impl(args, lab, impl, res, out_dir):
     impl.setup()
     cases = cases_for(args, impl)
     if not cases:
+        res.errors.append(f"{impl.name}: no case to run: sizes {args.sizes} with families {args.families} "
+                          "(ipv4 runs N <= 510 only; above, ipv4-shared and ipv6)")
         return
     churn_case = min(cases, key=lambda c: (abs(c[0] - args.churn_size), c[1]))
     # restart (and peers3) at the largest case, IPv6 when the implementation has it
@@ -305,7 +307,7 @@ def run_impl(args, lab, impl, res, out_dir):
             try:
                 post_scenarios(args, lab, impl, res, label, state, post)
             finally:
-                sc.teardown(lab, impl, state)
+                sc.teardown(lab, impl, state, delete=(n, fam) != cases[-1])
 
 
 def post_scenarios(args, lab, impl, res, label, state, post):
@@ -385,7 +387,10 @@ def main():
                     help="address families of the cases: ipv4 (N <= 510), ipv4-shared and ipv6 (N > 510)")
     ap.add_argument("--reps", type=int, default=3, help="repetitions per figure (default 3)")
     ap.add_argument("--reps-large", type=int, default=1, help="repetitions at N >= --large-from (default 1)")
-    ap.add_argument("--large-from", type=int, default=10000, help="N from which --reps-large applies")
+    ap.add_argument("--large-from", type=int, default=10000,
+                    help="N from which --reps-large and --large-families apply")
+    ap.add_argument("--large-families", default=None,
+                    help="families of the cases at N >= --large-from (default: --families)")
     ap.add_argument("--impl", default="ferrolb,metallb-v0.12.1,metallb-v0.15.2,metallb-v0.16.2",
                     help="implementations (default ferrolb,metallb-v0.12.1,metallb-v0.15.2,metallb-v0.16.2); "
                          "none: only join --include runs into one table")
@@ -407,6 +412,7 @@ def main():
         args.scenarios = "scale,packing,churn,failover"
     args.sizes = [int(x) for x in args.sizes.split(",")]
     args.families = args.families.split(",")
+    args.large_families = args.large_families.split(",") if args.large_families else args.families
     args.scenarios = args.scenarios.split(",")
     impl_names = [] if args.impl == "none" else args.impl.split(",")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")

@@ -193,13 +193,15 @@ def packing_phase(lab, impl, wl, watch, conv, out_dir, tag):
     return m
 
 
-def teardown(lab, impl, state):
-    """Stop the implementation and remove a kept workload."""
+def teardown(lab, impl, state, delete=True):
+    """Stop the implementation and remove a kept workload (`delete=False`: the lab goes down next anyway, and
+    deleting 10,000 Services takes the API server minutes)."""
     wl, watch, _ = state
     watch.stop_flag = True
     impl.stop_all()
-    wl.delete()
-    wait_router_clean(lab)
+    if delete:
+        wl.delete()
+        wait_router_clean(lab)
 
 
 def churn(lab, impl, state, rate, duration_s, timeout_s=10.0):

@@ -7,6 +7,7 @@ use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// The node label that keeps a node out of external load balancers (any value counts).
 pub const EXCLUDE_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
@@ -47,8 +48,8 @@ impl fmt::Display for TrafficPolicy {
 /// One endpoint of a Service, flattened from an EndpointSlice (`discovery.k8s.io/v1`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Endpoint {
-    /// `endpoint.nodeName`, when set.
-    pub node_name: Option<String>,
+    /// `endpoint.nodeName`, when set (shared: every endpoint on a node can hold the same name).
+    pub node_name: Option<Arc<str>>,
     /// `conditions.ready`.
     pub ready: bool,
     /// `conditions.serving`.
@@ -62,7 +63,7 @@ impl Endpoint {
     /// the API's rules for unset conditions: `ready` unset means ready, `serving` unset defers
     /// to `ready`, `terminating` unset means not terminating.
     pub fn from_conditions(
-        node_name: Option<String>,
+        node_name: Option<Arc<str>>,
         ready: Option<bool>,
         serving: Option<bool>,
         terminating: Option<bool>,

@@ -17,7 +17,7 @@ fn endpoint() -> impl Strategy<Value = Endpoint> {
         any::<bool>(),
     )
         .prop_map(|(n, ready, serving, terminating)| Endpoint {
-            node_name: n.map(|i| NODES[i].to_string()),
+            node_name: n.map(|i| NODES[i].into()),
             ready,
             serving,
             terminating,
