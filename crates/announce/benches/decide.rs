@@ -65,8 +65,8 @@ fn services() -> Vec<Service> {
                 endpoints: (0..3)
                     .map(|k| Endpoint {
                         node_name: Some(match k {
-                            0 => format!("node-{}", i % 2),
-                            _ => format!("node-{}", 2 + (i * k * 7) % 98),
+                            0 => format!("node-{}", i % 2).into(),
+                            _ => format!("node-{}", 2 + (i * k * 7) % 98).into(),
                         }),
                         ready: true,
                         serving: true,
