@@ -179,79 +179,55 @@ pub fn with_endpoints<'a>(
     Some(service)
 }
 
-impl Lookup for ServiceView {
-    type DynamicType = ();
+/// `Lookup` for a view with `namespace` and `name` fields: the store keys it by those alone (no resource version,
+/// and the uid, which a view may hold, is not repeated in the key).
+macro_rules! view_lookup {
+    ($view:ty, $kind:literal, $group:literal, $plural:literal) => {
+        impl Lookup for $view {
+            type DynamicType = ();
 
-    fn kind(_: &()) -> Cow<'_, str> {
-        "Service".into()
-    }
+            fn kind(_: &()) -> Cow<'_, str> {
+                $kind.into()
+            }
 
-    fn group(_: &()) -> Cow<'_, str> {
-        "".into()
-    }
+            fn group(_: &()) -> Cow<'_, str> {
+                $group.into()
+            }
 
-    fn version(_: &()) -> Cow<'_, str> {
-        "v1".into()
-    }
+            fn version(_: &()) -> Cow<'_, str> {
+                "v1".into()
+            }
 
-    fn plural(_: &()) -> Cow<'_, str> {
-        "services".into()
-    }
+            fn plural(_: &()) -> Cow<'_, str> {
+                $plural.into()
+            }
 
-    fn name(&self) -> Option<Cow<'_, str>> {
-        Some(self.name.as_str().into())
-    }
+            fn name(&self) -> Option<Cow<'_, str>> {
+                Some(self.name.as_str().into())
+            }
 
-    fn namespace(&self) -> Option<Cow<'_, str>> {
-        Some(self.namespace.as_str().into())
-    }
+            fn namespace(&self) -> Option<Cow<'_, str>> {
+                Some(self.namespace.as_str().into())
+            }
 
-    /// Not kept: the store's keys need only namespace and name.
-    fn resource_version(&self) -> Option<Cow<'_, str>> {
-        None
-    }
+            fn resource_version(&self) -> Option<Cow<'_, str>> {
+                None
+            }
 
-    /// Not repeated in the store's keys; the view holds it.
-    fn uid(&self) -> Option<Cow<'_, str>> {
-        None
-    }
+            fn uid(&self) -> Option<Cow<'_, str>> {
+                None
+            }
+        }
+    };
 }
 
-impl Lookup for SliceView {
-    type DynamicType = ();
-
-    fn kind(_: &()) -> Cow<'_, str> {
-        "EndpointSlice".into()
-    }
-
-    fn group(_: &()) -> Cow<'_, str> {
-        "discovery.k8s.io".into()
-    }
-
-    fn version(_: &()) -> Cow<'_, str> {
-        "v1".into()
-    }
-
-    fn plural(_: &()) -> Cow<'_, str> {
-        "endpointslices".into()
-    }
-
-    fn name(&self) -> Option<Cow<'_, str>> {
-        Some(self.name.as_str().into())
-    }
-
-    fn namespace(&self) -> Option<Cow<'_, str>> {
-        Some(self.namespace.as_str().into())
-    }
-
-    fn resource_version(&self) -> Option<Cow<'_, str>> {
-        None
-    }
-
-    fn uid(&self) -> Option<Cow<'_, str>> {
-        None
-    }
-}
+view_lookup!(ServiceView, "Service", "", "services");
+view_lookup!(
+    SliceView,
+    "EndpointSlice",
+    "discovery.k8s.io",
+    "endpointslices"
+);
 
 #[cfg(test)]
 mod tests {
