@@ -106,6 +106,20 @@ def resources(impl, m, suffix=""):
     m["speaker_peak_rss_mb_max"] = max(r for _, r in spk)
 
 
+def update_counts(lab, impl, cap, m):
+    """UPDATEs sent, three ways, into m: FRR's counters, the speakers' own metric (when the implementation
+    exports one) and the capture `cap`, which this stops. Returns the capture's per-session counts."""
+    m["updates_frr"], _ = bgp_counters(lab)
+    if impl.speaker_counts_updates:
+        vals = [impl.speaker_updates(i) for i in impl.speakers]
+        if all(v is not None for v in vals):
+            m["updates_speaker_metric"] = sum(vals)
+    sessions = cap.stop()
+    m["updates_pcap"] = sum(s["updates"] for s in sessions.values())
+    m["update_bytes_pcap"] = sum(s["bytes"] for s in sessions.values())
+    return sessions
+
+
 def scale(lab, impl, n, family, out_dir, tag, notes, keep=False, packing=True):
     """Create N Services with the implementation stopped, then start it and time convergence ("scale": the
     controller assigns the addresses one by one while the speakers run, so the speakers see a trickle).
@@ -141,14 +155,7 @@ def scale(lab, impl, n, family, out_dir, tag, notes, keep=False, packing=True):
     m["time_to_all_ips_s"] = (watch.all_assigned_at or time.monotonic()) - t0
     m["time_to_all_routes_s"] = t_routes - t0
     resources(impl, m)
-    m["updates_frr"], _ = bgp_counters(lab)
-    if impl.speaker_counts_updates:
-        vals = [impl.speaker_updates(i) for i in impl.speakers]
-        if all(v is not None for v in vals):
-            m["updates_speaker_metric"] = sum(vals)
-    sessions = cap.stop()
-    m["updates_pcap"] = sum(s["updates"] for s in sessions.values())
-    m["update_bytes_pcap"] = sum(s["bytes"] for s in sessions.values())
+    update_counts(lab, impl, cap, m)
     p = packing_phase(lab, impl, wl, watch, conv, out_dir, tag) if packing else None
     if not keep:
         watch.stop_flag = True
@@ -170,12 +177,7 @@ def packing_phase(lab, impl, wl, watch, conv, out_dir, tag):
     time.sleep(2.0)
     m = {"time_to_all_routes_s": t_routes - t0}
     resources(impl, m, suffix="packing")
-    m["updates_frr"], _ = bgp_counters(lab)
-    if impl.speaker_counts_updates:
-        vals = [impl.speaker_updates(i) for i in impl.speakers]
-        if all(v is not None for v in vals):
-            m["updates_speaker_metric"] = sum(vals)
-    sessions = cap.stop()
+    sessions = update_counts(lab, impl, cap, m)
     fam = "ipv6" if wl.family == "ipv6" else "ipv4"
     per_node = conv.per_node(watch.snapshot())
     optimum = {x: math.ceil(c / PREFIXES_PER_UPDATE[fam]) for x, c in per_node.items()}
@@ -183,10 +185,8 @@ def packing_phase(lab, impl, wl, watch, conv, out_dir, tag):
     for (src, _dst), st in sessions.items():
         x = int(src.rsplit(".", 1)[-1]) - 10 if "." in src else int(src.rsplit(":", 1)[-1]) - 10
         over.append(st["updates"] - st["eor"] - optimum.get(x, 0))
-    m["updates_pcap"] = sum(s["updates"] for s in sessions.values())
     m["updates_eor_pcap"] = sum(s["eor"] for s in sessions.values())
     m["updates_data_pcap"] = m["updates_pcap"] - m["updates_eor_pcap"]
-    m["update_bytes_pcap"] = sum(s["bytes"] for s in sessions.values())
     m["updates_optimum"] = sum(optimum.values())
     m["updates_over_optimum_max"] = max(over) if over else float("nan")
     m["sessions"] = len(sessions)
