@@ -101,6 +101,17 @@ pub(crate) fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::O
     s.serialize_str(&format_duration(*d))
 }
 
+/// Serialises an optional duration (skipped when `None` by the field's attribute).
+pub(crate) fn serialize_opt<S: serde::Serializer>(
+    d: &Option<Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => serialize(d, s),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

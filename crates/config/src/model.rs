@@ -39,6 +39,10 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Peer {
+    /// The peer's name: a `BGPPeer`'s `metadata.name`, or the optional `name` of a ConfigMap
+    /// peer (a ferrolb extension). Advertisements limited by `peers` refer to it. Unique.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Our AS number.
     pub my_asn: u32,
     /// The router's AS number (equal to `my_asn` for iBGP).
@@ -56,6 +60,23 @@ pub struct Peer {
     /// The keepalive interval (default hold time / 3; never more than the hold time).
     #[serde(serialize_with = "crate::duration::serialize")]
     pub keepalive_time: Duration,
+    /// How long to wait between connection attempts (`connectTime`); none means the speaker's
+    /// default.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::duration::serialize_opt"
+    )]
+    pub connect_time: Option<Duration>,
+    /// Graceful restart for this session: `Some(true)` on, `Some(false)` off, `None` the
+    /// speaker's default (`--graceful-restart-time` / `--no-graceful-restart`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graceful_restart: Option<bool>,
+    /// Whether the session carries both address families (IPv4 and IPv6 Service routes) or
+    /// only the peer address's own family. ConfigMap peers carry both (ferrolb's behaviour
+    /// since the start); a `BGPPeer` carries both only with `dualStackAddressFamily: true`,
+    /// as in MetalLB.
+    #[serde(skip_serializing_if = "crate::model::is_true")]
+    pub dual_stack_address_family: bool,
     /// Our BGP identifier, if not the session's local IPv4 address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub router_id: Option<Ipv4Addr>,
@@ -134,9 +155,19 @@ pub struct AddressPool {
     #[serde(skip_serializing_if = "AnnounceFrom::is_default")]
     pub announce_from: AnnounceFrom,
     /// How to announce, as written; empty means one default advertisement (see
-    /// [`AddressPool::advertisements`]).
+    /// [`AddressPool::advertisements`]) unless [`AddressPool::announced`] is false.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub bgp_advertisements: Vec<BgpAdvertisement>,
+    /// Whether the pool's addresses are announced at all. Always true for a ConfigMap pool;
+    /// false for an `IPAddressPool` that no `BGPAdvertisement` selects (MetalLB allocates from
+    /// such a pool but announces nothing). Written only when false.
+    #[serde(skip_serializing_if = "crate::model::is_true")]
+    pub announced: bool,
+}
+
+/// For `skip_serializing_if`: true values are the default.
+pub(crate) fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl AddressPool {
@@ -146,9 +177,11 @@ impl AddressPool {
     }
 
     /// The advertisements in force: those written, or the default one (/32, /128, no
-    /// local preference, no communities) when none are.
+    /// local preference, no communities) when none are; none when the pool is not announced.
     pub fn advertisements(&self) -> Cow<'_, [BgpAdvertisement]> {
-        if self.bgp_advertisements.is_empty() {
+        if !self.announced {
+            Cow::Borrowed(&[])
+        } else if self.bgp_advertisements.is_empty() {
             Cow::Owned(vec![BgpAdvertisement::default()])
         } else {
             Cow::Borrowed(&self.bgp_advertisements)
@@ -197,11 +230,40 @@ pub struct BgpAdvertisement {
     /// LOCAL_PREF values a Service may set with its annotation. Only on host routes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_service_localprefs: Vec<LocalPrefRange>,
+    /// Names of the peers ([`Peer::name`]) that get these routes; empty means every peer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<String>,
+    /// Which nodes announce with this advertisement: empty means every node; otherwise a node
+    /// matching any one selector.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub node_selectors: Vec<NodeSelector>,
+    /// Which Services it applies to, by the Service's own labels: empty means every Service;
+    /// otherwise a Service matching any one selector. Not a security boundary: a Service's
+    /// labels are written by whoever owns the Service.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub service_selectors: Vec<NodeSelector>,
 }
 
 impl BgpAdvertisement {
     fn is_default_bandwidth(b: &Bandwidth) -> bool {
         *b == DEFAULT_BANDWIDTH_PER_ENDPOINT
+    }
+
+    /// Whether this advertisement applies on a node with these labels (no selectors: every
+    /// node; otherwise any one selector matching).
+    pub fn selects_node(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.node_selectors.is_empty() || self.node_selectors.iter().any(|s| s.matches(labels))
+    }
+
+    /// Whether this advertisement applies to a Service with these labels.
+    pub fn selects_service(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.service_selectors.is_empty()
+            || self.service_selectors.iter().any(|s| s.matches(labels))
+    }
+
+    /// Whether the peer called `name` gets these routes (no `peers`: every peer).
+    pub fn selects_peer(&self, name: Option<&str>) -> bool {
+        self.peers.is_empty() || name.is_some_and(|n| self.peers.iter().any(|p| p == n))
     }
 
     /// Whether `value` is a LOCAL_PREF a Service may set here.
@@ -223,6 +285,9 @@ impl Default for BgpAdvertisement {
             link_bandwidth_per_endpoint: DEFAULT_BANDWIDTH_PER_ENDPOINT,
             allowed_service_communities: Vec::new(),
             allowed_service_localprefs: Vec::new(),
+            peers: Vec::new(),
+            node_selectors: Vec::new(),
+            service_selectors: Vec::new(),
         }
     }
 }

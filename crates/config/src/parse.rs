@@ -312,6 +312,7 @@ fn peer(
         return None;
     }
     Some(Peer {
+        name: None,
         my_asn: my_asn?,
         peer_asn: peer_asn?,
         peer_address: peer_address?,
@@ -319,6 +320,9 @@ fn peer(
         source_address,
         hold_time: hold_time?,
         keepalive_time: keepalive_time?,
+        connect_time: None,
+        graceful_restart: None,
+        dual_stack_address_family: true,
         router_id,
         password,
         ebgp_multihop,
@@ -552,6 +556,7 @@ fn pool(
         auto_assign,
         announce_from,
         bgp_advertisements: bgp_advertisements.into_iter().map(|(a, _, _)| a).collect(),
+        announced: true,
     })
 }
 
@@ -664,6 +669,7 @@ fn advertisement(
         link_bandwidth_per_endpoint: bandwidth.unwrap_or(defaults.link_bandwidth_per_endpoint),
         allowed_service_communities,
         allowed_service_localprefs,
+        ..BgpAdvertisement::default()
     })
 }
 

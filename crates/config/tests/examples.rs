@@ -68,6 +68,7 @@ fn every_invalid_example_fails_with_its_expected_errors() {
 fn seed() -> Config {
     Config {
         peers: vec![Peer {
+            name: None,
             my_asn: 65559,
             peer_asn: 65559,
             peer_address: "198.18.0.1".parse().unwrap(),
@@ -75,6 +76,9 @@ fn seed() -> Config {
             source_address: None,
             hold_time: DEFAULT_HOLD_TIME,
             keepalive_time: Duration::from_secs(30),
+            connect_time: None,
+            graceful_restart: None,
+            dual_stack_address_family: true,
             router_id: None,
             password: Some("foo".into()),
             ebgp_multihop: false,
@@ -94,6 +98,7 @@ fn seed() -> Config {
             auto_assign: true,
             announce_from: AnnounceFrom::NodesWithEndpoints,
             bgp_advertisements: vec![],
+            announced: true,
         }],
     }
 }

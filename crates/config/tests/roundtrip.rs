@@ -106,6 +106,7 @@ fn peer(i: usize) -> impl Strategy<Value = Peer> {
                     Duration::from_nanos(ka % (hold * 1_000_000_000 + 1))
                 };
                 Peer {
+                    name: None,
                     my_asn,
                     peer_asn,
                     peer_address,
@@ -113,6 +114,9 @@ fn peer(i: usize) -> impl Strategy<Value = Peer> {
                     source_address,
                     hold_time,
                     keepalive_time,
+                    connect_time: None,
+                    graceful_restart: None,
+                    dual_stack_address_family: true,
                     router_id: router_id.map(Ipv4Addr::from),
                     password,
                     ebgp_multihop: !ibgp && my_asn != peer_asn && v6,
@@ -220,6 +224,7 @@ fn advertisement(min_v4: u8, min_v6: u8) -> impl Strategy<Value = BgpAdvertiseme
                     } else {
                         Vec::new()
                     },
+                    ..BgpAdvertisement::default()
                 }
             },
         )
@@ -282,6 +287,7 @@ fn pool(i: u32) -> impl Strategy<Value = AddressPool> {
                         AnnounceFrom::NodesWithEndpoints
                     },
                     bgp_advertisements,
+                    announced: true,
                 }
             },
         )
