@@ -9,9 +9,13 @@ use std::fmt;
 /// One problem in a configuration: where it is (`path` and `line`) and what is wrong (`kind`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
-    /// Where in the model, e.g. `address-pools[1].addresses[0]`; empty for the document itself.
+    /// The MetalLB object the error is about (CRD source); None for a ConfigMap.
+    pub object: Option<crate::metallb::ObjectId>,
+    /// Where in the model, e.g. `address-pools[1].addresses[0]`, or in the object
+    /// (`spec.addresses[1]`); empty for the document (or object) itself.
     pub path: String,
-    /// 1-based line in the text that was given (for a manifest: in the manifest file).
+    /// 1-based line in the text that was given (for a manifest: in the manifest file); 0 when
+    /// there is none (an object read from the API server).
     pub line: usize,
     /// What is wrong.
     pub kind: ConfigErrorKind,
@@ -21,6 +25,7 @@ impl ConfigError {
     /// A new error at `path`, `line`.
     pub fn new(path: impl Into<String>, line: usize, kind: ConfigErrorKind) -> Self {
         ConfigError {
+            object: None,
             path: path.into(),
             line,
             kind,
@@ -34,11 +39,17 @@ impl ConfigError {
 }
 
 impl fmt::Display for ConfigError {
+    /// `path (line N): message` for a ConfigMap; `Kind ns/name: path (line N): message` for a
+    /// MetalLB object, without `(line N)` when it came from the API server.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "line {}: {}", self.line, self.kind)
-        } else {
-            write!(f, "{} (line {}): {}", self.path, self.line, self.kind)
+        if let Some(object) = &self.object {
+            write!(f, "{object}: ")?;
+        }
+        match (self.path.is_empty(), self.line) {
+            (true, 0) => write!(f, "{}", self.kind),
+            (true, line) => write!(f, "line {line}: {}", self.kind),
+            (false, 0) => write!(f, "{}: {}", self.path, self.kind),
+            (false, line) => write!(f, "{} (line {line}): {}", self.path, self.kind),
         }
     }
 }

@@ -21,6 +21,7 @@ mod duration;
 mod error;
 mod fields;
 mod manifest;
+pub mod metallb;
 mod model;
 mod parse;
 mod selector;
