@@ -10,7 +10,7 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     /// The MetalLB object the error is about (CRD source); None for a ConfigMap.
-    pub object: Option<crate::metallb::ObjectId>,
+    pub object: Option<Box<crate::metallb::ObjectId>>,
     /// Where in the model, e.g. `address-pools[1].addresses[0]`, or in the object
     /// (`spec.addresses[1]`); empty for the document (or object) itself.
     pub path: String,
@@ -114,7 +114,7 @@ pub enum ConfigErrorKind {
     EmptyBfdProfileName,
     /// Two BFD profiles with the same name.
     #[error(
-        "duplicate BFD profile name {name:?} (first defined at {first_path}, line {first_line})"
+        "duplicate BFD profile name {name:?} (first defined at {})", at(first_path, *first_line)
     )]
     DuplicateBfdProfileName {
         /// The name.
@@ -188,7 +188,7 @@ pub enum ConfigErrorKind {
     BadPassword(&'static str),
     /// Two peers with the same address, port and local AS.
     #[error(
-        "duplicate peer: {address} port {port} my-asn {my_asn} is already defined at {first_path} (line {first_line})"
+        "duplicate peer: {address} port {port} my-asn {my_asn} is already defined at {}", at_paren(first_path, *first_line)
     )]
     DuplicatePeer {
         /// The peer address.
@@ -222,7 +222,7 @@ pub enum ConfigErrorKind {
     #[error("pool name must not be empty")]
     EmptyPoolName,
     /// Two pools of one name.
-    #[error("duplicate pool name {name:?} (first defined at {first_path}, line {first_line})")]
+    #[error("duplicate pool name {name:?} (first defined at {})", at(first_path, *first_line))]
     DuplicatePoolName {
         /// The name.
         name: String,
@@ -259,7 +259,7 @@ pub enum ConfigErrorKind {
         entry_path: String,
     },
     /// The same advertisement twice in one pool.
-    #[error("duplicate advertisement: identical to {first_path} (line {first_line})")]
+    #[error("duplicate advertisement: identical to {}", at_paren(first_path, *first_line))]
     DuplicateAdvertisement {
         /// The first one's path.
         first_path: String,
@@ -369,10 +369,27 @@ pub enum ConfigErrorKind {
     },
 }
 
+/// `path, line N`, or `path` alone when there is no line (an object from the API server).
+fn at(path: &str, line: usize) -> String {
+    match line {
+        0 => path.to_owned(),
+        line => format!("{path}, line {line}"),
+    }
+}
+
+/// `path (line N)`, or `path` alone when there is no line.
+fn at_paren(path: &str, line: usize) -> String {
+    match line {
+        0 => path.to_owned(),
+        line => format!("{path} (line {line})"),
+    }
+}
+
 /// Two address entries that share addresses: this one, and the one it overlaps.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "{entry} in pool {pool:?} overlaps {other_entry} in pool {other_pool:?} ({other_path}, line {other_line})"
+    "{entry} in pool {pool:?} overlaps {other_entry} in pool {other_pool:?} ({})",
+    at(other_path, *other_line)
 )]
 pub struct Overlap {
     /// This entry as written.

@@ -194,7 +194,7 @@ fn object(node: &Node, errs: &mut Vec<ConfigError>) -> Option<Object> {
         name,
     };
     for e in errs.iter_mut().skip(before) {
-        e.object = Some(id.clone());
+        e.object = Some(Box::new(id.clone()));
     }
     let spec = env.entry("spec").map_or(
         Node {

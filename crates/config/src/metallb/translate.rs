@@ -272,7 +272,7 @@ fn on_object<T>(
     let mut local = Vec::new();
     let out = read(&mut local);
     for mut e in local {
-        e.object = Some(id.clone());
+        e.object = Some(Box::new(id.clone()));
         e.path = camel_path(&e.path);
         e.kind = camel_kind(e.kind);
         errs.push(e);
@@ -353,7 +353,7 @@ pub(super) fn translate(objects: &[Object], secrets: &Secrets) -> Translation {
             by_kind.entry(obj.id.kind).or_default().push(obj);
         } else {
             let mut e = ConfigError::new("", obj.line, ConfigErrorKind::DuplicateObject);
-            e.object = Some(obj.id.clone());
+            e.object = Some(Box::new(obj.id.clone()));
             errs.push(e);
         }
     }
@@ -476,7 +476,7 @@ pub(super) fn translate(objects: &[Object], secrets: &Secrets) -> Translation {
             // The Secret's password failed the TCP-MD5 checks: point at the reference.
             for e in errs
                 .iter_mut()
-                .filter(|e| e.object.as_ref() == Some(&obj.id))
+                .filter(|e| e.object.as_deref() == Some(&obj.id))
             {
                 if e.path == "spec.password" {
                     e.path = "spec.passwordSecret".into();
@@ -602,7 +602,7 @@ pub(super) fn translate(objects: &[Object], secrets: &Secrets) -> Translation {
     validate::duplicate_peers(&peer_keys, &mut cross);
     for mut e in cross {
         if let Some((id, path)) = places.get(&e.path) {
-            e.object = Some(id.clone());
+            e.object = Some(Box::new(id.clone()));
             e.path = path.clone();
         }
         errs.push(e);
