@@ -50,6 +50,7 @@ fn service_strategy() -> impl Strategy<Value = Service> {
                 TrafficPolicy::Cluster
             },
             requested_pool: None,
+            labels: Default::default(),
             ours,
             endpoints,
         })
