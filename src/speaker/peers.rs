@@ -1,7 +1,7 @@
 //! From the configuration to one BGP session per selected peer, and from the announce decision to each
 //! session's desired routes. Pure functions.
 
-use ferrolb_announce::{AnnounceDecision, PeerKey, RouteAttributes};
+use ferrolb_announce::{AnnounceDecision, PeerKey, PeerTable, RouteAttributes, RoutesView};
 use ferrolb_bgp::fsm::{FsmConfig, GracefulRestartConfig};
 use ferrolb_bgp::rib_out::Attributes;
 use ferrolb_bgp::session::{DesiredRoutes, SessionConfig, TcpOptions};
@@ -10,7 +10,12 @@ use ferrolb_config::{BfdProfile, Config};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The restart time a peer with `graceful-restart: true` advertises when the speaker's default
+/// (`--no-graceful-restart`) has none: the usual 120 s.
+pub const DEFAULT_RESTART_TIME: u16 = 120;
 
 /// Speaker-wide session settings (from the command line).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,8 +24,21 @@ pub struct SessionDefaults {
     pub graceful_restart: Option<u16>,
     /// Where the graceful-restart records live.
     pub state_dir: PathBuf,
-    /// First connect-retry delay.
+    /// First connect-retry delay, for peers that configure no connect time.
     pub connect_retry: Duration,
+}
+
+impl SessionDefaults {
+    /// The graceful-restart time `peer` advertises: the speaker's default when the peer says
+    /// nothing, none when it turns graceful restart off, and the default time (or
+    /// [`DEFAULT_RESTART_TIME`] when the speaker disables it) when it turns it on.
+    pub fn restart_time(&self, peer: &ferrolb_config::Peer) -> Option<u16> {
+        match peer.graceful_restart {
+            None => self.graceful_restart,
+            Some(false) => None,
+            Some(true) => Some(self.graceful_restart.unwrap_or(DEFAULT_RESTART_TIME)),
+        }
+    }
 }
 
 /// Addresses discovered on the node for a peer (the source of the route toward it), used when the peer's
@@ -74,11 +92,11 @@ pub fn desired_sessions(
         fsm.hold_time = u16::try_from(p.hold_time.as_secs()).unwrap_or(u16::MAX);
         // The configuration always carries one (hold time / 3 when not written).
         fsm.keepalive_time = Some(p.keepalive_time);
-        fsm.graceful_restart = defaults.graceful_restart.map(|t| GracefulRestartConfig {
+        fsm.graceful_restart = defaults.restart_time(p).map(|t| GracefulRestartConfig {
             restart_time: t,
             restarting: false,
         });
-        fsm.connect_retry_initial = defaults.connect_retry;
+        fsm.connect_retry_initial = p.connect_time.unwrap_or(defaults.connect_retry);
         let key = PeerKey {
             address: p.peer_address,
             port: p.peer_port,
@@ -210,31 +228,62 @@ pub fn attributes_of(attrs: &RouteAttributes) -> Attributes {
     }
 }
 
-/// The routes every selected peer must have, from the decision, for sessions where our AS is
-/// `my_asn` (the link-bandwidth community of a weighted route carries it).
-pub fn desired_routes(decision: &AnnounceDecision, my_asn: u32) -> DesiredRoutes {
-    decision
+/// The routes of one of the decision's tables, for sessions where our AS is `my_asn` (the
+/// link-bandwidth community of a weighted route carries it). No table: no routes.
+pub fn desired_routes(table: Option<RoutesView<'_>>, my_asn: u32) -> DesiredRoutes {
+    let Some(table) = table else {
+        return DesiredRoutes::default();
+    };
+    table
         .routes
         .iter()
         .map(|(prefix, route)| {
             let mut attributes = attributes_of(&route.attributes);
-            attributes.extended_communities = decision.extended_communities(prefix, my_asn);
+            attributes.extended_communities = table.extended_communities(prefix, my_asn);
             (*prefix, attributes)
         })
         .collect()
 }
 
-/// The routes for each local AS among `sessions`.
-pub fn desired_routes_by_as<'a>(
-    decision: &AnnounceDecision,
-    sessions: impl IntoIterator<Item = &'a SessionConfig>,
-) -> BTreeMap<u32, DesiredRoutes> {
-    let mut out = BTreeMap::new();
-    for s in sessions {
-        out.entry(s.fsm.my_asn)
-            .or_insert_with(|| desired_routes(decision, s.fsm.my_asn));
+/// The routes handed to each session. Sessions with the same local AS that the decision gives
+/// the same table share one `Arc`, so the common case (no per-peer restriction) builds one
+/// table per local AS.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteTables {
+    by_peer: BTreeMap<PeerKey, Arc<DesiredRoutes>>,
+}
+
+impl RouteTables {
+    /// The table of `peer` (empty when it has none).
+    pub fn for_peer(&self, peer: &PeerKey) -> Arc<DesiredRoutes> {
+        self.by_peer.get(peer).cloned().unwrap_or_default()
     }
-    out
+
+    /// The table of the session configured by `session` (its peer is `session.tcp.peer`).
+    pub fn for_session(&self, session: &SessionConfig) -> Arc<DesiredRoutes> {
+        self.for_peer(&PeerKey {
+            address: session.tcp.peer.ip(),
+            port: session.tcp.peer.port(),
+        })
+    }
+}
+
+/// The routes of each of `sessions`, one table per local AS and decision table.
+pub fn desired_route_tables<'a>(
+    decision: &AnnounceDecision,
+    sessions: impl IntoIterator<Item = (&'a PeerKey, &'a SessionConfig)>,
+) -> RouteTables {
+    let mut shared: BTreeMap<(u32, PeerTable), Arc<DesiredRoutes>> = BTreeMap::new();
+    let mut by_peer = BTreeMap::new();
+    for (peer, session) in sessions {
+        let table = decision.table_of(peer).unwrap_or(PeerTable::Unselected);
+        let my_asn = session.fsm.my_asn;
+        let routes = shared
+            .entry((my_asn, table))
+            .or_insert_with(|| Arc::new(desired_routes(decision.view(table), my_asn)));
+        by_peer.insert(*peer, routes.clone());
+    }
+    RouteTables { by_peer }
 }
 
 #[cfg(test)]
@@ -574,13 +623,13 @@ peers:
         decision.routes.insert(weighted, Default::default());
         decision.routes.insert(plain, Default::default());
         decision.link_bandwidth.insert(weighted, 2_000_000);
-        let routes = desired_routes(&decision, 64501);
+        let routes = desired_routes(decision.view(PeerTable::All), 64501);
         assert_eq!(
             routes[&weighted].extended_communities,
             [[0x40, 0x04, 0xFB, 0xF5, 0x48, 0x74, 0x24, 0x00]]
         );
         assert!(routes[&plain].extended_communities.is_empty());
-        let four_octet = desired_routes(&decision, 4_200_000_000);
+        let four_octet = desired_routes(decision.view(PeerTable::All), 4_200_000_000);
         assert_eq!(
             four_octet[&weighted].extended_communities,
             [[0x40, 0x04, 0x5B, 0xA0, 0x48, 0x74, 0x24, 0x00]]

@@ -661,6 +661,8 @@ fn fill_service_decision<'a>(
         }
     }
 
+    // Built only if an advertisement has service-selectors.
+    let labels = std::cell::OnceCell::<BTreeMap<String, String>>::new();
     for (ip, pool) in &ips {
         let ip = *ip;
         let Some((pool, pool_name)) = pool else {
@@ -703,7 +705,13 @@ fn fill_service_decision<'a>(
             );
             continue;
         }
-        let applies = |a: &&Advertisement| a.selects_node && a.selects_service(&service.labels);
+        let applies = |a: &&Advertisement| {
+            a.selects_node
+                && (a.service_selectors.is_empty()
+                    || a.selects_service(
+                        labels.get_or_init(|| service.labels.iter().cloned().collect()),
+                    ))
+        };
         if !ads.iter().any(|a| applies(&a)) {
             push_once(
                 sd,

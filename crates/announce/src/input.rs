@@ -88,8 +88,9 @@ pub struct Service {
     pub ingress_ips: Vec<IpAddr>,
     /// `spec.externalTrafficPolicy`.
     pub traffic_policy: TrafficPolicy,
-    /// `metadata.labels` (advertisements' `service-selectors` match them).
-    pub labels: BTreeMap<String, String>,
+    /// `metadata.labels`, sorted by key (advertisements' `service-selectors` match them). A
+    /// vector rather than a map: the speaker keeps one per Service, and most are never read.
+    pub labels: Vec<(String, String)>,
     /// The pool named by the Service's pool annotation, if any (informational: the pool that
     /// contains each IP is the one that applies).
     pub requested_pool: Option<String>,

@@ -206,9 +206,9 @@ fn service_selectors_limit_an_advertisement_to_matching_services() {
         },
     ];
     let mut gold = web();
-    gold.labels = BTreeMap::from([("tier".into(), "gold".into())]);
+    gold.labels = vec![("tier".into(), "gold".into())];
     let mut db = service("default/db", &["203.0.113.6"], vec![ready("node-1")]);
-    db.labels = BTreeMap::from([("app".into(), "db".into())]);
+    db.labels = vec![("app".into(), "db".into())];
     let plain = service("default/plain", &["203.0.113.7"], vec![ready("node-1")]);
     let d = decide(&node("node-1"), &[gold, db, plain], &cfg);
     assert_eq!(prefixes(&d), ["203.0.113.0/24", "203.0.113.5/32"]);
