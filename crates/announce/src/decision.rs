@@ -478,8 +478,7 @@ fn peer_tables(
         .flat_map(|p| &p.advertisements)
         .filter(|a| !a.peers.is_empty())
         .collect();
-    // A class: the limited advertisements that select it, and the one family it carries.
-    let mut classes: Vec<((Vec<bool>, Option<bool>), PeerTable)> = Vec::new();
+    let mut classes: Vec<(PeerClass, PeerTable)> = Vec::new();
     let mut tables = Vec::new();
     for (decision, peer) in peers.iter_mut().zip(&config.peers) {
         if !peer.selects_node {
@@ -518,6 +517,10 @@ fn peer_tables(
     }
     tables
 }
+
+/// A class of peers: which of the advertisements limited to named peers select it, and the
+/// one family it carries (`Some(true)` IPv4, `Some(false)` IPv6, `None` both).
+type PeerClass = (Vec<bool>, Option<bool>);
 
 /// Whether a contribution goes to `peer`: its advertisement selects the peer and the peer's
 /// session carries the prefix's family.
