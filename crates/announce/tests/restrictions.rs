@@ -23,6 +23,12 @@ fn selector(key: &str, value: &str) -> NodeSelector {
     }
 }
 
+/// Asserts that the explanation of `default/web` contains `line`.
+fn assert_explained(d: &AnnounceDecision, line: &str) {
+    let text = explain(d, "default/web");
+    assert!(text.contains(line), "{text}");
+}
+
 fn web() -> Service {
     service("default/web", &["203.0.113.5"], vec![ready("node-1")])
 }
@@ -84,11 +90,7 @@ fn an_advertisement_limited_to_a_peer_reaches_only_that_peer_with_only_its_attri
         pool: "v4".into(),
         peers: vec!["tor-b".into()],
     }));
-    let text = explain(&d, "default/web");
-    assert!(
-        text.contains("a BGPAdvertisement of pool v4 goes only to peers tor-b"),
-        "{text}"
-    );
+    assert_explained(&d, "a BGPAdvertisement of pool v4 goes only to peers tor-b");
 }
 
 #[test]
@@ -241,10 +243,9 @@ fn an_unannounced_pool_announces_nothing_and_says_why() {
         sd.reasons
             .contains(&Reason::PoolNotAdvertised { pool: "v4".into() })
     );
-    let text = explain(&d, "default/web");
-    assert!(
-        text.contains("- pool v4 has no BGPAdvertisement, so its IPs are not announced"),
-        "{text}"
+    assert_explained(
+        &d,
+        "- pool v4 has no BGPAdvertisement, so its IPs are not announced",
     );
 }
 
