@@ -29,6 +29,18 @@ fn assert_explained(d: &AnnounceDecision, line: &str) {
     assert!(text.contains(line), "{text}");
 }
 
+/// [`config`] with 198.18.0.1 carrying IPv4 only, and a dual-stack Service ready on node-1.
+fn v4_only_peer_and_dual_stack_service() -> (AnnounceConfig, Service) {
+    let mut cfg = config();
+    cfg.peers[0].dual_stack = false;
+    let dual = service(
+        "default/dual",
+        &["203.0.113.5", "2001:db8:1::5"],
+        vec![ready("node-1")],
+    );
+    (cfg, dual)
+}
+
 fn web() -> Service {
     service("default/web", &["203.0.113.5"], vec![ready("node-1")])
 }
@@ -251,13 +263,7 @@ fn an_unannounced_pool_announces_nothing_and_says_why() {
 
 #[test]
 fn a_single_family_peer_gets_only_routes_of_its_family() {
-    let mut cfg = config();
-    cfg.peers[0].dual_stack = false;
-    let dual = service(
-        "default/dual",
-        &["203.0.113.5", "2001:db8:1::5"],
-        vec![ready("node-1")],
-    );
+    let (mut cfg, dual) = v4_only_peer_and_dual_stack_service();
     let d = decide(&node("node-1"), &[dual], &cfg);
     let v4_only = d.routes_for(&peer_key("198.18.0.1")).unwrap();
     assert_eq!(
@@ -287,13 +293,7 @@ fn a_single_family_peer_gets_only_routes_of_its_family() {
 
 #[test]
 fn service_attributes_reach_the_host_route_in_every_peer_table() {
-    let mut cfg = config();
-    cfg.peers[0].dual_stack = false;
-    let dual = service(
-        "default/dual",
-        &["203.0.113.5", "2001:db8:1::5"],
-        vec![ready("node-1")],
-    );
+    let (cfg, dual) = v4_only_peer_and_dual_stack_service();
     let mut d = decide(&node("node-1"), &[dual], &cfg);
     assert_eq!(d.tables.len(), 1);
     let attrs = ServiceAttributes {
