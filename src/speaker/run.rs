@@ -22,7 +22,7 @@ use crate::serve::{self, Readiness};
 use anyhow::Context;
 use ferrolb_announce::{AnnounceConfig, AnnounceDecision, PeerKey, decide, service_attributes};
 use ferrolb_bgp::fsm::State;
-use ferrolb_bgp::session::{DesiredRoutes, Session, SessionConfig, StopMode, bfd_up_signal};
+use ferrolb_bgp::session::{Session, SessionConfig, StopMode, bfd_up_signal};
 use ferrolb_config::Config;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, ObjectReference, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -137,9 +137,8 @@ struct Speaker {
     sessions: BTreeMap<PeerKey, Running>,
     /// One BFD endpoint per local (source) address, bound when a peer first needs it.
     bfd_endpoints: BTreeMap<IpAddr, ferrolb_bfd::Endpoint>,
-    /// The routes handed to the sessions, per local AS (weighted routes carry it); the sessions of one local AS
-    /// share its table.
-    routes: Arc<BTreeMap<u32, Arc<DesiredRoutes>>>,
+    /// The routes handed to the sessions; sessions that get the same routes share one table.
+    routes: Arc<peers::RouteTables>,
     announced: BTreeMap<String, bool>,
     events: mpsc::Sender<(Event, ObjectReference)>,
 }
@@ -262,7 +261,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         vip_set: VipSet::default(),
         sessions: BTreeMap::new(),
         bfd_endpoints: BTreeMap::new(),
-        routes: Arc::new(BTreeMap::new()),
+        routes: Arc::default(),
         announced: BTreeMap::new(),
         events: spawn_event_publisher(recorder),
     };
@@ -351,12 +350,10 @@ impl Speaker {
         self.discover(&config).await;
         let desired_sessions =
             peers::desired_sessions(&config, &node.labels, &self.defaults, &self.discovered);
-        let routes = Arc::new(
-            peers::desired_routes_by_as(&decision, desired_sessions.values().map(|d| &d.session))
-                .into_iter()
-                .map(|(asn, table)| (asn, Arc::new(table)))
-                .collect::<BTreeMap<_, _>>(),
-        );
+        let routes = Arc::new(peers::desired_route_tables(
+            &decision,
+            desired_sessions.iter().map(|(k, d)| (k, &d.session)),
+        ));
         self.apply_sessions(desired_sessions, &routes, since).await;
         self.routes = routes;
         let want = self.vip_set.announce(
@@ -393,11 +390,10 @@ impl Speaker {
     async fn apply_sessions(
         &mut self,
         desired: BTreeMap<PeerKey, PeerSession>,
-        routes: &Arc<BTreeMap<u32, Arc<DesiredRoutes>>>,
+        routes: &Arc<peers::RouteTables>,
         since: Option<Instant>,
     ) {
-        let table =
-            |config: &SessionConfig| routes.get(&config.fsm.my_asn).cloned().unwrap_or_default();
+        let table = |config: &SessionConfig| routes.for_session(config);
         let running: BTreeMap<PeerKey, PeerSession> = self
             .sessions
             .iter()

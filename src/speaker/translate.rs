@@ -105,6 +105,14 @@ pub fn service_of(filter: &ServiceFilter, svc: &Service) -> Option<announce::Ser
         ),
         ingress_ips: ingress_ips(svc),
         traffic_policy,
+        // From the API's sorted map, so sorted, and allocated to the exact length.
+        labels: svc
+            .metadata
+            .labels
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         requested_pool,
         ours,
         endpoints: Vec::new(),

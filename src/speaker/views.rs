@@ -334,6 +334,12 @@ mod tests {
         );
         assert_eq!(view.service, translate::service_of(&filter, &svc));
         assert!(view.service.as_ref().is_some_and(|s| s.ours));
+        // Labels are kept for advertisements' service-selectors, as an exact-size vector.
+        let labels = &view.service.as_ref().map(|s| s.labels.clone());
+        assert_eq!(
+            labels.as_deref(),
+            Some(&[("app".to_owned(), "whoami".to_owned())][..])
+        );
         let reference = view.object_reference();
         assert_eq!(
             (

@@ -39,12 +39,14 @@ fn config() -> AnnounceConfig {
             ),
         ],
         peers: (1..=3)
-            .map(|i| Peer {
-                key: PeerKey {
-                    address: IpAddr::V4(Ipv4Addr::new(198, 18, 255, i)),
-                    port: 179,
-                },
-                selects_node: true,
+            .map(|i| {
+                Peer::new(
+                    PeerKey {
+                        address: IpAddr::V4(Ipv4Addr::new(198, 18, 255, i)),
+                        port: 179,
+                    },
+                    true,
+                )
             })
             .collect(),
     }
@@ -60,6 +62,7 @@ fn services() -> Vec<Service> {
                 ingress_ips: vec![ip],
                 traffic_policy: TrafficPolicy::Local,
                 requested_pool: None,
+                labels: Default::default(),
                 ours: true,
                 // Node node-0 hosts an endpoint of every other Service.
                 endpoints: (0..3)

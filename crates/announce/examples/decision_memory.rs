@@ -43,12 +43,14 @@ fn main() {
             ..Pool::default()
         }],
         peers: (1..=3)
-            .map(|i| Peer {
-                key: PeerKey {
-                    address: IpAddr::V4(Ipv4Addr::new(198, 19, 0, i)),
-                    port: 179,
-                },
-                selects_node: true,
+            .map(|i| {
+                Peer::new(
+                    PeerKey {
+                        address: IpAddr::V4(Ipv4Addr::new(198, 19, 0, i)),
+                        port: 179,
+                    },
+                    true,
+                )
             })
             .collect(),
     };
@@ -58,6 +60,7 @@ fn main() {
             ingress_ips: vec![IpAddr::V4(Ipv4Addr::new(198, 18, (i >> 8) as u8, i as u8))],
             traffic_policy: TrafficPolicy::Local,
             requested_pool: None,
+            labels: Default::default(),
             ours: true,
             endpoints: vec![Endpoint {
                 node_name: Some("node-0".into()),

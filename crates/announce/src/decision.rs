@@ -3,7 +3,7 @@
 
 use crate::input::{
     Advertisement, AnnounceConfig, AnnounceFrom, Community, EXCLUDE_LABEL, Endpoint,
-    LargeCommunity, Node, PeerKey, Pool, Service, TrafficPolicy,
+    LargeCommunity, Node, Peer, PeerKey, Pool, Service, TrafficPolicy,
 };
 use crate::link_bandwidth::link_bandwidth_community_bps;
 use crate::reason::{NAMED_NODES, Reason};
@@ -46,13 +46,59 @@ pub struct Route {
     pub covered_ips: Vec<IpAddr>,
 }
 
-/// Whether one configured peer gets this node's routes.
+/// Which route table a peer gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PeerTable {
+    /// None: the peer does not select this node.
+    Unselected,
+    /// [`AnnounceDecision::routes`]: every route (no advertisement or family filter leaves
+    /// anything out for this peer).
+    All,
+    /// [`AnnounceDecision::tables`]`[i]`: the routes of the advertisements that apply to the
+    /// peer, of the families its session carries.
+    Class(usize),
+}
+
+/// Whether one configured peer gets this node's routes, and which.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerDecision {
     /// The peer.
     pub peer: PeerKey,
-    /// Whether its node-selectors select this node (then it gets every route).
+    /// Whether its node-selectors select this node.
     pub selected: bool,
+    /// The routes it gets. Peers that the same advertisements select and whose sessions carry
+    /// the same families share one table.
+    pub table: PeerTable,
+}
+
+/// The routes of one class of peers, when they differ from [`AnnounceDecision::routes`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RouteTable {
+    /// The prefixes, with attributes merged over the advertisements that apply to the class.
+    pub routes: BTreeMap<IpNet, Route>,
+    /// Weighted ECMP: the link bandwidth of each weighted route (see
+    /// [`AnnounceDecision::link_bandwidth`]).
+    pub link_bandwidth: BTreeMap<IpNet, u64>,
+}
+
+/// One peer's routes, borrowed from the decision.
+#[derive(Debug, Clone, Copy)]
+pub struct RoutesView<'a> {
+    /// The prefixes and their attributes.
+    pub routes: &'a BTreeMap<IpNet, Route>,
+    /// The link bandwidth of each weighted prefix.
+    pub link_bandwidth: &'a BTreeMap<IpNet, u64>,
+}
+
+impl RoutesView<'_> {
+    /// The extended communities to send with `prefix` where our AS is `my_asn`: the
+    /// link-bandwidth community when the route is weighted, else none.
+    pub fn extended_communities(&self, prefix: &IpNet, my_asn: u32) -> Vec<[u8; 8]> {
+        self.link_bandwidth
+            .get(prefix)
+            .map(|bps| vec![link_bandwidth_community_bps(my_asn, *bps)])
+            .unwrap_or_default()
+    }
 }
 
 /// The decision for one Service.
@@ -85,8 +131,12 @@ pub struct AnnounceDecision {
     pub node_reasons: Vec<Reason>,
     /// Every configured peer, in configuration order, and whether it selects this node.
     pub peers: Vec<PeerDecision>,
-    /// The prefixes to announce to every selected peer. Empty when the node may not announce.
+    /// Every prefix this node announces, with attributes merged over every advertisement that
+    /// produces it: what peers of [`PeerTable::All`] get. Empty when the node may not announce.
     pub routes: BTreeMap<IpNet, Route>,
+    /// The route tables of peer classes that get less than [`Self::routes`] (advertisements
+    /// limited to named peers, sessions of one address family); empty in the common case.
+    pub tables: Vec<RouteTable>,
     /// One decision per Service, keyed `namespace/name`.
     pub services: BTreeMap<String, ServiceDecision>,
     /// Weighted ECMP: the link bandwidth, in bits per second, of each weighted route (a key of
@@ -96,7 +146,7 @@ pub struct AnnounceDecision {
 }
 
 impl AnnounceDecision {
-    /// The peers that select this node, each of which must be given [`Self::routes`].
+    /// The peers that select this node, each of which must be given [`Self::routes_for`] it.
     pub fn selected_peers(&self) -> impl Iterator<Item = PeerKey> + '_ {
         self.peers.iter().filter(|p| p.selected).map(|p| p.peer)
     }
@@ -114,22 +164,44 @@ impl AnnounceDecision {
         ips
     }
 
-    /// The extended communities to send with `prefix` to a peer for which our AS is `my_asn`:
-    /// the link-bandwidth community when the route is weighted, else none.
+    /// The extended communities to send with `prefix` (of [`Self::routes`]) to a peer for
+    /// which our AS is `my_asn`: the link-bandwidth community when the route is weighted.
     pub fn extended_communities(&self, prefix: &IpNet, my_asn: u32) -> Vec<[u8; 8]> {
-        self.link_bandwidth
-            .get(prefix)
-            .map(|bps| vec![link_bandwidth_community_bps(my_asn, *bps)])
+        self.view(PeerTable::All)
+            .map(|v| v.extended_communities(prefix, my_asn))
             .unwrap_or_default()
     }
 
-    /// The routes `peer` must receive: all of [`Self::routes`] when it selects this node,
-    /// `None` when it does not (or is not configured).
+    /// Which table `peer` gets; `None` when it is not configured.
+    pub fn table_of(&self, peer: &PeerKey) -> Option<PeerTable> {
+        self.peers.iter().find(|p| p.peer == *peer).map(|p| p.table)
+    }
+
+    /// The routes of `table`; `None` for [`PeerTable::Unselected`] (or an unknown class).
+    pub fn view(&self, table: PeerTable) -> Option<RoutesView<'_>> {
+        match table {
+            PeerTable::Unselected => None,
+            PeerTable::All => Some(RoutesView {
+                routes: &self.routes,
+                link_bandwidth: &self.link_bandwidth,
+            }),
+            PeerTable::Class(i) => self.tables.get(i).map(|t| RoutesView {
+                routes: &t.routes,
+                link_bandwidth: &t.link_bandwidth,
+            }),
+        }
+    }
+
+    /// The routes `peer` must receive; `None` when it does not select this node (or is not
+    /// configured).
     pub fn routes_for(&self, peer: &PeerKey) -> Option<&BTreeMap<IpNet, Route>> {
-        self.peers
-            .iter()
-            .any(|p| p.selected && p.peer == *peer)
-            .then_some(&self.routes)
+        self.view(self.table_of(peer)?).map(|v| v.routes)
+    }
+
+    /// Every route table, mutable ([`Self::routes`] first), for changes that apply to a prefix
+    /// wherever it is sent.
+    pub fn route_tables_mut(&mut self) -> impl Iterator<Item = &mut BTreeMap<IpNet, Route>> {
+        std::iter::once(&mut self.routes).chain(self.tables.iter_mut().map(|t| &mut t.routes))
     }
 }
 
@@ -331,20 +403,24 @@ pub fn decide(node: &Node, services: &[Service], config: &AnnounceConfig) -> Ann
     if config.peers.is_empty() {
         node_reasons.push(Reason::NoPeersConfigured);
     }
-    let peers: Vec<PeerDecision> = config
+    let mut peers: Vec<PeerDecision> = config
         .peers
         .iter()
         .map(|p| PeerDecision {
             peer: p.key,
             selected: p.selects_node,
+            table: PeerTable::Unselected,
         })
         .collect();
-    for p in &peers {
-        node_reasons.push(if p.selected {
-            Reason::PeerSelectsNode { peer: p.peer }
+    for p in &config.peers {
+        node_reasons.push(if p.selects_node {
+            Reason::PeerSelectsNode { peer: p.key }
         } else {
-            Reason::PeerDoesNotSelectNode { peer: p.peer }
+            Reason::PeerDoesNotSelectNode { peer: p.key }
         });
+        if p.selects_node && !p.dual_stack {
+            node_reasons.push(Reason::PeerSingleFamily { peer: p.key });
+        }
     }
 
     if !peers.is_empty() && !peers.iter().any(|p| p.selected) {
@@ -372,6 +448,7 @@ pub fn decide(node: &Node, services: &[Service], config: &AnnounceConfig) -> Ann
             (service.key.clone(), sd)
         })
         .collect();
+    let tables = peer_tables(config, &mut peers, &contributions);
     let link_bandwidth = link_bandwidths(&mut contributions);
     AnnounceDecision {
         node: node.name.clone(),
@@ -379,12 +456,80 @@ pub fn decide(node: &Node, services: &[Service], config: &AnnounceConfig) -> Ann
         peers,
         link_bandwidth,
         routes: merge_routes(contributions),
+        tables,
         // Collecting builds the tree in bulk, with full nodes; a repeated key keeps the last.
         services: decisions.into_iter().collect(),
     }
 }
 
+/// Assigns each selected peer of `peers` (in configuration order, as `config.peers`) its
+/// table, and builds one table per class of peers that gets less than every route: peers that
+/// the same advertisements limited to named peers select, with the same family filter, share a
+/// class. Without such advertisements and single-family peers, every peer gets
+/// [`PeerTable::All`] and nothing is built.
+fn peer_tables(
+    config: &AnnounceConfig,
+    peers: &mut [PeerDecision],
+    contributions: &[Contribution<'_>],
+) -> Vec<RouteTable> {
+    let limited: Vec<&Advertisement> = config
+        .pools
+        .iter()
+        .flat_map(|p| &p.advertisements)
+        .filter(|a| !a.peers.is_empty())
+        .collect();
+    let mut classes: Vec<(PeerClass, PeerTable)> = Vec::new();
+    let mut tables = Vec::new();
+    for (decision, peer) in peers.iter_mut().zip(&config.peers) {
+        if !peer.selects_node {
+            continue;
+        }
+        let selects: Vec<bool> = limited
+            .iter()
+            .map(|a| a.selects_peer(peer.name.as_deref()))
+            .collect();
+        let family = (!peer.dual_stack).then_some(peer.key.address.is_ipv4());
+        if family.is_none() && selects.iter().all(|s| *s) {
+            decision.table = PeerTable::All;
+            continue;
+        }
+        let class = (selects, family);
+        if let Some((_, table)) = classes.iter().find(|(c, _)| *c == class) {
+            decision.table = *table;
+            continue;
+        }
+        let mut own: Vec<Contribution<'_>> = contributions
+            .iter()
+            .filter(|c| applies_to(c, peer))
+            .copied()
+            .collect();
+        let table = if own.len() == contributions.len() {
+            PeerTable::All
+        } else {
+            tables.push(RouteTable {
+                link_bandwidth: link_bandwidths(&mut own),
+                routes: merge_routes(own),
+            });
+            PeerTable::Class(tables.len() - 1)
+        };
+        decision.table = table;
+        classes.push((class, table));
+    }
+    tables
+}
+
+/// A class of peers: which of the advertisements limited to named peers select it, and the
+/// one family it carries (`Some(true)` IPv4, `Some(false)` IPv6, `None` both).
+type PeerClass = (Vec<bool>, Option<bool>);
+
+/// Whether a contribution goes to `peer`: its advertisement selects the peer and the peer's
+/// session carries the prefix's family.
+fn applies_to(c: &Contribution<'_>, peer: &Peer) -> bool {
+    c.advertisement.selects_peer(peer.name.as_deref()) && peer.carries(&c.prefix)
+}
+
 /// One IP's share of a route: the prefix an advertisement gives it.
+#[derive(Clone, Copy)]
 struct Contribution<'a> {
     prefix: IpNet,
     ip: IpAddr,
@@ -519,6 +664,8 @@ fn fill_service_decision<'a>(
         }
     }
 
+    // Built only if an advertisement has service-selectors.
+    let labels = std::cell::OnceCell::<BTreeMap<String, String>>::new();
     for (ip, pool) in &ips {
         let ip = *ip;
         let Some((pool, pool_name)) = pool else {
@@ -538,9 +685,13 @@ fn fill_service_decision<'a>(
                 actual: pool_name.clone(),
             });
         }
-        let endpoints_allow = tally.usable_here() > 0
-            || (all_nodes_applies(pool, service) && tally.usable_total() > 0);
-        if !(cx.can_announce && endpoints_allow) {
+        if !pool.announced {
+            push_once(
+                sd,
+                Reason::PoolNotAdvertised {
+                    pool: pool_name.clone(),
+                },
+            );
             continue;
         }
         let ads: &[Advertisement] = if pool.advertisements.is_empty() {
@@ -548,8 +699,47 @@ fn fill_service_decision<'a>(
         } else {
             &pool.advertisements
         };
+        if !ads.iter().any(|a| a.selects_node) {
+            push_once(
+                sd,
+                Reason::NoAdvertisementSelectsNode {
+                    pool: pool_name.clone(),
+                },
+            );
+            continue;
+        }
+        let applies = |a: &&Advertisement| {
+            a.selects_node
+                && (a.service_selectors.is_empty()
+                    || a.selects_service(
+                        labels.get_or_init(|| service.labels.iter().cloned().collect()),
+                    ))
+        };
+        if !ads.iter().any(|a| applies(&a)) {
+            push_once(
+                sd,
+                Reason::NoAdvertisementSelectsService {
+                    pool: pool_name.clone(),
+                },
+            );
+            continue;
+        }
+        for adv in ads.iter().filter(applies).filter(|a| !a.peers.is_empty()) {
+            push_once(
+                sd,
+                Reason::AdvertisementLimitedToPeers {
+                    pool: pool_name.clone(),
+                    peers: adv.peers.iter().map(|p| Arc::from(p.as_str())).collect(),
+                },
+            );
+        }
+        let endpoints_allow = tally.usable_here() > 0
+            || (all_nodes_applies(pool, service) && tally.usable_total() > 0);
+        if !(cx.can_announce && endpoints_allow) {
+            continue;
+        }
         let mut announced = false;
-        for adv in ads {
+        for adv in ads.iter().filter(applies) {
             let length = aggregation_length(ip, adv);
             let Ok(prefix) = IpNet::new(ip, length).map(|n| n.trunc()) else {
                 sd.reasons.push(Reason::InvalidAggregationLength {
@@ -580,10 +770,7 @@ fn fill_service_decision<'a>(
                 link_bandwidth,
             });
             if prefix.prefix_len() < prefix.max_prefix_len() {
-                let r = Reason::Aggregated { ip, prefix };
-                if !sd.reasons.contains(&r) {
-                    sd.reasons.push(r);
-                }
+                push_once(sd, Reason::Aggregated { ip, prefix });
             }
             if !sd.prefixes.contains(&prefix) {
                 sd.prefixes.push(prefix);
@@ -593,5 +780,12 @@ fn fill_service_decision<'a>(
         if announced {
             sd.announced_ips.push(ip);
         }
+    }
+}
+
+/// Adds `reason` to the Service's reasons unless it is there already.
+fn push_once(sd: &mut ServiceDecision, reason: Reason) {
+    if !sd.reasons.contains(&reason) {
+        sd.reasons.push(reason);
     }
 }

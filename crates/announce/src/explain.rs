@@ -74,7 +74,18 @@ pub fn explanation(decision: &AnnounceDecision, key: &str) -> Option<Explanation
                 }
             })
             .collect();
-        let peers = decision.selected_peers().map(|p| p.to_string()).collect();
+        // The peers that get at least one of the Service's prefixes (advertisements limited to
+        // named peers, or single-family sessions, can leave some out).
+        let peers = decision
+            .peers
+            .iter()
+            .filter(|p| {
+                decision
+                    .view(p.table)
+                    .is_some_and(|v| sd.prefixes.iter().any(|x| v.routes.contains_key(x)))
+            })
+            .map(|p| p.peer.to_string())
+            .collect();
         (routes, peers)
     } else {
         (Vec::new(), Vec::new())

@@ -7,8 +7,8 @@ use crate::input::{
 use ferrolb_config::{BgpAdvertisement, CommunityValue, Config};
 
 impl AnnounceConfig {
-    /// The part of `config` the decision reads, with each peer's node-selectors evaluated
-    /// against `node`'s labels. Pools keep their order; a pool without `bgp-advertisements`
+    /// The part of `config` the decision reads, with each peer's and each advertisement's
+    /// node-selectors evaluated against `node`'s labels. Pools keep their order; a pool without `bgp-advertisements`
     /// keeps an empty list (the decision then uses [`Advertisement::HOST_ROUTES`]).
     /// Each pool's `announce-from` option is carried over.
     pub fn from_config(config: &Config, node: &Node) -> AnnounceConfig {
@@ -26,11 +26,16 @@ impl AnnounceConfig {
                             last: a.last(),
                         })
                         .collect(),
-                    advertisements: p.bgp_advertisements.iter().map(advertisement).collect(),
+                    advertisements: p
+                        .bgp_advertisements
+                        .iter()
+                        .map(|a| advertisement(a, node))
+                        .collect(),
                     announce_from: match p.announce_from {
                         ferrolb_config::AnnounceFrom::AllNodes => AnnounceFrom::AllNodes,
                         _ => AnnounceFrom::NodesWithEndpoints,
                     },
+                    announced: p.announced,
                 })
                 .collect(),
             peers: config
@@ -42,14 +47,17 @@ impl AnnounceConfig {
                         port: p.peer_port,
                     },
                     selects_node: p.selects_node(&node.labels),
+                    name: p.name.clone(),
+                    dual_stack: p.dual_stack_address_family,
                 })
                 .collect(),
         }
     }
 }
 
-/// One `bgp-advertisements` entry, its communities split into standard and large.
-fn advertisement(adv: &BgpAdvertisement) -> Advertisement {
+/// One `bgp-advertisements` entry, its communities split into standard and large and its
+/// node-selectors evaluated against `node`.
+fn advertisement(adv: &BgpAdvertisement, node: &Node) -> Advertisement {
     let mut out = Advertisement {
         aggregation_length: adv.aggregation_length,
         aggregation_length_v6: adv.aggregation_length_v6,
@@ -68,6 +76,9 @@ fn advertisement(adv: &BgpAdvertisement) -> Advertisement {
                 .map(|r| (r.first, r.last))
                 .collect(),
         },
+        peers: adv.peers.clone(),
+        selects_node: adv.selects_node(&node.labels),
+        service_selectors: adv.service_selectors.clone(),
     };
     split_communities(
         &adv.communities,
@@ -194,6 +205,7 @@ address-pools:
                     }],
                     link_bandwidth_per_endpoint: None,
                     service_allowances: Default::default(),
+                    ..Advertisement::HOST_ROUTES
                 },
                 Advertisement {
                     aggregation_length: 24,
@@ -203,6 +215,7 @@ address-pools:
                     large_communities: vec![],
                     link_bandwidth_per_endpoint: None,
                     service_allowances: Default::default(),
+                    ..Advertisement::HOST_ROUTES
                 }
             ]
         );
@@ -221,14 +234,8 @@ address-pools:
         assert_eq!(
             ac.peers,
             [
-                Peer {
-                    key: key("198.18.0.1", 179),
-                    selects_node: true
-                },
-                Peer {
-                    key: key("198.18.0.2", 1179),
-                    selects_node: false
-                }
+                Peer::new(key("198.18.0.1", 179), true),
+                Peer::new(key("198.18.0.2", 1179), false),
             ]
         );
         let ac = AnnounceConfig::from_config(&config, &node(&[("rack", "r1")]));

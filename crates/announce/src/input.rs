@@ -3,6 +3,7 @@
 //! The speaker's glue flattens its reflector stores (Node, Services, EndpointSlices) and the
 //! loaded configuration into these types, then calls [`crate::decide`].
 
+use ferrolb_config::NodeSelector;
 use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -87,6 +88,9 @@ pub struct Service {
     pub ingress_ips: Vec<IpAddr>,
     /// `spec.externalTrafficPolicy`.
     pub traffic_policy: TrafficPolicy,
+    /// `metadata.labels`, sorted by key (advertisements' `service-selectors` match them). A
+    /// vector rather than a map: the speaker keeps one per Service, and most are never read.
+    pub labels: Vec<(String, String)>,
     /// The pool named by the Service's pool annotation, if any (informational: the pool that
     /// contains each IP is the one that applies).
     pub requested_pool: Option<String>,
@@ -157,6 +161,13 @@ pub struct Advertisement {
     pub link_bandwidth_per_endpoint: Option<u64>,
     /// What a Service may add to its own route with annotations.
     pub service_allowances: ServiceAllowances,
+    /// The names of the peers that get this advertisement's routes; empty: every peer.
+    pub peers: Vec<String>,
+    /// Whether the advertisement's node-selectors select this node (none selects every node).
+    pub selects_node: bool,
+    /// The Services whose IPs it announces: any selector matching the Service's labels; empty:
+    /// every Service.
+    pub service_selectors: Vec<NodeSelector>,
 }
 
 /// What a Service may set with its annotations (an advertisement's `allowed-service-*` keys).
@@ -186,7 +197,22 @@ impl Advertisement {
             large_communities: Vec::new(),
             local_prefs: Vec::new(),
         },
+        peers: Vec::new(),
+        selects_node: true,
+        service_selectors: Vec::new(),
     };
+
+    /// Whether the advertisement applies to the Service with `labels`.
+    pub fn selects_service(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.service_selectors.is_empty()
+            || self.service_selectors.iter().any(|s| s.matches(labels))
+    }
+
+    /// Whether the peer named `name` gets the advertisement's routes (a peer without a name
+    /// gets only those of advertisements not limited to named peers).
+    pub fn selects_peer(&self, name: Option<&str>) -> bool {
+        self.peers.is_empty() || name.is_some_and(|n| self.peers.iter().any(|p| p == n))
+    }
 }
 
 impl Default for Advertisement {
@@ -226,7 +252,7 @@ impl From<IpNet> for AddressRange {
 }
 
 /// An address pool, as the decision needs it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pool {
     /// The pool's unique name.
     pub name: String,
@@ -236,6 +262,22 @@ pub struct Pool {
     pub advertisements: Vec<Advertisement>,
     /// The pool's `announce-from` option.
     pub announce_from: AnnounceFrom,
+    /// False when no advertisement covers the pool (a MetalLB IPAddressPool no BGPAdvertisement
+    /// selects): its Services are not announced at all.
+    pub announced: bool,
+}
+
+impl Default for Pool {
+    /// An announced pool with no name, addresses or advertisements.
+    fn default() -> Self {
+        Pool {
+            name: String::new(),
+            addresses: Vec::new(),
+            advertisements: Vec::new(),
+            announce_from: AnnounceFrom::default(),
+            announced: true,
+        }
+    }
 }
 
 impl Pool {
@@ -271,6 +313,28 @@ pub struct Peer {
     pub key: PeerKey,
     /// Whether the peer's `node-selectors` select this node (no selector selects every node).
     pub selects_node: bool,
+    /// The peer's name, which advertisements limited to some peers refer to.
+    pub name: Option<String>,
+    /// Whether the session carries both address families; when false, only routes of the
+    /// peer address's family are sent to it.
+    pub dual_stack: bool,
+}
+
+impl Peer {
+    /// A dual-stack peer without a name, selecting this node or not.
+    pub fn new(key: PeerKey, selects_node: bool) -> Self {
+        Peer {
+            key,
+            selects_node,
+            name: None,
+            dual_stack: true,
+        }
+    }
+
+    /// Whether routes for `prefix` may go on this peer's session.
+    pub fn carries(&self, prefix: &IpNet) -> bool {
+        self.dual_stack || prefix.addr().is_ipv4() == self.key.address.is_ipv4()
+    }
 }
 
 /// The part of the configuration the decision reads.

@@ -7,8 +7,8 @@
 //!
 //! No I/O, no clocks, no Kubernetes types: the speaker's glue flattens its caches into
 //! [`input`] types, builds the configuration part with [`AnnounceConfig::from_config`] from the
-//! loaded `ferrolb_config::Config`, and hands [`AnnounceDecision::routes`] to the Adj-RIB-Out
-//! of each peer in [`AnnounceDecision::selected_peers`].
+//! loaded `ferrolb_config::Config`, and hands [`AnnounceDecision::routes_for`] each peer in
+//! [`AnnounceDecision::selected_peers`] to that peer's Adj-RIB-Out.
 #![warn(missing_docs)]
 
 pub mod decision;
@@ -20,7 +20,8 @@ pub mod reason;
 pub mod service_attributes;
 
 pub use decision::{
-    AnnounceDecision, PeerDecision, Route, RouteAttributes, ServiceDecision, decide,
+    AnnounceDecision, PeerDecision, PeerTable, Route, RouteAttributes, RouteTable, RoutesView,
+    ServiceDecision, decide,
 };
 pub use explain::{ExplainedReason, ExplainedRoute, Explanation, explain, explanation, not_known};
 pub use input::{

@@ -132,6 +132,36 @@ pub enum Reason {
         /// The configured length.
         length: u8,
     },
+    /// The pool is not announced at all: no advertisement covers it (a MetalLB IPAddressPool
+    /// that no BGPAdvertisement selects).
+    PoolNotAdvertised {
+        /// The pool.
+        pool: Arc<str>,
+    },
+    /// Every advertisement of the pool limits itself to other nodes (`node-selectors`).
+    NoAdvertisementSelectsNode {
+        /// The pool.
+        pool: Arc<str>,
+    },
+    /// Every advertisement of the pool that selects this node limits itself to other Services
+    /// (`service-selectors` match none of the Service's labels).
+    NoAdvertisementSelectsService {
+        /// The pool.
+        pool: Arc<str>,
+    },
+    /// An advertisement of the pool that applies to the Service goes only to the named peers.
+    AdvertisementLimitedToPeers {
+        /// The pool.
+        pool: Arc<str>,
+        /// The peer names the advertisement lists.
+        peers: Vec<Arc<str>>,
+    },
+    /// The peer's session carries only its own address's family (`dualStackAddressFamily`
+    /// false): routes of the other family are not sent to it.
+    PeerSingleFamily {
+        /// The peer.
+        peer: PeerKey,
+    },
     /// The Service's externalTrafficPolicy, for context.
     TrafficPolicy {
         /// The policy.
@@ -154,6 +184,9 @@ impl Reason {
             | NoReadyHere { .. }
             | NoServingHere { .. }
             | NoEndpoints
+            | PoolNotAdvertised { .. }
+            | NoAdvertisementSelectsNode { .. }
+            | NoAdvertisementSelectsService { .. }
             | InvalidAggregationLength { .. } => Effect::Blocks,
             PeerSelectsNode { .. }
             | IpInPool { .. }
@@ -165,6 +198,8 @@ impl Reason {
             | FallbackToServing
             | AllNodesIgnoredForLocal { .. }
             | Aggregated { .. }
+            | AdvertisementLimitedToPeers { .. }
+            | PeerSingleFamily { .. }
             | TrafficPolicy { .. } => Effect::Note,
         }
     }
@@ -275,6 +310,37 @@ impl fmt::Display for Reason {
                 f,
                 "pool {pool} has an advertisement with aggregation length {length}, invalid for IP {ip}; that advertisement is skipped"
             ),
+            PoolNotAdvertised { pool } => write!(
+                f,
+                "pool {pool} has no BGPAdvertisement, so its IPs are not announced"
+            ),
+            NoAdvertisementSelectsNode { pool } => write!(
+                f,
+                "no BGPAdvertisement of pool {pool} selects this node (node-selectors)"
+            ),
+            NoAdvertisementSelectsService { pool } => write!(
+                f,
+                "no BGPAdvertisement of pool {pool} selects this Service (service-selectors)"
+            ),
+            AdvertisementLimitedToPeers { pool, peers } => {
+                let names: Vec<&str> = peers.iter().map(|p| &**p).collect();
+                write!(
+                    f,
+                    "a BGPAdvertisement of pool {pool} goes only to peers {}",
+                    names.join(", ")
+                )
+            }
+            PeerSingleFamily { peer } => {
+                let family = if peer.address.is_ipv4() {
+                    "IPv4"
+                } else {
+                    "IPv6"
+                };
+                write!(
+                    f,
+                    "peer {peer} gets only {family} routes (dualStackAddressFamily is false)"
+                )
+            }
             TrafficPolicy { policy } => write!(f, "externalTrafficPolicy is {policy}"),
         }
     }
@@ -353,6 +419,31 @@ mod tests {
                     prefix: "203.0.113.0/24".parse().unwrap(),
                 },
                 "IP 203.0.113.5 is announced inside the aggregate 203.0.113.0/24",
+            ),
+            (
+                Reason::PoolNotAdvertised {
+                    pool: "dark".into(),
+                },
+                "pool dark has no BGPAdvertisement, so its IPs are not announced",
+            ),
+            (
+                Reason::NoAdvertisementSelectsNode { pool: "p".into() },
+                "no BGPAdvertisement of pool p selects this node (node-selectors)",
+            ),
+            (
+                Reason::NoAdvertisementSelectsService { pool: "p".into() },
+                "no BGPAdvertisement of pool p selects this Service (service-selectors)",
+            ),
+            (
+                Reason::AdvertisementLimitedToPeers {
+                    pool: "p".into(),
+                    peers: vec!["tor-a".into(), "tor-b".into()],
+                },
+                "a BGPAdvertisement of pool p goes only to peers tor-a, tor-b",
+            ),
+            (
+                Reason::PeerSingleFamily { peer },
+                "peer 198.18.0.1 gets only IPv4 routes (dualStackAddressFamily is false)",
             ),
         ];
         for (reason, text) in cases {

@@ -278,8 +278,14 @@ pub fn apply_service_attributes(
     attributes: &BTreeMap<String, ServiceAttributes>,
 ) {
     let mut local_prefs: BTreeMap<ipnet::IpNet, u32> = BTreeMap::new();
+    let AnnounceDecision {
+        services,
+        routes,
+        tables,
+        ..
+    } = decision;
     for (key, attrs) in attributes {
-        let Some(sd) = decision.services.get(key) else {
+        let Some(sd) = services.get(key) else {
             continue;
         };
         for prefix in sd
@@ -287,25 +293,29 @@ pub fn apply_service_attributes(
             .iter()
             .filter(|p| p.prefix_len() == p.max_prefix_len())
         {
-            let Some(route) = decision.routes.get_mut(prefix) else {
-                continue;
-            };
-            route
-                .attributes
-                .communities
-                .extend(attrs.communities.iter().copied());
-            route
-                .attributes
-                .large_communities
-                .extend(attrs.large_communities.iter().copied());
             if let Some(lp) = attrs.local_pref {
                 let e = local_prefs.entry(*prefix).or_insert(lp);
                 *e = (*e).max(lp);
             }
+            let tables =
+                std::iter::once(&mut *routes).chain(tables.iter_mut().map(|t| &mut t.routes));
+            for route in tables.filter_map(|t| t.get_mut(prefix)) {
+                route
+                    .attributes
+                    .communities
+                    .extend(attrs.communities.iter().copied());
+                route
+                    .attributes
+                    .large_communities
+                    .extend(attrs.large_communities.iter().copied());
+            }
         }
     }
     for (prefix, lp) in local_prefs {
-        if let Some(route) = decision.routes.get_mut(&prefix) {
+        for route in decision
+            .route_tables_mut()
+            .filter_map(|t| t.get_mut(&prefix))
+        {
             route.attributes.local_pref = Some(lp);
         }
     }
@@ -348,6 +358,7 @@ address-pools:
             ingress_ips: vec![ip.parse().unwrap()],
             traffic_policy: TrafficPolicy::Local,
             requested_pool: None,
+            labels: Default::default(),
             ours: true,
             endpoints: vec![Endpoint {
                 node_name: Some("n1".into()),

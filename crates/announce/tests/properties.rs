@@ -50,6 +50,7 @@ fn service_strategy() -> impl Strategy<Value = Service> {
                 TrafficPolicy::Cluster
             },
             requested_pool: None,
+            labels: Default::default(),
             ours,
             endpoints,
         })
@@ -220,6 +221,101 @@ proptest! {
                 if pooled {
                     prop_assert!(d.routes.values().any(|r| r.covered_ips.contains(ip)));
                 }
+            }
+        }
+    }
+}
+
+/// [`cluster_config`] with peer names `a` and `b`, each advertisement limited to a random subset
+/// of {a, b, c} (empty: every peer), and peers that carry one family or both.
+fn restricted_config() -> impl Strategy<Value = AnnounceConfig> {
+    (
+        cluster_config(),
+        prop::collection::vec(0u8..8, 3),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(mut cfg, limits, dual_a, dual_b)| {
+            let ads = cfg.pools.iter_mut().flat_map(|p| &mut p.advertisements);
+            for (ad, mask) in ads.zip(limits) {
+                ad.peers = ["a", "b", "c"]
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << i) != 0)
+                    .map(|(_, n)| n.to_string())
+                    .collect();
+            }
+            for (p, (name, dual)) in cfg.peers.iter_mut().zip([("a", dual_a), ("b", dual_b)]) {
+                p.name = Some(name.into());
+                p.dual_stack = dual;
+            }
+            cfg
+        })
+}
+
+/// The routes `peer` must get, computed the slow way: decide with only the advertisements
+/// that select it (a pool left with none is not announced), then drop the families its
+/// session does not carry.
+fn routes_one_peer_at_a_time(
+    n: &Node,
+    svcs: &[Service],
+    cfg: &AnnounceConfig,
+    peer: &Peer,
+) -> std::collections::BTreeMap<ipnet::IpNet, Route> {
+    let mut own = cfg.clone();
+    for pool in &mut own.pools {
+        if pool.advertisements.is_empty() {
+            continue;
+        }
+        pool.advertisements
+            .retain(|a| a.selects_peer(peer.name.as_deref()));
+        pool.announced = !pool.advertisements.is_empty();
+        for a in &mut pool.advertisements {
+            a.peers.clear();
+        }
+    }
+    decide(n, svcs, &own)
+        .routes
+        .into_iter()
+        .filter(|(prefix, _)| peer.carries(prefix))
+        .collect()
+}
+
+proptest! {
+    #[test]
+    fn without_restrictions_every_selected_peer_gets_every_route(
+        n in node_strategy(),
+        cfg in cluster_config(),
+        svcs in prop::collection::vec(service_strategy(), 0..12),
+    ) {
+        let d = decide(&n, &svcs, &cfg);
+        prop_assert!(d.tables.is_empty());
+        for p in &cfg.peers {
+            let want = p.selects_node.then_some(&d.routes);
+            prop_assert_eq!(d.routes_for(&p.key), want);
+        }
+    }
+
+    #[test]
+    fn each_peer_gets_the_routes_of_the_advertisements_selecting_it(
+        n in node_strategy(),
+        cfg in restricted_config(),
+        svcs in prop::collection::vec(service_strategy(), 0..12),
+    ) {
+        let d = decide(&n, &svcs, &cfg);
+        for p in &cfg.peers {
+            let got = d.routes_for(&p.key);
+            if p.selects_node {
+                let want = routes_one_peer_at_a_time(&n, &svcs, &cfg, p);
+                prop_assert_eq!(got, Some(&want), "peer {:?}", p.name);
+            } else {
+                prop_assert_eq!(got, None);
+            }
+        }
+        // The union holds every peer's prefixes.
+        for p in &d.peers {
+            if let Some(routes) = d.routes_for(&p.peer) {
+                prop_assert!(routes.keys().all(|k| d.routes.contains_key(k)));
             }
         }
     }

@@ -22,10 +22,7 @@ pub fn node(name: &str) -> Node {
 }
 
 pub fn peer(addr: &str, selects_node: bool) -> Peer {
-    Peer {
-        key: peer_key(addr),
-        selects_node,
-    }
+    Peer::new(peer_key(addr), selects_node)
 }
 
 pub fn peer_key(addr: &str) -> PeerKey {
@@ -41,6 +38,7 @@ pub fn pool(name: &str, cidrs: &[&str]) -> Pool {
         addresses: cidrs.iter().map(|c| net(c).into()).collect(),
         advertisements: Vec::new(),
         announce_from: AnnounceFrom::NodesWithEndpoints,
+        announced: true,
     }
 }
 
@@ -101,6 +99,7 @@ pub fn service(key: &str, ips: &[&str], endpoints: Vec<Endpoint>) -> Service {
         ingress_ips: ips.iter().map(|s| ip(s)).collect(),
         traffic_policy: TrafficPolicy::Local,
         requested_pool: None,
+        labels: Default::default(),
         ours: true,
         endpoints,
     }
