@@ -29,17 +29,9 @@ pub const GROUP: &str = "metallb.io";
     namespaced,
     status = "IPAddressPoolStatus",
     doc = "A set of addresses the controller may assign to LoadBalancer Services.",
-    printcolumn(
-        name = "Auto Assign",
-        type_ = "boolean",
-        json_path = ".spec.autoAssign"
-    ),
-    printcolumn(
-        name = "Avoid Buggy IPs",
-        type_ = "boolean",
-        json_path = ".spec.avoidBuggyIPs"
-    ),
-    printcolumn(name = "Addresses", type_ = "string", json_path = ".spec.addresses")
+    printcolumn = r#"{"name": "Auto Assign", "type": "boolean", "jsonPath": ".spec.autoAssign"}"#,
+    printcolumn = r#"{"name": "Avoid Buggy IPs", "type": "boolean", "jsonPath": ".spec.avoidBuggyIPs"}"#,
+    printcolumn = r#"{"name": "Addresses", "type": "string", "jsonPath": ".spec.addresses"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct IPAddressPoolSpec {
@@ -103,23 +95,10 @@ pub struct IPAddressPoolStatus {
     namespaced,
     status = "EmptyStatus",
     doc = "How the addresses of the selected pools are announced over BGP.",
-    printcolumn(
-        name = "IPAddressPools",
-        type_ = "string",
-        json_path = ".spec.ipAddressPools"
-    ),
-    printcolumn(
-        name = "IPAddressPool Selectors",
-        type_ = "string",
-        json_path = ".spec.ipAddressPoolSelectors"
-    ),
-    printcolumn(name = "Peers", type_ = "string", json_path = ".spec.peers"),
-    printcolumn(
-        name = "Node Selectors",
-        type_ = "string",
-        json_path = ".spec.nodeSelectors",
-        priority = "10"
-    )
+    printcolumn = r#"{"name": "IPAddressPools", "type": "string", "jsonPath": ".spec.ipAddressPools"}"#,
+    printcolumn = r#"{"name": "IPAddressPool Selectors", "type": "string", "jsonPath": ".spec.ipAddressPoolSelectors"}"#,
+    printcolumn = r#"{"name": "Peers", "type": "string", "jsonPath": ".spec.peers"}"#,
+    printcolumn = r#"{"name": "Node Selectors", "type": "string", "jsonPath": ".spec.nodeSelectors", "priority": 10}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct BGPAdvertisementSpec {
@@ -180,14 +159,10 @@ pub struct EmptyStatus {}
     namespaced,
     status = "EmptyStatus",
     doc = "A BGP session the speakers on the selected nodes open.",
-    printcolumn(name = "Address", type_ = "string", json_path = ".spec.peerAddress"),
-    printcolumn(name = "ASN", type_ = "string", json_path = ".spec.peerASN"),
-    printcolumn(name = "BFD Profile", type_ = "string", json_path = ".spec.bfdProfile"),
-    printcolumn(
-        name = "Multi Hops",
-        type_ = "string",
-        json_path = ".spec.ebgpMultiHop"
-    )
+    printcolumn = r#"{"name": "Address", "type": "string", "jsonPath": ".spec.peerAddress"}"#,
+    printcolumn = r#"{"name": "ASN", "type": "string", "jsonPath": ".spec.peerASN"}"#,
+    printcolumn = r#"{"name": "BFD Profile", "type": "string", "jsonPath": ".spec.bfdProfile"}"#,
+    printcolumn = r#"{"name": "Multi Hops", "type": "string", "jsonPath": ".spec.ebgpMultiHop"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct BGPPeerSpec {
@@ -316,26 +291,10 @@ pub struct CommunityAlias {
     namespaced,
     status = "EmptyStatus",
     doc = "BFD settings for the BGP sessions whose BGPPeer names this profile.",
-    printcolumn(
-        name = "Passive Mode",
-        type_ = "boolean",
-        json_path = ".spec.passiveMode"
-    ),
-    printcolumn(
-        name = "Transmit Interval",
-        type_ = "integer",
-        json_path = ".spec.transmitInterval"
-    ),
-    printcolumn(
-        name = "Receive Interval",
-        type_ = "integer",
-        json_path = ".spec.receiveInterval"
-    ),
-    printcolumn(
-        name = "Multiplier",
-        type_ = "integer",
-        json_path = ".spec.detectMultiplier"
-    )
+    printcolumn = r#"{"name": "Passive Mode", "type": "boolean", "jsonPath": ".spec.passiveMode"}"#,
+    printcolumn = r#"{"name": "Transmit Interval", "type": "integer", "jsonPath": ".spec.transmitInterval"}"#,
+    printcolumn = r#"{"name": "Receive Interval", "type": "integer", "jsonPath": ".spec.receiveInterval"}"#,
+    printcolumn = r#"{"name": "Multiplier", "type": "integer", "jsonPath": ".spec.detectMultiplier"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct BFDProfileSpec {
