@@ -231,7 +231,7 @@ async fn manifests_grant_exactly_what_ferrolb_calls_on_a_real_api_server() {
     every_rule_is_needed(&lab);
 
     // 5.
-    metallb::metallb_source(&lab);
+    metallb::metallb_source(&lab).await;
 
     // 6. The controller and the speakers under their own ServiceAccounts' tokens: the whoami scenario (3 paths,
     // scale to 1, a pod move, the exclusion label, `--explain`), then the Service's deletion withdraws the route.

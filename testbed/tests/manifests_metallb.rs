@@ -4,6 +4,10 @@
 //! calls of `--config-source=metallb` ([`metallb_checks`]), nothing of [`metallb_denied`], each rule needed.
 
 use ferrolb_testbed::Lab;
+use ferrolb_testbed::kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams,
+};
+use ferrolb_testbed::kube::config::{KubeConfigOptions, Kubeconfig};
 use ferrolb_testbed::serde_json::{self, Value, json};
 
 use super::rbac::{
@@ -233,8 +237,21 @@ fn temp_json(name: &str, value: &Value) -> std::path::PathBuf {
     file
 }
 
+/// A client of the lab's API server that acts as ServiceAccount `account` (impersonation by the admin).
+async fn client_as(lab: &Lab, account: &str) -> ferrolb_testbed::kube::Client {
+    let kubeconfig = Kubeconfig::read_from(lab.kubeconfig_path()).expect("admin kubeconfig");
+    let mut config = ferrolb_testbed::kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &KubeConfigOptions::default(),
+    )
+    .await
+    .expect("kube config");
+    config.auth_info.impersonate = Some(format!("system:serviceaccount:{SYSTEM}:{account}"));
+    ferrolb_testbed::kube::Client::try_from(config).expect("kube client")
+}
+
 /// The whole MetalLB-source step (after the base's RBAC checks; the base is applied).
-pub fn metallb_source(lab: &Lab) {
+pub async fn metallb_source(lab: &Lab) {
     let rendered = render(lab);
     let file = std::env::temp_dir().join(format!("ferrolb-metallb-{}.yaml", std::process::id()));
     std::fs::write(&file, &rendered).unwrap();
@@ -287,23 +304,20 @@ pub fn metallb_source(lab: &Lab) {
         kubectl_ok(lab, &["apply", "-f", &f.display().to_string()]);
         let _ = std::fs::remove_file(&f);
     }
+    // The controller's write exactly: a merge patch of the status subresource, no get (kubectl patch would get
+    // first), under the controller's ServiceAccount.
     let counts = json!({"status": {"assignedIPv4": 2, "assignedIPv6": 0, "availableIPv4": 254,
                                    "availableIPv6": 4}});
-    kubectl_ok(
-        lab,
-        &[
-            "patch",
-            "ipaddresspool",
-            "web",
-            "-n",
-            METALLB_NS,
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            &counts.to_string(),
-            &format!("--as=system:serviceaccount:{SYSTEM}:controller"),
-        ],
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("metallb.io", "v1beta1", "IPAddressPool"),
+        "ipaddresspools",
     );
+    let pools: Api<DynamicObject> =
+        Api::namespaced_with(client_as(lab, "controller").await, METALLB_NS, &resource);
+    pools
+        .patch_status("web", &PatchParams::default(), &Patch::Merge(&counts))
+        .await
+        .expect("the controller patches IPAddressPool status");
     let stored: Value = serde_json::from_str(&kubectl_ok(
         lab,
         &[
