@@ -7,7 +7,7 @@
 //! Two conditions are ferrolb's: `ferrolb.io/AddressAssigned` on every Service it handles, and
 //! `ferrolb.io/BGPAttributesAccepted` on those with per-Service BGP attribute annotations.
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
@@ -222,27 +222,24 @@ pub fn status_patch(svc: &Service, desired: &DesiredStatus, now: Timestamp) -> O
 
 /// Whether the stored ingress has entries other than exactly `ips` (e.g. a hostname someone added).
 fn has_non_ip_ingress(svc: &Service, ips: &[IpAddr]) -> bool {
-    let count = svc
-        .status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .map_or(0, Vec::len);
-    count != ips.len()
+    stored_ingress(svc).len() != ips.len()
 }
 
 /// Whether every stored ingress entry has `ipMode: VIP` (entries written before ferrolb set it get it on the next
 /// reconcile).
 fn all_vip_mode(svc: &Service) -> bool {
+    stored_ingress(svc)
+        .iter()
+        .all(|i| i.ip_mode.as_deref() == Some(IP_MODE))
+}
+
+/// `status.loadBalancer.ingress` as stored (empty when absent).
+fn stored_ingress(svc: &Service) -> &[LoadBalancerIngress] {
     svc.status
         .as_ref()
         .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .is_none_or(|ingress| {
-            ingress
-                .iter()
-                .all(|i| i.ip_mode.as_deref() == Some(IP_MODE))
-        })
+        .and_then(|lb| lb.ingress.as_deref())
+        .unwrap_or_default()
 }
 
 fn status_word(ok: bool) -> &'static str {
