@@ -35,9 +35,9 @@ pub fn metallb_checks() -> Vec<Check> {
     let mut checks = Vec::new();
     for account in ["controller", "speaker"] {
         for kind in KINDS {
-            for verb in ["list", "watch"] {
+            for (verb, does) in [("list", "lists"), ("watch", "watches")] {
                 checks.push(check(
-                    leak(format!("{account} {verb}s {kind}")),
+                    leak(format!("{account} {does} {kind}")),
                     account,
                     verb,
                     leak(format!("{kind}.metallb.io")),
@@ -258,6 +258,20 @@ pub async fn metallb_source(lab: &Lab) {
     // The namespace and the CRDs for real first: a dry run creates nothing the namespaced objects need.
     apply(lab, "manifests/components/metallb-crds/namespace.yaml");
     apply(lab, "manifests/components/metallb-crds/crds.yaml");
+    // MetalLB's L2Advertisement is not among ferrolb's CRDs (it reads them only to report them ignored, on
+    // clusters that have MetalLB's CRDs); a stand-in lets `kubectl auth can-i` resolve the resource.
+    let l2 = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "l2advertisements.metallb.io"},
+        "spec": {"group": "metallb.io", "scope": "Namespaced",
+                 "names": {"kind": "L2Advertisement", "plural": "l2advertisements"},
+                 "versions": [{"name": "v1beta1", "served": true, "storage": true,
+                               "schema": {"openAPIV3Schema": {"type": "object",
+                                          "x-kubernetes-preserve-unknown-fields": true}}}]}
+    });
+    let f = temp_json("l2crd", &l2);
+    kubectl_ok(lab, &["apply", "-f", &f.display().to_string()]);
+    let _ = std::fs::remove_file(&f);
     kubectl_ok(
         lab,
         &[
@@ -269,6 +283,7 @@ pub async fn metallb_source(lab: &Lab) {
             "crd/bgppeers.metallb.io",
             "crd/communities.metallb.io",
             "crd/bfdprofiles.metallb.io",
+            "crd/l2advertisements.metallb.io",
         ],
     );
     kubectl_ok(
