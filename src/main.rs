@@ -6,6 +6,7 @@
 mod cli;
 mod cluster_args;
 mod controller;
+mod crds;
 mod logging;
 mod serve;
 mod speaker;

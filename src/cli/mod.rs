@@ -2,6 +2,7 @@
 
 mod bgp;
 mod config;
+mod crds;
 
 use crate::logging::LogFormat;
 use clap::{Parser, Subcommand};
@@ -26,6 +27,8 @@ enum Command {
     /// Talk BGP to a router: check a session, or announce prefixes.
     #[command(subcommand)]
     Bgp(bgp::BgpCommand),
+    /// Print the definitions of MetalLB's custom resources (metallb.io) that ferrolb reads, as YAML.
+    Crds(crds::CrdsArgs),
     /// Assign LoadBalancer Service addresses from the configured pools (Kubernetes controller).
     Controller(crate::controller::ControllerArgs),
     /// Announce Service IPs from this node to the BGP peers that select it (one per node).
@@ -38,6 +41,7 @@ impl Cli {
         match self.command {
             Command::Config(cmd) => cmd.run(),
             Command::Bgp(cmd) => cmd.run().await,
+            Command::Crds(args) => args.run(),
             Command::Controller(args) => args.run().await,
             Command::Speaker(args) => args.run().await,
         }

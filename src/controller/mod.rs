@@ -8,12 +8,14 @@
 //! - [`events`]: Event publishing off the write path (warnings always, routine notices rate-limited);
 //! - [`leader`]: Lease-based leader election, released on SIGTERM/SIGINT;
 //! - [`metrics`]: the Prometheus metrics;
+//! - [`pool_status`]: `IPAddressPool.status` counters (with MetalLB's CRDs as the configuration source);
 //! - [`run`]: the watchers and the writer that tie them together.
 
 pub mod attributes;
 pub mod events;
 pub mod leader;
 pub mod metrics;
+pub mod pool_status;
 pub mod run;
 pub mod service;
 pub mod state;

@@ -19,6 +19,7 @@ use super::ControllerArgs;
 use super::events::EventSink;
 use super::leader::{self, ElectionSettings, Role};
 use super::metrics::ControllerMetrics;
+use super::pool_status::PoolStatusWriter;
 use super::service::{ServiceFilter, trimmed};
 use super::state::{ConfigOutcome, ControllerState, StatusWrite};
 use crate::serve::{self, Readiness};
@@ -104,6 +105,16 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
             ..PatchParams::default()
         },
     };
+    // IPAddressPool.status, only when the pools are metallb.io IPAddressPools: `metallb_source` is
+    // `--config-source metallb` (ClusterArgs).
+    let metallb_source = false;
+    let pool_status = metallb_source.then(|| {
+        PoolStatusWriter::spawn(
+            client.clone(),
+            &args.cluster.config_namespace,
+            FIELD_MANAGER,
+        )
+    });
     let mut config_map: Option<ConfigMap> = None;
     let mut role = Role::Unknown;
     let mut retry = tokio::time::interval(Duration::from_secs(5));
@@ -128,6 +139,9 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
                 let new = role_rx.borrow_and_update().clone();
                 if new == Role::Leader && role != Role::Leader {
                     state.became_leader();
+                    if let Some(pools) = &pool_status {
+                        pools.rewrite_all();
+                    }
                     // A rejection seen while standing by has not been reported yet.
                     if let (Some(message), Some(cm)) = (state.config_rejection(), &config_map) {
                         writer.config_rejected(cm, message);
@@ -151,6 +165,9 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
             .observe(started.elapsed().as_secs_f64());
         if let Some(allocator) = state.allocator() {
             metrics.set_pools(&allocator.pool_stats(), allocator.stranded().len());
+        }
+        if let (Some(pools), Some(allocator)) = (&pool_status, state.allocator()) {
+            pools.update(&allocator.pool_stats());
         }
         if !writes.is_empty() {
             writer.write_all(&mut state, &metrics, writes).await;

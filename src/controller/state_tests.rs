@@ -78,6 +78,10 @@ fn services_get_the_lowest_free_auto_assign_address_and_a_resync_writes_nothing(
     assert_eq!(writes.len(), 2);
     assert_eq!(writes[0].events[0].reason, "IPAllocated");
     assert_eq!(writes[0].failure, None);
+    assert_eq!(
+        writes[0].patch["status"]["loadBalancer"],
+        serde_json::json!({"ingress": [{"ip": "203.0.113.0", "ipMode": "VIP"}]})
+    );
     apply_writes(&mut state, &writes);
     assert_eq!(ips_of(&state, "a"), vec![ip("203.0.113.0")]);
     assert_eq!(ips_of(&state, "b"), vec![ip("203.0.113.1")]);

@@ -1,10 +1,13 @@
 //! What a Service's status should say, and the patch that makes it so. A patch is built only when the stored
 //! status differs from the desired one, so a resync writes nothing and raises no Event.
 //!
+//! Every ingress entry carries `ipMode: VIP` (KEP-1860): the nodes themselves are the load balancer, so
+//! kube-proxy must keep its in-cluster rules for the address rather than send in-cluster traffic out to it.
+//!
 //! Two conditions are ferrolb's: `ferrolb.io/AddressAssigned` on every Service it handles, and
 //! `ferrolb.io/BGPAttributesAccepted` on those with per-Service BGP attribute annotations.
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
@@ -18,6 +21,9 @@ pub const CONDITION_TYPE: &str = "ferrolb.io/AddressAssigned";
 pub const ATTRIBUTES_CONDITION_TYPE: &str = ferrolb_announce::CONDITION_TYPE;
 /// Attributes condition reason: the annotations are valid and allowed by the Service's pool.
 pub const REASON_ATTRIBUTES_ACCEPTED: &str = "Accepted";
+
+/// `status.loadBalancer.ingress[].ipMode` of every address ferrolb writes.
+pub const IP_MODE: &str = "VIP";
 
 /// Condition reason: the Service holds its addresses.
 pub const REASON_ASSIGNED: &str = "Assigned";
@@ -168,14 +174,17 @@ pub fn status_patch(svc: &Service, desired: &DesiredStatus, now: Timestamp) -> O
         .all(|(type_, want)| matches(stored(svc, type_), *want, generation));
     let ingress_matches = match &desired.ingress {
         None => true,
-        Some(ips) => ingress_ips(svc) == *ips && !has_non_ip_ingress(svc, ips),
+        Some(ips) => ingress_ips(svc) == *ips && !has_non_ip_ingress(svc, ips) && all_vip_mode(svc),
     };
     if conditions_match && ingress_matches {
         return None;
     }
     let mut status = serde_json::Map::new();
     if let Some(ips) = &desired.ingress {
-        let ingress: Vec<Value> = ips.iter().map(|ip| json!({"ip": ip.to_string()})).collect();
+        let ingress: Vec<Value> = ips
+            .iter()
+            .map(|ip| json!({"ip": ip.to_string(), "ipMode": IP_MODE}))
+            .collect();
         status.insert(
             "loadBalancer".into(),
             if ingress.is_empty() {
@@ -213,13 +222,24 @@ pub fn status_patch(svc: &Service, desired: &DesiredStatus, now: Timestamp) -> O
 
 /// Whether the stored ingress has entries other than exactly `ips` (e.g. a hostname someone added).
 fn has_non_ip_ingress(svc: &Service, ips: &[IpAddr]) -> bool {
-    let count = svc
-        .status
+    stored_ingress(svc).len() != ips.len()
+}
+
+/// Whether every stored ingress entry has `ipMode: VIP` (entries written before ferrolb set it get it on the next
+/// reconcile).
+fn all_vip_mode(svc: &Service) -> bool {
+    stored_ingress(svc)
+        .iter()
+        .all(|i| i.ip_mode.as_deref() == Some(IP_MODE))
+}
+
+/// `status.loadBalancer.ingress` as stored (empty when absent).
+fn stored_ingress(svc: &Service) -> &[LoadBalancerIngress] {
+    svc.status
         .as_ref()
         .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .map_or(0, Vec::len);
-    count != ips.len()
+        .and_then(|lb| lb.ingress.as_deref())
+        .unwrap_or_default()
 }
 
 fn status_word(ok: bool) -> &'static str {
@@ -298,7 +318,7 @@ mod tests {
         assert_eq!(
             patch,
             json!({"status": {
-                "loadBalancer": {"ingress": [{"ip": "203.0.113.1"}]},
+                "loadBalancer": {"ingress": [{"ip": "203.0.113.1", "ipMode": "VIP"}]},
                 "conditions": [{
                     "type": "ferrolb.io/AddressAssigned",
                     "status": "True",
@@ -377,6 +397,26 @@ mod tests {
             json!({"status": {"loadBalancer": {"ingress": null}, "conditions": []}})
         );
         assert_eq!(events_for(&stored, &DesiredStatus::cleared()), Vec::new());
+    }
+
+    #[test]
+    fn an_ingress_written_without_ip_mode_gets_vip_without_an_event() {
+        let mut svc = lb_service("ns", "web", 1);
+        let desired = assigned(&["203.0.113.1"]);
+        let stored = applied(&svc, &status_patch(&svc, &desired, now()).unwrap());
+        svc.status = stored.status.clone();
+        svc.status
+            .as_mut()
+            .and_then(|s| s.load_balancer.as_mut())
+            .and_then(|lb| lb.ingress.as_mut())
+            .unwrap()[0]
+            .ip_mode = None;
+        let patch = status_patch(&svc, &desired, now()).unwrap();
+        assert_eq!(
+            patch,
+            json!({"status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.1", "ipMode": "VIP"}]}}})
+        );
+        assert_eq!(events_for(&svc, &desired), Vec::new());
     }
 
     #[test]

@@ -7,11 +7,14 @@
 //!    no for the [`DENIED`] ones;
 //! 4. each rule of each Role/ClusterRole, removed alone, makes the checks it covers fail (so every rule is
 //!    needed), then is put back;
-//! 5. the controller and three speakers run under tokens of exactly these ServiceAccounts and the whoami
+//! 5. `components/metallb-crds` and `components/metallb-source` (`manifests_metallb.rs`): the CRDs are exactly
+//!    `ferrolb crds`, render, validate and take MetalLB-style objects and the controller's pool status; the added
+//!    Roles answer yes for every call of `--config-source=metallb`, no for the rest, each rule needed;
+//! 6. the controller and three speakers run under tokens of exactly these ServiceAccounts and the whoami
 //!    scenario passes (`speaker_common::whoami_scenario`: 3 paths, scale to 1, a pod move, the exclusion label,
 //!    `--explain` under the speaker's token), the Service's deletion withdraws the route, and no log shows a
 //!    refusal;
-//! 6. every metric the README documents is registered by the running controller or speaker, and the other way
+//! 7. every metric the README documents is registered by the running controller or speaker, and the other way
 //!    round; RSS and CPU of the processes are printed (the figures behind the manifests' resources).
 //!
 //! Needs root, FRR, GoBGP and the control plane (`testbed/lab deps`); fails loudly without them. Figures:
@@ -26,6 +29,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
+#[path = "manifests_metallb.rs"]
+mod metallb;
 #[path = "manifests_rbac.rs"]
 mod rbac;
 mod speaker_common;
@@ -225,7 +230,10 @@ async fn manifests_grant_exactly_what_ferrolb_calls_on_a_real_api_server() {
     // 4.
     every_rule_is_needed(&lab);
 
-    // 5. The controller and the speakers under their own ServiceAccounts' tokens: the whoami scenario (3 paths,
+    // 5.
+    metallb::metallb_source(&lab).await;
+
+    // 6. The controller and the speakers under their own ServiceAccounts' tokens: the whoami scenario (3 paths,
     // scale to 1, a pod move, the exclusion label, `--explain`), then the Service's deletion withdraws the route.
     let identities = Identities {
         controller: account_kubeconfig(&lab, "controller"),
@@ -247,7 +255,7 @@ async fn manifests_grant_exactly_what_ferrolb_calls_on_a_real_api_server() {
     let pp = PatchParams::apply("ferrolb-manifests-test").force();
     let services: Api<Service> = Api::namespaced(client.clone(), APP_NS);
 
-    // 6. Documented metrics are registered, and registered ones are documented. A labelled family with no
+    // 7. Documented metrics are registered, and registered ones are documented. A labelled family with no
     // series is not exported at all, so first give the two that start empty a series: an allocation failure
     // (a Service asking for a pool that does not exist) and a session that went down (the router resets it).
     let nopool = json!({
@@ -335,6 +343,19 @@ async fn manifests_grant_exactly_what_ferrolb_calls_on_a_real_api_server() {
     replace(&lab, &role);
     wait_answers(&lab, CHECKS, true, "services/status rule restored");
     let ip = ingress_ip(&client, APP_NS, "denied").await;
+    // KEP-1860: the nodes are the load balancer, so kube-proxy keeps its in-cluster rules for the address.
+    let ingress = services
+        .get("denied")
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.load_balancer);
+    assert_eq!(
+        ingress
+            .and_then(|lb| lb.ingress)
+            .map(|i| i.iter().map(|e| e.ip_mode.clone()).collect::<Vec<_>>()),
+        Some(vec![Some("VIP".to_owned())])
+    );
     println!("without services/status: no address and a refusal logged; restored: {ip}");
 
     let (rss, cpu) = usage(ferrolb.controller.0.id());

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 /// Namespace of ferrolb (its ServiceAccounts, ConfigMap and Lease).
 pub const SYSTEM: &str = "ferrolb-system";
+/// The config namespace of `components/metallb-source` (MetalLB's objects and Secrets).
+pub const METALLB_NS: &str = "metallb-system";
 /// Namespace of the test's Service.
 pub const APP_NS: &str = "rbac-app";
 
@@ -106,6 +108,15 @@ pub const CHECKS: &[Check] = &[
         "create",
         "events.events.k8s.io",
         Some(SYSTEM),
+    ),
+    // With `--config-source=metallb`: ConfigInvalid (and ignored-L2Advertisement) Events about MetalLB's
+    // objects, in their namespace.
+    check(
+        "controller creates Events about MetalLB objects",
+        "controller",
+        "create",
+        "events.events.k8s.io",
+        Some(METALLB_NS),
     ),
     // The ConfigMap watcher (fieldSelector metadata.name=config).
     named(
@@ -488,8 +499,11 @@ pub fn wait_answers(lab: &Lab, checks: &[Check], want: bool, what: &str) {
     }
 }
 
-/// Does `rule` (a PolicyRule as JSON) grant `c`?
-pub fn rule_grants(rule: &Value, c: &Check) -> bool {
+/// Does `rule` (a PolicyRule as JSON) of `role` (a Role grants in its namespace only) grant `c`?
+pub fn rule_grants(role: &Value, rule: &Value, c: &Check) -> bool {
+    if role["kind"] == "Role" && c.namespace != role["metadata"]["namespace"].as_str() {
+        return false;
+    }
     let (resource, group) = c.resource.split_once('.').unwrap_or((c.resource, ""));
     let resource = match c.subresource {
         Some(sub) => format!("{resource}/{sub}"),
@@ -509,7 +523,11 @@ pub fn rule_grants(rule: &Value, c: &Check) -> bool {
 
 /// The objects of `manifests/ferrolb.yaml` as JSON (kubectl converts them; no server involved).
 pub fn rendered_objects(lab: &Lab) -> Vec<Value> {
-    let file = repo().join("manifests/ferrolb.yaml");
+    objects_of(lab, &repo().join("manifests/ferrolb.yaml"))
+}
+
+/// The objects of a manifest file as JSON.
+pub fn objects_of(lab: &Lab, file: &std::path::Path) -> Vec<Value> {
     let out = kubectl_ok(
         lab,
         &[
@@ -544,21 +562,32 @@ pub fn replace(lab: &Lab, obj: &Value) {
     let _ = std::fs::remove_file(&file);
 }
 
-/// Check 4: each rule, removed alone, fails the checks it covers and none of the others.
-pub fn every_rule_is_needed(lab: &Lab) {
-    let roles: Vec<Value> = rendered_objects(lab)
+/// The Roles and ClusterRoles among `objects`.
+pub fn roles_of(objects: Vec<Value>) -> Vec<Value> {
+    objects
         .into_iter()
         .filter(|o| matches!(o["kind"].as_str(), Some("Role" | "ClusterRole")))
-        .collect();
+        .collect()
+}
+
+/// Check 4: each rule, removed alone, fails the checks it covers and none of the others.
+pub fn every_rule_is_needed(lab: &Lab) {
+    let roles = roles_of(rendered_objects(lab));
     assert_eq!(roles.len(), 4, "two ClusterRoles and two Roles");
+    every_rule_of_is_needed(lab, &roles, CHECKS, CHECKS);
+}
+
+/// Each rule of `roles`, removed alone, fails the checks of `checks` it covers and none of `all` (which
+/// includes `checks`); every check of `checks` is covered by some rule.
+pub fn every_rule_of_is_needed(lab: &Lab, roles: &[Value], checks: &[Check], all: &[Check]) {
     let mut covered_somewhere: BTreeSet<&str> = BTreeSet::new();
-    for role in &roles {
+    for role in roles {
         let account = account_of(role);
         let rules = role["rules"].as_array().expect("rules").clone();
         for (i, rule) in rules.iter().enumerate() {
-            let covered: Vec<Check> = CHECKS
+            let covered: Vec<Check> = checks
                 .iter()
-                .filter(|c| c.account == account && rule_grants(rule, c))
+                .filter(|c| c.account == account && rule_grants(role, rule, c))
                 .copied()
                 .collect();
             let label = format!(
@@ -573,7 +602,7 @@ pub fn every_rule_is_needed(lab: &Lab) {
             without["rules"].as_array_mut().unwrap().remove(i);
             replace(lab, &without);
             wait_answers(lab, &covered, false, &format!("{label} removed"));
-            let others: Vec<Check> = CHECKS
+            let others: Vec<Check> = all
                 .iter()
                 .filter(|c| !covered.iter().any(|k| k.name == c.name))
                 .copied()
@@ -593,10 +622,10 @@ pub fn every_rule_is_needed(lab: &Lab) {
                 .unwrap()
                 .remove("resourceVersion");
             replace(lab, &restored);
-            wait_answers(lab, CHECKS, true, &format!("{label} restored"));
+            wait_answers(lab, all, true, &format!("{label} restored"));
         }
     }
-    let uncovered: Vec<&str> = CHECKS
+    let uncovered: Vec<&str> = checks
         .iter()
         .map(|c| c.name)
         .filter(|n| !covered_somewhere.contains(n))
