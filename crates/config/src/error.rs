@@ -306,6 +306,67 @@ pub enum ConfigErrorKind {
     /// A manifest that is not a ConfigMap with `data.config`.
     #[error("{0}")]
     Manifest(String),
+    /// A `kind` the MetalLB reader does not know.
+    #[error(
+        "unknown kind {0:?} (expected IPAddressPool, BGPAdvertisement, BGPPeer, Community, BFDProfile, L2Advertisement or List)"
+    )]
+    UnknownKind(String),
+    /// An `apiVersion` that is not one of the kind's versions ferrolb reads.
+    #[error("unknown apiVersion {api_version:?} for {kind} (expected {expected})")]
+    UnknownApiVersion {
+        /// The version as written.
+        api_version: String,
+        /// The kind.
+        kind: &'static str,
+        /// The versions read, in words.
+        expected: &'static str,
+    },
+    /// A second object of the same kind, namespace and name.
+    #[error("defined more than once (the first definition is used for nothing: remove one)")]
+    DuplicateObject,
+    /// A reference to an object that does not exist (a pool, peer or BFD profile).
+    #[error("no {kind} named {name:?} ({known})")]
+    UnknownObject {
+        /// The kind referred to.
+        kind: &'static str,
+        /// The name given.
+        name: String,
+        /// The objects of that kind that exist, in words.
+        known: String,
+    },
+    /// A `passwordSecret` naming a Secret that does not exist.
+    #[error("Secret {0:?} not found in the configuration namespace")]
+    SecretNotFound(String),
+    /// A `passwordSecret` in another namespace than the configuration's.
+    #[error("Secret namespace {found:?} is not the configuration namespace {expected:?}")]
+    SecretNamespace {
+        /// The namespace given.
+        found: String,
+        /// The configuration's namespace.
+        expected: String,
+    },
+    /// A `passwordSecret` of the wrong type.
+    #[error("Secret {name:?} has type {found:?}, expected kubernetes.io/basic-auth")]
+    SecretType {
+        /// The Secret's name.
+        name: String,
+        /// Its type.
+        found: String,
+    },
+    /// A `passwordSecret` without a usable `password` key.
+    #[error("Secret {0:?} has no `password` key (or its value is not UTF-8)")]
+    SecretNoPassword(String),
+    /// Both `password` and `passwordSecret` on one peer.
+    #[error("password and passwordSecret are both set: use one")]
+    PasswordAndSecret,
+    /// Two `Community` aliases of one name.
+    #[error("duplicate community alias {name:?} (first defined in {first})")]
+    DuplicateCommunityAlias {
+        /// The alias.
+        name: String,
+        /// Where it was first defined.
+        first: String,
+    },
 }
 
 /// Two address entries that share addresses: this one, and the one it overlaps.

@@ -191,7 +191,7 @@ fn bgp_communities(
     out
 }
 
-fn peer(
+pub(crate) fn peer(
     node: &Node,
     path: String,
     profiles: &ProfileNames,
@@ -349,7 +349,7 @@ fn hold_time(obj: &Object<'_>, errs: &mut Vec<ConfigError>) -> Option<Duration> 
     None
 }
 
-fn node_selector(node: &Node, path: String, errs: &mut Vec<ConfigError>) -> Option<NodeSelector> {
+pub(crate) fn node_selector(node: &Node, path: String, errs: &mut Vec<ConfigError>) -> Option<NodeSelector> {
     let obj = Object::read(node, path, &SELECTOR, errs)?;
     let before = errs.len();
     let mut match_labels = BTreeMap::new();
@@ -469,14 +469,18 @@ fn requirement(
 }
 
 /// What reading a pool needs from, and adds to, the whole configuration.
-struct PoolContext<'a> {
-    pool_index: usize,
-    communities: &'a BTreeMap<String, CommunityValue>,
-    entries: &'a mut Vec<AddressEntry>,
-    names: &'a mut Vec<PoolName>,
+pub(crate) struct PoolContext<'a> {
+    /// The pool's index (orders overlap reports).
+    pub pool_index: usize,
+    /// Community aliases.
+    pub communities: &'a BTreeMap<String, CommunityValue>,
+    /// Every address entry read so far.
+    pub entries: &'a mut Vec<AddressEntry>,
+    /// Every pool name read so far.
+    pub names: &'a mut Vec<PoolName>,
 }
 
-fn pool(
+pub(crate) fn pool(
     node: &Node,
     path: String,
     ctx: &mut PoolContext<'_>,
@@ -560,7 +564,7 @@ fn pool(
     })
 }
 
-fn advertisement(
+pub(crate) fn advertisement(
     node: &Node,
     path: String,
     aliases: &BTreeMap<String, CommunityValue>,

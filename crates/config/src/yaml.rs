@@ -71,6 +71,21 @@ impl Node {
 /// Parses `text` into at most one document (None for an empty stream). Lines are shifted by
 /// `line_offset`. Syntax errors and duplicate keys are returned as errors.
 pub(crate) fn parse(text: &str, line_offset: usize) -> Result<Option<Node>, Vec<ConfigError>> {
+    let mut docs = parse_all(text, line_offset)?.into_iter();
+    let first = docs.next();
+    match docs.next() {
+        Some(second) => Err(vec![ConfigError::new(
+            "",
+            second.line,
+            ConfigErrorKind::MultipleDocuments,
+        )]),
+        None => Ok(first),
+    }
+}
+
+/// Parses every document of `text` (separated by `---`), in order, each with its lines in the
+/// whole text (shifted by `line_offset`). An empty document gives a null node.
+pub(crate) fn parse_all(text: &str, line_offset: usize) -> Result<Vec<Node>, Vec<ConfigError>> {
     let mut events = Vec::new();
     for item in Parser::new_from_str(text) {
         match item {
@@ -92,19 +107,13 @@ pub(crate) fn parse(text: &str, line_offset: usize) -> Result<Option<Node>, Vec<
         nodes: 0,
         errors: Vec::new(),
     };
-    let mut doc: Option<Node> = None;
+    let mut docs = Vec::new();
     while let Some((ev, span)) = builder.next() {
         match ev {
             Event::DocumentStart(_) => {
-                let node = builder.node(0)?;
-                if doc.is_some() {
-                    return Err(vec![ConfigError::new(
-                        "",
-                        node.line,
-                        ConfigErrorKind::MultipleDocuments,
-                    )]);
-                }
-                doc = Some(node);
+                // Anchors do not carry from one document to the next.
+                builder.anchors.clear();
+                docs.push(builder.node(0)?);
             }
             Event::StreamStart | Event::DocumentEnd | Event::StreamEnd | Event::Nothing => {}
             _ => {
@@ -113,7 +122,7 @@ pub(crate) fn parse(text: &str, line_offset: usize) -> Result<Option<Node>, Vec<
         }
     }
     if builder.errors.is_empty() {
-        Ok(doc)
+        Ok(docs)
     } else {
         Err(builder.errors)
     }
@@ -321,6 +330,17 @@ mod tests {
     fn two_documents_are_rejected() {
         let errs = parse("a: 1\n---\nb: 2\n", 0).unwrap_err();
         assert_eq!(errs[0].kind, ConfigErrorKind::MultipleDocuments);
+    }
+
+    #[test]
+    fn every_document_is_returned_with_its_lines() {
+        let docs = parse_all("a: 1\n---\nb: 2\n---\n---\nc:\n  d: 3\n", 0).unwrap();
+        assert_eq!(docs.len(), 4);
+        assert_eq!(docs[0].get("a").unwrap().key_line, 1);
+        assert_eq!(docs[1].get("b").unwrap().key_line, 3);
+        assert!(matches!(docs[2].value, Value::Null));
+        assert_eq!(docs[3].get("c").unwrap().key_line, 6);
+        assert!(parse_all("", 0).unwrap().is_empty());
     }
 
     #[test]

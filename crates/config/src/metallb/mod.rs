@@ -3,7 +3,13 @@
 //! field, with its path in the object and, for files, its line) and translated into the same
 //! [`Config`] the ConfigMap gives, through the same checks.
 //!
-//! API SKELETON: the signatures are fixed; the bodies are being written.
+//! Translation reuses the ConfigMap reader: each spec is checked against its kind's fields, then
+//! renamed into the ConfigMap's shape and read by the same functions, so both sources share
+//! every check and error text. [`convert`] goes the other way, as MetalLB's `configmaptocrs`.
+
+mod convert;
+mod objects;
+mod translate;
 
 use crate::error::ConfigErrors;
 use crate::model::Config;
@@ -110,21 +116,49 @@ pub struct Object {
     pub id: ObjectId,
     /// `metadata.labels` (`ipAddressPoolSelectors` match a pool's labels).
     pub labels: BTreeMap<String, String>,
-    // private: the spec tree with lines, whether lines are meaningful, the apiVersion
+    /// `spec`, with lines (all 0 for API JSON); null when absent.
+    spec: crate::yaml::Node,
+    /// The object's line (0 for API JSON).
+    line: usize,
+    /// `apiVersion` as written.
+    api_version: String,
+}
+
+/// The spec fields each kind reads, as `(kind, fields)`; `LabelSelector` and
+/// `CommunityAlias` are the shapes nested in them. Any other field is an error.
+pub fn known_fields() -> impl Iterator<Item = (&'static str, &'static [&'static str])> {
+    [
+        ("IPAddressPool", translate::POOL.known),
+        ("BGPAdvertisement", translate::ADVERTISEMENT.known),
+        ("BGPPeer", translate::PEER.known),
+        ("Community", translate::COMMUNITY.known),
+        ("CommunityAlias", translate::ALIAS.known),
+        ("BFDProfile", translate::BFD.known),
+        ("LabelSelector", translate::LABEL_SELECTOR.known),
+    ]
+    .into_iter()
+}
+
+/// Spec fields ferrolb knows but refuses (not implemented yet), as `(kind, field)`.
+pub fn unsupported_fields() -> impl Iterator<Item = (&'static str, &'static str)> {
+    [
+        ("IPAddressPool", translate::POOL.not_supported),
+        ("BGPPeer", translate::PEER.not_supported),
+    ]
+    .into_iter()
+    .flat_map(|(kind, fields)| fields.iter().map(move |(f, _)| (kind, *f)))
 }
 
 /// Reads a file of MetalLB objects: one or more YAML documents separated by `---`, each one
 /// object or a `kind: List` of objects. Line numbers in errors are the file's.
 pub fn parse_documents(text: &str) -> Result<Vec<Object>, ConfigErrors> {
-    let _ = text;
-    unimplemented!("skeleton")
+    objects::documents(text)
 }
 
 /// Reads one object as the API server returned it (its JSON). Errors carry no line (the text
 /// is not something a person wrote), only the object and the field path.
 pub fn parse_object_json(json: &str) -> Result<Object, ConfigErrors> {
-    let _ = json;
-    unimplemented!("skeleton")
+    objects::json(json)
 }
 
 /// A `passwordSecret`'s Secret as the translation needs it.
@@ -163,10 +197,11 @@ pub struct Translation {
 
 /// Translates MetalLB objects (of one namespace) into a [`Config`], with MetalLB's semantics,
 /// and runs the same checks as the ConfigMap. `secrets` holds the Secrets of that namespace
-/// that the peers may refer to.
+/// that the peers may refer to. Pools, peers and BFD profiles keep the order of `objects`
+/// (pass them sorted by name for a result that does not depend on watch order); each pool's
+/// advertisements are ordered by advertisement name (`adv2` before `adv10`).
 pub fn translate(objects: &[Object], secrets: &Secrets) -> Translation {
-    let _ = (objects, secrets);
-    unimplemented!("skeleton")
+    translate::translate(objects, secrets)
 }
 
 /// What [`convert`] made of a ConfigMap configuration.
@@ -181,6 +216,5 @@ pub struct Conversion {
 /// Converts a ConfigMap configuration into the equivalent MetalLB objects in `namespace`, as
 /// MetalLB's `configmaptocrs` does, and reports what has no equivalent.
 pub fn convert(config: &Config, namespace: &str) -> Conversion {
-    let _ = (config, namespace);
-    unimplemented!("skeleton")
+    convert::convert(config, namespace)
 }
