@@ -349,7 +349,11 @@ fn hold_time(obj: &Object<'_>, errs: &mut Vec<ConfigError>) -> Option<Duration> 
     None
 }
 
-pub(crate) fn node_selector(node: &Node, path: String, errs: &mut Vec<ConfigError>) -> Option<NodeSelector> {
+pub(crate) fn node_selector(
+    node: &Node,
+    path: String,
+    errs: &mut Vec<ConfigError>,
+) -> Option<NodeSelector> {
     let obj = Object::read(node, path, &SELECTOR, errs)?;
     let before = errs.len();
     let mut match_labels = BTreeMap::new();

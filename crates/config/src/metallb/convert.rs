@@ -24,7 +24,10 @@ fn s(text: impl Into<String>) -> Value {
 
 fn object(kind: Kind, name: &str, namespace: &str, spec: Vec<(&str, Value)>) -> Value {
     map(vec![
-        ("apiVersion", s(format!("{}/{}", Kind::GROUP, kind.version()))),
+        (
+            "apiVersion",
+            s(format!("{}/{}", Kind::GROUP, kind.version())),
+        ),
         ("kind", s(kind.name())),
         (
             "metadata",
@@ -50,7 +53,10 @@ fn selector(sel: &NodeSelector) -> Value {
             .match_expressions
             .iter()
             .map(|r| {
-                let mut e = vec![("key", s(r.key.clone())), ("operator", s(r.operator.name()))];
+                let mut e = vec![
+                    ("key", s(r.key.clone())),
+                    ("operator", s(r.operator.name())),
+                ];
                 if !r.values.is_empty() {
                     e.push(("values", r.values.iter().cloned().map(s).collect()));
                 }

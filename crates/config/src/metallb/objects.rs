@@ -92,9 +92,9 @@ fn zero_lines(node: &mut Node) {
 
 /// One document: an object or a `List` of objects.
 fn document(doc: &Node, out: &mut Vec<Object>, errs: &mut Vec<ConfigError>) {
-    let is_list = doc.get("kind").is_some_and(
-        |k| matches!(&k.value.value, Value::Scalar { text, .. } if text == "List"),
-    );
+    let is_list = doc
+        .get("kind")
+        .is_some_and(|k| matches!(&k.value.value, Value::Scalar { text, .. } if text == "List"));
     if !is_list {
         out.extend(object(doc, errs));
         return;
@@ -107,7 +107,9 @@ fn document(doc: &Node, out: &mut Vec<Object>, errs: &mut Vec<ConfigError>) {
         let obj = object(item, errs);
         // Errors before the object is known are located in the list.
         for e in errs.iter_mut().skip(before).filter(|e| e.object.is_none()) {
-            e.path = join(&index("items", i), &e.path).trim_end_matches('.').to_string();
+            e.path = join(&index("items", i), &e.path)
+                .trim_end_matches('.')
+                .to_string();
         }
         out.extend(obj);
     }
@@ -161,7 +163,11 @@ fn object(node: &Node, errs: &mut Vec<ConfigError>) -> Option<Object> {
                 Some(m) => ("metadata", m.line),
                 None => ("", env.line),
             };
-            errs.push(ConfigError::new(path, line, ConfigErrorKind::Missing("name")));
+            errs.push(ConfigError::new(
+                path,
+                line,
+                ConfigErrorKind::Missing("name"),
+            ));
             None
         }
     };

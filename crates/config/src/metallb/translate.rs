@@ -157,7 +157,10 @@ fn camel(kebab: &str) -> Option<&'static str> {
 }
 
 fn kebab(camel_key: &str) -> Option<&'static str> {
-    RENAMES.iter().find(|(c, _)| *c == camel_key).map(|(_, k)| *k)
+    RENAMES
+        .iter()
+        .find(|(c, _)| *c == camel_key)
+        .map(|(_, k)| *k)
 }
 
 /// `spec.hold-time` → `spec.holdTime`, segment by segment (label keys are left alone: they
@@ -460,11 +463,21 @@ pub(super) fn translate(objects: &[Object], secrets: &Secrets) -> Translation {
         };
         let mut from_secret = false;
         let peer = on_object(&obj.id, &mut errs, |errs| {
-            peer(&ctx, &mut peer_keys, &mut secrets_used, &mut warnings, &mut from_secret, errs)
+            peer(
+                &ctx,
+                &mut peer_keys,
+                &mut secrets_used,
+                &mut warnings,
+                &mut from_secret,
+                errs,
+            )
         });
         if from_secret {
             // The Secret's password failed the TCP-MD5 checks: point at the reference.
-            for e in errs.iter_mut().filter(|e| e.object.as_ref() == Some(&obj.id)) {
+            for e in errs
+                .iter_mut()
+                .filter(|e| e.object.as_ref() == Some(&obj.id))
+            {
                 if e.path == "spec.password" {
                     e.path = "spec.passwordSecret".into();
                 }
@@ -478,7 +491,10 @@ pub(super) fn translate(objects: &[Object], secrets: &Secrets) -> Translation {
 
     // Advertisements.
     let pool_names: Vec<&str> = pools.iter().map(|p| p.id.name.as_str()).collect();
-    let peer_names: Vec<&str> = of(Kind::BgpPeer).iter().map(|p| p.id.name.as_str()).collect();
+    let peer_names: Vec<&str> = of(Kind::BgpPeer)
+        .iter()
+        .map(|p| p.id.name.as_str())
+        .collect();
     let mut chosen = Vec::new();
     for obj in of(Kind::BgpAdvertisement) {
         let read = on_object(&obj.id, &mut errs, |errs| {
@@ -546,7 +562,12 @@ pub(super) fn translate(objects: &[Object], secrets: &Secrets) -> Translation {
                 .collect();
             let node = kebab_spec(
                 &obj.spec,
-                &["aggregationLength", "aggregationLengthV6", "localPref", "communities"],
+                &[
+                    "aggregationLength",
+                    "aggregationLengthV6",
+                    "localPref",
+                    "communities",
+                ],
                 Vec::new(),
             );
             let ad = parse::advertisement(&node, "spec".into(), &communities, &addresses, errs)?;
@@ -640,7 +661,11 @@ fn peer(
     let before = errs.len();
     let mut extra = Vec::new();
     if let Some(password) = secret_password(ctx, &spec, secrets_used, errs) {
-        extra.push(scalar_entry("password", &password, spec.line_of("passwordSecret")));
+        extra.push(scalar_entry(
+            "password",
+            &password,
+            spec.line_of("passwordSecret"),
+        ));
         *from_secret = true;
     }
     let connect_time = spec.get("connectTime", errs, |n| {
@@ -688,7 +713,12 @@ fn secret_password(
     errs: &mut Vec<ConfigError>,
 ) -> Option<String> {
     let entry = spec.entry("passwordSecret")?;
-    let r = fields::Object::read(&entry.value, spec.path_of("passwordSecret"), &SECRET_REF, errs)?;
+    let r = fields::Object::read(
+        &entry.value,
+        spec.path_of("passwordSecret"),
+        &SECRET_REF,
+        errs,
+    )?;
     let name = r.get("name", errs, string).filter(|n| !n.is_empty())?;
     secrets_used.insert(name.clone());
     if spec.entry("password").is_some() {
