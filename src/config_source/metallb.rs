@@ -343,3 +343,145 @@ async fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrolb_config::metallb::SecretData;
+
+    fn object(kind: Kind, name: &str, spec: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": format!("metallb.io/{}", kind.version()),
+            "kind": kind.name(),
+            "metadata": {"name": name, "namespace": "metallb-system", "uid": format!("uid-{name}"),
+                         "resourceVersion": "1"},
+            "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    fn listed(objs: Vec<(Kind, DynamicObject)>) -> Objects {
+        let mut objects = Objects::default();
+        for kind in Kind::ALL {
+            objects.apply(kind, WatchEvent::Init);
+        }
+        for (kind, obj) in objs {
+            objects.apply(kind, WatchEvent::InitApply(obj));
+        }
+        for kind in Kind::ALL {
+            objects.apply(kind, WatchEvent::InitDone);
+        }
+        objects
+    }
+
+    fn pool(addresses: &[&str]) -> DynamicObject {
+        object(
+            Kind::IpAddressPool,
+            "public",
+            serde_json::json!({"addresses": addresses}),
+        )
+    }
+
+    fn peer() -> DynamicObject {
+        object(
+            Kind::BgpPeer,
+            "router",
+            serde_json::json!({"myASN": 64512, "peerASN": 64513, "peerAddress": "198.18.0.1",
+                "passwordSecret": {"name": "router-password", "namespace": "metallb-system"}}),
+        )
+    }
+
+    fn secrets(password: &str) -> Secrets {
+        [(
+            "router-password".to_owned(),
+            SecretData {
+                secret_type: "kubernetes.io/basic-auth".into(),
+                password: Some(password.into()),
+            },
+        )]
+        .into()
+    }
+
+    #[test]
+    fn objects_translate_and_the_fingerprint_follows_specs_and_secrets_only() {
+        let objects = listed(vec![
+            (Kind::IpAddressPool, pool(&["203.0.113.0/28"])),
+            (Kind::BgpPeer, peer()),
+        ]);
+        let (snap, used) = snapshot(&read(&objects), &secrets("a"));
+        assert_eq!(used, ["router-password".to_owned()].into());
+        let Candidate::Valid(config) = &snap.candidate else {
+            panic!("{:?}", snap.candidate);
+        };
+        assert_eq!(config.peers[0].password.as_deref(), Some("a"));
+        let pool_id = ObjectId {
+            kind: Kind::IpAddressPool,
+            namespace: "metallb-system".into(),
+            name: "public".into(),
+        };
+        assert_eq!(snap.references[&pool_id].uid.as_deref(), Some("uid-public"));
+
+        // A new resourceVersion or status (the controller's own write) is the same input.
+        let mut touched = pool(&["203.0.113.0/28"]);
+        touched.metadata.resource_version = Some("2".into());
+        touched.data["status"] = serde_json::json!({"assignedIPv4": 1});
+        let mut again = listed(vec![(Kind::BgpPeer, peer())]);
+        again.apply(Kind::IpAddressPool, WatchEvent::Apply(touched));
+        assert_eq!(
+            snapshot(&read(&again), &secrets("a")).0.fingerprint,
+            snap.fingerprint
+        );
+        // A rotated Secret, or a changed spec, is not.
+        assert_ne!(
+            snapshot(&read(&again), &secrets("b")).0.fingerprint,
+            snap.fingerprint
+        );
+        again.apply(
+            Kind::IpAddressPool,
+            WatchEvent::Apply(pool(&["203.0.113.16/28"])),
+        );
+        assert_ne!(
+            snapshot(&read(&again), &secrets("a")).0.fingerprint,
+            snap.fingerprint
+        );
+    }
+
+    #[test]
+    fn a_bad_object_is_invalid_and_no_object_is_missing() {
+        let objects = listed(vec![(Kind::IpAddressPool, pool(&["203.0.113.300/32"]))]);
+        let (snap, _) = snapshot(&read(&objects), &Secrets::new());
+        let Candidate::Invalid(errors) = &snap.candidate else {
+            panic!("{:?}", snap.candidate);
+        };
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].path, "spec.addresses[0]");
+        assert_eq!(
+            errors[0]
+                .object
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("IPAddressPool metallb-system/public")
+        );
+        let mut objects = objects;
+        objects.apply(Kind::IpAddressPool, WatchEvent::Delete(pool(&[])));
+        let (snap, _) = snapshot(&read(&objects), &Secrets::new());
+        assert!(matches!(snap.candidate, Candidate::Missing));
+    }
+
+    #[test]
+    fn a_secret_is_read_from_its_data() {
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "s"}, "type": "kubernetes.io/basic-auth",
+            "data": {"password": "czNjcmV0"}
+        }))
+        .unwrap();
+        assert_eq!(
+            secret_data(&secret),
+            SecretData {
+                secret_type: "kubernetes.io/basic-auth".into(),
+                password: Some("s3cret".into())
+            }
+        );
+    }
+}

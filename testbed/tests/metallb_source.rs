@@ -8,7 +8,8 @@
 //! 2. the same configuration converted by `ferrolb config convert` and applied as metallb.io objects, ferrolb
 //!    started with `--config-source metallb`: the same Services get the same addresses and the router ends with
 //!    exactly the recorded routes;
-//! 3. node-1's peer moves to a BGPPeer with a `passwordSecret` (the router has its own peer-group for node-1):
+//! 3. node-1's peer moves to a BGPPeer with a `passwordSecret` (the router's second address; its own peer-group
+//!    for node-1):
 //!    the session comes up; rotating the Secret with the router's password re-establishes node-1's session only;
 //! 4. an IPAddressPool with a bad CIDR: routes unchanged, `ferrolb_k8s_client_config_stale_bool` 1 on the
 //!    controller and every speaker, a Warning Event on the object naming the field; deleting it recovers.
@@ -316,7 +317,12 @@ fn wait_routes(
     .unwrap_or_else(|e| panic!("{e}\nwant {want:?}\nhave {:?}\n{}", routes(lab), logs()));
 }
 
-/// The BGPPeers of step 3: `peer1` (password `foo`) for every node but node-1, `node1` with a passwordSecret.
+/// The router's second address on the node LAN, node-1's peer address in step 3 (ferrolb, like MetalLB, refuses
+/// two BGPPeers with the same address, port and ASN even when their node selectors do not overlap).
+const ROUTER_SECOND: &str = "198.18.0.2";
+
+/// The BGPPeers of step 3: `peer1` (password `foo`) for every node but node-1, `node1` (the router's second
+/// address) with a passwordSecret for node-1.
 fn split_peers(router: &str) -> String {
     format!(
         "apiVersion: metallb.io/v1beta2
@@ -337,7 +343,7 @@ metadata: {{name: node1, namespace: {METALLB_NS}}}
 spec:
   myASN: 65559
   peerASN: 65559
-  peerAddress: {router}
+  peerAddress: {ROUTER_SECOND}
   passwordSecret: {{name: node1-bgp, namespace: {METALLB_NS}}}
   nodeSelectors:
   - matchLabels: {{kubernetes.io/hostname: node-1}}
@@ -436,6 +442,15 @@ async fn metallb_objects_configure_ferrolb_like_the_configmap() {
     );
 
     // --- 3. A passwordSecret peer for node-1; a rotation re-establishes node-1's session only.
+    lab.exec_in_router(&[
+        "ip",
+        "addr",
+        "add",
+        &format!("{ROUTER_SECOND}/24"),
+        "dev",
+        "lan",
+    ])
+    .unwrap();
     kubectl_apply(lab, &secret("foo"));
     kubectl_apply(lab, &split_peers(&router));
     for i in 1..=lab.nodes() {
