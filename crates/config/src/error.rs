@@ -325,10 +325,10 @@ pub enum ConfigErrorKind {
     #[error("defined more than once (the first definition is used for nothing: remove one)")]
     DuplicateObject,
     /// A reference to an object that does not exist (a pool, peer or BFD profile).
-    #[error("no {kind} named {name:?} ({known})")]
+    #[error("no {} named {name:?} ({known})", kind.name())]
     UnknownObject {
         /// The kind referred to.
-        kind: &'static str,
+        kind: crate::metallb::Kind,
         /// The name given.
         name: String,
         /// The objects of that kind that exist, in words.

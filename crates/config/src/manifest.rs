@@ -52,6 +52,8 @@ fn other_manifest(root: &Node) -> Option<ConfigError> {
 }
 
 /// The text of `data.config` and the line offset of its first line.
+// One error, returned once per load: its size (it names a MetalLB object) does not matter.
+#[allow(clippy::result_large_err)]
 fn config_text(manifest: &Node) -> Result<(String, usize), ConfigError> {
     let missing = |line| {
         ConfigError::new(

@@ -192,7 +192,7 @@ fn camel_kind(kind: ConfigErrorKind) -> ConfigErrorKind {
                 .join(", "),
         },
         ConfigErrorKind::UnknownBfdProfile { name, known } => ConfigErrorKind::UnknownObject {
-            kind: Kind::BfdProfile.name(),
+            kind: Kind::BfdProfile,
             name,
             known,
         },
@@ -512,7 +512,7 @@ pub(super) fn translate(objects: &[Object], secrets: &Secrets) -> Translation {
                             index("spec.ipAddressPools", i),
                             n.line,
                             ConfigErrorKind::UnknownObject {
-                                kind: Kind::IpAddressPool.name(),
+                                kind: Kind::IpAddressPool,
                                 name,
                                 known: known(&pool_names),
                             },
@@ -545,7 +545,7 @@ pub(super) fn translate(objects: &[Object], secrets: &Secrets) -> Translation {
                         path,
                         n.line,
                         ConfigErrorKind::UnknownObject {
-                            kind: Kind::BgpPeer.name(),
+                            kind: Kind::BgpPeer,
                             name,
                             known: known(&peer_names),
                         },
