@@ -1,6 +1,7 @@
 //! Where the configuration comes from (the ConfigMap, or MetalLB's metallb.io objects), and the one
 //! configuration state both daemons keep of it.
 
+pub mod input;
 pub mod metallb;
 pub mod problems;
 pub mod state;

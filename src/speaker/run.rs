@@ -18,9 +18,10 @@ use super::status_metrics::{monitor, monitor_bfd};
 use super::translate;
 use super::views::{self, NodeNames, ServiceView, SliceView};
 use super::vip_set::VipSet;
-use crate::config_source::metallb::{self, Snapshot};
-use crate::config_source::state::{Candidate, ConfigState, Outcome, fingerprint};
-use crate::config_source::{SourceKind, log_outcome};
+use crate::config_source::SourceKind;
+use crate::config_source::input::ConfigInput;
+use crate::config_source::metallb;
+use crate::config_source::state::{ConfigState, Outcome};
 use crate::controller::service::ServiceFilter;
 use crate::serve::{self, Readiness};
 use anyhow::Context;
@@ -73,60 +74,6 @@ enum RunningBfd {
     /// 0, `ferrolb_bfd_session_up` 0, the error in the log and metric); it is retried when the peer's
     /// settings change or the speaker restarts.
     Failed { error: String },
-}
-
-/// Where the speaker reads its configuration input.
-enum ConfigInput {
-    /// The store of our ConfigMap.
-    ConfigMap(Store<ConfigMap>),
-    /// The newest snapshot of the metallb.io objects.
-    Metallb(watch::Receiver<Option<Arc<Snapshot>>>),
-}
-
-impl ConfigInput {
-    /// Waits until the source has listed once.
-    async fn ready(&mut self) -> anyhow::Result<()> {
-        match self {
-            ConfigInput::ConfigMap(store) => Ok(store.wait_until_ready().await?),
-            ConfigInput::Metallb(rx) => {
-                rx.wait_for(Option::is_some).await?;
-                Ok(())
-            }
-        }
-    }
-
-    /// Offers the newest input to `state`, and logs what it did.
-    fn offer(&self, state: &mut ConfigState, source: &str) -> Outcome<()> {
-        match self {
-            ConfigInput::ConfigMap(store) => {
-                let cm = store.state().into_iter().next();
-                let text = cm
-                    .as_ref()
-                    .and_then(|cm| cm.data.as_ref())
-                    .and_then(|d| d.get("config"))
-                    .map(String::as_str);
-                let outcome = state.offer(
-                    fingerprint(&text),
-                    || Candidate::from_config_text(text),
-                    |_| Ok(()),
-                );
-                log_outcome(&outcome, &[], source);
-                outcome
-            }
-            ConfigInput::Metallb(rx) => {
-                let Some(snapshot) = rx.borrow().clone() else {
-                    return Outcome::Unchanged;
-                };
-                let outcome = state.offer(
-                    snapshot.fingerprint,
-                    || snapshot.candidate.clone(),
-                    |_| Ok(()),
-                );
-                log_outcome(&outcome, &snapshot.warnings, source);
-                outcome
-            }
-        }
-    }
 }
 
 /// Everything the loop owns.

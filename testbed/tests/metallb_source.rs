@@ -14,6 +14,8 @@
 //! 4. an IPAddressPool with a bad CIDR: routes unchanged, `ferrolb_k8s_client_config_stale_bool` 1 on the
 //!    controller and every speaker, a Warning Event on the object naming the field; deleting it recovers.
 //!
+//! `config/seed-crds.yaml` is checked by `ferrolb config check` and by MetalLB's CRD schemas (a server-side dry
+//! run); its pool is outside the lab's address ranges, so the scenario converts the lab's ConfigMap instead.
 //! Needs root, FRR, Go (for MetalLB's CRDs) and the control plane (`testbed/lab deps`); fails loudly without them.
 
 mod speaker_common;
@@ -87,6 +89,30 @@ fn install_metallb_crds(lab: &Lab) {
     }
     let wait: Vec<&str> = wait.iter().map(String::as_str).collect();
     lab.kubectl(&wait).unwrap();
+}
+
+/// `config/seed-crds.yaml` passes `ferrolb config check` and MetalLB's own CRD schemas (a server-side dry run:
+/// its pool, 1.2.3.4-1.2.3.8, is not announced in the lab, whose routes stay inside the documentation ranges;
+/// the scenario uses the same conversion of the lab's ConfigMap instead).
+fn seed_crds_accepted(lab: &Lab) {
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/config/seed-crds.yaml");
+    let check = Command::new(env!("CARGO_BIN_EXE_ferrolb"))
+        .args(["config", "check", seed])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout),
+        "ok: 1 peer, 1 pool, 5 IPv4 + 0 IPv6 addresses\n"
+    );
+    assert!(check.status.success());
+    let out = lab
+        .kubectl(&["apply", "--dry-run=server", "-f", seed])
+        .unwrap_or_else(|e| panic!("MetalLB's CRDs refuse {seed}: {e}"));
+    assert_eq!(
+        out.lines().count(),
+        3,
+        "three objects accepted (server dry run): {out}"
+    );
 }
 
 /// Runs configuration commands on the router (`router bgp` context).
@@ -377,6 +403,7 @@ async fn metallb_objects_configure_ferrolb_like_the_configmap() {
         lab.kubectl(&["create", "namespace", ns]).unwrap();
     }
     install_metallb_crds(lab);
+    seed_crds_accepted(lab);
     router_node1_group(lab);
     let router = lab.env("ROUTER_LAN4").unwrap_or("198.18.0.1").to_owned();
     let app = Whoami::new(NS, 3);
