@@ -292,6 +292,15 @@ impl MetallbFerrolb {
             .collect()
     }
 
+    /// Waits until the controller and every speaker have a configuration loaded and are `stale` (or not).
+    fn wait_stale(&self, lab: &Lab, stale: bool, what: &str) {
+        let want = vec![(Some(1), Some(i64::from(stale))); 1 + lab.nodes()];
+        lab.wait_until(Duration::from_secs(30), what, || {
+            Ok(self.config_gauges(lab) == want)
+        })
+        .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", self.config_gauges(lab), self.logs(lab)));
+    }
+
     fn logs(&self, lab: &Lab) -> String {
         let controller = std::fs::read_to_string(lab.dir().join("logs/metallb-controller.log"))
             .unwrap_or_default();
@@ -528,18 +537,7 @@ async fn metallb_objects_configure_ferrolb_like_the_configmap() {
 
     // --- 4. A bad object: routes unchanged, stale everywhere, a Warning Event on it; deleting it recovers.
     kubectl_apply(lab, BAD_POOL);
-    lab.wait_until(
-        Duration::from_secs(30),
-        "stale on the controller and every speaker",
-        || Ok(ferrolb.config_gauges(lab) == vec![(Some(1), Some(1)); 1 + lab.nodes()]),
-    )
-    .unwrap_or_else(|e| {
-        panic!(
-            "{e}: {:?}\n{}",
-            ferrolb.config_gauges(lab),
-            ferrolb.logs(lab)
-        )
-    });
+    ferrolb.wait_stale(lab, true, "stale on the controller and every speaker");
     let events = Api::<Event>::namespaced(client.clone(), METALLB_NS);
     let mut warning = None;
     for _ in 0..100 {
@@ -577,18 +575,7 @@ async fn metallb_objects_configure_ferrolb_like_the_configmap() {
     assert_eq!(routes(lab), want, "a rejected object changed the routes");
     lab.kubectl(&["delete", "ipaddresspool", "bad", "-n", METALLB_NS])
         .unwrap();
-    lab.wait_until(
-        Duration::from_secs(30),
-        "recovered: not stale anywhere",
-        || Ok(ferrolb.config_gauges(lab) == vec![(Some(1), Some(0)); 1 + lab.nodes()]),
-    )
-    .unwrap_or_else(|e| {
-        panic!(
-            "{e}: {:?}\n{}",
-            ferrolb.config_gauges(lab),
-            ferrolb.logs(lab)
-        )
-    });
+    ferrolb.wait_stale(lab, false, "recovered: not stale anywhere");
     assert_eq!(routes(lab), want);
 
     for name in SERVICES {
