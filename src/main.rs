@@ -5,6 +5,7 @@
 
 mod cli;
 mod cluster_args;
+mod config_source;
 mod controller;
 mod crds;
 mod logging;

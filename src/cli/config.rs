@@ -1,7 +1,10 @@
-//! `ferrolb config ...`: check a configuration before it is applied.
+//! `ferrolb config ...`: check a configuration before it is applied, and convert a ConfigMap into MetalLB's
+//! metallb.io objects.
+
+mod metallb;
 
 use clap::{Subcommand, ValueEnum};
-use ferrolb_config::{Config, ConfigErrors};
+use ferrolb_config::{Config, ConfigError};
 use serde::Serialize;
 use std::io::Read;
 use std::process::ExitCode;
@@ -9,9 +12,10 @@ use std::process::ExitCode;
 /// Configuration subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Check configuration files: the YAML of the ConfigMap's `data.config`, or a whole
-    /// ConfigMap manifest. Prints a summary on success; every error, with its line, otherwise.
-    /// Exits 1 if any file fails.
+    /// Check configuration files: the YAML of the ConfigMap's `data.config`, a whole ConfigMap
+    /// manifest, or MetalLB's metallb.io objects (multi-document YAML; `kind: Secret` documents in
+    /// it are used as the peers' `passwordSecret`s). Prints a summary on success; every error, with
+    /// its line, otherwise. Exits 1 if any file fails.
     Check {
         /// The files to check (`-` reads stdin).
         #[arg(required = true)]
@@ -19,6 +23,16 @@ pub enum ConfigCommand {
         /// Output format: `text`, or `json` (one JSON object per file, one per line).
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
+    },
+    /// Convert a ConfigMap configuration (its `data.config` YAML, or the whole ConfigMap) into the
+    /// equivalent metallb.io objects: their YAML on stdout, what has no equivalent on stderr.
+    /// Exits 1 if the input is invalid.
+    Convert {
+        /// The file (`-` reads stdin).
+        file: String,
+        /// The namespace of the objects.
+        #[arg(long, default_value = "metallb-system")]
+        namespace: String,
     },
 }
 
@@ -52,7 +66,40 @@ impl ConfigCommand {
                     ExitCode::FAILURE
                 }
             }
+            ConfigCommand::Convert { file, namespace } => {
+                let text = match read(&file) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        eprintln!("cannot read {file}: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                let (stdout, stderr, ok) = convert(&text, &namespace);
+                print!("{stdout}");
+                eprint!("{stderr}");
+                if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
         }
+    }
+}
+
+/// `config convert`: (stdout, stderr, success). An invalid input prints its errors to stderr.
+pub fn convert(text: &str, namespace: &str) -> (String, String, bool) {
+    match ferrolb_config::load(text) {
+        Ok(config) => {
+            let conversion = ferrolb_config::metallb::convert(&config, namespace);
+            let report = conversion.report.iter().map(|l| format!("{l}\n")).collect();
+            (conversion.yaml, report, true)
+        }
+        Err(errors) => (
+            String::new(),
+            errors.errors().iter().map(|e| format!("{e}\n")).collect(),
+            false,
+        ),
     }
 }
 
@@ -69,10 +116,10 @@ fn read(file: &str) -> std::io::Result<String> {
 /// The outcome of checking one file.
 #[derive(Debug)]
 pub enum Report {
-    /// The configuration is valid.
-    Valid(Config),
-    /// The configuration has these errors.
-    Invalid(ConfigErrors),
+    /// A ConfigMap configuration: valid, or every error.
+    ConfigMap(Result<Config, Vec<ConfigError>>),
+    /// metallb.io objects.
+    Metallb(metallb::Checked),
     /// The file could not be read.
     Unreadable(String),
 }
@@ -80,16 +127,36 @@ pub enum Report {
 impl Report {
     /// True for a valid configuration.
     pub fn is_ok(&self) -> bool {
-        matches!(self, Report::Valid(_))
+        match self {
+            Report::ConfigMap(result) => result.is_ok(),
+            Report::Metallb(checked) => checked.config.is_ok(),
+            Report::Unreadable(_) => false,
+        }
+    }
+
+    fn config(&self) -> Option<&Config> {
+        match self {
+            Report::ConfigMap(Ok(config)) => Some(config),
+            Report::Metallb(checked) => checked.config.as_ref().ok(),
+            _ => None,
+        }
+    }
+
+    fn errors(&self) -> &[ConfigError] {
+        match self {
+            Report::ConfigMap(Err(errors)) => errors,
+            Report::Metallb(checked) => checked.config.as_ref().err().map_or(&[], Vec::as_slice),
+            _ => &[],
+        }
     }
 }
 
-/// Checks one configuration text (config YAML alone, or a ConfigMap manifest).
+/// Checks one configuration text (config YAML alone, a ConfigMap manifest, or metallb.io objects).
 pub fn check(text: &str) -> Report {
-    match ferrolb_config::load(text) {
-        Ok(cfg) => Report::Valid(cfg),
-        Err(errors) => Report::Invalid(errors),
+    if metallb::is_metallb(text) {
+        return Report::Metallb(metallb::check(text));
     }
+    Report::ConfigMap(ferrolb_config::load(text).map_err(|errors| errors.into_iter().collect()))
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -121,10 +188,16 @@ struct JsonReport<'a> {
     ipv6_addresses: Option<u128>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<JsonError>,
+    /// Warnings and notes (metallb.io objects), as printed in text.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<String>,
 }
 
 #[derive(Serialize)]
 struct JsonError {
+    /// The metallb.io object (`IPAddressPool ns/name`), if the error is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object: Option<String>,
     /// Empty for errors about the document or file itself.
     path: String,
     /// 0 when the file could not be read.
@@ -142,8 +215,9 @@ pub fn render(report: &Report, file: &str, prefix: bool, output: OutputFormat) -
                 String::new()
             };
             let lines: Vec<String> = match report {
-                Report::Valid(cfg) => vec![summary(cfg)],
-                Report::Invalid(errors) => errors.errors().iter().map(|e| e.to_string()).collect(),
+                Report::ConfigMap(Ok(cfg)) => vec![summary(cfg)],
+                Report::ConfigMap(Err(errors)) => errors.iter().map(|e| e.to_string()).collect(),
+                Report::Metallb(checked) => metallb::render_lines(checked, summary),
                 Report::Unreadable(msg) => vec![msg.clone()],
             };
             lines.iter().map(|l| format!("{lead}{l}\n")).collect()
@@ -157,31 +231,38 @@ pub fn render(report: &Report, file: &str, prefix: bool, output: OutputFormat) -
                 ipv4_addresses: None,
                 ipv6_addresses: None,
                 errors: Vec::new(),
+                notes: Vec::new(),
             };
-            match report {
-                Report::Valid(cfg) => {
-                    let (v4, v6) = cfg.address_counts();
-                    json.peers = Some(cfg.peers.len());
-                    json.pools = Some(cfg.address_pools.len());
-                    json.ipv4_addresses = Some(v4);
-                    json.ipv6_addresses = Some(v6);
-                }
-                Report::Invalid(errors) => {
-                    json.errors = errors
-                        .errors()
-                        .iter()
-                        .map(|e| JsonError {
-                            path: e.path.clone(),
-                            line: e.line,
-                            message: e.message(),
-                        })
-                        .collect();
-                }
-                Report::Unreadable(msg) => json.errors.push(JsonError {
+            if let Some(cfg) = report.config() {
+                let (v4, v6) = cfg.address_counts();
+                json.peers = Some(cfg.peers.len());
+                json.pools = Some(cfg.address_pools.len());
+                json.ipv4_addresses = Some(v4);
+                json.ipv6_addresses = Some(v6);
+            }
+            json.errors = report
+                .errors()
+                .iter()
+                .map(|e| JsonError {
+                    object: e.object.as_ref().map(ToString::to_string),
+                    path: e.path.clone(),
+                    line: e.line,
+                    message: e.message(),
+                })
+                .collect();
+            if let Report::Metallb(checked) = report {
+                json.notes = metallb::render_lines(checked, summary)
+                    .into_iter()
+                    .filter(|l| l.starts_with("warning: ") || l.starts_with("note: "))
+                    .collect();
+            }
+            if let Report::Unreadable(msg) = report {
+                json.errors.push(JsonError {
+                    object: None,
                     path: String::new(),
                     line: 0,
                     message: msg.clone(),
-                }),
+                });
             }
             // Serialising plain strings and numbers cannot fail.
             let mut line = serde_json::to_string(&json).unwrap_or_default();
@@ -268,6 +349,128 @@ address-pools:
         assert_eq!(
             bad["errors"][1]["message"],
             "range start 203.0.113.9 is after end 203.0.113.4"
+        );
+    }
+
+    const OBJECTS: &str = "\
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: public, namespace: metallb-system}
+spec:
+  addresses:
+  - 203.0.113.0/28
+  - 203.0.113.300/32
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: r1, namespace: metallb-system}
+spec:
+  myASN: 64512
+  peerASN: 64513
+  peerAddress: 198.18.0.1
+  passwordSecret: {name: r1-password, namespace: metallb-system}
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: l2, namespace: metallb-system}
+";
+
+    const SECRET: &str = "\
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: r1-password, namespace: metallb-system}
+type: kubernetes.io/basic-auth
+stringData: {password: s3cret}
+";
+
+    const L2_WARNING: &str = "warning: L2Advertisement metallb-system/l2: ignored: ferrolb announces over BGP only \
+                              (L2Advertisement is MetalLB's layer 2 mode)\n";
+    const SECRET_NOTE: &str = "note: Secret r1-password is not in the input; it must exist in the configuration \
+                               namespace (type kubernetes.io/basic-auth, key password)\n";
+
+    #[test]
+    fn metallb_objects_every_error_with_its_line_and_a_missing_secret_is_a_note() {
+        let r = check(OBJECTS);
+        assert!(!r.is_ok());
+        assert_eq!(
+            render(&r, "m.yaml", false, OutputFormat::Text),
+            format!(
+                "IPAddressPool metallb-system/public: spec.addresses[1] (line 7): invalid CIDR \"203.0.113.300/32\"\n\
+                 {L2_WARNING}{SECRET_NOTE}"
+            )
+        );
+        let valid = OBJECTS.replace("  - 203.0.113.300/32\n", "");
+        let r = check(&valid);
+        assert!(r.is_ok());
+        assert_eq!(
+            render(&r, "m.yaml", false, OutputFormat::Text),
+            format!("ok: 1 peer, 1 pool, 16 IPv4 + 0 IPv6 addresses\n{L2_WARNING}{SECRET_NOTE}")
+        );
+    }
+
+    #[test]
+    fn metallb_secrets_in_the_input_are_used() {
+        let r = check(&format!("{OBJECTS}{SECRET}"));
+        // The Secret's lines are kept out of the objects without moving the errors' lines.
+        assert_eq!(
+            render(&r, "m.yaml", false, OutputFormat::Text),
+            format!(
+                "IPAddressPool metallb-system/public: spec.addresses[1] (line 7): invalid CIDR \"203.0.113.300/32\"\n\
+                 {L2_WARNING}"
+            )
+        );
+        let valid = format!("{OBJECTS}{SECRET}").replace("  - 203.0.113.300/32\n", "");
+        let Report::Metallb(checked) = check(&valid) else {
+            panic!("not read as metallb.io objects");
+        };
+        let config = checked.config.unwrap();
+        assert_eq!(config.peers[0].password.as_deref(), Some("s3cret"));
+        let wrong_type = valid.replace("kubernetes.io/basic-auth", "Opaque");
+        let r = check(&wrong_type);
+        assert!(!r.is_ok());
+        assert_eq!(r.errors()[0].path, "spec.passwordSecret.name");
+    }
+
+    #[test]
+    fn metallb_errors_in_json_name_the_object() {
+        let bad: serde_json::Value = serde_json::from_str(&render(
+            &check(OBJECTS),
+            "m.yaml",
+            false,
+            OutputFormat::Json,
+        ))
+        .unwrap();
+        assert_eq!(
+            bad,
+            serde_json::json!({"file": "m.yaml", "ok": false,
+                "errors": [{"object": "IPAddressPool metallb-system/public", "path": "spec.addresses[1]",
+                    "line": 7, "message": "invalid CIDR \"203.0.113.300/32\""}],
+                "notes": [L2_WARNING.trim_end(), SECRET_NOTE.trim_end()]})
+        );
+    }
+
+    #[test]
+    fn convert_prints_the_objects_and_they_check_as_the_same_configuration() {
+        let (yaml, report, ok) = convert(SEED_MANIFEST, "metallb-system");
+        assert!(ok);
+        assert_eq!(report, "");
+        assert!(
+            yaml.starts_with("apiVersion: metallb.io/v1beta2\nkind: BGPPeer\n"),
+            "{yaml}"
+        );
+        let r = check(&yaml);
+        assert_eq!(
+            render(&r, "-", false, OutputFormat::Text),
+            "ok: 1 peer, 1 pool, 5 IPv4 + 0 IPv6 addresses\n"
+        );
+        let (yaml, report, ok) = convert(BAD, "metallb-system");
+        assert!(!ok);
+        assert_eq!(yaml, "");
+        assert_eq!(
+            report,
+            "address-pools[1].protocol (line 6): protocol `layer2` is not supported: ferrolb is BGP only (use `protocol: bgp`, or keep this pool on MetalLB)\n\
+             address-pools[1].addresses[0] (line 8): range start 203.0.113.9 is after end 203.0.113.4\n"
         );
     }
 

@@ -65,6 +65,7 @@ impl NoticeBudget {
 pub struct EventSink {
     warnings: mpsc::Sender<(Event, ObjectReference)>,
     notices: mpsc::Sender<(Event, ObjectReference)>,
+    problems: mpsc::Sender<(Event, ObjectReference)>,
     dropped_notices: Counter,
 }
 
@@ -77,11 +78,14 @@ impl EventSink {
     ) -> EventSink {
         let (warnings, warning_rx) = mpsc::channel(WARNING_QUEUE);
         let (notices, notice_rx) = mpsc::channel(NOTICE_QUEUE);
+        let (problems, problem_rx) = mpsc::channel(NOTICE_QUEUE);
         tokio::spawn(publish_warnings(recorder.clone(), warning_rx));
-        tokio::spawn(publish_notices(recorder, notice_rx, writing));
+        tokio::spawn(publish_budgeted(recorder.clone(), problem_rx, None));
+        tokio::spawn(publish_budgeted(recorder, notice_rx, Some(writing)));
         EventSink {
             warnings,
             notices,
+            problems,
             dropped_notices,
         }
     }
@@ -90,6 +94,14 @@ impl EventSink {
     pub fn warning(&self, event: Event, regarding: ObjectReference) {
         if self.warnings.try_send((event, regarding)).is_err() {
             tracing::warn!("event queue full; warning event dropped");
+        }
+    }
+
+    /// Queues an Event about a configuration object (rate-limited like the notices, but not waiting for status
+    /// writes; dropped, and logged, when its queue is full).
+    pub fn rate_limited(&self, event: Event, regarding: ObjectReference) {
+        if self.problems.try_send((event, regarding)).is_err() {
+            tracing::warn!("event queue full; configuration event dropped");
         }
     }
 
@@ -121,16 +133,20 @@ async fn publish_warnings(recorder: Recorder, rx: mpsc::Receiver<(Event, ObjectR
         .await;
 }
 
-async fn publish_notices(
+/// Publishes at most [`NOTICE_BURST`] at once and [`NOTICES_PER_SECOND`] after that; with `writing`, only while
+/// no status writes are in flight.
+async fn publish_budgeted(
     recorder: Recorder,
     mut rx: mpsc::Receiver<(Event, ObjectReference)>,
-    mut writing: watch::Receiver<bool>,
+    mut writing: Option<watch::Receiver<bool>>,
 ) {
     let mut budget = NoticeBudget::new(NOTICE_BURST, NOTICES_PER_SECOND, Instant::now());
     while let Some((event, regarding)) = rx.recv().await {
         loop {
             // Status writes first: wait until none is in flight.
-            if writing.wait_for(|busy| !*busy).await.is_err() {
+            if let Some(writing) = writing.as_mut()
+                && writing.wait_for(|busy| !*busy).await.is_err()
+            {
                 return;
             }
             let wait = budget.take(Instant::now());

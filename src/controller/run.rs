@@ -1,4 +1,4 @@
-//! The controller's I/O: watches Services and the ConfigMap, feeds [`ControllerState`], and (on the leader only)
+//! The controller's I/O: watches Services and the configuration (the ConfigMap or the metallb.io objects), feeds [`ControllerState`], and (on the leader only)
 //! writes the status patches and Events it asks for.
 
 use anyhow::Context;
@@ -22,6 +22,9 @@ use super::metrics::ControllerMetrics;
 use super::pool_status::PoolStatusWriter;
 use super::service::{ServiceFilter, trimmed};
 use super::state::{ConfigOutcome, ControllerState, StatusWrite};
+use crate::config_source::metallb::{self, Snapshot};
+use crate::config_source::problems::{Reported, problems_of};
+use crate::config_source::{SourceKind, log_outcome};
 use crate::serve::{self, Readiness};
 
 /// The field manager of every status write.
@@ -43,6 +46,8 @@ enum Input {
     ConfigListed(Option<ConfigMap>),
     /// Our ConfigMap was added or changed (`None`: deleted).
     Config(Option<ConfigMap>),
+    /// What the metallb.io objects translate to now (`--config-source metallb`).
+    Source(Arc<Snapshot>),
 }
 
 /// Runs the controller until SIGTERM/SIGINT (then releases the Lease if it holds it) or a fatal error.
@@ -75,19 +80,35 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         None => Api::all(client.clone()),
     };
     tokio::spawn(watch_services(services, tx.clone()));
-    let config_maps: Api<ConfigMap> =
-        Api::namespaced(client.clone(), &args.cluster.config_namespace);
-    tokio::spawn(watch_config(
-        config_maps,
-        args.cluster.config_name.clone(),
-        tx,
-    ));
+    match args.cluster.config_source {
+        SourceKind::Configmap => {
+            let config_maps: Api<ConfigMap> =
+                Api::namespaced(client.clone(), &args.cluster.config_namespace);
+            tokio::spawn(watch_config(
+                config_maps,
+                args.cluster.config_name.clone(),
+                tx,
+            ));
+        }
+        SourceKind::Metallb => {
+            let namespace = &args.cluster.config_namespace;
+            let kinds = metallb::installed_kinds(&client, namespace).await?;
+            let snapshots = metallb::spawn(
+                client.clone(),
+                namespace.clone(),
+                kinds,
+                args.cluster.secret_refresh(),
+            );
+            tokio::spawn(forward_snapshots(snapshots, tx));
+        }
+    }
 
     let filter = ServiceFilter {
         default_class: !args.cluster.no_default_class,
         ..ServiceFilter::default()
     };
-    let mut state = ControllerState::new(filter, args.cluster.config_ref());
+    let source = args.cluster.source_ref();
+    let mut state = ControllerState::new(filter, source.clone());
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -105,17 +126,20 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
             ..PatchParams::default()
         },
     };
-    // IPAddressPool.status, only when the pools are metallb.io IPAddressPools: `metallb_source` is
-    // `--config-source metallb` (ClusterArgs).
-    let metallb_source = false;
-    let pool_status = metallb_source.then(|| {
+    // IPAddressPool.status, only when the pools are metallb.io IPAddressPools.
+    let pool_status = matches!(args.cluster.config_source, SourceKind::Metallb).then(|| {
         PoolStatusWriter::spawn(
             client.clone(),
             &args.cluster.config_namespace,
             FIELD_MANAGER,
         )
     });
-    let mut config_map: Option<ConfigMap> = None;
+    let mut config = ConfigInput {
+        source,
+        config_map: None,
+        snapshot: None,
+        reported: Reported::default(),
+    };
     let mut role = Role::Unknown;
     let mut retry = tokio::time::interval(Duration::from_secs(5));
 
@@ -130,7 +154,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
                 let mut next = Some(input);
                 // Take everything already queued, so one batch of writes covers it.
                 while let Some(input) = next {
-                    handle(&mut state, &writer, &mut config_map, input, role == Role::Leader);
+                    handle(&mut state, &writer, &mut config, input, role == Role::Leader);
                     next = rx.try_recv().ok();
                 }
             }
@@ -143,9 +167,11 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
                         pools.rewrite_all();
                     }
                     // A rejection seen while standing by has not been reported yet.
-                    if let (Some(message), Some(cm)) = (state.config_rejection(), &config_map) {
-                        writer.config_rejected(cm, message);
+                    if let (Some(rejection), Some(cm)) = (state.config_rejection(), &config.config_map) {
+                        writer.config_rejected(cm, &rejection.to_string());
                     }
+                    config.reported.clear();
+                    config.report_problems(&state, &writer);
                 }
                 metrics.leader.set(i64::from(new == Role::Leader));
                 role = new;
@@ -191,10 +217,45 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The configuration input as last seen, and the object problems already reported.
+struct ConfigInput {
+    /// Where the configuration comes from, for messages.
+    source: String,
+    /// Our ConfigMap (`--config-source configmap`).
+    config_map: Option<ConfigMap>,
+    /// The newest snapshot of the metallb.io objects (`--config-source metallb`).
+    snapshot: Option<Arc<Snapshot>>,
+    /// Object problems already posted as Events.
+    reported: Reported,
+}
+
+impl ConfigInput {
+    /// Posts a Warning Event on each object with a problem not reported yet (leader only).
+    fn report_problems(&mut self, state: &ControllerState, writer: &Writer) {
+        let Some(snapshot) = &self.snapshot else {
+            return;
+        };
+        let problems = problems_of(state.config_rejection(), &snapshot.warnings);
+        for problem in self.reported.fresh(problems) {
+            let Some(regarding) = snapshot.references.get(&problem.object) else {
+                continue;
+            };
+            let ev = Event {
+                type_: EventType::Warning,
+                reason: problem.reason.into(),
+                note: Some(truncated(problem.message)),
+                action: "LoadConfig".into(),
+                secondary: None,
+            };
+            writer.events.rate_limited(ev, regarding.clone());
+        }
+    }
+}
+
 fn handle(
     state: &mut ControllerState,
     writer: &Writer,
-    config_map: &mut Option<ConfigMap>,
+    config: &mut ConfigInput,
     input: Input,
     leader: bool,
 ) {
@@ -206,45 +267,77 @@ fn handle(
         Input::Applied(svc) => state.service_applied(svc),
         Input::Deleted(svc) => state.service_deleted(&svc),
         Input::ConfigListed(cm) | Input::Config(cm) => {
-            *config_map = cm;
-            config_changed(state, writer, config_map.as_ref(), leader);
+            config.config_map = cm;
+            let text = config
+                .config_map
+                .as_ref()
+                .and_then(|cm| cm.data.as_ref())
+                .and_then(|data| data.get("config"))
+                .map(String::as_str);
+            let outcome = state.config_changed(text);
+            log_config_outcome(&outcome, &[], &config.source);
+            if let (ConfigOutcome::Rejected(rejection), Some(cm), true) =
+                (&outcome, &config.config_map, leader)
+            {
+                writer.config_rejected(cm, &rejection.to_string());
+            }
+            state.config_listed();
+        }
+        Input::Source(snapshot) => {
+            let outcome = state.config_offered(snapshot.fingerprint, || snapshot.candidate.clone());
+            log_config_outcome(&outcome, &snapshot.warnings, &config.source);
+            config.snapshot = Some(snapshot);
+            if leader {
+                config.report_problems(state, writer);
+            }
             state.config_listed();
         }
     }
 }
 
-/// Applies a new ConfigMap; a rejection is raised as an Event by the leader only.
-fn config_changed(
-    state: &mut ControllerState,
-    writer: &Writer,
-    cm: Option<&ConfigMap>,
-    leader: bool,
+/// Logs an outcome, and the addresses a new configuration strands.
+fn log_config_outcome(
+    outcome: &ConfigOutcome,
+    warnings: &[ferrolb_config::metallb::Warning],
+    source: &str,
 ) {
-    let text = cm
-        .and_then(|cm| cm.data.as_ref())
-        .and_then(|data| data.get("config"))
-        .map(String::as_str);
-    match state.config_changed(text) {
-        ConfigOutcome::Unchanged => {}
-        ConfigOutcome::Loaded { stranded } => {
-            tracing::info!(stranded, "configuration loaded");
-            if stranded > 0 {
-                tracing::warn!(
-                    stranded,
-                    "addresses held by Services are outside every new pool; kept and flagged"
-                );
-            }
+    log_outcome(outcome, warnings, source);
+    if let ConfigOutcome::Loaded(stranded) = outcome
+        && *stranded > 0
+    {
+        tracing::warn!(
+            stranded,
+            "addresses held by Services are outside every new pool; kept and flagged"
+        );
+    }
+}
+
+/// `note` cut to the 1,000 bytes an Event note may hold.
+fn truncated(mut note: String) -> String {
+    if note.len() > 1000 {
+        let mut cut = 1000;
+        while !note.is_char_boundary(cut) {
+            cut -= 1;
         }
-        ConfigOutcome::Missing => {
-            tracing::warn!(
-                "configuration ConfigMap or its `config` key is missing; keeping the last good one"
-            );
+        note.truncate(cut);
+    }
+    note
+}
+
+/// Forwards each new snapshot of the metallb.io objects.
+async fn forward_snapshots(
+    mut snapshots: tokio::sync::watch::Receiver<Option<Arc<Snapshot>>>,
+    tx: mpsc::Sender<Input>,
+) {
+    loop {
+        let snapshot = snapshots.borrow_and_update().clone();
+        if let Some(snapshot) = snapshot
+            && tx.send(Input::Source(snapshot)).await.is_err()
+        {
+            return;
         }
-        ConfigOutcome::Rejected { message } => {
-            tracing::error!(errors = %message, "configuration rejected; the last good one stays in force");
-            if let Some(cm) = cm.filter(|_| leader) {
-                writer.config_rejected(cm, &message);
-            }
+        if snapshots.changed().await.is_err() {
+            return;
         }
     }
 }
@@ -321,15 +414,9 @@ impl Writer {
 
     /// Records a Warning Event on the ConfigMap.
     fn config_rejected(&self, cm: &ConfigMap, message: &str) {
-        let mut note =
-            format!("configuration rejected, the last good one stays in force: {message}");
-        if note.len() > 1000 {
-            let mut cut = 1000;
-            while !note.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            note.truncate(cut);
-        }
+        let note = truncated(format!(
+            "configuration rejected, the last good one stays in force: {message}"
+        ));
         let ev = Event {
             type_: EventType::Warning,
             reason: "ConfigInvalid".into(),

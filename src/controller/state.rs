@@ -1,9 +1,10 @@
-//! The controller's state and its pure reconcile: cached Services and ConfigMap in, status writes out.
+//! The controller's state and its pure reconcile: cached Services and the configuration in, status writes out.
 //!
 //! Restart safety: after every (re-)list of Services, and whenever this replica becomes the leader, the allocator
 //! is rebuilt from what the Services' statuses say (oldest Service first), before anything new is assigned.
 //! Nothing is written until both the Service and the ConfigMap caches have synced.
 
+use crate::config_source::state::{Candidate, ConfigState, Outcome, Rejection, fingerprint};
 use ferrolb_config::Config;
 use ferrolb_ipam::{Allocator, Assignment, PoolDef, Refusal, Request, ServiceKey};
 use k8s_openapi::api::core::v1::Service;
@@ -33,24 +34,9 @@ pub struct StatusWrite {
     pub failure: Option<String>,
 }
 
-/// What a new ConfigMap did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ConfigOutcome {
-    /// Same text as the configuration in force (or as the last rejected one).
-    Unchanged,
-    /// Now in force. `stranded`: held addresses that the new pools do not contain (kept, and flagged).
-    Loaded {
-        /// How many held addresses are stranded.
-        stranded: usize,
-    },
-    /// Rejected; the last good configuration (if any) stays in force.
-    Rejected {
-        /// Every problem found, one per line.
-        message: String,
-    },
-    /// The ConfigMap (or its `config` key) is missing; the last good configuration (if any) stays in force.
-    Missing,
-}
+/// What a new configuration input did (`Loaded`: how many held addresses the new pools do not contain; they
+/// are kept, and flagged).
+pub type ConfigOutcome = Outcome<usize>;
 
 /// The controller's state.
 #[derive(Debug)]
@@ -64,11 +50,8 @@ pub struct ControllerState {
     pools: Option<Vec<PoolDef>>,
     /// What Services may set as BGP attributes, from the last good configuration.
     attribute_policy: Option<AttributePolicy>,
-    /// The text of the newest ConfigMap seen (`Some(None)`: seen missing; `None`: nothing seen yet).
-    config_text: Option<Option<String>>,
-    config_stale: bool,
-    /// Why the newest configuration was rejected, while it is the newest.
-    rejection: Option<String>,
+    /// The configuration in force and the state of the newest input.
+    config: ConfigState,
     allocator: Option<Allocator>,
     /// The allocator must be rebuilt from the Services' statuses before the next reconcile.
     needs_rebuild: bool,
@@ -89,9 +72,7 @@ impl ControllerState {
             config_synced: false,
             pools: None,
             attribute_policy: None,
-            config_text: None,
-            config_stale: false,
-            rejection: None,
+            config: ConfigState::default(),
             allocator: None,
             needs_rebuild: true,
             conflicts: BTreeMap::new(),
@@ -106,17 +87,17 @@ impl ControllerState {
 
     /// Whether a valid configuration is in force.
     pub fn config_loaded(&self) -> bool {
-        self.pools.is_some()
+        self.config.loaded()
     }
 
     /// Whether the newest configuration was rejected (or removed) while an older one, or none, stays in force.
     pub fn config_stale(&self) -> bool {
-        self.config_stale
+        self.config.stale()
     }
 
     /// Why the newest configuration was rejected, if it was.
-    pub fn config_rejection(&self) -> Option<&str> {
-        self.rejection.as_deref()
+    pub fn config_rejection(&self) -> Option<&Rejection> {
+        self.config.rejection()
     }
 
     /// The allocator, once built.
@@ -176,68 +157,47 @@ impl ControllerState {
         self.needs_rebuild = true;
     }
 
-    /// The ConfigMap watch has listed once (with or without our ConfigMap).
+    /// The configuration source has listed once (with or without a configuration).
     pub fn config_listed(&mut self) {
         self.config_synced = true;
     }
 
     /// The ConfigMap's `config` text changed (`None`: the ConfigMap or its key is gone).
     pub fn config_changed(&mut self, text: Option<&str>) -> ConfigOutcome {
-        let outcome = self.apply_config(text);
-        match &outcome {
-            ConfigOutcome::Unchanged => {}
-            ConfigOutcome::Rejected { message } => self.rejection = Some(message.clone()),
-            ConfigOutcome::Loaded { .. } | ConfigOutcome::Missing => self.rejection = None,
-        }
-        outcome
+        self.config_offered(fingerprint(&text), || Candidate::from_config_text(text))
     }
 
-    fn apply_config(&mut self, text: Option<&str>) -> ConfigOutcome {
-        if let Some(seen) = &self.config_text
-            && seen.as_deref() == text
-        {
-            return ConfigOutcome::Unchanged;
-        }
-        self.config_text = Some(text.map(str::to_owned));
-        let Some(text) = text else {
-            self.config_stale = true;
-            return ConfigOutcome::Missing;
-        };
-        let (pools, policy) = match Config::from_yaml(text) {
-            Ok(config) => (pool_defs(&config), AttributePolicy::from_config(&config)),
-            Err(errors) => {
-                self.config_stale = true;
-                return ConfigOutcome::Rejected {
-                    message: errors.to_string(),
-                };
-            }
-        };
-        let stranded = match self.allocator.as_mut() {
-            Some(allocator) if !self.needs_rebuild => match allocator.set_pools(&pools) {
-                Ok(change) => change.stranded.len(),
-                Err(err) => {
-                    self.config_stale = true;
-                    return ConfigOutcome::Rejected {
-                        message: err.to_string(),
-                    };
+    /// The source offers a new input. A valid configuration is refused (as a rejection) when the allocator
+    /// cannot take its pools.
+    pub fn config_offered(
+        &mut self,
+        fingerprint: u64,
+        candidate: impl FnOnce() -> Candidate,
+    ) -> ConfigOutcome {
+        let allocator = &mut self.allocator;
+        let needs_rebuild = &mut self.needs_rebuild;
+        let outcome = self.config.offer(fingerprint, candidate, |config| {
+            let pools = pool_defs(config);
+            let stranded = match allocator.as_mut() {
+                Some(allocator) if !*needs_rebuild => allocator
+                    .set_pools(&pools)
+                    .map_err(|err| err.to_string())?
+                    .stranded
+                    .len(),
+                _ => {
+                    Allocator::new(&pools).map_err(|err| err.to_string())?;
+                    *needs_rebuild = true;
+                    0
                 }
-            },
-            _ => {
-                if let Err(err) = Allocator::new(&pools) {
-                    self.config_stale = true;
-                    return ConfigOutcome::Rejected {
-                        message: err.to_string(),
-                    };
-                }
-                self.needs_rebuild = true;
-                0
-            }
-        };
-        self.pools = Some(pools);
-        self.attribute_policy = Some(policy);
-        self.config_stale = false;
-        self.dirty.extend(self.services.keys().cloned());
-        ConfigOutcome::Loaded { stranded }
+            };
+            Ok((stranded, pools, AttributePolicy::from_config(config)))
+        });
+        outcome.map(|(stranded, pools, policy)| {
+            self.pools = Some(pools);
+            self.attribute_policy = Some(policy);
+            self.dirty.extend(self.services.keys().cloned());
+            stranded
+        })
     }
 
     /// The status writes needed now (empty until both caches synced). Rebuilds the allocator first when needed.
@@ -330,7 +290,7 @@ impl ControllerState {
                         ok: false,
                         reason: REASON_CONFIG_INVALID.into(),
                         message: format!(
-                            "no valid configuration in ConfigMap {} yet; addresses are left as they are",
+                            "no valid configuration in {} yet; addresses are left as they are",
                             self.config_name
                         ),
                     }),

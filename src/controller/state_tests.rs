@@ -13,11 +13,9 @@ fn now() -> Timestamp {
 
 /// A synced state with `POOLS` loaded and `services` listed.
 fn synced(services: Vec<Service>) -> ControllerState {
-    let mut state = ControllerState::new(ServiceFilter::default(), "ferrolb-system/config");
-    assert_eq!(
-        state.config_changed(Some(POOLS)),
-        ConfigOutcome::Loaded { stranded: 0 }
-    );
+    let mut state =
+        ControllerState::new(ServiceFilter::default(), "ConfigMap ferrolb-system/config");
+    assert_eq!(state.config_changed(Some(POOLS)), ConfigOutcome::Loaded(0));
     state.config_listed();
     state.services_relisted(services);
     state
@@ -161,14 +159,15 @@ fn invalid_config_keeps_the_last_good_one() {
     let outcome = state.config_changed(Some(
         "address-pools:\n- name: x\n  addresses: [not-an-ip]\n",
     ));
-    assert!(
-        matches!(outcome, ConfigOutcome::Rejected { .. }),
-        "{outcome:?}"
-    );
+    assert!(matches!(outcome, ConfigOutcome::Rejected(_)), "{outcome:?}");
     assert!(state.config_stale());
     assert!(state.config_loaded());
     assert!(
-        state.config_rejection().unwrap().contains("not-an-ip"),
+        state
+            .config_rejection()
+            .unwrap()
+            .to_string()
+            .contains("not-an-ip"),
         "{:?}",
         state.config_rejection()
     );
@@ -192,7 +191,7 @@ fn stranded_addresses_are_kept_and_flagged() {
     let smaller = "address-pools:\n- name: auto\n  protocol: bgp\n  addresses: [198.51.100.0/30]\n";
     assert_eq!(
         state.config_changed(Some(smaller)),
-        ConfigOutcome::Loaded { stranded: 1 }
+        ConfigOutcome::Loaded(1)
     );
     assert!(!state.config_stale());
     let writes = state.reconcile(now());
@@ -236,7 +235,8 @@ fn other_classes_are_untouched_and_without_config_addresses_are_left_alone() {
     let mut other = with_ip(lb_service("ns", "other", 1), "192.0.2.1");
     other.spec.as_mut().unwrap().load_balancer_class = Some("example.com/lb".into());
     let held = with_ip(lb_service("ns", "held", 2), "203.0.113.3");
-    let mut state = ControllerState::new(ServiceFilter::default(), "ferrolb-system/config");
+    let mut state =
+        ControllerState::new(ServiceFilter::default(), "ConfigMap ferrolb-system/config");
     assert_eq!(state.config_changed(None), ConfigOutcome::Missing);
     state.config_listed();
     state.services_relisted(vec![other, held]);

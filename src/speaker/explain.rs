@@ -6,6 +6,9 @@
 use super::SpeakerArgs;
 use super::translate;
 use super::views::{self, NodeNames, ServiceView, SliceView};
+use crate::config_source::SourceKind;
+use crate::config_source::metallb;
+use crate::config_source::state::Candidate;
 use crate::controller::service::ServiceFilter;
 use anyhow::Context;
 use ferrolb_announce::{
@@ -17,6 +20,62 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::ListParams;
 use kube::{Api, Client};
 
+/// Reads the configuration once from the configured source (the ConfigMap or the metallb.io objects).
+async fn read_config(args: &SpeakerArgs, client: &Client) -> anyhow::Result<Config> {
+    let candidate = match args.cluster.config_source {
+        SourceKind::Configmap => {
+            let cm = Api::<ConfigMap>::namespaced(client.clone(), &args.cluster.config_namespace)
+                .get_opt(&args.cluster.config_name)
+                .await
+                .context("cannot read the configuration ConfigMap")?
+                .with_context(|| format!("ConfigMap {} not found", args.cluster.config_ref()))?;
+            let text = cm
+                .data
+                .as_ref()
+                .and_then(|d| d.get("config"))
+                .context("the ConfigMap has no `config` key")?;
+            Candidate::from_config_text(Some(text))
+        }
+        SourceKind::Metallb => {
+            let namespace = &args.cluster.config_namespace;
+            let kinds = metallb::installed_kinds(client, namespace).await?;
+            let mut snapshots = metallb::spawn(
+                client.clone(),
+                namespace.clone(),
+                kinds,
+                args.cluster.secret_refresh(),
+            );
+            let first = tokio::time::timeout(
+                std::time::Duration::from_secs(30),
+                snapshots.wait_for(Option::is_some),
+            )
+            .await
+            .context("the metallb.io objects were not all listed within 30 s")?
+            .context("the metallb.io watchers stopped")?;
+            match first.as_ref() {
+                Some(snapshot) => snapshot.candidate.clone(),
+                None => Candidate::Missing,
+            }
+        }
+    };
+    match candidate {
+        Candidate::Valid(config) => Ok(config),
+        Candidate::Missing => Err(anyhow::anyhow!(
+            "no configuration in {}",
+            args.cluster.source_ref()
+        )),
+        Candidate::Invalid(errors) => Err(anyhow::anyhow!(
+            "the configuration in {} is invalid: {}",
+            args.cluster.source_ref(),
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+    }
+}
+
 /// Prints the explanation for Service `key` on this node.
 pub async fn run(args: &SpeakerArgs, key: &str) -> anyhow::Result<()> {
     let (ns, name) = key
@@ -26,18 +85,7 @@ pub async fn run(args: &SpeakerArgs, key: &str) -> anyhow::Result<()> {
     let client = Client::try_default()
         .await
         .context("cannot build a Kubernetes client (in-cluster or $KUBECONFIG)")?;
-    let cm = Api::<ConfigMap>::namespaced(client.clone(), &args.cluster.config_namespace)
-        .get_opt(&args.cluster.config_name)
-        .await
-        .context("cannot read the configuration ConfigMap")?
-        .with_context(|| format!("ConfigMap {} not found", args.cluster.config_ref()))?;
-    let text = cm
-        .data
-        .as_ref()
-        .and_then(|d| d.get("config"))
-        .context("the ConfigMap has no `config` key")?;
-    let config = Config::from_yaml(text)
-        .map_err(|e| anyhow::anyhow!("the configuration is invalid: {e}"))?;
+    let config = read_config(args, &client).await?;
     let node = Api::<Node>::all(client.clone())
         .get_opt(&args.node_name)
         .await

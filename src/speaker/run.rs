@@ -1,4 +1,5 @@
-//! The speaker's I/O: reflector stores of Services, EndpointSlices, this Node and the ConfigMap; a loop that
+//! The speaker's I/O: reflector stores of Services, EndpointSlices, this Node and the configuration (the ConfigMap,
+//! or the metallb.io objects); a loop that
 //! coalesces bursts of changes, recomputes the announce decision and hands each peer session its routes; the
 //! VIP interface; Events; graceful shutdown.
 //!
@@ -17,6 +18,10 @@ use super::status_metrics::{monitor, monitor_bfd};
 use super::translate;
 use super::views::{self, NodeNames, ServiceView, SliceView};
 use super::vip_set::VipSet;
+use crate::config_source::SourceKind;
+use crate::config_source::input::ConfigInput;
+use crate::config_source::metallb;
+use crate::config_source::state::{ConfigState, Outcome};
 use crate::controller::service::ServiceFilter;
 use crate::serve::{self, Readiness};
 use anyhow::Context;
@@ -71,50 +76,6 @@ enum RunningBfd {
     Failed { error: String },
 }
 
-/// The configuration in force and whether a newer one was rejected.
-#[derive(Default)]
-struct ConfigState {
-    text: Option<String>,
-    config: Option<Arc<Config>>,
-    stale: bool,
-}
-
-impl ConfigState {
-    /// Applies the ConfigMap's `config` text; returns whether the configuration in force changed.
-    fn update(&mut self, text: Option<&str>) -> bool {
-        let Some(text) = text else {
-            if self.config.is_some() && self.text.is_some() {
-                tracing::warn!(
-                    "configuration ConfigMap or its `config` key is missing; keeping the last good one"
-                );
-                self.text = None;
-            }
-            return false;
-        };
-        if self.text.as_deref() == Some(text) {
-            return false;
-        }
-        self.text = Some(text.to_owned());
-        match Config::from_yaml(text) {
-            Ok(c) => {
-                tracing::info!(
-                    peers = c.peers.len(),
-                    pools = c.address_pools.len(),
-                    "configuration loaded"
-                );
-                self.config = Some(Arc::new(c));
-                self.stale = false;
-                true
-            }
-            Err(errors) => {
-                tracing::error!(errors = %errors, "configuration rejected; the last good one stays in force");
-                self.stale = true;
-                false
-            }
-        }
-    }
-}
-
 /// Everything the loop owns.
 struct Speaker {
     args: SpeakerArgs,
@@ -123,7 +84,9 @@ struct Speaker {
     services: Store<ServiceView>,
     slices: Store<SliceView>,
     nodes: Store<Node>,
-    configs: Store<ConfigMap>,
+    /// Where the configuration comes from, and that source described for messages.
+    config_input: ConfigInput,
+    source: String,
     config: ConfigState,
     /// The configuration in force, for `/explain`.
     config_in_force: watch::Sender<Option<Arc<Config>>>,
@@ -157,7 +120,6 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
     let (services, services_writer) = reflector::store();
     let (slices, slices_writer) = reflector::store();
     let (nodes, nodes_writer) = reflector::store();
-    let (configs, configs_writer) = reflector::store();
     let (config_in_force, config_watch) = watch::channel(None);
     let explain = explain_http::router(ExplainSource {
         node_name: args.node_name.clone(),
@@ -224,14 +186,40 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         pending.clone(),
         "node",
     );
-    spawn_reflector(
-        Api::<ConfigMap>::namespaced(client.clone(), &args.cluster.config_namespace),
-        watcher::Config::default().fields(&format!("metadata.name={}", args.cluster.config_name)),
-        configs_writer,
-        stripped(translate::strip_config_map),
-        pending.clone(),
-        "configmap",
-    );
+    let config_input = match args.cluster.config_source {
+        SourceKind::Configmap => {
+            let (configs, configs_writer) = reflector::store();
+            spawn_reflector(
+                Api::<ConfigMap>::namespaced(client.clone(), &args.cluster.config_namespace),
+                watcher::Config::default()
+                    .fields(&format!("metadata.name={}", args.cluster.config_name)),
+                configs_writer,
+                stripped(translate::strip_config_map),
+                pending.clone(),
+                "configmap",
+            );
+            ConfigInput::ConfigMap(configs)
+        }
+        SourceKind::Metallb => {
+            let namespace = &args.cluster.config_namespace;
+            let kinds = metallb::installed_kinds(&client, namespace).await?;
+            let mut snapshots = metallb::spawn(
+                client.clone(),
+                namespace.clone(),
+                kinds,
+                args.cluster.secret_refresh(),
+            );
+            let rx = snapshots.clone();
+            let pending = pending.clone();
+            tokio::spawn(async move {
+                while snapshots.changed().await.is_ok() {
+                    pending.mark();
+                }
+            });
+            ConfigInput::Metallb(rx)
+        }
+    };
+    let source = args.cluster.source_ref();
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -251,7 +239,8 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         services,
         slices,
         nodes,
-        configs,
+        config_input,
+        source,
         config: ConfigState::default(),
         config_in_force,
         discovered: BTreeMap::new(),
@@ -272,7 +261,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         speaker.services.wait_until_ready().await?;
         speaker.slices.wait_until_ready().await?;
         speaker.nodes.wait_until_ready().await?;
-        speaker.configs.wait_until_ready().await
+        speaker.config_input.ready().await
     };
     tokio::select! {
         r = synced => r.context("a watcher stopped before listing")?,
@@ -284,7 +273,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
     let mut first = Some(Instant::now());
     let why = 'run: loop {
         speaker.update(first.take()).await;
-        readiness.set(speaker.config.config.is_some());
+        readiness.set(speaker.config.loaded());
         loop {
             let removal = speaker.vip_set.next_removal();
             tokio::select! {
@@ -310,22 +299,18 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
 impl Speaker {
     /// Recomputes everything from the stores; `since` is when the oldest unprocessed event arrived.
     async fn update(&mut self, since: Option<Instant>) {
-        let cm = self.configs.state().into_iter().next();
-        let text = cm
-            .as_ref()
-            .and_then(|cm| cm.data.as_ref())
-            .and_then(|d| d.get("config"))
-            .map(String::as_str);
-        if self.config.update(text) {
+        if let Outcome::Loaded(()) = self.config_input.offer(&mut self.config, &self.source) {
             self.discovered.clear();
             self.config_in_force
-                .send_replace(self.config.config.clone());
+                .send_replace(self.config.config().cloned());
         }
         self.metrics
             .config_loaded
-            .set(i64::from(self.config.config.is_some()));
-        self.metrics.config_stale.set(i64::from(self.config.stale));
-        let Some(config) = self.config.config.clone() else {
+            .set(i64::from(self.config.loaded()));
+        self.metrics
+            .config_stale
+            .set(i64::from(self.config.stale()));
+        let Some(config) = self.config.config().cloned() else {
             return;
         };
         let node_obj = self.nodes.get(&ObjectRef::new(&self.args.node_name));

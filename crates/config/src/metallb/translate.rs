@@ -684,7 +684,7 @@ fn peer(
     let dual_stack = spec
         .get("dualStackAddressFamily", errs, bool_value)
         .unwrap_or(false);
-    if spec.get("disableMP", errs, bool_value).is_some() {
+    if spec.get("disableMP", errs, bool_value) == Some(true) {
         warnings.push(Warning {
             object: obj.id.clone(),
             message: "spec.disableMP is deprecated and ignored: use dualStackAddressFamily"
