@@ -574,7 +574,7 @@ fn seed_crds_is_the_conversion_of_the_seed_configmap() {
         .collect();
     assert_eq!(
         body, conv.yaml,
-        "regenerate config/seed-crds.yaml from convert"
+        "regenerate config/seed-crds.yaml with `ferrolb config convert`"
     );
 }
 
