@@ -420,6 +420,7 @@ async fn metallb_objects_configure_ferrolb_like_the_configmap() {
         lab.kubectl(&["create", "namespace", ns]).unwrap();
     }
     install_metallb_crds(lab);
+    install_ferrolb_advertisement_crd(lab);
     seed_crds_accepted(lab);
     router_node1_group(lab);
     let router = lab.env("ROUTER_LAN4").unwrap_or("198.18.0.1").to_owned();
@@ -663,7 +664,38 @@ metadata: {name: by-label, namespace: metallb-system}
 spec:
   ipAddressPoolSelectors:
   - matchLabels: {tier: lab}
+  serviceSelectors:
+  - matchLabels: {announce: \"yes\"}
 ";
+
+/// ferrolb's own BGPAdvertisement CRD (`ferrolb crds`) in place of MetalLB v0.15.2's, before anything runs:
+/// `serviceSelectors` came with MetalLB v0.16, so v0.15.2's schema refuses it. The other kinds stay under MetalLB's
+/// own definitions, so ferrolb reads objects created under both. (Replacing a CRD under running daemons is not
+/// what this tests: their open watches may go on being served under the old schema, which prunes new fields.)
+fn install_ferrolb_advertisement_crd(lab: &Lab) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrolb"))
+        .arg("crds")
+        .output()
+        .expect("run ferrolb crds");
+    assert!(
+        out.status.success(),
+        "ferrolb crds: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let crd = text
+        .split("\n---\n")
+        .find(|doc| doc.contains("name: bgpadvertisements.metallb.io"))
+        .expect("ferrolb crds prints the BGPAdvertisement CRD");
+    kubectl_apply(lab, crd);
+    lab.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/bgpadvertisements.metallb.io",
+        "--timeout=30s",
+    ])
+    .unwrap_or_else(|e| panic!("BGPAdvertisement CRD not established: {e}"));
+}
 
 /// Label under which step 6's advertisement selects its nodes.
 const ANNOUNCE_LABEL: &str = "lab.ferrolb.io/announce";
@@ -809,17 +841,20 @@ async fn advertisement_phases(
     kubectl_apply(lab, &public_ad(""));
     wait_routes(lab, &table(&public, &[1, 2, 3]), "every node again", logs);
 
-    // --- 7. `ipAddressPoolSelectors`: the Services of the selected pool are announced, the one of the pool
-    // that no advertisement selects is not.
+    // --- 7. `ipAddressPoolSelectors` and `serviceSelectors` (under ferrolb's own CRD definition): of the
+    // selected pool's Services only the labelled one is announced; the pool no advertisement selects is not.
     kubectl_apply(lab, LAB_POOLS);
     let mut lab_ips = Vec::new();
-    for (name, pool) in [
-        ("whoami-c", "lab-pool"),
-        ("whoami-d", "lab-pool"),
-        ("whoami-e", "other-pool"),
+    for (name, pool, labelled) in [
+        ("whoami-c", "lab-pool", true),
+        ("whoami-d", "lab-pool", false),
+        ("whoami-e", "other-pool", true),
     ] {
         let mut svc = app.service(pool);
         svc["metadata"]["name"] = name.into();
+        if labelled {
+            svc["metadata"]["labels"] = ferrolb_testbed::serde_json::json!({"announce": "yes"});
+        }
         apply(client, svc).await;
         lab_ips.push(ingress_ip(client, NS, name).await);
     }
@@ -830,18 +865,28 @@ async fn advertisement_phases(
     );
     assert!(lab_ips[2].starts_with("198.51.100.2"), "{lab_ips:?}");
     let mut announced = public.clone();
-    announced.extend(&lab_ips[..2]);
+    announced.push(&lab_ips[0]);
     wait_routes(
         lab,
         &table(&announced, &[1, 2, 3]),
-        "lab-pool's whoami-c and whoami-d announced, other-pool's whoami-e not",
+        "lab-pool's labelled whoami-c announced; its unlabelled whoami-d and other-pool's whoami-e not",
         logs,
     );
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
         routes(lab),
         table(&announced, &[1, 2, 3]),
-        "other-pool's whoami-e was announced"
+        "whoami-d (not selected by serviceSelectors) or whoami-e (pool not selected) was announced"
+    );
+    // Labelling whoami-d makes it selected.
+    lab.kubectl(&["label", "service", "-n", NS, "whoami-d", "announce=yes"])
+        .unwrap();
+    announced.push(&lab_ips[1]);
+    wait_routes(
+        lab,
+        &table(&announced, &[1, 2, 3]),
+        "whoami-d announced once labelled announce=yes",
+        logs,
     );
 
     // --- 8. IPAddressPool.status after the allocations and after a release.
