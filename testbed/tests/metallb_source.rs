@@ -11,7 +11,8 @@
 //! 3. node-1's peer moves to a BGPPeer with a `passwordSecret` (the router's second address; its own peer-group
 //!    for node-1):
 //!    the session comes up; rotating the Secret with the router's password re-establishes node-1's session only;
-//! 4. an IPAddressPool with a bad CIDR: routes unchanged, `ferrolb_k8s_client_config_stale_bool` 1 on the
+//! 4. bad objects one at a time (a bad CIDR, overlapping pools, an advertisement naming a missing pool or peer, a
+//!    missing passwordSecret): routes unchanged, `ferrolb_k8s_client_config_stale_bool` 1 on the
 //!    controller and every speaker, a Warning Event on the object naming the field; deleting it recovers;
 //! 5. a `Community` alias on the advertisement: every path carries exactly 64512:100; editing the communities
 //!    to 64512:200 reaches every path as an UPDATE, without a session reset (uptimes and UPDATE counters);
@@ -405,12 +406,132 @@ stringData: {{password: {password}}}
     )
 }
 
-const BAD_POOL: &str = "apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {name: bad, namespace: metallb-system}
-spec:
-  addresses: [203.0.113.300/32]
-";
+/// One bad object: its kind, name (in metallb-system), version and spec, and its Warning Event's exact note.
+struct BadObject {
+    kind: &'static str,
+    name: &'static str,
+    version: &'static str,
+    spec: &'static str,
+    note: &'static str,
+}
+
+/// Each case issue 16 names that the API server's schema does not already refuse.
+const BAD_OBJECTS: &[BadObject] = &[
+    BadObject {
+        kind: "IPAddressPool",
+        name: "bad-cidr",
+        version: "v1beta1",
+        spec: "  addresses: [203.0.113.300/32]\n",
+        note: "spec.addresses[0]: invalid CIDR \"203.0.113.300/32\"",
+    },
+    BadObject {
+        kind: "IPAddressPool",
+        name: "overlapping",
+        version: "v1beta1",
+        spec: "  addresses: [203.0.113.15/32]\n",
+        note: "spec.addresses[0]: 203.0.113.15/32 in pool \"overlapping\" overlaps 203.0.113.10-203.0.113.20 in pool \"public-pool\" (IPAddressPool metallb-system/public-pool spec.addresses[0])",
+    },
+    BadObject {
+        kind: "BGPAdvertisement",
+        name: "missing-pool",
+        version: "v1beta1",
+        spec: "  ipAddressPools: [nope]\n",
+        note: "spec.ipAddressPools[0]: no IPAddressPool named \"nope\" (defined: public-pool)",
+    },
+    BadObject {
+        kind: "BGPAdvertisement",
+        name: "missing-peer",
+        version: "v1beta1",
+        spec: "  ipAddressPools: [public-pool]\n  peers: [ghost]\n",
+        note: "spec.peers[0]: no BGPPeer named \"ghost\" (defined: node1, peer1)",
+    },
+    BadObject {
+        kind: "BGPPeer",
+        name: "missing-secret",
+        version: "v1beta2",
+        spec: "  myASN: 65559\n  peerASN: 65559\n  peerAddress: 198.18.0.3\n  passwordSecret: {name: nope, namespace: metallb-system}\n",
+        note: "spec.passwordSecret.name: Secret \"nope\" not found in the configuration namespace",
+    },
+];
+
+/// Applies `case`, checks what a rejected object must do, and deletes it again.
+async fn bad_object(
+    lab: &Lab,
+    client: &Client,
+    ferrolb: &MetallbFerrolb,
+    want: &BTreeMap<String, BTreeSet<String>>,
+    case: &BadObject,
+) {
+    let BadObject {
+        kind,
+        name,
+        version,
+        spec,
+        note,
+    } = case;
+    kubectl_apply(
+        lab,
+        &format!(
+            "apiVersion: metallb.io/{version}\nkind: {kind}\nmetadata: {{name: {name}, namespace: {METALLB_NS}}}\nspec:\n{spec}"
+        ),
+    );
+    ferrolb.wait_stale(
+        lab,
+        true,
+        &format!("{kind} {name}: stale on the controller and every speaker"),
+    );
+    let events = Api::<Event>::namespaced(client.clone(), METALLB_NS);
+    let mut warning = None;
+    for _ in 0..100 {
+        warning = events
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|e| {
+                e.regarding.as_ref().is_some_and(|r| {
+                    r.kind.as_deref() == Some(*kind)
+                        && r.name.as_deref() == Some(*name)
+                        && r.uid.is_some()
+                }) && e.type_.as_deref() == Some("Warning")
+            });
+        if warning.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let warning = warning
+        .unwrap_or_else(|| panic!("no Warning Event on {kind} {name}\n{}", ferrolb.logs(lab)));
+    println!(
+        "{kind} {name}: Warning Event {:?} {:?}",
+        warning.reason, warning.note
+    );
+    assert_eq!(
+        warning.reason.as_deref(),
+        Some("ConfigInvalid"),
+        "{kind} {name}"
+    );
+    let text = warning.note.unwrap_or_default();
+    assert!(
+        text.starts_with(note),
+        "{kind} {name}: note {text:?} does not start with {note:?}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        &routes(lab),
+        want,
+        "{kind} {name}: a rejected object changed the routes"
+    );
+    lab.kubectl(&["delete", &kind.to_lowercase(), name, "-n", METALLB_NS])
+        .unwrap();
+    ferrolb.wait_stale(
+        lab,
+        false,
+        &format!("{kind} {name} deleted: not stale anywhere"),
+    );
+    assert_eq!(&routes(lab), want);
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metallb_objects_configure_ferrolb_like_the_configmap() {
@@ -544,48 +665,11 @@ async fn metallb_objects_configure_ferrolb_like_the_configmap() {
     });
     println!("Secret rotation: node-1 re-established, node-2..3 up for more than {since} ms");
 
-    // --- 4. A bad object: routes unchanged, stale everywhere, a Warning Event on it; deleting it recovers.
-    kubectl_apply(lab, BAD_POOL);
-    ferrolb.wait_stale(lab, true, "stale on the controller and every speaker");
-    let events = Api::<Event>::namespaced(client.clone(), METALLB_NS);
-    let mut warning = None;
-    for _ in 0..100 {
-        warning = events
-            .list(&Default::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .find(|e| {
-                e.regarding.as_ref().is_some_and(|r| {
-                    r.kind.as_deref() == Some("IPAddressPool")
-                        && r.name.as_deref() == Some("bad")
-                        && r.uid.is_some()
-                }) && e.type_.as_deref() == Some("Warning")
-            });
-        if warning.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    // --- 4. Bad objects, one at a time: routes unchanged, stale everywhere, a Warning Event on the object that
+    // names the field; deleting it recovers.
+    for case in BAD_OBJECTS {
+        bad_object(lab, &client, &ferrolb, &want, case).await;
     }
-    let warning = warning.unwrap_or_else(|| {
-        panic!(
-            "no Warning Event on IPAddressPool bad\n{}",
-            ferrolb.logs(lab)
-        )
-    });
-    println!("Warning Event: {:?} {:?}", warning.reason, warning.note);
-    assert_eq!(warning.reason.as_deref(), Some("ConfigInvalid"));
-    assert_eq!(
-        warning.note.as_deref(),
-        Some("spec.addresses[0]: invalid CIDR \"203.0.113.300/32\"")
-    );
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(routes(lab), want, "a rejected object changed the routes");
-    lab.kubectl(&["delete", "ipaddresspool", "bad", "-n", METALLB_NS])
-        .unwrap();
-    ferrolb.wait_stale(lab, false, "recovered: not stale anywhere");
-    assert_eq!(routes(lab), want);
 
     advertisement_phases(lab, &client, &app, &ferrolb, &ips).await;
 

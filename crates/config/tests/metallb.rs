@@ -602,3 +602,65 @@ fn known_fields_are_listed() {
     assert!(unsupported.contains(&("IPAddressPool", "serviceAllocation")));
     assert!(unsupported.contains(&("BGPPeer", "dynamicASN")));
 }
+
+/// Of two overlapping pools (or duplicate peers) read from the API server, the newer object is
+/// blamed, whatever the names' order: an existing pool never reports a problem a new one made.
+#[test]
+fn the_newer_of_two_conflicting_objects_is_blamed() {
+    let object = |kind: &str, version: &str, name: &str, created: &str, spec: &str| {
+        parse_object_json(&format!(
+            r#"{{"apiVersion":"metallb.io/{version}","kind":"{kind}","metadata":{{"name":"{name}","namespace":"metallb-system","creationTimestamp":"{created}"}},"spec":{spec}}}"#
+        ))
+        .unwrap()
+    };
+    let peer = r#"{"myASN":64500,"peerASN":64501,"peerAddress":"198.18.0.1"}"#;
+    let objects = vec![
+        object(
+            "IPAddressPool",
+            "v1beta1",
+            "a-new",
+            "2026-12-06T10:00:00Z",
+            r#"{"addresses":["203.0.113.5/32"]}"#,
+        ),
+        object(
+            "IPAddressPool",
+            "v1beta1",
+            "z-old",
+            "2026-01-01T10:00:00Z",
+            r#"{"addresses":["203.0.113.0/28"]}"#,
+        ),
+        object(
+            "BGPPeer",
+            "v1beta2",
+            "a-new-peer",
+            "2026-12-06T10:00:00Z",
+            peer,
+        ),
+        object(
+            "BGPPeer",
+            "v1beta2",
+            "z-old-peer",
+            "2026-01-01T10:00:00Z",
+            peer,
+        ),
+    ];
+    let errors = translate(&objects, &Secrets::new()).config.unwrap_err();
+    let blamed: Vec<String> = errors
+        .errors()
+        .iter()
+        .map(|e| {
+            e.object
+                .as_deref()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        blamed,
+        [
+            "BGPPeer metallb-system/a-new-peer",
+            "IPAddressPool metallb-system/a-new"
+        ],
+        "{errors}"
+    );
+}

@@ -120,6 +120,10 @@ pub struct Object {
     spec: crate::yaml::Node,
     /// The object's line (0 for API JSON).
     line: usize,
+    /// `metadata.creationTimestamp` (empty in files): of two objects in conflict (overlapping
+    /// pools, duplicate peers) the newer one is blamed, so an existing pool's status never
+    /// reports a problem someone else's new object made.
+    created: String,
     /// `apiVersion` as written.
     api_version: String,
 }

@@ -185,6 +185,11 @@ fn object(node: &Node, errs: &mut Vec<ConfigError>) -> Option<Object> {
         .and_then(|m| m.get("labels"))
         .map(|e| labels(&e.value, errs))
         .unwrap_or_default();
+    // RFC 3339 in UTC, so it sorts as text; absent in files.
+    let created = metadata
+        .and_then(|m| m.get("creationTimestamp"))
+        .and_then(|e| string(&e.value).ok())
+        .unwrap_or_default();
     let (Some((kind, api_version)), Some(name)) = (kind_and_version, name) else {
         return None;
     };
@@ -208,6 +213,7 @@ fn object(node: &Node, errs: &mut Vec<ConfigError>) -> Option<Object> {
         labels,
         spec,
         line: env.line,
+        created,
         api_version,
     })
 }

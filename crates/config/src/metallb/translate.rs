@@ -304,6 +304,18 @@ fn selectors(
         .collect()
 }
 
+/// For each object of `objects`, its rank when they are ordered oldest first (by creation time,
+/// then by their position, for objects of files, which have none).
+fn age_ranks(objects: &[&Object]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..objects.len()).collect();
+    order.sort_by(|a, b| objects[*a].created.cmp(&objects[*b].created).then(a.cmp(b)));
+    let mut rank = vec![0; objects.len()];
+    for (r, i) in order.into_iter().enumerate() {
+        rank[i] = r;
+    }
+    rank
+}
+
 /// Sort key putting `adv2` before `adv10`.
 fn natural(name: &str) -> (String, u64, String) {
     let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
@@ -412,10 +424,13 @@ pub(super) fn translate(objects: &[Object], secrets: &Secrets) -> Translation {
         });
     }
 
-    // Pools.
+    // Pools, kept in the order given; overlaps are blamed on the newer pool of a pair (oldest
+    // first by creation time, then that order: files have no creation times).
     let mut entries: Vec<AddressEntry> = Vec::new();
     let mut pools: Vec<ReadPool> = Vec::new();
+    let age_rank = age_ranks(of(Kind::IpAddressPool));
     for (i, obj) in of(Kind::IpAddressPool).iter().enumerate() {
+        let i = age_rank[i];
         let first_entry = entries.len();
         let pool = on_object(&obj.id, &mut errs, |errs| {
             fields::Object::read(&obj.spec, "spec".into(), &POOL, errs)?;
@@ -450,6 +465,8 @@ pub(super) fn translate(objects: &[Object], secrets: &Secrets) -> Translation {
 
     // Peers.
     let mut peer_keys: Vec<PeerKey> = Vec::new();
+    // Each key's object's creation time: a duplicate is blamed on the newer peer.
+    let mut peer_created: Vec<&str> = Vec::new();
     let mut peers = Vec::new();
     for obj in of(Kind::BgpPeer) {
         let first_key = peer_keys.len();
@@ -485,6 +502,7 @@ pub(super) fn translate(objects: &[Object], secrets: &Secrets) -> Translation {
         }
         for k in peer_keys.iter_mut().skip(first_key) {
             k.path = place(&mut places, &obj.id, "");
+            peer_created.push(&obj.created);
         }
         peers.extend(peer);
     }
@@ -599,6 +617,13 @@ pub(super) fn translate(objects: &[Object], secrets: &Secrets) -> Translation {
     // Across objects.
     let mut cross = Vec::new();
     validate::overlaps(&mut entries, &mut cross);
+    let mut by_age: Vec<(&str, usize, PeerKey)> = peer_keys
+        .into_iter()
+        .enumerate()
+        .map(|(i, k)| (peer_created.get(i).copied().unwrap_or_default(), i, k))
+        .collect();
+    by_age.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let peer_keys: Vec<PeerKey> = by_age.into_iter().map(|(_, _, k)| k).collect();
     validate::duplicate_peers(&peer_keys, &mut cross);
     for mut e in cross {
         if let Some((id, path)) = places.get(&e.path) {
