@@ -238,36 +238,25 @@ impl MetallbFerrolb {
                 .spawn()
                 .expect("start ferrolb controller"),
         );
-        let kubeconfig = lab.kubeconfig_path().display().to_string();
+        let kubeconfig = lab.kubeconfig_path();
         let speakers = (1..=lab.nodes())
             .map(|i| {
                 let state = lab.dir().join(format!("metallb-state-{i}"));
-                lab.spawn_in_node(
+                spawn_speaker_with(
+                    lab,
                     i,
                     &format!("metallb-{i}"),
+                    &kubeconfig,
+                    &state,
                     &[
-                        "env",
-                        &format!("KUBECONFIG={kubeconfig}"),
-                        "RUST_LOG=info",
-                        env!("CARGO_BIN_EXE_ferrolb"),
-                        "speaker",
-                        "--node-name",
-                        &format!("node-{i}"),
                         "--config-source",
                         "metallb",
                         "--config-namespace",
                         METALLB_NS,
                         "--secret-refresh",
                         "2",
-                        "--vip-interface",
-                        "flb-vip",
-                        "--metrics-addr",
-                        "127.0.0.1:7472",
-                        "--state-dir",
-                        &state.display().to_string(),
                     ],
                 )
-                .expect("start ferrolb speaker")
             })
             .collect();
         MetallbFerrolb {

@@ -660,7 +660,7 @@ pub async fn delete_service(lab: &Lab, client: &Client, ns: &str, name: &str, vi
 
 /// Runs `ferrolb speaker --node-name node-<i>` in node `i`'s namespace as the process `name`, reading the API
 /// server with `kubeconfig`, with the lab's VIP interface, metrics on 127.0.0.1:7472 and its graceful-restart
-/// state under `state`.
+/// state under `state`; the configuration is the lab ConfigMap in `CONFIG_NS`.
 pub fn spawn_speaker(
     lab: &Lab,
     i: usize,
@@ -668,26 +668,47 @@ pub fn spawn_speaker(
     kubeconfig: &std::path::Path,
     state: &std::path::Path,
 ) -> NodeProcess {
-    lab.spawn_in_node(
+    spawn_speaker_with(
+        lab,
         i,
         name,
-        &[
-            "env",
-            &format!("KUBECONFIG={}", kubeconfig.display()),
-            "RUST_LOG=info",
-            env!("CARGO_BIN_EXE_ferrolb"),
-            "speaker",
-            "--node-name",
-            &format!("node-{i}"),
-            "--config-namespace",
-            CONFIG_NS,
-            "--vip-interface",
-            "flb-vip",
-            "--metrics-addr",
-            "127.0.0.1:7472",
-            "--state-dir",
-            &state.display().to_string(),
-        ],
+        kubeconfig,
+        state,
+        &["--config-namespace", CONFIG_NS],
     )
-    .expect("start ferrolb speaker")
+}
+
+/// [`spawn_speaker`] with `config_args` (say, `--config-source metallb --config-namespace NS`) in place of the
+/// ConfigMap in `CONFIG_NS`.
+pub fn spawn_speaker_with(
+    lab: &Lab,
+    i: usize,
+    name: &str,
+    kubeconfig: &std::path::Path,
+    state: &std::path::Path,
+    config_args: &[&str],
+) -> NodeProcess {
+    let kubeconfig = format!("KUBECONFIG={}", kubeconfig.display());
+    let node = format!("node-{i}");
+    let state = state.display().to_string();
+    let mut args = vec![
+        "env",
+        &kubeconfig,
+        "RUST_LOG=info",
+        env!("CARGO_BIN_EXE_ferrolb"),
+        "speaker",
+        "--node-name",
+        &node,
+    ];
+    args.extend_from_slice(config_args);
+    args.extend_from_slice(&[
+        "--vip-interface",
+        "flb-vip",
+        "--metrics-addr",
+        "127.0.0.1:7472",
+        "--state-dir",
+        &state,
+    ]);
+    lab.spawn_in_node(i, name, &args)
+        .expect("start ferrolb speaker")
 }
