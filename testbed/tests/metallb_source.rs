@@ -221,6 +221,32 @@ fn gauge(text: &str, name: &str) -> Option<i64> {
         .map(|v| v as i64)
 }
 
+/// Without the metallb.io CRDs, `--config-source metallb` stops at start-up and says what to install.
+fn crds_missing_is_a_clear_error(lab: &Lab) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrolb"))
+        .args(["controller", "--config-source", "metallb"])
+        .args([
+            "--config-namespace",
+            METALLB_NS,
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .env("KUBECONFIG", lab.kubeconfig_path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ferrolb controller");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the controller ran without the CRDs: {stderr}"
+    );
+    assert!(
+        stderr.contains("the API server has no metallb.io/v1beta1 IPAddressPool (ipaddresspools)")
+            && stderr.contains("kubectl apply -k manifests/components/metallb-crds"),
+        "{stderr}"
+    );
+}
+
 /// `--config-source metallb` ferrolb: the controller on the host and a speaker per node.
 struct MetallbFerrolb {
     controller: Controller,
@@ -410,6 +436,7 @@ async fn metallb_objects_configure_ferrolb_like_the_configmap() {
     for ns in [CONFIG_NS, METALLB_NS, NS] {
         lab.kubectl(&["create", "namespace", ns]).unwrap();
     }
+    crds_missing_is_a_clear_error(lab);
     install_metallb_crds(lab);
     install_ferrolb_advertisement_crd(lab);
     seed_crds_accepted(lab);
