@@ -40,7 +40,7 @@ pub use error::{ConfigError, ConfigErrorKind, ConfigErrors, Overlap};
 pub use manifest::load;
 pub use model::{
     AddressPool, AnnounceFrom, BgpAdvertisement, Config, DEFAULT_HOLD_TIME, DEFAULT_PEER_PORT,
-    Peer, Protocol,
+    Peer, Protocol, ServiceAllocation,
 };
 pub use selector::{NodeSelector, SelectorOperator, SelectorRequirement};
 pub use service_policy::{

@@ -19,6 +19,7 @@ fn pool(name: &str, ranges: &[(&str, &str)], avoid_buggy_ips: bool, auto_assign:
         ranges: ranges.iter().map(|(a, b)| (ip(a), ip(b))).collect(),
         avoid_buggy_ips,
         auto_assign,
+        allocation: None,
     }
 }
 
@@ -135,6 +136,7 @@ fn request_strategy(svc: usize) -> impl Strategy<Value = Request> {
                     created_unix_secs: svc as i64,
                     uid: format!("uid{svc}"),
                 },
+                ..Request::default()
             },
         )
 }

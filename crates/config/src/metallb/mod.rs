@@ -122,7 +122,14 @@ pub struct Object {
     line: usize,
     /// `apiVersion` as written.
     api_version: String,
+    /// The [`EXCLUSIVE_NAMESPACES`] annotation of an `IPAddressPool`, when set.
+    exclusive_namespaces: Option<bool>,
 }
+
+/// The `IPAddressPool` annotation that fences in the namespaces its `serviceAllocation` selects
+/// (`"true"` or `"false"`): the ConfigMap's `service-allocation.exclusive`, which MetalLB's CRD
+/// has no field for.
+pub const EXCLUSIVE_NAMESPACES: &str = "ferrolb.io/exclusive-namespaces";
 
 /// The spec fields each kind reads, as `(kind, fields)`; `LabelSelector` and
 /// `CommunityAlias` are the shapes nested in them. Any other field is an error.
@@ -135,6 +142,7 @@ pub fn known_fields() -> impl Iterator<Item = (&'static str, &'static [&'static 
         ("CommunityAlias", translate::ALIAS.known),
         ("BFDProfile", translate::BFD.known),
         ("LabelSelector", translate::LABEL_SELECTOR.known),
+        ("ServiceAllocation", translate::ALLOCATION.known),
     ]
     .into_iter()
 }

@@ -16,13 +16,27 @@ use crate::yaml::{Entry, Node, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-/// Why ferrolb refuses `serviceAllocation`.
-const SERVICE_ALLOCATION: &str = "ferrolb cannot yet restrict a pool to namespaces or Services; remove serviceAllocation (or keep this pool on MetalLB)";
 const NOT_YET: &str = "ferrolb does not implement it yet; remove it (or keep this peer on MetalLB)";
 
 pub(super) const POOL: Schema = Schema {
-    known: &["addresses", "autoAssign", "avoidBuggyIPs"],
-    not_supported: &[("serviceAllocation", SERVICE_ALLOCATION)],
+    known: &[
+        "addresses",
+        "autoAssign",
+        "avoidBuggyIPs",
+        "serviceAllocation",
+    ],
+    not_supported: &[],
+};
+
+/// Keys of an `IPAddressPool`'s `serviceAllocation`.
+pub(super) const ALLOCATION: Schema = Schema {
+    known: &[
+        "priority",
+        "namespaces",
+        "namespaceSelectors",
+        "serviceSelectors",
+    ],
+    not_supported: &[],
 };
 
 pub(super) const ADVERTISEMENT: Schema = Schema {
@@ -150,6 +164,11 @@ const RENAMES: &[(&str, &str)] = &[
     ("echoMode", "echo-mode"),
     ("passiveMode", "passive-mode"),
     ("minimumTtl", "minimum-ttl"),
+    ("serviceAllocation", "service-allocation"),
+    ("priority", "priority"),
+    ("namespaces", "namespaces"),
+    ("namespaceSelectors", "namespace-selectors"),
+    ("serviceSelectors", "service-selectors"),
 ];
 
 fn camel(kebab: &str) -> Option<&'static str> {
@@ -232,6 +251,13 @@ fn kebab_spec(spec: &Node, keep: &[&str], extra: Vec<Entry>) -> Node {
                     line: e.value.line,
                     value: Value::Seq(items.iter().map(kebab_selector).collect()),
                 },
+                (Value::Map(_), "service-allocation") => {
+                    kebab_spec(&e.value, ALLOCATION.known, vec![])
+                }
+                (Value::Seq(items), "namespace-selectors" | "service-selectors") => Node {
+                    line: e.value.line,
+                    value: Value::Seq(items.iter().map(kebab_selector).collect()),
+                },
                 _ => e.value.clone(),
             };
             out.push(Entry {
@@ -245,6 +271,43 @@ fn kebab_spec(spec: &Node, keep: &[&str], extra: Vec<Entry>) -> Node {
     Node {
         line: spec.line,
         value: Value::Map(out),
+    }
+}
+
+/// Puts the [`super::EXCLUSIVE_NAMESPACES`] annotation's value into a renamed pool spec, as
+/// `service-allocation.exclusive` (creating `service-allocation` when absent).
+fn add_exclusive(pool: &mut Node, exclusive: bool, line: usize) {
+    let Value::Map(entries) = &mut pool.value else {
+        return;
+    };
+    let at = match entries.iter().position(|e| e.key == "service-allocation") {
+        Some(at) => at,
+        None => {
+            entries.push(Entry {
+                key: "service-allocation".into(),
+                key_line: line,
+                value: Node {
+                    line,
+                    value: Value::Map(Vec::new()),
+                },
+            });
+            entries.len() - 1
+        }
+    };
+    if let Some(Entry {
+        value: Node {
+            value: Value::Map(inner),
+            ..
+        },
+        ..
+    }) = entries.get_mut(at)
+    {
+        let mut entry = scalar_entry("exclusive", if exclusive { "true" } else { "false" }, line);
+        entry.value.value = Value::Scalar {
+            text: exclusive.to_string(),
+            plain: true,
+        };
+        inner.push(entry);
     }
 }
 
@@ -418,12 +481,23 @@ pub(super) fn translate(objects: &[Object], secrets: &Secrets) -> Translation {
     for (i, obj) in of(Kind::IpAddressPool).iter().enumerate() {
         let first_entry = entries.len();
         let pool = on_object(&obj.id, &mut errs, |errs| {
-            fields::Object::read(&obj.spec, "spec".into(), &POOL, errs)?;
+            let spec = fields::Object::read(&obj.spec, "spec".into(), &POOL, errs)?;
+            if let Some(e) = spec.entry("serviceAllocation") {
+                fields::Object::read(
+                    &e.value,
+                    spec.path_of("serviceAllocation"),
+                    &ALLOCATION,
+                    errs,
+                )?;
+            }
             let extra = vec![
                 scalar_entry("name", &obj.id.name, obj.line),
                 scalar_entry("protocol", "bgp", obj.line),
             ];
-            let node = kebab_spec(&obj.spec, POOL.known, extra);
+            let mut node = kebab_spec(&obj.spec, POOL.known, extra);
+            if let Some(exclusive) = obj.exclusive_namespaces {
+                add_exclusive(&mut node, exclusive, obj.line);
+            }
             let no_aliases = BTreeMap::new();
             let mut names = Vec::new();
             let mut ctx = PoolContext {
@@ -432,7 +506,15 @@ pub(super) fn translate(objects: &[Object], secrets: &Secrets) -> Translation {
                 entries: &mut entries,
                 names: &mut names,
             };
-            parse::pool(&node, "spec".into(), &mut ctx, errs)
+            let before = errs.len();
+            let pool = parse::pool(&node, "spec".into(), &mut ctx, errs);
+            // `exclusive` comes from the annotation: point there.
+            for e in errs.iter_mut().skip(before) {
+                if e.path == "spec.service-allocation.exclusive" {
+                    e.path = fields::join("metadata.annotations", super::EXCLUSIVE_NAMESPACES);
+                }
+            }
+            pool
         });
         let mut addresses = Vec::new();
         for e in entries.iter_mut().skip(first_entry) {
