@@ -139,7 +139,12 @@ struct Scenario<'a> {
 impl Scenario<'_> {
     /// Polls until Service `ns/name` has the AddressAssigned condition with `reason`; returns it (status,
     /// reason, message) and its ingress addresses. Panics after 30 s with the Service and the logs.
-    async fn wait_reason(&self, ns: &str, name: &str, reason: &str) -> (String, String, Vec<String>) {
+    async fn wait_reason(
+        &self,
+        ns: &str,
+        name: &str,
+        reason: &str,
+    ) -> (String, String, Vec<String>) {
         let api: Api<Service> = Api::namespaced(self.client.clone(), ns);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -185,7 +190,7 @@ impl Scenario<'_> {
     }
 
     /// Applies `svc` and expects it refused: condition False with `reason` and exactly `message`, no address,
-    /// and (for `NotAllowed`) a Warning Event with the same reason. `requested`, when given, is then checked
+    /// and a Warning Event with the message. `requested`, when given, is then checked
     /// absent from the router for 3 s.
     async fn refused(&self, svc: Value, reason: &str, message: &str, requested: Option<&str>) {
         let ns = svc["metadata"]["namespace"].as_str().unwrap().to_owned();
@@ -195,22 +200,20 @@ impl Scenario<'_> {
         assert_eq!(status, "False", "{ns}/{name}: {reason}: {got}");
         assert_eq!(got, message, "{ns}/{name}: the {reason} message");
         assert!(ips.is_empty(), "{ns}/{name} refused yet holds {ips:?}");
-        if reason == "NotAllowed" {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                let events = events_about(&self.client, &ns, &name).await;
-                if events
-                    .iter()
-                    .any(|(t, r, _)| t == "Warning" && r == "NotAllowed")
-                {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "{ns}/{name}: no Warning NotAllowed Event after 20 s: {events:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(200)).await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let events = events_about(&self.client, &ns, &name).await;
+            if events
+                .iter()
+                .any(|(t, _, note)| t == "Warning" && note == message)
+            {
+                break;
             }
+            assert!(
+                Instant::now() < deadline,
+                "{ns}/{name}: no Warning Event with the message after 20 s: {events:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
         if let Some(ip) = requested {
             self.never_routed(ip, Duration::from_secs(3)).await;
@@ -301,15 +304,26 @@ async fn tenants_get_addresses_only_from_their_pools() {
     let b_ip = s.assigned(service(TEAM_B, "web", 80, json!({}))).await;
     assert!(in_range(&b_ip, 20, 29), "team-b got {b_ip}");
     let shared_ip = s.assigned(service(SHARED, "web", 80, json!({}))).await;
-    assert!(shared_ip.starts_with("203.0.113."), "shared got {shared_ip}");
+    assert!(
+        shared_ip.starts_with("203.0.113."),
+        "shared got {shared_ip}"
+    );
     s.routes_are_held().await;
-    println!("baseline: team-a {a_ip}, team-b {b_ip}, shared {shared_ip}; router {:?}", s.held);
+    println!(
+        "baseline: team-a {a_ip}, team-b {b_ip}, shared {shared_ip}; router {:?}",
+        s.held
+    );
 
     // --- 1. team-b requests team-a's address: the held one, and a free one through the annotation.
     s.refused(
-        service(TEAM_B, "steal-ip", 80, json!({"spec": {"loadBalancerIP": a_ip}})),
+        service(
+            TEAM_B,
+            "steal-ip",
+            80,
+            json!({"spec": {"loadBalancerIP": a_ip}}),
+        ),
         "NotAllowed",
-        &not_allowed_pool("team-a", TEAM_B),
+        &not_allowed_ip(&a_ip, "team-a", TEAM_B),
         None,
     )
     .await;
@@ -321,7 +335,7 @@ async fn tenants_get_addresses_only_from_their_pools() {
             json!({"metadata": {"annotations": {"metallb.universe.tf/loadBalancerIPs": "198.51.100.13"}}}),
         ),
         "NotAllowed",
-        &not_allowed_pool("team-a", TEAM_B),
+        &not_allowed_ip("198.51.100.13", "team-a", TEAM_B),
         Some("198.51.100.13"),
     )
     .await;
@@ -341,14 +355,17 @@ async fn tenants_get_addresses_only_from_their_pools() {
     .await;
 
     // --- 3. team-b reuses team-a's sharing key with team-a's address (other ports: compatible otherwise).
-    let key = json!({"metadata": {"annotations": {"metallb.universe.tf/allow-shared-ip": "key-a"}}});
-    let a_shared = s.assigned(service(TEAM_A, "shared-key", 80, key.clone())).await;
+    let key =
+        json!({"metadata": {"annotations": {"metallb.universe.tf/allow-shared-ip": "key-a"}}});
+    let a_shared = s
+        .assigned(service(TEAM_A, "shared-key", 80, key.clone()))
+        .await;
     let mut steal = key.clone();
     steal["spec"] = json!({"loadBalancerIP": a_shared});
     s.refused(
         service(TEAM_B, "steal-key", 8080, steal),
         "NotAllowed",
-        &not_allowed_pool("team-a", TEAM_B),
+        &not_allowed_ip(&a_shared, "team-a", TEAM_B),
         None,
     )
     .await;
@@ -368,7 +385,7 @@ async fn tenants_get_addresses_only_from_their_pools() {
     s.refused(
         service(TEAM_B, "join-key", 8080, one_sided),
         "NotAllowed",
-        &not_allowed_sharing(&shared_key, TEAM_B, SHARED),
+        &not_allowed_sharing(&shared_key, "shared/shared-key", TEAM_B, SHARED),
         None,
     )
     .await;
@@ -380,11 +397,12 @@ async fn tenants_get_addresses_only_from_their_pools() {
     println!("both opted in: shared/shared-key and team-b/join-key share {joined}");
 
     // --- 4. team-b relabels a Service to match the service-selectors pool: allowed (not a fence).
-    let web_pool = json!({"metadata": {"annotations": {"metallb.universe.tf/address-pool": "web"}}});
+    let web_pool =
+        json!({"metadata": {"annotations": {"metallb.universe.tf/address-pool": "web"}}});
     s.refused(
         service(TEAM_B, "relabel", 80, web_pool.clone()),
         "NotAllowed",
-        &not_allowed_selector("web", TEAM_B, "relabel"),
+        &not_allowed_selector("web", "team-b/relabel"),
         None,
     )
     .await;
@@ -393,16 +411,23 @@ async fn tenants_get_addresses_only_from_their_pools() {
     let web_ip = s.assigned(service(TEAM_B, "relabel", 80, relabelled)).await;
     assert!(in_range(&web_ip, 60, 69), "relabelled got {web_ip}");
     s.routes_are_held().await;
-    println!("team-b/relabel labelled app=web: {web_ip} from the web pool (service-selectors are no fence)");
+    println!(
+        "team-b/relabel labelled app=web: {web_ip} from the web pool (service-selectors are no fence)"
+    );
 
     // --- 5. The Namespace label that matched the gold pool is removed: the address stays, new ones are refused.
     let gold_pool =
         json!({"metadata": {"annotations": {"metallb.universe.tf/address-pool": "gold"}}});
-    let gold_ip = s.assigned(service(TEAM_B, "gold", 80, gold_pool.clone())).await;
+    let gold_ip = s
+        .assigned(service(TEAM_B, "gold", 80, gold_pool.clone()))
+        .await;
     assert!(in_range(&gold_ip, 40, 49), "gold got {gold_ip}");
     s.routes_are_held().await;
-    lab.kubectl(&["label", "namespace", TEAM_B, "tier-"]).unwrap();
-    let (status, message, ips) = s.wait_reason(TEAM_B, "gold", "OutsideServiceAllocation").await;
+    lab.kubectl(&["label", "namespace", TEAM_B, "tier-"])
+        .unwrap();
+    let (status, message, ips) = s
+        .wait_reason(TEAM_B, "gold", "OutsideServiceAllocation")
+        .await;
     assert_eq!(ips, vec![gold_ip.clone()], "the address stays: {message}");
     assert_eq!(status, "True", "{message}");
     assert_eq!(message, outside_message(&gold_ip, "gold", TEAM_B));
@@ -424,7 +449,9 @@ async fn tenants_get_addresses_only_from_their_pools() {
         None,
     )
     .await;
-    println!("tier label removed: team-b/gold keeps {gold_ip} (OutsideServiceAllocation, {gauge} 1)");
+    println!(
+        "tier label removed: team-b/gold keeps {gold_ip} (OutsideServiceAllocation, {gauge} 1)"
+    );
 
     // --- 6. team-a's exclusive pool runs out: PoolExhausted, never an address from another pool.
     let mut filled = vec![a_ip.clone(), a_shared.clone()];
@@ -441,7 +468,7 @@ async fn tenants_get_addresses_only_from_their_pools() {
     s.refused(
         service(TEAM_A, "overflow", 80, json!({})),
         "PoolExhausted",
-        &exhausted_message(TEAM_A),
+        EXHAUSTED,
         None,
     )
     .await;
@@ -455,14 +482,19 @@ async fn tenants_get_addresses_only_from_their_pools() {
             json!({"metadata": {"annotations": {"metallb.universe.tf/address-pool": "open"}}}),
         ),
         "NotAllowed",
-        &not_allowed_fence("open", TEAM_A),
+        &not_allowed_fence("open", TEAM_A, None),
         None,
     )
     .await;
     s.refused(
-        service(TEAM_A, "open-ip", 80, json!({"spec": {"loadBalancerIP": "203.0.113.19"}})),
+        service(
+            TEAM_A,
+            "open-ip",
+            80,
+            json!({"spec": {"loadBalancerIP": "203.0.113.19"}}),
+        ),
         "NotAllowed",
-        &not_allowed_fence("open", TEAM_A),
+        &not_allowed_fence("open", TEAM_A, Some("203.0.113.19")),
         Some("203.0.113.19"),
     )
     .await;
@@ -471,7 +503,7 @@ async fn tenants_get_addresses_only_from_their_pools() {
     s.refused(
         service(TEAM_A, "web-pool", 80, web_a),
         "NotAllowed",
-        &not_allowed_fence("web", TEAM_A),
+        &not_allowed_fence("web", TEAM_A, None),
         None,
     )
     .await;
@@ -507,9 +539,10 @@ async fn admission_policy(lab: &Lab, client: &Client) {
         let client = client.clone();
         let dry = dry.clone();
         async move {
-            let svc: Service =
-                serde_json::from_value(service(ns, "admission", 80, extra)).unwrap();
-            Api::<Service>::namespaced(client, ns).create(&dry, &svc).await
+            let svc: Service = serde_json::from_value(service(ns, "admission", 80, extra)).unwrap();
+            Api::<Service>::namespaced(client, ns)
+                .create(&dry, &svc)
+                .await
         }
     };
     let by_ip = json!({"spec": {"loadBalancerIP": "198.51.100.11"}});
@@ -561,25 +594,69 @@ async fn admission_policy(lab: &Lab, client: &Client) {
     println!("admission: {}", refusal.message);
 }
 
-// The messages F's controller writes (checked exactly).
+// The condition messages (ferrolb-ipam's `Refusal` in words), checked exactly.
+
+/// A pool whose `namespaces` leave out `ns`.
+fn not_served(pool: &str, ns: &str, rule: &str) -> String {
+    format!("address pool {pool:?} does not serve namespace {ns:?} (its service-allocation {rule})")
+}
+
+/// `ns` asking a pool of another team.
 fn not_allowed_pool(pool: &str, ns: &str) -> String {
-    format!("TODO {pool} {ns}")
+    format!(
+        "not allowed: {}",
+        not_served(pool, ns, &format!("names namespaces [{pool}]"))
+    )
 }
-fn not_allowed_sharing(ip: &str, ns: &str, other: &str) -> String {
-    format!("TODO {ip} {ns} {other}")
+
+/// `ip` (requested explicitly) in another team's pool.
+fn not_allowed_ip(ip: &str, pool: &str, ns: &str) -> String {
+    format!(
+        "not allowed: requested address {ip}: {}",
+        not_served(pool, ns, &format!("names namespaces [{pool}]"))
+    )
 }
-fn not_allowed_selector(pool: &str, ns: &str, name: &str) -> String {
-    format!("TODO {pool} {ns} {name}")
+
+/// Joining `holder`'s `ip` across namespaces without both opt-ins.
+fn not_allowed_sharing(ip: &str, holder: &str, ns: &str, other: &str) -> String {
+    format!(
+        "not allowed: address {ip} is held by {holder}: sharing an address across namespaces needs both \
+         Services to name the other's namespace in annotation ferrolb.io/share-with-namespaces (namespaces \
+         {ns:?} and {other:?})"
+    )
 }
+
+/// A `service-selectors` pool and a Service whose labels match none.
+fn not_allowed_selector(pool: &str, service: &str) -> String {
+    format!(
+        "not allowed: address pool {pool:?} serves only Services matching its service-selectors, and the \
+         labels of {service} match none"
+    )
+}
+
+/// A `namespace-selectors` pool whose selector no longer matches `ns`.
 fn not_allowed_namespace(pool: &str, ns: &str) -> String {
-    format!("TODO {pool} {ns}")
+    format!(
+        "not allowed: {}",
+        not_served(pool, ns, "has 1 namespace-selector, which does not match")
+    )
 }
-fn not_allowed_fence(pool: &str, ns: &str) -> String {
-    format!("TODO {pool} {ns}")
+
+/// Fenced `ns` asking `pool`; `ip` when it asked for an address.
+fn not_allowed_fence(pool: &str, ns: &str, ip: Option<&str>) -> String {
+    let ip = ip
+        .map(|ip| format!("requested address {ip}: "))
+        .unwrap_or_default();
+    format!(
+        "not allowed: {ip}namespace {ns:?} is fenced in by address pool {ns:?} (exclusive): it gets \
+         addresses only from pools whose namespaces or namespace-selectors select it, and address pool \
+         {pool:?} does not"
+    )
 }
+
+/// The fenced namespace's pools are full (the fence leaves no other candidate).
+const EXHAUSTED: &str = "no auto-assign address pool has a free IPv4 address";
+
 fn outside_message(ip: &str, pool: &str, ns: &str) -> String {
     format!("TODO {ip} {pool} {ns}")
-}
-fn exhausted_message(ns: &str) -> String {
-    format!("TODO {ns}")
 }
