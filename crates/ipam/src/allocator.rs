@@ -164,31 +164,49 @@ impl Allocator {
     /// namespace fence, or sharing across namespaces without both sides' opt-in), with the rule in words, ordered.
     /// They stay assigned: nothing moves by itself.
     pub fn outside_rules(&self) -> Vec<(ServiceKey, IpAddr, String)> {
+        let mut out: Vec<(ServiceKey, IpAddr, String)> = self
+            .services
+            .iter()
+            .flat_map(|(key, held)| {
+                self.held_outside_rules(key, held)
+                    .into_iter()
+                    .map(|(ip, rule)| (ServiceKey::clone(key), ip, rule))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The addresses one Service holds outside the current rules (see [`Allocator::outside_rules`]), with the rule.
+    pub fn outside_rules_of(&self, key: &ServiceKey) -> Vec<(IpAddr, String)> {
+        self.held(key)
+            .map(|held| self.held_outside_rules(key, held))
+            .unwrap_or_default()
+    }
+
+    fn held_outside_rules(&self, key: &ServiceKey, held: &Held) -> Vec<(IpAddr, String)> {
         let mut out = Vec::new();
-        for (key, held) in &self.services {
-            for &ip in &held.ips {
-                let Some(record) = self.ips.get(&ip) else {
-                    continue;
-                };
-                let pool_rule = record
-                    .pool
-                    .and_then(|p| pool_denial(&self.pools, p, key, &held.request));
-                let sharing_rule = || {
-                    self.conflicts(key, &held.request, ip, true)
-                        .into_iter()
-                        .find_map(|(holder, m)| match m {
-                            SharingMismatch::Namespace { .. } => {
-                                Some(format!("address {ip} is shared with {holder}: {m}"))
-                            }
-                            _ => None,
-                        })
-                };
-                if let Some(rule) = pool_rule.or_else(sharing_rule) {
-                    out.push((ServiceKey::clone(key), ip, rule));
-                }
+        for &ip in &held.ips {
+            let Some(record) = self.ips.get(&ip) else {
+                continue;
+            };
+            let pool_rule = record
+                .pool
+                .and_then(|p| pool_denial(&self.pools, p, key, &held.request));
+            let sharing_rule = || {
+                self.conflicts(key, &held.request, ip, true)
+                    .into_iter()
+                    .find_map(|(holder, m)| match m {
+                        SharingMismatch::Namespace { .. } => {
+                            Some(format!("address {ip} is shared with {holder}: {m}"))
+                        }
+                        _ => None,
+                    })
+            };
+            if let Some(rule) = pool_rule.or_else(sharing_rule) {
+                out.push((ip, rule));
             }
         }
-        out.sort();
         out
     }
 

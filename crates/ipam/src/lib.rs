@@ -39,6 +39,7 @@ mod tenancy;
 pub use allocator::{
     Allocator, AssignedAddress, Assignment, ExistingAssignment, PoolChange, Registered,
 };
+pub use annotations::SHARE_WITH_NAMESPACES;
 pub use family::Family;
 pub use from_config::pools_from_config;
 pub use pool::{PoolDef, PoolError, PoolStats};
@@ -48,4 +49,3 @@ pub use request::{
     TrafficPolicy,
 };
 pub use sharing::can_share;
-pub use tenancy::SHARE_WITH_NAMESPACES;

@@ -5,10 +5,6 @@ use crate::pool::PoolSet;
 use crate::request::{Request, ServiceKey};
 use ferrolb_config::ServiceAllocation;
 
-/// The annotation by which a Service names the namespaces it agrees to share its address with
-/// (comma-separated). Both Services must name each other's namespace.
-pub const SHARE_WITH_NAMESPACES: &str = "ferrolb.io/share-with-namespaces";
-
 /// The first pool (in config order) that fences the Service's namespace in, if any.
 pub(crate) fn fenced_by<'p>(
     pools: &'p PoolSet,
@@ -76,7 +72,7 @@ fn describe_namespaces(rules: &ServiceAllocation) -> String {
 }
 
 /// Whether two Services may share an address as far as namespaces go: the same namespace, or
-/// each names the other's namespace in [`SHARE_WITH_NAMESPACES`].
+/// each names the other's namespace in [`crate::SHARE_WITH_NAMESPACES`].
 pub(crate) fn namespaces_may_share(
     ours_key: &ServiceKey,
     ours: &Request,
