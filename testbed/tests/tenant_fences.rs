@@ -558,7 +558,7 @@ async fn admission_policy(lab: &Lab, client: &Client) {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    let denied = "ValidatingAdmissionPolicy 'ferrolb-tenant-fence' with binding 'ferrolb-tenant-fence' denied request: ";
+    let denied = "services \"admission\" is forbidden: ValidatingAdmissionPolicy 'ferrolb-tenant-fence' with binding 'ferrolb-tenant-fence' denied request: ";
     assert_eq!(
         refusal.message,
         format!(
@@ -657,6 +657,12 @@ fn not_allowed_fence(pool: &str, ns: &str, ip: Option<&str>) -> String {
 /// The fenced namespace's pools are full (the fence leaves no other candidate).
 const EXHAUSTED: &str = "no auto-assign address pool has a free IPv4 address";
 
+/// A held `ip` of a `namespace-selectors` pool whose selector no longer matches `ns`: kept.
 fn outside_message(ip: &str, pool: &str, ns: &str) -> String {
-    format!("TODO {ip} {pool} {ns}")
+    format!(
+        "assigned {ip} (pool {pool}), which the current rules would not give it ({}); kept (still \
+         announced) so traffic keeps flowing. Change the rules back, or remove the address from this \
+         Service to move it",
+        not_served(pool, ns, "has 1 namespace-selector, which does not match")
+    )
 }
