@@ -29,7 +29,7 @@ use controller_common::{condition, events_about, ingress};
 use ferrolb_testbed::Lab;
 use ferrolb_testbed::k8s_openapi::api::core::v1::Service;
 use ferrolb_testbed::kube::Client;
-use ferrolb_testbed::kube::api::{Api, PostParams};
+use ferrolb_testbed::kube::api::{Api, Patch, PatchParams, PostParams};
 use ferrolb_testbed::serde_json::{self, Value, json};
 use speaker_common::{CONFIG_NS, Ferrolb, Identities, Whoami, apply, kubectl_apply};
 use std::collections::BTreeSet;
@@ -41,9 +41,47 @@ const SHARED: &str = "shared";
 /// The test's address ranges: every route the router carries inside them is one of the test's.
 const RANGES: [&str; 2] = ["198.51.100.", "203.0.113."];
 
-/// The ConfigMap: the lab's peer (iBGP, MD5) and the tenants' pools.
+/// The tenants' pools: the README's worked example ("Multi-tenant clusters"), checked equal to it. team-b's pool
+/// comes last, so only its `priority` puts it before the others for team-b's automatic assignments.
+const POOLS: &str = "address-pools:
+- name: team-a            # team-a's own addresses, and team-a is fenced in
+  protocol: bgp
+  addresses:
+  - 198.51.100.10-198.51.100.13
+  service-allocation:
+    namespaces: [team-a]
+    exclusive: true
+- name: gold              # namespaces an admin labelled tier=gold
+  protocol: bgp
+  addresses:
+  - 198.51.100.40-198.51.100.49
+  service-allocation:
+    namespace-selectors:
+    - match-labels: {tier: gold}
+- name: web               # Services labelled app=web: a convenience, not a fence
+  protocol: bgp
+  addresses:
+  - 198.51.100.60-198.51.100.69
+  service-allocation:
+    service-selectors:
+    - match-labels: {app: web}
+- name: open              # no rules: every namespace that is not fenced in
+  protocol: bgp
+  addresses:
+  - 203.0.113.10-203.0.113.20
+- name: team-b            # team-b's pool: last, but tried first for team-b (priority)
+  protocol: bgp
+  addresses:
+  - 198.51.100.20-198.51.100.29
+  service-allocation:
+    priority: 10
+    namespaces: [team-b]
+";
+
+/// The ConfigMap: the lab's peer (iBGP, MD5) and [`POOLS`].
 fn config(lab: &Lab) -> String {
     let router = lab.env("ROUTER_LAN4").unwrap_or("198.18.0.1");
+    let pools: String = POOLS.lines().map(|l| format!("    {l}\n")).collect();
     format!(
         "apiVersion: v1
 kind: ConfigMap
@@ -57,40 +95,7 @@ data:
       peer-asn: 65559
       my-asn: 65559
       password: \"foo\"
-    address-pools:
-    - name: team-a
-      protocol: bgp
-      addresses:
-      - 198.51.100.10-198.51.100.13
-      service-allocation:
-        namespaces: [team-a]
-        exclusive: true
-    - name: team-b
-      protocol: bgp
-      addresses:
-      - 198.51.100.20-198.51.100.29
-      service-allocation:
-        priority: 10
-        namespaces: [team-b]
-    - name: gold
-      protocol: bgp
-      addresses:
-      - 198.51.100.40-198.51.100.49
-      service-allocation:
-        namespace-selectors:
-        - match-labels: {{tier: gold}}
-    - name: web
-      protocol: bgp
-      addresses:
-      - 198.51.100.60-198.51.100.69
-      service-allocation:
-        service-selectors:
-        - match-labels: {{app: web}}
-    - name: open
-      protocol: bgp
-      addresses:
-      - 203.0.113.10-203.0.113.20
-"
+{pools}"
     )
 }
 
@@ -277,6 +282,12 @@ fn in_range(ip: &str, first: u8, last: u8) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_get_addresses_only_from_their_pools() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("```yaml\n{POOLS}```")),
+        "README.md's Multi-tenant clusters example differs from this test's pools:\n{POOLS}"
+    );
     let lab = Lab::shared().expect("lab up (run testbed/lab deps first)");
     let client = lab.kube_client().await.unwrap();
     for ns in [CONFIG_NS, TEAM_A, TEAM_B, SHARED] {
@@ -302,7 +313,10 @@ async fn tenants_get_addresses_only_from_their_pools() {
     let a_ip = s.assigned(service(TEAM_A, "web", 80, json!({}))).await;
     assert!(in_range(&a_ip, 10, 13), "team-a got {a_ip}");
     let b_ip = s.assigned(service(TEAM_B, "web", 80, json!({}))).await;
-    assert!(in_range(&b_ip, 20, 29), "team-b got {b_ip}");
+    assert!(
+        in_range(&b_ip, 20, 29),
+        "team-b got {b_ip}: its pool's priority puts it before gold and open"
+    );
     let shared_ip = s.assigned(service(SHARED, "web", 80, json!({}))).await;
     assert!(
         shared_ip.starts_with("203.0.113."),
@@ -521,7 +535,8 @@ async fn tenants_get_addresses_only_from_their_pools() {
 
 /// Case 8: `components/tenant-fence-policy` applied; `team-a` labelled `ferrolb.io/fenced`. A Service with
 /// `spec.loadBalancerIP` (or the annotation) is refused there with the policy's message; in `shared` it is
-/// accepted. Server-side dry runs: nothing is created.
+/// accepted; an update of an existing Service that keeps its request passes, one that changes it is refused.
+/// Server-side dry runs: nothing is created or changed.
 async fn admission_policy(lab: &Lab, client: &Client) {
     let policy = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -581,6 +596,37 @@ async fn admission_policy(lab: &Lab, client: &Client) {
             )
         ),
         other => panic!("the annotation passed admission in a fenced namespace: {other:?}"),
+    }
+    // An existing request (team-a/open-ip, created before the label) does not lock the Service: an update
+    // that keeps it passes, one that changes it is refused.
+    let existing: Api<Service> = Api::namespaced(client.clone(), TEAM_A);
+    let pp = PatchParams {
+        dry_run: true,
+        ..PatchParams::default()
+    };
+    existing
+        .patch(
+            "open-ip",
+            &pp,
+            &Patch::Merge(json!({"metadata": {"labels": {"edited": "yes"}}})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("an update keeping spec.loadBalancerIP refused: {e}"));
+    match existing
+        .patch(
+            "open-ip",
+            &pp,
+            &Patch::Merge(json!({"spec": {"loadBalancerIP": "198.51.100.12"}})),
+        )
+        .await
+    {
+        Err(ferrolb_testbed::kube::Error::Api(e)) => {
+            assert_eq!(
+                e.message,
+                refusal.message.replace("\"admission\"", "\"open-ip\"")
+            )
+        }
+        other => panic!("a changed spec.loadBalancerIP passed admission: {other:?}"),
     }
     // Without an explicit address, and in an unfenced namespace, the same Services pass.
     try_create(TEAM_A, json!({}))
