@@ -25,13 +25,13 @@
 mod controller_common;
 mod speaker_common;
 
-use controller_common::{condition, events_about, ingress};
+use controller_common::{condition, events_about, ingress, merge};
 use ferrolb_testbed::Lab;
 use ferrolb_testbed::k8s_openapi::api::core::v1::Service;
 use ferrolb_testbed::kube::Client;
 use ferrolb_testbed::kube::api::{Api, Patch, PatchParams, PostParams};
 use ferrolb_testbed::serde_json::{self, Value, json};
-use speaker_common::{CONFIG_NS, Ferrolb, Identities, Whoami, apply, kubectl_apply};
+use speaker_common::{CONFIG_NS, Ferrolb, Identities, Whoami, apply, configmap, kubectl_apply};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -78,25 +78,14 @@ const POOLS: &str = "address-pools:
     namespaces: [team-b]
 ";
 
-/// The ConfigMap: the lab's peer (iBGP, MD5) and [`POOLS`].
+/// The ConfigMap: the lab's peer (the seed's shape, `speaker_common::configmap`) and [`POOLS`].
 fn config(lab: &Lab) -> String {
-    let router = lab.env("ROUTER_LAN4").unwrap_or("198.18.0.1");
+    let seed = configmap(lab, "", "");
+    let (peers, _) = seed
+        .split_once("    address-pools:")
+        .expect("the seed ConfigMap has address-pools");
     let pools: String = POOLS.lines().map(|l| format!("    {l}\n")).collect();
-    format!(
-        "apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: config
-  namespace: {CONFIG_NS}
-data:
-  config: |
-    peers:
-    - peer-address: {router}
-      peer-asn: 65559
-      my-asn: 65559
-      password: \"foo\"
-{pools}"
-    )
+    format!("{peers}{pools}")
 }
 
 /// A LoadBalancer Service `ns/name` selecting the whoami pods on `port`; `extra` is merged into it.
@@ -108,17 +97,6 @@ fn service(ns: &str, name: &str, port: u16, extra: Value) -> Value {
     });
     merge(&mut svc, &extra);
     svc
-}
-
-fn merge(target: &mut Value, patch: &Value) {
-    match (target, patch) {
-        (Value::Object(t), Value::Object(p)) => {
-            for (k, v) in p {
-                merge(t.entry(k.clone()).or_insert(Value::Null), v);
-            }
-        }
-        (t, p) => *t = p.clone(),
-    }
 }
 
 /// The router's IPv4 prefixes inside the test's ranges, as addresses (`198.51.100.10/32` → `198.51.100.10`).
