@@ -183,14 +183,24 @@ impl Scenario<'_> {
         assert_eq!(status, "False", "{ns}/{name}: {reason}: {got}");
         assert_eq!(got, message, "{ns}/{name}: the {reason} message");
         assert!(ips.is_empty(), "{ns}/{name} refused yet holds {ips:?}");
+        self.warning_event(&ns, &name, message).await;
+        if let Some(ip) = requested {
+            self.never_routed(ip, Duration::from_secs(3)).await;
+        }
+        self.routes_are_held().await;
+        println!("{ns}/{name}: {reason}: {message}");
+    }
+
+    /// Waits (20 s) for a Warning Event about `ns/name` whose note is `message`.
+    async fn warning_event(&self, ns: &str, name: &str, message: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let events = events_about(&self.client, &ns, &name).await;
+            let events = events_about(&self.client, ns, name).await;
             if events
                 .iter()
                 .any(|(t, _, note)| t == "Warning" && note == message)
             {
-                break;
+                return;
             }
             assert!(
                 Instant::now() < deadline,
@@ -198,11 +208,6 @@ impl Scenario<'_> {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        if let Some(ip) = requested {
-            self.never_routed(ip, Duration::from_secs(3)).await;
-        }
-        self.routes_are_held().await;
-        println!("{ns}/{name}: {reason}: {message}");
     }
 
     /// `ip` stays off the router for `window`.
@@ -423,6 +428,7 @@ async fn tenants_get_addresses_only_from_their_pools() {
     assert_eq!(ips, vec![gold_ip.clone()], "the address stays: {message}");
     assert_eq!(status, "True", "{message}");
     assert_eq!(message, outside_message(&gold_ip, "gold", TEAM_B));
+    s.warning_event(TEAM_B, "gold", &message).await;
     let gauge = "ferrolb_address_outside_allocation_rules";
     let deadline = Instant::now() + Duration::from_secs(20);
     while s.metric(gauge) != Some(1.0) {
