@@ -8,8 +8,9 @@
 //!
 //! 1. team-b requests team-a's address (`spec.loadBalancerIP`, and the annotation for a free one): `NotAllowed`;
 //! 2. team-b annotates team-a's pool: `NotAllowed`;
-//! 3. team-b reuses team-a's `allow-shared-ip` key with team-a's address: `NotAllowed`; between `shared` and
-//!    team-b, one opt-in is refused and both opt-ins share (the positive control);
+//! 3. team-b reuses team-a's `allow-shared-ip` key with team-a's address: `NotAllowed`, even with both sides'
+//!    `ferrolb.io/share-with-namespaces` (team-a's pool does not serve team-b); between `shared` and team-b on an
+//!    open-pool address, one opt-in is refused and both opt-ins share (the positive control);
 //! 4. team-b relabels a Service to match the `service-selectors` pool: allowed (not a fence);
 //! 5. team-b's `tier: gold` label is removed: its address stays (`OutsideServiceAllocation`, the gauge), a new
 //!    request for the gold pool is `NotAllowed`;
@@ -366,13 +367,27 @@ async fn tenants_get_addresses_only_from_their_pools() {
         None,
     )
     .await;
-    // Positive control, on an open-pool address: `shared` opts in for team-b; team-b without its own opt-in is
-    // refused, with it the address is shared.
     let opt_in = |key: &str, other: &str| {
         json!({"metadata": {"annotations": {
             "metallb.universe.tf/allow-shared-ip": key,
             "ferrolb.io/share-with-namespaces": other}}})
     };
+    // Both opting in does not open team-a's pool to team-b: the pool's rules come first.
+    let kept = s
+        .assigned(service(TEAM_A, "shared-key", 80, opt_in("key-a", TEAM_B)))
+        .await;
+    assert_eq!(kept, a_shared, "team-a's opt-in moved its address");
+    let mut both_a = opt_in("key-a", TEAM_A);
+    both_a["spec"] = json!({"loadBalancerIP": a_shared});
+    s.refused(
+        service(TEAM_B, "steal-key-both", 8080, both_a),
+        "NotAllowed",
+        &not_allowed_ip(&a_shared, "team-a", TEAM_B),
+        None,
+    )
+    .await;
+    // Positive control, on an open-pool address: `shared` opts in for team-b; team-b without its own opt-in is
+    // refused, with it the address is shared.
     let shared_key = s
         .assigned(service(SHARED, "shared-key", 80, opt_in("key-s", TEAM_B)))
         .await;
