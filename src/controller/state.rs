@@ -202,6 +202,13 @@ impl ControllerState {
             return;
         }
         self.services.insert(key.clone(), trimmed(svc));
+        // Services sharing its addresses: a changed sharing opt-in may put theirs outside the rules, or back.
+        if let Some(assignment) = self.allocator.as_ref().and_then(|a| a.assignment(&key)) {
+            for ip in assignment.ips() {
+                let holders = self.allocator.as_ref().map(|a| a.holders(ip));
+                self.dirty.extend(holders.into_iter().flatten());
+            }
+        }
         self.dirty.insert(key);
     }
 

@@ -373,3 +373,40 @@ fn a_namespace_label_change_keeps_the_address_outside_the_rules() {
         "OutsideServiceAllocation"
     );
 }
+
+#[test]
+fn sharing_across_namespaces_needs_both_opt_ins_and_a_withdrawal_flags_both() {
+    let share = |ns: &str, name: &str, port: i32, with: &str| {
+        let mut svc = lb_service(ns, name, 1);
+        annotate(&mut svc, "ferrolb.io/allow-shared-ip", "k");
+        annotate(&mut svc, "ferrolb.io/share-with-namespaces", with);
+        svc.spec.as_mut().unwrap().ports = Some(vec![k8s_openapi::api::core::v1::ServicePort {
+            port,
+            ..Default::default()
+        }]);
+        svc
+    };
+    let mut state = synced(vec![share("team-a", "web", 80, "team-b")]);
+    reconcile_and_apply(&mut state);
+    state.service_applied(share("team-b", "dns", 53, "team-a"));
+    reconcile_and_apply(&mut state);
+    let ips = |state: &ControllerState, ns: &str, name: &str| {
+        ingress_ips(&state.services[&ServiceKey::new(ns, name)])
+    };
+    assert_eq!(ips(&state, "team-b", "dns"), ips(&state, "team-a", "web"));
+    // team-a withdraws its opt-in: both keep the address, both are flagged.
+    let mut withdrawn = share("team-a", "web", 80, "");
+    withdrawn.metadata.resource_version = Some("100".into());
+    state.service_applied(withdrawn);
+    reconcile_and_apply(&mut state);
+    assert_eq!(ips(&state, "team-b", "dns"), ips(&state, "team-a", "web"));
+    assert_eq!(
+        condition(&state, "team-a", "web").1,
+        "OutsideServiceAllocation"
+    );
+    assert_eq!(
+        condition(&state, "team-b", "dns").1,
+        "OutsideServiceAllocation"
+    );
+    assert_eq!(state.allocator().unwrap().outside_rules().len(), 2);
+}

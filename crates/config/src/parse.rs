@@ -14,7 +14,7 @@ use crate::model::{
     Peer, Protocol, ServiceAllocation,
 };
 use crate::selector::{
-    NodeSelector, SelectorOperator, SelectorRequirement, is_label_key, is_label_value,
+    NodeSelector, SelectorOperator, SelectorRequirement, is_dns_label, is_label_key, is_label_value,
 };
 use crate::service_policy::{Bandwidth, LocalPrefRange};
 use crate::validate::{self, AddressEntry, PeerKey, PoolName};
@@ -655,20 +655,6 @@ fn signed_i32(node: &Node) -> Result<i32, ConfigErrorKind> {
             found: node.describe(),
         }),
     }
-}
-
-/// A namespace name: an RFC 1123 label (lower-case alphanumerics and `-`, at most 63
-/// characters, alphanumeric at both ends).
-fn is_dns_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.first()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && b.last()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
 pub(crate) fn advertisement(

@@ -64,10 +64,19 @@ fn round_trips_through_yaml() {
     assert_eq!(Config::from_yaml(&yaml).unwrap(), config);
 }
 
+/// Name, YAML after the pool, path under `service-allocation`, line, expected kind.
+type Case = (
+    &'static str,
+    &'static str,
+    &'static str,
+    usize,
+    fn(&K) -> bool,
+);
+
 #[test]
 fn refusals_name_path_line_and_rule() {
     let p = "address-pools[0].service-allocation";
-    let cases: &[(&str, &str, &str, usize, fn(&K) -> bool)] = &[
+    let cases: &[Case] = &[
         (
             "exclusive without namespaces",
             "  service-allocation:\n    service-selectors: [{match-labels: {a: b}}]\n    exclusive: true\n",

@@ -197,7 +197,7 @@ impl Allocator {
                 self.conflicts(key, &held.request, ip, true)
                     .into_iter()
                     .find_map(|(holder, m)| match m {
-                        SharingMismatch::Namespace { .. } => {
+                        SharingMismatch::Namespace => {
                             Some(format!("address {ip} is shared with {holder}: {m}"))
                         }
                         _ => None,
@@ -444,10 +444,7 @@ impl Allocator {
                     && !matches!(shared, Err(SharingMismatch::Key { .. }))
                     && !namespaces_may_share(key, request, h, theirs);
                 let mismatch = if fenced {
-                    Err(SharingMismatch::Namespace {
-                        ours: key.namespace.clone(),
-                        theirs: h.namespace.clone(),
-                    })
+                    Err(SharingMismatch::Namespace)
                 } else {
                     shared
                 };
@@ -758,7 +755,7 @@ fn order_by_family(request: &Request, ips: &[IpAddr]) -> Result<Vec<IpAddr>, Ref
 fn refusal_for(ip: IpAddr, holder: ServiceKey, mismatch: SharingMismatch) -> Refusal {
     match mismatch {
         SharingMismatch::Key { .. } => Refusal::InUse { ip, by: holder },
-        SharingMismatch::Namespace { .. } => Refusal::NotAllowed {
+        SharingMismatch::Namespace => Refusal::NotAllowed {
             rule: format!("address {ip} is held by {holder}: {mismatch}"),
         },
         other => Refusal::SharingConflict {

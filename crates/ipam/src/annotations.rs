@@ -38,12 +38,7 @@ pub fn share_with_namespaces(
     };
     let mut out = BTreeSet::new();
     for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let valid = name.len() <= 63
-            && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && name.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        let valid = ferrolb_config::is_dns_label(name);
         if !valid {
             return Err(Refusal::InvalidRequest {
                 reason: format!(

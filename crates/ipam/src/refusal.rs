@@ -25,14 +25,9 @@ pub enum SharingMismatch {
     /// Services of two namespaces, without both naming the other's namespace in
     /// [`crate::SHARE_WITH_NAMESPACES`].
     #[error(
-        "sharing an address across namespaces needs both Services to name the other's namespace in annotation ferrolb.io/share-with-namespaces (namespaces {ours:?} and {theirs:?})"
+        "sharing an address across namespaces needs both Services to name the other's namespace in annotation ferrolb.io/share-with-namespaces"
     )]
-    Namespace {
-        /// The requesting Service's namespace.
-        ours: String,
-        /// The holder's namespace.
-        theirs: String,
-    },
+    Namespace,
 }
 
 /// Why the allocator refused a request.

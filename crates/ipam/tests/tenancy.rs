@@ -269,7 +269,7 @@ fn sharing_across_namespaces_needs_both_opt_ins() {
     explicit.requested_ips = first.clone();
     assert_eq!(
         rule(a.allocate(&key("team-b", "y"), &explicit)),
-        "address 198.51.100.1 is held by shared/dns: sharing an address across namespaces needs both Services to name the other's namespace in annotation ferrolb.io/share-with-namespaces (namespaces \"team-b\" and \"shared\")"
+        "address 198.51.100.1 is held by shared/dns: sharing an address across namespaces needs both Services to name the other's namespace in annotation ferrolb.io/share-with-namespaces"
     );
     // Once both holders opt in, it is shared.
     a.allocate(&key("shared", "web"), &sharing("k", 80, &["team-b"]))

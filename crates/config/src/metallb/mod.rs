@@ -7,6 +7,7 @@
 //! renamed into the ConfigMap's shape and read by the same functions, so both sources share
 //! every check and error text. [`convert`] goes the other way, as MetalLB's `configmaptocrs`.
 
+mod allocation;
 mod convert;
 mod objects;
 mod translate;
@@ -142,7 +143,7 @@ pub fn known_fields() -> impl Iterator<Item = (&'static str, &'static [&'static 
         ("CommunityAlias", translate::ALIAS.known),
         ("BFDProfile", translate::BFD.known),
         ("LabelSelector", translate::LABEL_SELECTOR.known),
-        ("ServiceAllocation", translate::ALLOCATION.known),
+        ("ServiceAllocation", allocation::ALLOCATION.known),
     ]
     .into_iter()
 }

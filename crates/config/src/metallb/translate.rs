@@ -3,6 +3,7 @@
 //! functions, so that every check and error text is shared; errors are then put back in the
 //! object's terms (its id, `spec.` paths, camelCase keys).
 
+use super::allocation::{ALLOCATION, add_exclusive, point_at_annotation};
 use super::{Kind, Object, ObjectId, Secrets, Translation, Warning};
 use crate::bfd::ProfileNames;
 use crate::community::CommunityValue;
@@ -24,17 +25,6 @@ pub(super) const POOL: Schema = Schema {
         "autoAssign",
         "avoidBuggyIPs",
         "serviceAllocation",
-    ],
-    not_supported: &[],
-};
-
-/// Keys of an `IPAddressPool`'s `serviceAllocation`.
-pub(super) const ALLOCATION: Schema = Schema {
-    known: &[
-        "priority",
-        "namespaces",
-        "namespaceSelectors",
-        "serviceSelectors",
     ],
     not_supported: &[],
 };
@@ -274,43 +264,6 @@ fn kebab_spec(spec: &Node, keep: &[&str], extra: Vec<Entry>) -> Node {
     }
 }
 
-/// Puts the [`super::EXCLUSIVE_NAMESPACES`] annotation's value into a renamed pool spec, as
-/// `service-allocation.exclusive` (creating `service-allocation` when absent).
-fn add_exclusive(pool: &mut Node, exclusive: bool, line: usize) {
-    let Value::Map(entries) = &mut pool.value else {
-        return;
-    };
-    let at = match entries.iter().position(|e| e.key == "service-allocation") {
-        Some(at) => at,
-        None => {
-            entries.push(Entry {
-                key: "service-allocation".into(),
-                key_line: line,
-                value: Node {
-                    line,
-                    value: Value::Map(Vec::new()),
-                },
-            });
-            entries.len() - 1
-        }
-    };
-    if let Some(Entry {
-        value: Node {
-            value: Value::Map(inner),
-            ..
-        },
-        ..
-    }) = entries.get_mut(at)
-    {
-        let mut entry = scalar_entry("exclusive", if exclusive { "true" } else { "false" }, line);
-        entry.value.value = Value::Scalar {
-            text: exclusive.to_string(),
-            plain: true,
-        };
-        inner.push(entry);
-    }
-}
-
 /// A synthetic `key: text` entry at `line`.
 fn scalar_entry(key: &str, text: &str, line: usize) -> Entry {
     Entry {
@@ -508,12 +461,7 @@ pub(super) fn translate(objects: &[Object], secrets: &Secrets) -> Translation {
             };
             let before = errs.len();
             let pool = parse::pool(&node, "spec".into(), &mut ctx, errs);
-            // `exclusive` comes from the annotation: point there.
-            for e in errs.iter_mut().skip(before) {
-                if e.path == "spec.service-allocation.exclusive" {
-                    e.path = fields::join("metadata.annotations", super::EXCLUSIVE_NAMESPACES);
-                }
-            }
+            point_at_annotation(&mut errs[before..]);
             pool
         });
         let mut addresses = Vec::new();
