@@ -10,7 +10,8 @@
 //! 2. team-b annotates team-a's pool: `NotAllowed`;
 //! 3. team-b reuses team-a's `allow-shared-ip` key with team-a's address: `NotAllowed`, even with both sides'
 //!    `ferrolb.io/share-with-namespaces` (team-a's pool does not serve team-b); between `shared` and team-b on an
-//!    open-pool address, one opt-in is refused and both opt-ins share (the positive control);
+//!    open-pool address, one opt-in is refused and both opt-ins share (the positive control); withdrawing one
+//!    opt-in keeps the address on both (`OutsideServiceAllocation`), restoring it returns both to `Assigned`;
 //! 4. team-b relabels a Service to match the `service-selectors` pool: allowed (not a fence);
 //! 5. team-b's `tier: gold` label is removed: its address stays (`OutsideServiceAllocation`, the gauge), a new
 //!    request for the gold pool is `NotAllowed`;
@@ -39,6 +40,8 @@ use std::time::{Duration, Instant};
 const TEAM_A: &str = "team-a";
 const TEAM_B: &str = "team-b";
 const SHARED: &str = "shared";
+/// The controller's gauge of held addresses outside the current rules.
+const OUTSIDE_GAUGE: &str = "ferrolb_address_outside_allocation_rules";
 /// The test's address ranges: every route the router carries inside them is one of the test's.
 const RANGES: [&str; 2] = ["198.51.100.", "203.0.113."];
 
@@ -206,6 +209,20 @@ impl Scenario<'_> {
             assert!(
                 Instant::now() < deadline,
                 "{ns}/{name}: no Warning Event with the message after 20 s: {events:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits (20 s) until the controller's `ferrolb_address_outside_allocation_rules` is `value`.
+    async fn wait_outside_gauge(&self, value: f64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.metric(OUTSIDE_GAUGE) != Some(value) {
+            assert!(
+                Instant::now() < deadline,
+                "{OUTSIDE_GAUGE} is {:?}, not {value}\n{}",
+                self.metric(OUTSIDE_GAUGE),
+                self.ferrolb.logs(self.lab)
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -407,6 +424,45 @@ async fn tenants_get_addresses_only_from_their_pools() {
     assert_eq!(joined, shared_key, "both opted in: the address is shared");
     s.routes_are_held().await;
     println!("both opted in: shared/shared-key and team-b/join-key share {joined}");
+    // `shared` withdraws its opt-in: neither side loses the address (OutsideServiceAllocation on both, the
+    // route stays); putting it back returns both to Assigned.
+    let key_only =
+        json!({"metadata": {"annotations": {"metallb.universe.tf/allow-shared-ip": "key-s"}}});
+    apply(&s.client, service(SHARED, "shared-key", 80, key_only)).await;
+    for (ns, name, holder) in [
+        (SHARED, "shared-key", "team-b/join-key"),
+        (TEAM_B, "join-key", "shared/shared-key"),
+    ] {
+        let (status, message, ips) = s.wait_reason(ns, name, "OutsideServiceAllocation").await;
+        assert_eq!(
+            (status.as_str(), ips),
+            ("True", vec![joined.clone()]),
+            "{message}"
+        );
+        let rule = format!(
+            "address {joined} is shared with {holder}: sharing an address across namespaces needs both \
+             Services to name the other's namespace in annotation ferrolb.io/share-with-namespaces"
+        );
+        assert_eq!(message, outside(&joined, "open", &rule));
+        s.warning_event(ns, name, &message).await;
+    }
+    s.wait_outside_gauge(2.0).await;
+    s.routes_are_held().await;
+    apply(
+        &s.client,
+        service(SHARED, "shared-key", 80, opt_in("key-s", TEAM_B)),
+    )
+    .await;
+    for (ns, name) in [(SHARED, "shared-key"), (TEAM_B, "join-key")] {
+        let (status, message, ips) = s.wait_reason(ns, name, "Assigned").await;
+        assert_eq!(
+            (status.as_str(), ips),
+            ("True", vec![joined.clone()]),
+            "{message}"
+        );
+    }
+    s.wait_outside_gauge(0.0).await;
+    println!("opt-in withdrawn: both kept {joined} (OutsideServiceAllocation); restored: Assigned");
 
     // --- 4. team-b relabels a Service to match the service-selectors pool: allowed (not a fence).
     let web_pool =
@@ -444,16 +500,7 @@ async fn tenants_get_addresses_only_from_their_pools() {
     assert_eq!(status, "True", "{message}");
     assert_eq!(message, outside_message(&gold_ip, "gold", TEAM_B));
     s.warning_event(TEAM_B, "gold", &message).await;
-    let gauge = "ferrolb_address_outside_allocation_rules";
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while s.metric(gauge) != Some(1.0) {
-        assert!(
-            Instant::now() < deadline,
-            "{gauge} is {:?}, not 1",
-            s.metric(gauge)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    s.wait_outside_gauge(1.0).await;
     s.routes_are_held().await;
     s.refused(
         service(TEAM_B, "gold-new", 80, gold_pool),
@@ -463,7 +510,7 @@ async fn tenants_get_addresses_only_from_their_pools() {
     )
     .await;
     println!(
-        "tier label removed: team-b/gold keeps {gold_ip} (OutsideServiceAllocation, {gauge} 1)"
+        "tier label removed: team-b/gold keeps {gold_ip} (OutsideServiceAllocation, {OUTSIDE_GAUGE} 1)"
     );
 
     // --- 6. team-a's exclusive pool runs out: PoolExhausted, never an address from another pool.
@@ -701,12 +748,20 @@ fn not_allowed_fence(pool: &str, ns: &str, ip: Option<&str>) -> String {
 /// The fenced namespace's pools are full (the fence leaves no other candidate).
 const EXHAUSTED: &str = "no auto-assign address pool has a free IPv4 address";
 
+/// A held `ip` of `pool` that `rule` would not give now: kept.
+fn outside(ip: &str, pool: &str, rule: &str) -> String {
+    format!(
+        "assigned {ip} (pool {pool}), which the current rules would not give it ({rule}); kept (still \
+         announced) so traffic keeps flowing. Change the rules back, or remove the address from this \
+         Service to move it"
+    )
+}
+
 /// A held `ip` of a `namespace-selectors` pool whose selector no longer matches `ns`: kept.
 fn outside_message(ip: &str, pool: &str, ns: &str) -> String {
-    format!(
-        "assigned {ip} (pool {pool}), which the current rules would not give it ({}); kept (still \
-         announced) so traffic keeps flowing. Change the rules back, or remove the address from this \
-         Service to move it",
-        not_served(pool, ns, "has 1 namespace-selector, which does not match")
+    outside(
+        ip,
+        pool,
+        &not_served(pool, ns, "has 1 namespace-selector, which does not match"),
     )
 }
