@@ -34,6 +34,9 @@ pub struct ControllerMetrics {
     pub addresses_in_use: MetricFamily<PoolLabels, Gauge<f64, AtomicU64>>,
     /// `ferrolb_allocator_stranded_addresses`: held addresses no current pool contains.
     pub stranded: Gauge,
+    /// `ferrolb_address_outside_allocation_rules`: held addresses the current `service-allocation` rules, namespace
+    /// fences or sharing opt-ins would not give their Service now (kept, like stranded ones).
+    pub outside_rules: Gauge,
     /// `ferrolb_allocator_allocation_failures_total{reason}`: Services that went into a failed state, by reason.
     pub failures: MetricFamily<ReasonLabels, Counter>,
     /// `ferrolb_k8s_client_config_loaded_bool`.
@@ -56,6 +59,7 @@ impl ControllerMetrics {
             addresses_total: MetricFamily::default(),
             addresses_in_use: MetricFamily::default(),
             stranded: Gauge::default(),
+            outside_rules: Gauge::default(),
             failures: MetricFamily::default(),
             config_loaded: Gauge::default(),
             config_stale: Gauge::default(),
@@ -78,6 +82,11 @@ impl ControllerMetrics {
             "allocator_stranded_addresses",
             "Addresses kept by Services although no current pool contains them",
             metrics.stranded.clone(),
+        );
+        registry.register(
+            "address_outside_allocation_rules",
+            "Addresses kept by Services although the current service-allocation rules would not give them now",
+            metrics.outside_rules.clone(),
         );
         registry.register(
             "allocator_allocation_failures",
@@ -137,6 +146,12 @@ impl ControllerMetrics {
             .set(i64::try_from(stranded).unwrap_or(i64::MAX));
     }
 
+    /// Sets how many held addresses are outside the current allocation rules.
+    pub fn set_outside_rules(&self, count: usize) {
+        self.outside_rules
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
     /// Counts one Service going into the failed state `reason`.
     pub fn count_failure(&self, reason: &str) {
         self.failures
@@ -164,6 +179,7 @@ mod tests {
             1,
         );
         metrics.count_failure("PoolExhausted");
+        metrics.set_outside_rules(2);
         metrics.config_loaded.set(1);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
@@ -171,6 +187,7 @@ mod tests {
             "ferrolb_allocator_addresses_total{pool=\"gold\",family=\"ipv4\"} 16.0",
             "ferrolb_allocator_addresses_in_use_total{pool=\"gold\",family=\"ipv4\"} 3.0",
             "ferrolb_allocator_stranded_addresses 1",
+            "ferrolb_address_outside_allocation_rules 2",
             "ferrolb_allocator_allocation_failures_total{reason=\"PoolExhausted\"} 1",
             "ferrolb_k8s_client_config_loaded_bool 1",
             "ferrolb_k8s_client_config_stale_bool 0",

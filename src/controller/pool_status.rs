@@ -179,18 +179,21 @@ mod tests {
                 ],
                 avoid_buggy_ips: true,
                 auto_assign: true,
+                allocation: None,
             },
             PoolDef {
                 name: "small".into(),
                 ranges: vec![(ip("198.51.100.10"), ip("198.51.100.13"))],
                 avoid_buggy_ips: false,
                 auto_assign: false,
+                allocation: None,
             },
             PoolDef {
                 name: "huge".into(),
                 ranges: vec![(ip("2001:db8:1::"), ip("2001:db8:1:0:ffff:ffff:ffff:ffff"))],
                 avoid_buggy_ips: false,
                 auto_assign: false,
+                allocation: None,
             },
         ]
     }

@@ -3,9 +3,10 @@
 
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher::{self, Event as WatchEvent};
@@ -21,7 +22,7 @@ use super::leader::{self, ElectionSettings, Role};
 use super::metrics::ControllerMetrics;
 use super::pool_status::PoolStatusWriter;
 use super::service::{ServiceFilter, trimmed};
-use super::state::{ConfigOutcome, ControllerState, StatusWrite};
+use super::state::{ConfigOutcome, ControllerState, Labels, StatusWrite};
 use crate::config_source::metallb::{self, Snapshot};
 use crate::config_source::problems::{Reported, problems_of};
 use crate::config_source::{SourceKind, log_outcome};
@@ -42,6 +43,12 @@ enum Input {
     Applied(Service),
     /// A Service was deleted.
     Deleted(Service),
+    /// A complete list of Namespaces with their labels (start or re-list).
+    NamespacesListed(Vec<(String, Labels)>),
+    /// A Namespace was added or changed.
+    NamespaceApplied(String, Labels),
+    /// A Namespace was deleted.
+    NamespaceDeleted(String),
     /// The ConfigMap watch listed (`Some` if our ConfigMap exists).
     ConfigListed(Option<ConfigMap>),
     /// Our ConfigMap was added or changed (`None`: deleted).
@@ -80,6 +87,16 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         None => Api::all(client.clone()),
     };
     tokio::spawn(watch_services(services, tx.clone()));
+    // Namespace labels, for pools' namespace-selectors and fences (metadata only).
+    let namespaces_config = match &args.namespace {
+        Some(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
+        None => watcher::Config::default(),
+    };
+    tokio::spawn(watch_namespaces(
+        Api::all(client.clone()),
+        namespaces_config,
+        tx.clone(),
+    ));
     match args.cluster.config_source {
         SourceKind::Configmap => {
             let config_maps: Api<ConfigMap> =
@@ -191,6 +208,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
             .observe(started.elapsed().as_secs_f64());
         if let Some(allocator) = state.allocator() {
             metrics.set_pools(&allocator.pool_stats(), allocator.stranded().len());
+            metrics.set_outside_rules(allocator.outside_rules().len());
         }
         if let (Some(pools), Some(allocator)) = (&pool_status, state.allocator()) {
             pools.update(&allocator.pool_stats());
@@ -266,6 +284,9 @@ fn handle(
         }
         Input::Applied(svc) => state.service_applied(svc),
         Input::Deleted(svc) => state.service_deleted(&svc),
+        Input::NamespacesListed(namespaces) => state.namespaces_relisted(namespaces),
+        Input::NamespaceApplied(name, labels) => state.namespace_applied(name, labels),
+        Input::NamespaceDeleted(name) => state.namespace_deleted(&name),
         Input::ConfigListed(cm) | Input::Config(cm) => {
             config.config_map = cm;
             let text = config
@@ -451,6 +472,48 @@ async fn watch_services(api: Api<Service>, tx: mpsc::Sender<Input>) {
             Ok(None) => return,
             Err(err) => {
                 tracing::warn!(error = %err, "service watch failed; retrying");
+                continue;
+            }
+        };
+        if tx.send(input).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Forwards the metadata watch of Namespaces: their names and labels.
+async fn watch_namespaces(
+    api: Api<PartialObjectMeta<Namespace>>,
+    config: watcher::Config,
+    tx: mpsc::Sender<Input>,
+) {
+    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+    let named = |ns: PartialObjectMeta<Namespace>| {
+        (
+            ns.metadata.name.unwrap_or_default(),
+            ns.metadata.labels.unwrap_or_default(),
+        )
+    };
+    let mut listing = Vec::new();
+    loop {
+        let input = match stream.try_next().await {
+            Ok(Some(WatchEvent::Init)) => {
+                listing.clear();
+                continue;
+            }
+            Ok(Some(WatchEvent::InitApply(ns))) => {
+                listing.push(named(ns));
+                continue;
+            }
+            Ok(Some(WatchEvent::InitDone)) => Input::NamespacesListed(std::mem::take(&mut listing)),
+            Ok(Some(WatchEvent::Apply(ns))) => {
+                let (name, labels) = named(ns);
+                Input::NamespaceApplied(name, labels)
+            }
+            Ok(Some(WatchEvent::Delete(ns))) => Input::NamespaceDeleted(named(ns).0),
+            Ok(None) => return,
+            Err(err) => {
+                tracing::warn!(error = %err, "namespace watch failed; retrying");
                 continue;
             }
         };

@@ -74,6 +74,7 @@ pub fn request_of(svc: &Service) -> Result<Request, Refusal> {
     let requested_ips = annotations::requested_ips(spec.load_balancer_ip.as_deref(), ann)?;
     let pool = annotations::address_pool(ann)?;
     let sharing_key = annotations::sharing_key(ann)?;
+    let share_with_namespaces = annotations::share_with_namespaces(ann)?;
     let families = family_request(
         spec.ip_families.as_deref().unwrap_or_default(),
         spec.ip_family_policy.as_deref(),
@@ -108,6 +109,10 @@ pub fn request_of(svc: &Service) -> Result<Request, Refusal> {
         ports,
         traffic_policy,
         created: creation_order(svc),
+        labels: svc.metadata.labels.clone().unwrap_or_default(),
+        // The caller adds the Namespace's labels (see `ControllerState`).
+        namespace_labels: BTreeMap::new(),
+        share_with_namespaces,
     })
 }
 

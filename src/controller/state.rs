@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
 use super::attributes::AttributePolicy;
 use super::service::{
@@ -18,7 +19,8 @@ use super::service::{
 };
 use super::status::{
     DesiredCondition, DesiredStatus, REASON_ASSIGNED, REASON_CONFIG_INVALID, REASON_CONFLICT,
-    REASON_STRANDED, ServiceEvent, events_for, status_patch, stored_attributes, stored_condition,
+    REASON_OUTSIDE_ALLOCATION, REASON_STRANDED, ServiceEvent, events_for, status_patch,
+    stored_attributes, stored_condition,
 };
 
 /// A status write the controller wants to make.
@@ -59,7 +61,13 @@ pub struct ControllerState {
     /// without an address (and say why) until their request changes.
     conflicts: BTreeMap<ServiceKey, (Request, String)>,
     dirty: BTreeSet<ServiceKey>,
+    /// Namespace labels by namespace name (for pools' `namespace-selectors`).
+    namespaces: BTreeMap<String, Labels>,
+    namespaces_synced: bool,
 }
+
+/// Labels of an object.
+pub type Labels = BTreeMap<String, String>;
 
 impl ControllerState {
     /// A new state for `filter`. `config_name` (`namespace/name`) is used in messages.
@@ -77,12 +85,79 @@ impl ControllerState {
             needs_rebuild: true,
             conflicts: BTreeMap::new(),
             dirty: BTreeSet::new(),
+            namespaces: BTreeMap::new(),
+            namespaces_synced: false,
         }
     }
 
-    /// Whether both caches have synced (the controller may decide things).
+    /// Whether the caches have synced (the controller may decide things): Services and configuration, and the
+    /// Namespaces too once a pool selects namespaces by label (until then a fence could not be seen).
     pub fn synced(&self) -> bool {
-        self.services_synced && self.config_synced
+        self.services_synced
+            && self.config_synced
+            && (self.namespaces_synced || !self.selects_namespaces_by_label())
+    }
+
+    /// Whether a pool in force has `namespace-selectors`.
+    fn selects_namespaces_by_label(&self) -> bool {
+        self.pools.iter().flatten().any(|p| {
+            p.allocation
+                .as_ref()
+                .is_some_and(|a| !a.namespace_selectors.is_empty())
+        })
+    }
+
+    /// A complete list of Namespaces and their labels (the watch started or re-listed). Services of namespaces
+    /// whose labels changed are looked at again.
+    pub fn namespaces_relisted(&mut self, namespaces: impl IntoIterator<Item = (String, Labels)>) {
+        let new: BTreeMap<String, Labels> = namespaces.into_iter().collect();
+        let changed: BTreeSet<String> = self
+            .namespaces
+            .iter()
+            .filter(|(name, labels)| new.get(*name) != Some(*labels))
+            .chain(
+                new.iter()
+                    .filter(|(name, labels)| self.namespaces.get(*name) != Some(*labels)),
+            )
+            .map(|(name, _)| name.clone())
+            .collect();
+        self.namespaces = new;
+        self.namespaces_synced = true;
+        self.namespaces_touched(&changed);
+    }
+
+    /// A Namespace was added or changed: if its labels changed, its Services are looked at again.
+    pub fn namespace_applied(&mut self, name: String, labels: Labels) {
+        if self.namespaces.get(&name) != Some(&labels) {
+            self.namespaces_touched(&BTreeSet::from([name.clone()]));
+            self.namespaces.insert(name, labels);
+        }
+    }
+
+    /// A Namespace was deleted.
+    pub fn namespace_deleted(&mut self, name: &str) {
+        if self.namespaces.remove(name).is_some() {
+            self.namespaces_touched(&BTreeSet::from([name.to_owned()]));
+        }
+    }
+
+    fn namespaces_touched(&mut self, names: &BTreeSet<String>) {
+        let keys = self
+            .services
+            .keys()
+            .filter(|k| names.contains(&k.namespace))
+            .cloned();
+        self.dirty.extend(keys);
+    }
+
+    /// The Service's request with its Namespace's labels.
+    fn request_for(&self, svc: &Service) -> Result<Request, Refusal> {
+        let mut request = request_of(svc)?;
+        let namespace = svc.metadata.namespace.as_deref().unwrap_or_default();
+        if let Some(labels) = self.namespaces.get(namespace) {
+            request.namespace_labels = labels.clone();
+        }
+        Ok(request)
     }
 
     /// Whether a valid configuration is in force.
@@ -127,6 +202,13 @@ impl ControllerState {
             return;
         }
         self.services.insert(key.clone(), trimmed(svc));
+        // Services sharing its addresses: a changed sharing opt-in may put theirs outside the rules, or back.
+        if let Some(assignment) = self.allocator.as_ref().and_then(|a| a.assignment(&key)) {
+            for ip in assignment.ips() {
+                let holders = self.allocator.as_ref().map(|a| a.holders(ip));
+                self.dirty.extend(holders.into_iter().flatten());
+            }
+        }
         self.dirty.insert(key);
     }
 
@@ -230,7 +312,7 @@ impl ControllerState {
             if self.filter.handling(svc) != Handling::Ours {
                 continue;
             }
-            let Ok(request) = request_of(svc) else {
+            let Ok(request) = self.request_for(svc) else {
                 continue;
             };
             let ips = ingress_ips(svc);
@@ -274,6 +356,7 @@ impl ControllerState {
     fn reconcile_one(&mut self, key: &ServiceKey, now: Timestamp) -> Option<StatusWrite> {
         let svc = self.services.get(key)?;
         let handling = self.filter.handling(svc);
+        let request = self.request_for(svc);
         let mut desired = match handling {
             Handling::OtherClass => return None,
             Handling::NotLoadBalancer => {
@@ -296,7 +379,7 @@ impl ControllerState {
                     }),
                     attributes: None,
                 },
-                Some(allocator) => match request_of(svc) {
+                Some(allocator) => match request {
                     Err(refusal) => {
                         allocator.release(key);
                         refused(&refusal)
@@ -314,7 +397,9 @@ impl ControllerState {
                         _ => {
                             self.conflicts.remove(key);
                             match allocator.allocate(key, &request) {
-                                Ok(assignment) => assigned(&assignment),
+                                Ok(assignment) => {
+                                    assigned(&assignment, &allocator.outside_rules_of(key))
+                                }
                                 Err(refusal) => refused(&refusal),
                             }
                         }
@@ -354,7 +439,7 @@ impl ControllerState {
     }
 }
 
-fn assigned(assignment: &Assignment) -> DesiredStatus {
+fn assigned(assignment: &Assignment, outside: &[(IpAddr, String)]) -> DesiredStatus {
     let stranded: Vec<String> = assignment
         .addresses
         .iter()
@@ -369,13 +454,7 @@ fn assigned(assignment: &Assignment) -> DesiredStatus {
             None => a.ip.to_string(),
         })
         .collect();
-    let condition = if stranded.is_empty() {
-        DesiredCondition {
-            ok: true,
-            reason: REASON_ASSIGNED.into(),
-            message: format!("assigned {}", listed.join(", ")),
-        }
-    } else {
+    let condition = if !stranded.is_empty() {
         DesiredCondition {
             ok: true,
             reason: REASON_STRANDED.into(),
@@ -384,6 +463,24 @@ fn assigned(assignment: &Assignment) -> DesiredStatus {
                  flowing. Add it back to a pool, or change this Service's request to move it",
                 stranded.join(", ")
             ),
+        }
+    } else if !outside.is_empty() {
+        let rules: Vec<&str> = outside.iter().map(|(_, rule)| rule.as_str()).collect();
+        DesiredCondition {
+            ok: true,
+            reason: REASON_OUTSIDE_ALLOCATION.into(),
+            message: format!(
+                "assigned {}, which the current rules would not give it ({}); kept (still announced) so \
+                 traffic keeps flowing. Change the rules back, or remove the address from this Service to move it",
+                listed.join(", "),
+                rules.join("; ")
+            ),
+        }
+    } else {
+        DesiredCondition {
+            ok: true,
+            reason: REASON_ASSIGNED.into(),
+            message: format!("assigned {}", listed.join(", ")),
         }
     };
     DesiredStatus {
@@ -407,16 +504,7 @@ fn refused(refusal: &Refusal) -> DesiredStatus {
 
 /// The allocator's pools from a configuration, in config order.
 pub fn pool_defs(config: &Config) -> Vec<PoolDef> {
-    config
-        .address_pools
-        .iter()
-        .map(|p| PoolDef {
-            name: p.name.clone(),
-            ranges: p.addresses.iter().map(|r| (r.first(), r.last())).collect(),
-            avoid_buggy_ips: p.avoid_buggy_ips,
-            auto_assign: p.auto_assign,
-        })
-        .collect()
+    ferrolb_ipam::pools_from_config(config)
 }
 
 #[cfg(test)]

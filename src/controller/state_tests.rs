@@ -265,3 +265,148 @@ fn watch_events_older_than_our_write_are_ignored() {
     assert_eq!(state.reconcile(now()), vec![]);
     assert_eq!(ips_of(&state, "a"), vec![ip("203.0.113.0")]);
 }
+
+const FENCED: &str = "address-pools:\n- name: open\n  protocol: bgp\n  addresses: [198.51.100.0/30]\n\
+                      - name: team-a\n  protocol: bgp\n  addresses: [203.0.113.0/30]\n  service-allocation:\n    \
+                      namespace-selectors: [{match-labels: {tenant: a}}]\n    exclusive: true\n";
+
+fn tenant(labels: &[(&str, &str)]) -> Labels {
+    labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn condition(state: &ControllerState, ns: &str, name: &str) -> (String, String, String) {
+    let c = stored_condition(&state.services[&ServiceKey::new(ns, name)]).unwrap();
+    (c.status.clone(), c.reason.clone(), c.message.clone())
+}
+
+#[test]
+fn namespace_selectors_wait_for_the_namespaces_and_fence_by_label() {
+    let mut state = ControllerState::new(ServiceFilter::default(), "x/config");
+    state.config_changed(Some(FENCED));
+    state.config_listed();
+    state.services_relisted(vec![lb_service("team-a", "web", 1)]);
+    assert!(
+        !state.synced(),
+        "a fence by label needs the Namespaces first"
+    );
+    assert!(state.reconcile(now()).is_empty());
+    state.namespaces_relisted([("team-a".to_string(), tenant(&[("tenant", "a")]))]);
+    reconcile_and_apply(&mut state);
+    let svc = &state.services[&ServiceKey::new("team-a", "web")];
+    assert_eq!(ingress_ips(svc), vec![ip("203.0.113.0")]);
+}
+
+#[test]
+fn a_refused_request_is_not_allowed_with_a_warning_naming_the_rule() {
+    let mut state = ControllerState::new(ServiceFilter::default(), "x/config");
+    state.config_changed(Some(FENCED));
+    state.config_listed();
+    state.namespaces_relisted([
+        ("team-a".to_string(), tenant(&[("tenant", "a")])),
+        ("team-b".to_string(), tenant(&[])),
+    ]);
+    let mut attack = lb_service("team-b", "steal", 1);
+    attack.spec.as_mut().unwrap().load_balancer_ip = Some("203.0.113.0".into());
+    state.services_relisted(vec![attack]);
+    let writes = state.reconcile(now());
+    assert_eq!(writes.len(), 1);
+    assert_eq!(writes[0].failure.as_deref(), Some("NotAllowed"));
+    assert!(writes[0].events[0].warning);
+    apply_writes(&mut state, &writes);
+    assert_eq!(
+        condition(&state, "team-b", "steal"),
+        (
+            "False".to_string(),
+            "NotAllowed".to_string(),
+            "not allowed: requested address 203.0.113.0: address pool \"team-a\" does not serve namespace \"team-b\" (its service-allocation has 1 namespace-selector, which does not match)".to_string()
+        )
+    );
+    assert_eq!(
+        ingress_ips(&state.services[&ServiceKey::new("team-b", "steal")]),
+        Vec::<IpAddr>::new()
+    );
+}
+
+#[test]
+fn a_namespace_label_change_keeps_the_address_outside_the_rules() {
+    let mut state = ControllerState::new(ServiceFilter::default(), "x/config");
+    state.config_changed(Some(FENCED));
+    state.config_listed();
+    state.namespaces_relisted([("team-a".to_string(), tenant(&[("tenant", "a")]))]);
+    state.services_relisted(vec![lb_service("team-a", "web", 1)]);
+    reconcile_and_apply(&mut state);
+    assert_eq!(condition(&state, "team-a", "web").1, "Assigned");
+    // The label that selected the namespace is removed: the address stays, flagged, with a Warning.
+    state.namespace_applied("team-a".into(), tenant(&[]));
+    let writes = state.reconcile(now());
+    assert_eq!(writes.len(), 1);
+    assert!(writes[0].events[0].warning);
+    assert_eq!(writes[0].failure, None);
+    apply_writes(&mut state, &writes);
+    let svc = &state.services[&ServiceKey::new("team-a", "web")];
+    assert_eq!(ingress_ips(svc), vec![ip("203.0.113.0")]);
+    assert_eq!(
+        condition(&state, "team-a", "web"),
+        (
+            "True".to_string(),
+            "OutsideServiceAllocation".to_string(),
+            "assigned 203.0.113.0 (pool team-a), which the current rules would not give it (address pool \"team-a\" does not serve namespace \"team-a\" (its service-allocation has 1 namespace-selector, which does not match)); kept (still announced) so traffic keeps flowing. Change the rules back, or remove the address from this Service to move it".to_string()
+        )
+    );
+    assert_eq!(state.allocator().unwrap().outside_rules().len(), 1);
+    // A new Service in the namespace gets an open address now (it is no longer fenced).
+    state.service_applied(lb_service("team-a", "new", 2));
+    reconcile_and_apply(&mut state);
+    assert_eq!(
+        ingress_ips(&state.services[&ServiceKey::new("team-a", "new")]),
+        vec![ip("198.51.100.0")]
+    );
+    // Relabelled back: Assigned again, nothing moved.
+    state.namespace_applied("team-a".into(), tenant(&[("tenant", "a")]));
+    reconcile_and_apply(&mut state);
+    assert_eq!(condition(&state, "team-a", "web").1, "Assigned");
+    assert_eq!(
+        condition(&state, "team-a", "new").1,
+        "OutsideServiceAllocation"
+    );
+}
+
+#[test]
+fn sharing_across_namespaces_needs_both_opt_ins_and_a_withdrawal_flags_both() {
+    let share = |ns: &str, name: &str, port: i32, with: &str| {
+        let mut svc = lb_service(ns, name, 1);
+        annotate(&mut svc, "ferrolb.io/allow-shared-ip", "k");
+        annotate(&mut svc, "ferrolb.io/share-with-namespaces", with);
+        svc.spec.as_mut().unwrap().ports = Some(vec![k8s_openapi::api::core::v1::ServicePort {
+            port,
+            ..Default::default()
+        }]);
+        svc
+    };
+    let mut state = synced(vec![share("team-a", "web", 80, "team-b")]);
+    reconcile_and_apply(&mut state);
+    state.service_applied(share("team-b", "dns", 53, "team-a"));
+    reconcile_and_apply(&mut state);
+    let ips = |state: &ControllerState, ns: &str, name: &str| {
+        ingress_ips(&state.services[&ServiceKey::new(ns, name)])
+    };
+    assert_eq!(ips(&state, "team-b", "dns"), ips(&state, "team-a", "web"));
+    // team-a withdraws its opt-in: both keep the address, both are flagged.
+    let mut withdrawn = share("team-a", "web", 80, "");
+    withdrawn.metadata.resource_version = Some("100".into());
+    state.service_applied(withdrawn);
+    reconcile_and_apply(&mut state);
+    assert_eq!(ips(&state, "team-b", "dns"), ips(&state, "team-a", "web"));
+    assert_eq!(
+        condition(&state, "team-a", "web").1,
+        "OutsideServiceAllocation"
+    );
+    assert_eq!(
+        condition(&state, "team-b", "dns").1,
+        "OutsideServiceAllocation"
+    );
+    assert_eq!(state.allocator().unwrap().outside_rules().len(), 2);
+}

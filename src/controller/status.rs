@@ -29,6 +29,9 @@ pub const IP_MODE: &str = "VIP";
 pub const REASON_ASSIGNED: &str = "Assigned";
 /// Condition reason: the Service keeps addresses that no current pool contains (kept so traffic keeps flowing).
 pub const REASON_STRANDED: &str = "AddressStranded";
+/// Condition reason: the Service keeps addresses that the current `service-allocation` rules, a namespace fence or
+/// a withdrawn sharing opt-in would not give it now (kept so traffic keeps flowing, like [`REASON_STRANDED`]).
+pub const REASON_OUTSIDE_ALLOCATION: &str = "OutsideServiceAllocation";
 /// Condition reason: the Service's address is also claimed by an older Service, which keeps it.
 pub const REASON_CONFLICT: &str = "AddressConflict";
 /// Condition reason: no valid configuration has been loaded.
@@ -262,7 +265,9 @@ pub fn events_for(svc: &Service, desired: &DesiredStatus) -> Vec<ServiceEvent> {
             .is_some_and(|c| c.reason == want.reason && c.message == want.message);
         if !(same_ips && same_reason) {
             events.push(ServiceEvent {
-                warning: !want.ok || want.reason == REASON_STRANDED,
+                warning: !want.ok
+                    || want.reason == REASON_STRANDED
+                    || want.reason == REASON_OUTSIDE_ALLOCATION,
                 reason: if want.ok {
                     EVENT_ALLOCATED
                 } else {

@@ -1,7 +1,8 @@
 //! `manifests/` on the lab's real, RBAC-enforcing kube-apiserver, in one scenario (the lab is shared by every
 //! step):
 //!
-//! 1. `manifests/ferrolb.yaml` is exactly `kubectl kustomize manifests/`, and the opt-in components render;
+//! 1. `manifests/ferrolb.yaml` is exactly `kubectl kustomize manifests/`, and the opt-in components render
+//!    (`components/tenant-fence-policy` is tested on the API server by `tenant_fences.rs`);
 //! 2. `kubectl apply --dry-run=server` accepts every manifest, then they are applied for real;
 //! 3. `kubectl auth can-i` as each ServiceAccount: yes for every verb the code uses (the named [`CHECKS`]),
 //!    no for the [`DENIED`] ones;
@@ -69,7 +70,8 @@ fn render_and_apply(lab: &Lab) {
         overlay.join("kustomization.yaml"),
         format!(
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [{base}]\n\
-             components: [{base}/components/control-plane-tolerations, {base}/components/vip-interface]\n"
+             components: [{base}/components/control-plane-tolerations, {base}/components/vip-interface, \
+             {base}/components/tenant-fence-policy]\n"
         ),
     )
     .unwrap();
@@ -83,7 +85,15 @@ fn render_and_apply(lab: &Lab) {
         with_components.contains("node-role.kubernetes.io/control-plane"),
         "{with_components}"
     );
+    assert!(
+        with_components.contains("kind: ValidatingAdmissionPolicyBinding"),
+        "{with_components}"
+    );
     assert!(!rendered.contains("NET_ADMIN"), "the base grants NET_ADMIN");
+    assert!(
+        !rendered.contains("ValidatingAdmissionPolicy"),
+        "the base refuses Services at admission"
+    );
 
     // Server-side dry run of the base (-k), the rendered file and the overlay, then the real thing. A dry run
     // creates nothing, so the namespace the others live in goes first (dry run, then for real).

@@ -80,6 +80,21 @@ pub const CHECKS: &[Check] = &[
         "services",
         None,
     ),
+    // The Namespace watcher (cluster-scoped): service-allocation's namespace selectors and fences.
+    check(
+        "controller lists Namespaces",
+        "controller",
+        "list",
+        "namespaces",
+        None,
+    ),
+    check(
+        "controller watches Namespaces",
+        "controller",
+        "watch",
+        "namespaces",
+        None,
+    ),
     status(check(
         "controller patches Service status",
         "controller",
@@ -369,6 +384,29 @@ pub const DENIED: &[Check] = &[
         "controller",
         "patch",
         "nodes",
+        None,
+    ),
+    // Only the controller allocates, so only it reads Namespaces; and it never changes them (a tenant's
+    // fence is the Namespace's labels, which ferrolb must not be able to edit).
+    check(
+        "controller may not patch Namespaces",
+        "controller",
+        "patch",
+        "namespaces",
+        None,
+    ),
+    check(
+        "speaker may not list Namespaces",
+        "speaker",
+        "list",
+        "namespaces",
+        None,
+    ),
+    check(
+        "speaker may not watch Namespaces",
+        "speaker",
+        "watch",
+        "namespaces",
         None,
     ),
     check(

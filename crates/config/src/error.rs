@@ -303,6 +303,24 @@ pub enum ConfigErrorKind {
     /// A label value that Kubernetes would reject.
     #[error("invalid label value {0:?}")]
     BadLabelValue(String),
+    /// `exclusive: true` on a `service-allocation` that names no namespace.
+    #[error(
+        "exclusive fences in the namespaces the pool selects, so it needs namespaces or namespace-selectors"
+    )]
+    ExclusiveWithoutNamespaces,
+    /// A namespace name that Kubernetes would reject.
+    #[error(
+        "invalid namespace name {0:?} (expected a DNS label: lower-case letters, digits and '-', at most 63 characters)"
+    )]
+    BadNamespaceName(String),
+    /// An annotation with a value ferrolb does not read.
+    #[error("annotation {annotation} must be \"true\" or \"false\", not {value:?}")]
+    BadAnnotation {
+        /// The annotation.
+        annotation: &'static str,
+        /// The value found.
+        value: String,
+    },
     /// A manifest that is not a ConfigMap with `data.config`.
     #[error("{0}")]
     Manifest(String),

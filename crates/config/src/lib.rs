@@ -40,9 +40,9 @@ pub use error::{ConfigError, ConfigErrorKind, ConfigErrors, Overlap};
 pub use manifest::load;
 pub use model::{
     AddressPool, AnnounceFrom, BgpAdvertisement, Config, DEFAULT_HOLD_TIME, DEFAULT_PEER_PORT,
-    Peer, Protocol,
+    Peer, Protocol, ServiceAllocation,
 };
-pub use selector::{NodeSelector, SelectorOperator, SelectorRequirement};
+pub use selector::{NodeSelector, SelectorOperator, SelectorRequirement, is_dns_label};
 pub use service_policy::{
     Bandwidth, BandwidthError, DEFAULT_BANDWIDTH_PER_ENDPOINT, LocalPrefRange, LocalPrefRangeError,
     MAX_BANDWIDTH_PER_ENDPOINT,

@@ -163,6 +163,63 @@ pub struct AddressPool {
     /// such a pool but announces nothing). Written only when false.
     #[serde(skip_serializing_if = "crate::model::is_true")]
     pub announced: bool,
+    /// Which Services may get addresses from this pool, and which namespaces it fences in
+    /// (`service-allocation`); none means every Service of an unfenced namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_allocation: Option<ServiceAllocation>,
+}
+
+/// A pool's `service-allocation` (MetalLB's `serviceAllocation`, plus `exclusive`): which
+/// Services the pool serves, in which order pools are tried, and whether the namespaces it
+/// selects are fenced in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ServiceAllocation {
+    /// Lower values are tried first; pools with a priority come before pools without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+    /// Namespaces served, by name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
+    /// Namespaces served, by the Namespace object's labels (any one selector matching).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub namespace_selectors: Vec<NodeSelector>,
+    /// Services served, by the Service's own labels (any one selector matching). Not a
+    /// security boundary: a Service's labels are written by whoever owns the Service.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub service_selectors: Vec<NodeSelector>,
+    /// Fences the namespaces this pool selects in: they get addresses only from pools whose
+    /// `namespaces` or `namespace-selectors` select them (a ferrolb extension).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub exclusive: bool,
+}
+
+impl ServiceAllocation {
+    /// Whether the namespace part names this namespace: `namespaces` lists it or a
+    /// `namespace-selectors` entry matches its labels. False when both are empty.
+    pub fn names_namespace(&self, name: &str, labels: &BTreeMap<String, String>) -> bool {
+        self.namespaces.iter().any(|n| n == name)
+            || self.namespace_selectors.iter().any(|s| s.matches(labels))
+    }
+
+    /// Whether the pool serves Services of this namespace: it names it, or restricts no
+    /// namespace at all.
+    pub fn selects_namespace(&self, name: &str, labels: &BTreeMap<String, String>) -> bool {
+        (self.namespaces.is_empty() && self.namespace_selectors.is_empty())
+            || self.names_namespace(name, labels)
+    }
+
+    /// Whether the pool serves a Service with these labels (no `service-selectors`: every
+    /// Service).
+    pub fn selects_service(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.service_selectors.is_empty()
+            || self.service_selectors.iter().any(|s| s.matches(labels))
+    }
+
+    /// Whether this pool fences in the namespace (it is `exclusive` and names it).
+    pub fn fences(&self, name: &str, labels: &BTreeMap<String, String>) -> bool {
+        self.exclusive && self.names_namespace(name, labels)
+    }
 }
 
 /// For `skip_serializing_if`: true values are the default.

@@ -11,10 +11,10 @@ use crate::fields::{
 };
 use crate::model::{
     AddressPool, AnnounceFrom, BgpAdvertisement, Config, DEFAULT_HOLD_TIME, DEFAULT_PEER_PORT,
-    Peer, Protocol,
+    Peer, Protocol, ServiceAllocation,
 };
 use crate::selector::{
-    NodeSelector, SelectorOperator, SelectorRequirement, is_label_key, is_label_value,
+    NodeSelector, SelectorOperator, SelectorRequirement, is_dns_label, is_label_key, is_label_value,
 };
 use crate::service_policy::{Bandwidth, LocalPrefRange};
 use crate::validate::{self, AddressEntry, PeerKey, PoolName};
@@ -68,6 +68,18 @@ const POOL: Schema = Schema {
         "auto-assign",
         "announce-from",
         "bgp-advertisements",
+        "service-allocation",
+    ],
+    not_supported: &[],
+};
+
+const ALLOCATION: Schema = Schema {
+    known: &[
+        "priority",
+        "namespaces",
+        "namespace-selectors",
+        "service-selectors",
+        "exclusive",
     ],
     not_supported: &[],
 };
@@ -95,6 +107,7 @@ pub(crate) const OBJECTS: &[(&str, &Schema)] = &[
     ("match-expression", &EXPRESSION),
     ("address-pool", &POOL),
     ("bgp-advertisement", &ADVERTISEMENT),
+    ("service-allocation", &ALLOCATION),
 ];
 
 /// Reads a whole configuration. `root` is None for an empty document (an empty config).
@@ -553,6 +566,9 @@ pub(crate) fn pool(
             bgp_advertisements.push((a, path, ad.line));
         }
     }
+    let service_allocation = obj
+        .entry("service-allocation")
+        .and_then(|e| service_allocation(&e.value, obj.path_of("service-allocation"), errs));
     if errs.len() != before {
         return None;
     }
@@ -565,7 +581,80 @@ pub(crate) fn pool(
         announce_from,
         bgp_advertisements: bgp_advertisements.into_iter().map(|(a, _, _)| a).collect(),
         announced: true,
+        service_allocation,
     })
+}
+
+/// A pool's `service-allocation`.
+pub(crate) fn service_allocation(
+    node: &Node,
+    path: String,
+    errs: &mut Vec<ConfigError>,
+) -> Option<ServiceAllocation> {
+    let obj = Object::read(node, path, &ALLOCATION, errs)?;
+    let before = errs.len();
+    let priority = obj.get("priority", errs, signed_i32);
+    let mut namespaces: Vec<String> = Vec::new();
+    for (i, n) in obj.seq("namespaces", errs).iter().enumerate() {
+        let path = index(&obj.path_of("namespaces"), i);
+        match string(n).and_then(|name| {
+            if is_dns_label(&name) {
+                Ok(name)
+            } else {
+                Err(ConfigErrorKind::BadNamespaceName(name))
+            }
+        }) {
+            Ok(name) if !namespaces.contains(&name) => namespaces.push(name),
+            Ok(_) => {}
+            Err(kind) => errs.push(ConfigError::new(path, n.line, kind)),
+        }
+    }
+    let selectors = |key: &str, errs: &mut Vec<ConfigError>| -> Vec<NodeSelector> {
+        obj.seq(key, errs)
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| node_selector(s, index(&obj.path_of(key), i), errs))
+            .collect()
+    };
+    let namespace_selectors = selectors("namespace-selectors", errs);
+    let service_selectors = selectors("service-selectors", errs);
+    let exclusive = obj.get("exclusive", errs, bool_value).unwrap_or(false);
+    // Only when the namespace part was read cleanly: a broken entry is reported already.
+    if exclusive && errs.len() == before && namespaces.is_empty() && namespace_selectors.is_empty()
+    {
+        errs.push(obj.error("exclusive", ConfigErrorKind::ExclusiveWithoutNamespaces));
+    }
+    (errs.len() == before).then_some(ServiceAllocation {
+        priority,
+        namespaces,
+        namespace_selectors,
+        service_selectors,
+        exclusive,
+    })
+}
+
+/// A signed 32-bit integer (MetalLB's `priority` is an `int`).
+fn signed_i32(node: &Node) -> Result<i32, ConfigErrorKind> {
+    const RANGE: &str = "-2147483648 to 2147483647";
+    match &node.value {
+        Value::Scalar {
+            text, plain: true, ..
+        } if {
+            let digits = text.strip_prefix('-').unwrap_or(text);
+            !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+        } =>
+        {
+            text.parse::<i32>()
+                .map_err(|_| ConfigErrorKind::OutOfRange {
+                    value: text.clone(),
+                    range: RANGE,
+                })
+        }
+        _ => Err(ConfigErrorKind::WrongType {
+            expected: "an integer",
+            found: node.describe(),
+        }),
+    }
 }
 
 pub(crate) fn advertisement(

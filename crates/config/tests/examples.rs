@@ -101,6 +101,7 @@ fn seed() -> Config {
             announce_from: AnnounceFrom::NodesWithEndpoints,
             bgp_advertisements: vec![],
             announced: true,
+            service_allocation: None,
         }],
     }
 }

@@ -97,23 +97,13 @@ fn pool_errors_name_the_object_and_path() {
             "IPAddressPool metallb-system/public: spec.addresses[1] (line 9): range start 203.0.113.9 is after end 203.0.113.4"
         ]
     );
-    let text = pool(
-        "public",
-        "  addresses: [203.0.113.0/28]\n  serviceAllocation:\n    priority: 1\n",
-    );
-    assert_eq!(
-        errors(&text),
-        vec![
-            "IPAddressPool metallb-system/public: spec.serviceAllocation (line 8): `serviceAllocation` is not supported yet: ferrolb cannot yet restrict a pool to namespaces or Services; remove serviceAllocation (or keep this pool on MetalLB)"
-        ]
-    );
     assert_eq!(
         errors(&pool(
             "p",
             "  addresses: [203.0.113.0/28]\n  protocol: bgp\n"
         )),
         vec![
-            "IPAddressPool metallb-system/p: spec.protocol (line 8): unknown key `protocol` (expected one of: addresses, autoAssign, avoidBuggyIPs)"
+            "IPAddressPool metallb-system/p: spec.protocol (line 8): unknown key `protocol` (expected one of: addresses, autoAssign, avoidBuggyIPs, serviceAllocation)"
         ]
     );
     assert_eq!(
@@ -599,7 +589,17 @@ fn known_fields_are_listed() {
     let kinds: Vec<&str> = metallb::known_fields().map(|(k, _)| k).collect();
     assert!(kinds.contains(&"BGPPeer") && kinds.contains(&"IPAddressPool"));
     let unsupported: Vec<_> = metallb::unsupported_fields().collect();
-    assert!(unsupported.contains(&("IPAddressPool", "serviceAllocation")));
+    assert!(!unsupported.iter().any(|(_, f)| *f == "serviceAllocation"));
+    let allocation = metallb::known_fields().find(|(k, _)| *k == "ServiceAllocation");
+    assert_eq!(
+        allocation.map(|(_, f)| f.to_vec()),
+        Some(vec![
+            "priority",
+            "namespaces",
+            "namespaceSelectors",
+            "serviceSelectors"
+        ])
+    );
     assert!(unsupported.contains(&("BGPPeer", "dynamicASN")));
 }
 

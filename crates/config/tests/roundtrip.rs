@@ -288,6 +288,7 @@ fn pool(i: u32) -> impl Strategy<Value = AddressPool> {
                     },
                     bgp_advertisements,
                     announced: true,
+                    service_allocation: None,
                 }
             },
         )

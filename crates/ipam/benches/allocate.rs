@@ -62,6 +62,7 @@ fn pools() -> Vec<PoolDef> {
         ranges: vec![(first, last)],
         avoid_buggy_ips: false,
         auto_assign: true,
+        allocation: None,
     }]
 }
 

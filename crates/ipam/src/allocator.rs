@@ -12,6 +12,7 @@ use crate::pool::{PoolDef, PoolError, PoolSet, PoolStats, Take};
 use crate::refusal::{Refusal, SharingMismatch};
 use crate::request::{Alternatives, Request, ServiceKey};
 use crate::sharing::can_share;
+use crate::tenancy::{namespaces_may_share, pool_denial};
 
 /// One address held by a Service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +160,56 @@ impl Allocator {
         out
     }
 
+    /// Held addresses the current rules would not give the Service now (a pool's `service-allocation`, a
+    /// namespace fence, or sharing across namespaces without both sides' opt-in), with the rule in words, ordered.
+    /// They stay assigned: nothing moves by itself.
+    pub fn outside_rules(&self) -> Vec<(ServiceKey, IpAddr, String)> {
+        let mut out: Vec<(ServiceKey, IpAddr, String)> = self
+            .services
+            .iter()
+            .flat_map(|(key, held)| {
+                self.held_outside_rules(key, held)
+                    .into_iter()
+                    .map(|(ip, rule)| (ServiceKey::clone(key), ip, rule))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The addresses one Service holds outside the current rules (see [`Allocator::outside_rules`]), with the rule.
+    pub fn outside_rules_of(&self, key: &ServiceKey) -> Vec<(IpAddr, String)> {
+        self.held(key)
+            .map(|held| self.held_outside_rules(key, held))
+            .unwrap_or_default()
+    }
+
+    fn held_outside_rules(&self, key: &ServiceKey, held: &Held) -> Vec<(IpAddr, String)> {
+        let mut out = Vec::new();
+        for &ip in &held.ips {
+            let Some(record) = self.ips.get(&ip) else {
+                continue;
+            };
+            let pool_rule = record
+                .pool
+                .and_then(|p| pool_denial(&self.pools, p, key, &held.request));
+            let sharing_rule = || {
+                self.conflicts(key, &held.request, ip, true)
+                    .into_iter()
+                    .find_map(|(holder, m)| match m {
+                        SharingMismatch::Namespace => {
+                            Some(format!("address {ip} is shared with {holder}: {m}"))
+                        }
+                        _ => None,
+                    })
+            };
+            if let Some(rule) = pool_rule.or_else(sharing_rule) {
+                out.push((ip, rule));
+            }
+        }
+        out
+    }
+
     /// Addresses total and in use per pool and family, in config order (for metrics). Stranded addresses are in
     /// no pool's count; see [`Allocator::stranded`].
     pub fn pool_stats(&self) -> Vec<PoolStats> {
@@ -223,7 +274,7 @@ impl Allocator {
         self.check_fit(request, &ordered)?;
         let mut displaced = BTreeSet::new();
         for &ip in &ordered {
-            for (holder, mismatch) in self.conflicts(key, request, ip) {
+            for (holder, mismatch) in self.conflicts(key, request, ip, false) {
                 let older = self
                     .held(&holder)
                     .is_some_and(|h| (&h.request.created, &holder) < (&request.created, key));
@@ -334,7 +385,9 @@ impl Allocator {
         let ordered = order_by_family(request, ips)?;
         self.check_fit(request, &ordered)?;
         for &ip in &ordered {
-            if let Some((holder, mismatch)) = self.conflicts(key, request, ip).into_iter().next() {
+            if let Some((holder, mismatch)) =
+                self.conflicts(key, request, ip, false).into_iter().next()
+            {
                 return Err(refusal_for(ip, holder, mismatch));
             }
         }
@@ -368,12 +421,14 @@ impl Allocator {
         Ok(())
     }
 
-    /// Holders of `ip` (other than `key`) that cannot share it with `request`.
+    /// Holders of `ip` (other than `key`) that cannot share it with `request`. `new_claim`: the Service does not
+    /// hold `ip` yet, so sharing across namespaces needs both sides' opt-in (held addresses are kept as they are).
     fn conflicts(
         &self,
         key: &ServiceKey,
         request: &Request,
         ip: IpAddr,
+        new_claim: bool,
     ) -> Vec<(ServiceKey, SharingMismatch)> {
         let Some(record) = self.ips.get(&ip) else {
             return Vec::new();
@@ -384,9 +439,16 @@ impl Allocator {
             .filter(|h| h.as_ref() != key)
             .filter_map(|h| {
                 let theirs = &self.services.get(h as &dyn KeyProbe)?.request;
-                can_share(request, theirs)
-                    .err()
-                    .map(|m| (ServiceKey::clone(h), m))
+                let shared = can_share(request, theirs);
+                let fenced = new_claim
+                    && !matches!(shared, Err(SharingMismatch::Key { .. }))
+                    && !namespaces_may_share(key, request, h, theirs);
+                let mismatch = if fenced {
+                    Err(SharingMismatch::Namespace)
+                } else {
+                    shared
+                };
+                mismatch.err().map(|m| (ServiceKey::clone(h), m))
             })
             .collect()
     }
@@ -411,6 +473,11 @@ impl Allocator {
                     pool: name.clone(),
                 });
             }
+            if let Some(rule) = pool_denial(&self.pools, pool, key, request) {
+                return Err(Refusal::NotAllowed {
+                    rule: format!("requested address {ip}: {rule}"),
+                });
+            }
             if self.pools.is_free(pool, ip) {
                 continue;
             }
@@ -421,7 +488,7 @@ impl Allocator {
                         && record.holders.iter().any(|h| h.as_ref() != key) =>
                 {
                     if let Some((holder, mismatch)) =
-                        self.conflicts(key, request, ip).into_iter().next()
+                        self.conflicts(key, request, ip, true).into_iter().next()
                     {
                         return Err(refusal_for(ip, holder, mismatch));
                     }
@@ -444,15 +511,37 @@ impl Allocator {
         request: &Request,
     ) -> Result<(Vec<IpAddr>, usize), Refusal> {
         let annotated;
+        let allowed: Vec<usize>;
         let candidates: &[usize] = match &request.pool {
             Some(name) => {
                 annotated = self
                     .pools
                     .index_of(name)
                     .ok_or_else(|| Refusal::NoSuchPool { pool: name.clone() })?;
+                if let Some(rule) = pool_denial(&self.pools, annotated, key, request) {
+                    return Err(Refusal::NotAllowed { rule });
+                }
                 std::slice::from_ref(&annotated)
             }
-            None => self.pools.auto_assign_pools(),
+            None if !self.pools.has_rules() => self.pools.auto_assign_pools(),
+            None => {
+                let all = self.pools.auto_assign_pools();
+                allowed = all
+                    .iter()
+                    .copied()
+                    .filter(|&p| pool_denial(&self.pools, p, key, request).is_none())
+                    .collect();
+                if allowed.is_empty()
+                    && let Some(rule) = all
+                        .iter()
+                        .find_map(|&p| pool_denial(&self.pools, p, key, request))
+                {
+                    return Err(Refusal::NotAllowed {
+                        rule: format!("no auto-assign address pool serves {key}: {rule}"),
+                    });
+                }
+                &allowed
+            }
         };
         let alternatives = request.families.alternatives();
         for families in alternatives.iter() {
@@ -486,7 +575,7 @@ impl Allocator {
             self.shared.get(k)?.iter().copied().find(|&ip| {
                 Family::of(ip) == family
                     && self.ips.get(&ip).is_some_and(|r| r.pool == Some(pool))
-                    && self.conflicts(key, request, ip).is_empty()
+                    && self.conflicts(key, request, ip, true).is_empty()
             })
         });
         match (free, shared) {
@@ -666,6 +755,9 @@ fn order_by_family(request: &Request, ips: &[IpAddr]) -> Result<Vec<IpAddr>, Ref
 fn refusal_for(ip: IpAddr, holder: ServiceKey, mismatch: SharingMismatch) -> Refusal {
     match mismatch {
         SharingMismatch::Key { .. } => Refusal::InUse { ip, by: holder },
+        SharingMismatch::Namespace => Refusal::NotAllowed {
+            rule: format!("address {ip} is held by {holder}: {mismatch}"),
+        },
         other => Refusal::SharingConflict {
             ip,
             with: holder,

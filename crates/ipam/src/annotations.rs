@@ -3,7 +3,7 @@
 //! The `ferrolb.io/` name and the MetalLB names are accepted alike. When one Service sets several names of one
 //! annotation, they must agree.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use crate::refusal::Refusal;
@@ -24,6 +24,32 @@ pub const ALLOW_SHARED_IP: [&str; 2] = [
     "ferrolb.io/allow-shared-ip",
     "metallb.universe.tf/allow-shared-ip",
 ];
+
+/// The namespaces a Service agrees to share its address with (comma-separated; ferrolb only). Services of two
+/// namespaces share an address only when both name each other's namespace.
+pub const SHARE_WITH_NAMESPACES: &str = "ferrolb.io/share-with-namespaces";
+
+/// The namespaces named in [`SHARE_WITH_NAMESPACES`] (empty when absent); a refusal naming the first invalid name.
+pub fn share_with_namespaces(
+    annotations: &BTreeMap<String, String>,
+) -> Result<BTreeSet<String>, Refusal> {
+    let Some(text) = annotations.get(SHARE_WITH_NAMESPACES) else {
+        return Ok(BTreeSet::new());
+    };
+    let mut out = BTreeSet::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let valid = ferrolb_config::is_dns_label(name);
+        if !valid {
+            return Err(Refusal::InvalidRequest {
+                reason: format!(
+                    "annotation {SHARE_WITH_NAMESPACES}: {name:?} is not a namespace name"
+                ),
+            });
+        }
+        out.insert(name.to_owned());
+    }
+    Ok(out)
+}
 
 /// The single value of an annotation known under several names; a refusal when the names disagree.
 fn one_of<'a>(
@@ -94,6 +120,21 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn share_with_namespaces_is_a_trimmed_set_of_namespace_names() {
+        let a = ann(&[(SHARE_WITH_NAMESPACES, " team-b, team-c,,team-b ")]);
+        assert_eq!(
+            share_with_namespaces(&a).unwrap(),
+            BTreeSet::from(["team-b".to_owned(), "team-c".to_owned()])
+        );
+        assert_eq!(share_with_namespaces(&ann(&[])).unwrap(), BTreeSet::new());
+        let bad = ann(&[(SHARE_WITH_NAMESPACES, "team-b,Team_C")]);
+        assert_eq!(
+            share_with_namespaces(&bad).unwrap_err().to_string(),
+            "invalid request: annotation ferrolb.io/share-with-namespaces: \"Team_C\" is not a namespace name"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ impl From<&AddressPool> for PoolDef {
                 .collect(),
             avoid_buggy_ips: pool.avoid_buggy_ips,
             auto_assign: pool.auto_assign,
+            allocation: pool.service_allocation.clone(),
         }
     }
 }
@@ -66,12 +67,14 @@ address-pools:
                     ],
                     avoid_buggy_ips: true,
                     auto_assign: true,
+                    allocation: None,
                 },
                 PoolDef {
                     name: "reserved".into(),
                     ranges: vec![(ip("198.51.100.200"), ip("198.51.100.200"))],
                     avoid_buggy_ips: false,
                     auto_assign: false,
+                    allocation: None,
                 },
             ]
         );

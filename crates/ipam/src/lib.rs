@@ -13,6 +13,13 @@
 //!    reported as stranded, never handed to another Service.
 //!
 //! Every refusal is a [`Refusal`] whose [`Refusal::reason_code`] is the Service condition reason.
+//!
+//! Pools may carry `service-allocation` rules ([`PoolDef::allocation`]): a pool with rules serves only the Services
+//! they select (for automatic assignment, requested addresses and pool annotations alike), and a namespace an
+//! `exclusive` pool selects is fenced in: it gets addresses only from pools whose namespace rules select it. Services
+//! of different namespaces share an address only when both name each other's namespace in
+//! [`SHARE_WITH_NAMESPACES`]. Refusals are [`Refusal::NotAllowed`]; existing assignments that a change puts outside
+//! the rules are kept and reported by [`Allocator::outside_rules`].
 
 #![warn(missing_docs)]
 
@@ -27,10 +34,12 @@ mod pool;
 mod refusal;
 mod request;
 mod sharing;
+mod tenancy;
 
 pub use allocator::{
     Allocator, AssignedAddress, Assignment, ExistingAssignment, PoolChange, Registered,
 };
+pub use annotations::SHARE_WITH_NAMESPACES;
 pub use family::Family;
 pub use from_config::pools_from_config;
 pub use pool::{PoolDef, PoolError, PoolStats};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::family::{Family, Numbering, from_bits, to_bits};
 use crate::free_runs::FreeRuns;
+use ferrolb_config::ServiceAllocation;
 
 /// One address pool as the allocator needs it (the `address-pools` entries of the ConfigMap).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +19,9 @@ pub struct PoolDef {
     pub avoid_buggy_ips: bool,
     /// Whether Services without a pool annotation or requested address may get addresses from this pool.
     pub auto_assign: bool,
+    /// Which Services the pool serves and which namespaces it fences in (`service-allocation`); `None`: every
+    /// Service of a namespace no pool fences in.
+    pub allocation: Option<ServiceAllocation>,
 }
 
 /// Why a set of pools was rejected.
@@ -111,8 +115,11 @@ pub(crate) enum Take {
 pub(crate) struct PoolSet {
     pools: Vec<Pool>,
     by_name: BTreeMap<String, usize>,
-    /// The auto-assign pools, in config order.
+    /// The auto-assign pools, in the order they are tried: pools with a `priority`, lowest first, then the
+    /// others, each in config order.
     auto_assign: Vec<usize>,
+    /// The pools with `exclusive` rules (which fence namespaces in).
+    fencing: Vec<usize>,
     /// Per family: range start -> (range end, pool index), in address space.
     ranges: [BTreeMap<u128, (u128, usize)>; 2],
 }
@@ -179,16 +186,44 @@ impl PoolSet {
             if def.auto_assign {
                 set.auto_assign.push(idx);
             }
+            if def.allocation.as_ref().is_some_and(|a| a.exclusive) {
+                set.fencing.push(idx);
+            }
             set.pools.push(Pool {
                 shared_name: Arc::from(def.name.as_str()),
                 def: def.clone(),
                 spaces,
             });
         }
+        let priority = |p: &usize| {
+            let priority = set
+                .pools
+                .get(*p)
+                .and_then(|p| p.def.allocation.as_ref())
+                .and_then(|a| a.priority);
+            (priority.is_none(), priority)
+        };
+        // Stable: equal priorities (and every pool without one) keep config order.
+        set.auto_assign.sort_by_key(priority);
         Ok(set)
     }
 
-    /// The auto-assign pools, in config order.
+    /// A pool's `service-allocation` rules.
+    pub(crate) fn rules(&self, pool: usize) -> Option<&ServiceAllocation> {
+        self.pools.get(pool).and_then(|p| p.def.allocation.as_ref())
+    }
+
+    /// Whether any pool has `service-allocation` rules (if none, every Service may use every pool).
+    pub(crate) fn has_rules(&self) -> bool {
+        self.pools.iter().any(|p| p.def.allocation.is_some())
+    }
+
+    /// The pools with `exclusive` rules, in config order.
+    pub(crate) fn fencing_pools(&self) -> &[usize] {
+        &self.fencing
+    }
+
+    /// The auto-assign pools, in the order they are tried (see [`PoolDef::allocation`]).
     pub(crate) fn auto_assign_pools(&self) -> &[usize] {
         &self.auto_assign
     }
@@ -309,6 +344,7 @@ mod tests {
             ranges: ranges.iter().map(|(a, b)| (ip(a), ip(b))).collect(),
             avoid_buggy_ips: false,
             auto_assign: true,
+            allocation: None,
         }
     }
 

@@ -22,6 +22,12 @@ pub enum SharingMismatch {
     /// `externalTrafficPolicy: Local` on either side with selectors that are not identical (or one is `Cluster`).
     #[error("externalTrafficPolicy Local needs identical selectors on both")]
     Backends,
+    /// Services of two namespaces, without both naming the other's namespace in
+    /// [`crate::SHARE_WITH_NAMESPACES`].
+    #[error(
+        "sharing an address across namespaces needs both Services to name the other's namespace in annotation ferrolb.io/share-with-namespaces"
+    )]
+    Namespace,
 }
 
 /// Why the allocator refused a request.
@@ -105,6 +111,12 @@ pub enum Refusal {
         /// What prevents sharing.
         mismatch: SharingMismatch,
     },
+    /// A `service-allocation` rule, a namespace fence or the missing sharing opt-in forbids the request.
+    #[error("not allowed: {rule}")]
+    NotAllowed {
+        /// The rule, in words (pool, namespace, selector or fence).
+        rule: String,
+    },
     /// The request contradicts itself (e.g. two requested addresses of one family, or a requested family the
     /// Service does not list in `spec.ipFamilies`).
     #[error("invalid request: {reason}")]
@@ -128,6 +140,7 @@ impl Refusal {
             | Refusal::InUse { .. } => "RequestedIPUnavailable",
             Refusal::SharingConflict { .. } => "SharingConflict",
             Refusal::InvalidRequest { .. } => "InvalidRequest",
+            Refusal::NotAllowed { .. } => "NotAllowed",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! What a Service asks for, as plain data (no Kubernetes types).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -232,4 +232,11 @@ pub struct Request {
     pub traffic_policy: TrafficPolicy,
     /// The Service's age, for conflicts between existing claims.
     pub created: CreationOrder,
+    /// The Service's own labels (for pools' `service-selectors`).
+    pub labels: BTreeMap<String, String>,
+    /// The labels of the Service's Namespace (for pools' `namespace-selectors` and fences).
+    pub namespace_labels: BTreeMap<String, String>,
+    /// The namespaces the Service agrees to share its address with
+    /// ([`crate::SHARE_WITH_NAMESPACES`]); sharing across namespaces needs both sides to agree.
+    pub share_with_namespaces: BTreeSet<String>,
 }

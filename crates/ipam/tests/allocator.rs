@@ -18,6 +18,7 @@ fn pool(name: &str, ranges: &[(&str, &str)]) -> PoolDef {
         ranges: ranges.iter().map(|(a, b)| (ip(a), ip(b))).collect(),
         avoid_buggy_ips: false,
         auto_assign: true,
+        allocation: None,
     }
 }
 

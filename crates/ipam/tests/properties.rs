@@ -19,6 +19,7 @@ fn pool(name: &str, ranges: &[(&str, &str)], avoid_buggy_ips: bool, auto_assign:
         ranges: ranges.iter().map(|(a, b)| (ip(a), ip(b))).collect(),
         avoid_buggy_ips,
         auto_assign,
+        allocation: None,
     }
 }
 
@@ -88,7 +89,7 @@ fn may_share(a: &Request, b: &Request) -> bool {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Allocate(usize, Request),
+    Allocate(usize, Box<Request>),
     Release(usize),
     SetPools(u8),
 }
@@ -135,13 +136,14 @@ fn request_strategy(svc: usize) -> impl Strategy<Value = Request> {
                     created_unix_secs: svc as i64,
                     uid: format!("uid{svc}"),
                 },
+                ..Request::default()
             },
         )
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (0usize..10).prop_flat_map(|s| request_strategy(s).prop_map(move |r| Op::Allocate(s, r))),
+        6 => (0usize..10).prop_flat_map(|s| request_strategy(s).prop_map(move |r| Op::Allocate(s, Box::new(r)))),
         2 => (0usize..10).prop_map(Op::Release),
         1 => (0u8..3).prop_map(Op::SetPools),
     ]
@@ -176,7 +178,7 @@ impl Run {
             Op::Allocate(s, r) => {
                 let result = self.allocator.allocate(&key(*s), r).map(|a| a.ips());
                 match &result {
-                    Ok(_) => self.requests.insert(key(*s), r.clone()),
+                    Ok(_) => self.requests.insert(key(*s), Request::clone(r)),
                     Err(_) => self.requests.remove(&key(*s)),
                 };
                 result

@@ -224,7 +224,8 @@ pub fn lb_service(name: &str, extra: serde_json::Value) -> Service {
     serde_json::from_value(value).expect("valid Service")
 }
 
-fn merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
+/// Merges `patch` into `target`: objects key by key, anything else replaced.
+pub fn merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
     match (target, patch) {
         (serde_json::Value::Object(t), serde_json::Value::Object(p)) => {
             for (k, v) in p {

@@ -6,7 +6,7 @@
 
 use super::{Conversion, Kind};
 use crate::duration::format_duration;
-use crate::model::{BgpAdvertisement, Config, DEFAULT_HOLD_TIME, Peer};
+use crate::model::{BgpAdvertisement, Config, DEFAULT_HOLD_TIME, Peer, ServiceAllocation};
 use crate::selector::NodeSelector;
 use serde_yaml::{Mapping, Value};
 
@@ -66,6 +66,38 @@ fn selector(sel: &NodeSelector) -> Value {
         pairs.push(("matchExpressions", Value::Sequence(exprs)));
     }
     map(pairs)
+}
+
+/// `spec.serviceAllocation`, and `exclusive` as the [`super::EXCLUSIVE_NAMESPACES`]
+/// annotation (MetalLB has no such field).
+fn add_service_allocation(doc: &mut Value, rules: &ServiceAllocation) {
+    let mut pairs = Vec::new();
+    if let Some(p) = rules.priority {
+        pairs.push(("priority", Value::from(p)));
+    }
+    if !rules.namespaces.is_empty() {
+        pairs.push((
+            "namespaces",
+            rules.namespaces.iter().cloned().map(s).collect(),
+        ));
+    }
+    if !rules.namespace_selectors.is_empty() {
+        pairs.push(("namespaceSelectors", selectors(&rules.namespace_selectors)));
+    }
+    if !rules.service_selectors.is_empty() {
+        pairs.push(("serviceSelectors", selectors(&rules.service_selectors)));
+    }
+    if let Some(Value::Mapping(spec)) = doc.get_mut("spec") {
+        spec.insert(s("serviceAllocation"), map(pairs));
+    }
+    if rules.exclusive
+        && let Some(Value::Mapping(metadata)) = doc.get_mut("metadata")
+    {
+        metadata.insert(
+            s("annotations"),
+            map(vec![(super::EXCLUSIVE_NAMESPACES, s("true"))]),
+        );
+    }
 }
 
 fn selectors(sels: &[NodeSelector]) -> Value {
@@ -200,7 +232,11 @@ pub(super) fn convert(config: &Config, namespace: &str) -> Conversion {
                 "{place}.announce-from: no MetalLB equivalent (a ferrolb extension); left out"
             ));
         }
-        docs.push(object(Kind::IpAddressPool, &pool.name, namespace, spec));
+        let mut doc = object(Kind::IpAddressPool, &pool.name, namespace, spec);
+        if let Some(rules) = &pool.service_allocation {
+            add_service_allocation(&mut doc, rules);
+        }
+        docs.push(doc);
         for (j, ad) in pool.advertisements().iter().enumerate() {
             let place = format!("{place}.bgp-advertisements[{j}]");
             let spec = advertisement_spec(config, &pool.name, ad, &place, &mut report);

@@ -7,6 +7,7 @@
 //! renamed into the ConfigMap's shape and read by the same functions, so both sources share
 //! every check and error text. [`convert`] goes the other way, as MetalLB's `configmaptocrs`.
 
+mod allocation;
 mod convert;
 mod objects;
 mod translate;
@@ -126,7 +127,14 @@ pub struct Object {
     created: String,
     /// `apiVersion` as written.
     api_version: String,
+    /// The [`EXCLUSIVE_NAMESPACES`] annotation of an `IPAddressPool`, when set.
+    exclusive_namespaces: Option<bool>,
 }
+
+/// The `IPAddressPool` annotation that fences in the namespaces its `serviceAllocation` selects
+/// (`"true"` or `"false"`): the ConfigMap's `service-allocation.exclusive`, which MetalLB's CRD
+/// has no field for.
+pub const EXCLUSIVE_NAMESPACES: &str = "ferrolb.io/exclusive-namespaces";
 
 /// The spec fields each kind reads, as `(kind, fields)`; `LabelSelector` and
 /// `CommunityAlias` are the shapes nested in them. Any other field is an error.
@@ -139,6 +147,7 @@ pub fn known_fields() -> impl Iterator<Item = (&'static str, &'static [&'static 
         ("CommunityAlias", translate::ALIAS.known),
         ("BFDProfile", translate::BFD.known),
         ("LabelSelector", translate::LABEL_SELECTOR.known),
+        ("ServiceAllocation", allocation::ALLOCATION.known),
     ]
     .into_iter()
 }

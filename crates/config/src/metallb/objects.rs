@@ -1,7 +1,7 @@
 //! Reading MetalLB objects from YAML files and API JSON: the envelope (`apiVersion`, `kind`,
 //! `metadata`), keeping the spec as a tree with lines for the translation.
 
-use super::{Kind, Object, ObjectId};
+use super::{EXCLUSIVE_NAMESPACES, Kind, Object, ObjectId};
 use crate::error::{ConfigError, ConfigErrorKind, ConfigErrors};
 use crate::fields::{Schema, index, join, string};
 use crate::yaml::{self, Node, Value};
@@ -190,6 +190,9 @@ fn object(node: &Node, errs: &mut Vec<ConfigError>) -> Option<Object> {
         .and_then(|m| m.get("creationTimestamp"))
         .and_then(|e| string(&e.value).ok())
         .unwrap_or_default();
+    let exclusive_namespaces = metadata
+        .and_then(|m| m.get("annotations"))
+        .and_then(|e| exclusive_annotation(&e.value, errs));
     let (Some((kind, api_version)), Some(name)) = (kind_and_version, name) else {
         return None;
     };
@@ -215,7 +218,32 @@ fn object(node: &Node, errs: &mut Vec<ConfigError>) -> Option<Object> {
         line: env.line,
         created,
         api_version,
+        exclusive_namespaces,
     })
+}
+
+/// The [`EXCLUSIVE_NAMESPACES`] annotation: `"true"`, `"false"` or absent.
+fn exclusive_annotation(annotations: &Node, errs: &mut Vec<ConfigError>) -> Option<bool> {
+    let entry = annotations.get(EXCLUSIVE_NAMESPACES)?;
+    match string(&entry.value).as_deref() {
+        Ok("true") => Some(true),
+        Ok("false") => Some(false),
+        other => {
+            let value = match other {
+                Ok(v) => v.to_string(),
+                Err(_) => entry.value.describe(),
+            };
+            errs.push(ConfigError::new(
+                join("metadata.annotations", EXCLUSIVE_NAMESPACES),
+                entry.value.line,
+                ConfigErrorKind::BadAnnotation {
+                    annotation: EXCLUSIVE_NAMESPACES,
+                    value,
+                },
+            ));
+            None
+        }
+    }
 }
 
 fn labels(node: &Node, errs: &mut Vec<ConfigError>) -> BTreeMap<String, String> {

@@ -3,6 +3,7 @@
 //! functions, so that every check and error text is shared; errors are then put back in the
 //! object's terms (its id, `spec.` paths, camelCase keys).
 
+use super::allocation::{ALLOCATION, add_exclusive, point_at_annotation};
 use super::{Kind, Object, ObjectId, Secrets, Translation, Warning};
 use crate::bfd::ProfileNames;
 use crate::community::CommunityValue;
@@ -16,13 +17,16 @@ use crate::yaml::{Entry, Node, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-/// Why ferrolb refuses `serviceAllocation`.
-const SERVICE_ALLOCATION: &str = "ferrolb cannot yet restrict a pool to namespaces or Services; remove serviceAllocation (or keep this pool on MetalLB)";
 const NOT_YET: &str = "ferrolb does not implement it yet; remove it (or keep this peer on MetalLB)";
 
 pub(super) const POOL: Schema = Schema {
-    known: &["addresses", "autoAssign", "avoidBuggyIPs"],
-    not_supported: &[("serviceAllocation", SERVICE_ALLOCATION)],
+    known: &[
+        "addresses",
+        "autoAssign",
+        "avoidBuggyIPs",
+        "serviceAllocation",
+    ],
+    not_supported: &[],
 };
 
 pub(super) const ADVERTISEMENT: Schema = Schema {
@@ -150,6 +154,11 @@ const RENAMES: &[(&str, &str)] = &[
     ("echoMode", "echo-mode"),
     ("passiveMode", "passive-mode"),
     ("minimumTtl", "minimum-ttl"),
+    ("serviceAllocation", "service-allocation"),
+    ("priority", "priority"),
+    ("namespaces", "namespaces"),
+    ("namespaceSelectors", "namespace-selectors"),
+    ("serviceSelectors", "service-selectors"),
 ];
 
 fn camel(kebab: &str) -> Option<&'static str> {
@@ -229,6 +238,13 @@ fn kebab_spec(spec: &Node, keep: &[&str], extra: Vec<Entry>) -> Node {
             let Some(key) = kebab(&e.key) else { continue };
             let value = match (&e.value.value, key) {
                 (Value::Seq(items), "node-selectors") => Node {
+                    line: e.value.line,
+                    value: Value::Seq(items.iter().map(kebab_selector).collect()),
+                },
+                (Value::Map(_), "service-allocation") => {
+                    kebab_spec(&e.value, ALLOCATION.known, vec![])
+                }
+                (Value::Seq(items), "namespace-selectors" | "service-selectors") => Node {
                     line: e.value.line,
                     value: Value::Seq(items.iter().map(kebab_selector).collect()),
                 },
@@ -433,12 +449,23 @@ pub(super) fn translate(objects: &[Object], secrets: &Secrets) -> Translation {
         let i = age_rank[i];
         let first_entry = entries.len();
         let pool = on_object(&obj.id, &mut errs, |errs| {
-            fields::Object::read(&obj.spec, "spec".into(), &POOL, errs)?;
+            let spec = fields::Object::read(&obj.spec, "spec".into(), &POOL, errs)?;
+            if let Some(e) = spec.entry("serviceAllocation") {
+                fields::Object::read(
+                    &e.value,
+                    spec.path_of("serviceAllocation"),
+                    &ALLOCATION,
+                    errs,
+                )?;
+            }
             let extra = vec![
                 scalar_entry("name", &obj.id.name, obj.line),
                 scalar_entry("protocol", "bgp", obj.line),
             ];
-            let node = kebab_spec(&obj.spec, POOL.known, extra);
+            let mut node = kebab_spec(&obj.spec, POOL.known, extra);
+            if let Some(exclusive) = obj.exclusive_namespaces {
+                add_exclusive(&mut node, exclusive, obj.line);
+            }
             let no_aliases = BTreeMap::new();
             let mut names = Vec::new();
             let mut ctx = PoolContext {
@@ -447,7 +474,10 @@ pub(super) fn translate(objects: &[Object], secrets: &Secrets) -> Translation {
                 entries: &mut entries,
                 names: &mut names,
             };
-            parse::pool(&node, "spec".into(), &mut ctx, errs)
+            let before = errs.len();
+            let pool = parse::pool(&node, "spec".into(), &mut ctx, errs);
+            point_at_annotation(&mut errs[before..]);
+            pool
         });
         let mut addresses = Vec::new();
         for e in entries.iter_mut().skip(first_entry) {
