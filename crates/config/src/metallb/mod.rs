@@ -10,6 +10,7 @@
 mod allocation;
 mod convert;
 mod objects;
+mod schema;
 mod translate;
 
 use crate::error::ConfigErrors;
@@ -140,13 +141,13 @@ pub const EXCLUSIVE_NAMESPACES: &str = "ferrolb.io/exclusive-namespaces";
 /// `CommunityAlias` are the shapes nested in them. Any other field is an error.
 pub fn known_fields() -> impl Iterator<Item = (&'static str, &'static [&'static str])> {
     [
-        ("IPAddressPool", translate::POOL.known),
-        ("BGPAdvertisement", translate::ADVERTISEMENT.known),
-        ("BGPPeer", translate::PEER.known),
-        ("Community", translate::COMMUNITY.known),
-        ("CommunityAlias", translate::ALIAS.known),
-        ("BFDProfile", translate::BFD.known),
-        ("LabelSelector", translate::LABEL_SELECTOR.known),
+        ("IPAddressPool", schema::POOL.known),
+        ("BGPAdvertisement", schema::ADVERTISEMENT.known),
+        ("BGPPeer", schema::PEER.known),
+        ("Community", schema::COMMUNITY.known),
+        ("CommunityAlias", schema::ALIAS.known),
+        ("BFDProfile", schema::BFD.known),
+        ("LabelSelector", schema::LABEL_SELECTOR.known),
         ("ServiceAllocation", allocation::ALLOCATION.known),
     ]
     .into_iter()
@@ -155,8 +156,8 @@ pub fn known_fields() -> impl Iterator<Item = (&'static str, &'static [&'static 
 /// Spec fields ferrolb knows but refuses (not implemented yet), as `(kind, field)`.
 pub fn unsupported_fields() -> impl Iterator<Item = (&'static str, &'static str)> {
     [
-        ("IPAddressPool", translate::POOL.not_supported),
-        ("BGPPeer", translate::PEER.not_supported),
+        ("IPAddressPool", schema::POOL.not_supported),
+        ("BGPPeer", schema::PEER.not_supported),
     ]
     .into_iter()
     .flat_map(|(kind, fields)| fields.iter().map(move |(f, _)| (kind, *f)))
