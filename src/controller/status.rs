@@ -264,16 +264,14 @@ pub fn events_for(svc: &Service, desired: &DesiredStatus) -> Vec<ServiceEvent> {
         let same_reason = stored_condition(svc)
             .is_some_and(|c| c.reason == want.reason && c.message == want.message);
         if !(same_ips && same_reason) {
+            // A kept address the current pools or rules would not give now is a Warning too, and a
+            // Warning is never `IPAllocated`.
+            let warning = !want.ok
+                || want.reason == REASON_STRANDED
+                || want.reason == REASON_OUTSIDE_ALLOCATION;
             events.push(ServiceEvent {
-                warning: !want.ok
-                    || want.reason == REASON_STRANDED
-                    || want.reason == REASON_OUTSIDE_ALLOCATION,
-                reason: if want.ok {
-                    EVENT_ALLOCATED
-                } else {
-                    EVENT_FAILED
-                }
-                .to_owned(),
+                warning,
+                reason: if warning { EVENT_FAILED } else { EVENT_ALLOCATED }.to_owned(),
                 action: ACTION_ALLOCATE,
                 note: want.message.clone(),
             });
@@ -337,6 +335,24 @@ mod tests {
         let event = events_for(&svc, &assigned(&["203.0.113.1"])).remove(0);
         assert_eq!(event.reason, "IPAllocated");
         assert!(!event.warning);
+    }
+
+    #[test]
+    fn a_kept_address_outside_the_pools_or_rules_is_a_warning_allocation_failed() {
+        let svc = lb_service("ns", "web", 1);
+        for reason in [REASON_STRANDED, REASON_OUTSIDE_ALLOCATION] {
+            let mut kept = assigned(&["203.0.113.1"]);
+            if let Some(c) = kept.condition.as_mut() {
+                c.reason = reason.into();
+                c.message = format!("kept: {reason}");
+            }
+            let event = events_for(&svc, &kept).remove(0);
+            assert_eq!(
+                (event.warning, event.reason.as_str(), event.note.as_str()),
+                (true, "AllocationFailed", &*format!("kept: {reason}")),
+                "{reason}"
+            );
+        }
     }
 
     #[test]
