@@ -3,11 +3,11 @@
 //! `bfd-profiles` schema, with the same checks). Read strictly, every error with its path and line:
 //!
 //! ```
-//! let text = "addresses: [198.18.0.100]\nmode: active-backup\npriority: 300\n";
+//! let text = "addresses: [198.18.0.100]\nmode: active-backup\npriority: 300\nhealth-check: {insecure-skip-verify: true}\n";
 //! let errors = ferrolb_config::ControlPlaneVip::from_yaml(text).unwrap_err();
 //! assert_eq!(
 //!     errors.to_string(),
-//!     "priority (line 3): 300 is out of range (1 to 255)\nline 1: missing required key `peers`"
+//!     "line 1: missing required key `peers`\npriority (line 3): 300 is out of range (1 to 255)"
 //! );
 //! ```
 
