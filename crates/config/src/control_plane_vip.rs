@@ -11,7 +11,7 @@
 //! );
 //! ```
 
-use crate::bfd::{BfdProfile, ProfileNames};
+use crate::bfd::BfdProfile;
 use crate::error::{ConfigError, ConfigErrorKind, ConfigErrors};
 use crate::fields::{Object, Schema, bool_value, duration_value, index, integer, ip_value, string};
 use crate::model::Peer;
@@ -260,14 +260,7 @@ fn read(root: Option<&Node>) -> Result<ControlPlaneVip, Vec<ConfigError>> {
         })
         .unwrap_or(DEFAULT_METRICS_ADDR);
 
-    let mut profile_names = ProfileNames::default();
-    let mut bfd_profiles = Vec::new();
-    for (i, node) in top.seq("bfd-profiles", &mut errs).iter().enumerate() {
-        let path = index("bfd-profiles", i);
-        if let Some(p) = crate::bfd::profile(node, path, &mut profile_names, &mut errs) {
-            bfd_profiles.push(p);
-        }
-    }
+    let (bfd_profiles, profile_names) = crate::bfd::profiles(&top, &mut errs);
     let mut peer_keys = Vec::new();
     let mut peers = Vec::new();
     let peer_nodes = top.seq("peers", &mut errs);
