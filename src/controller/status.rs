@@ -271,7 +271,12 @@ pub fn events_for(svc: &Service, desired: &DesiredStatus) -> Vec<ServiceEvent> {
                 || want.reason == REASON_OUTSIDE_ALLOCATION;
             events.push(ServiceEvent {
                 warning,
-                reason: if warning { EVENT_FAILED } else { EVENT_ALLOCATED }.to_owned(),
+                reason: if warning {
+                    EVENT_FAILED
+                } else {
+                    EVENT_ALLOCATED
+                }
+                .to_owned(),
                 action: ACTION_ALLOCATE,
                 note: want.message.clone(),
             });

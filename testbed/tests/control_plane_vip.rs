@@ -10,7 +10,7 @@
 //!
 //! One scenario, one lab. `ecmp`: all three nodes are next hops; SIGKILL of one API server (its path leaves);
 //! graceful restart of another (SIGTERM, shutdown delay); SIGKILL of one `control-plane-vip` process (then it is
-//! started again). `active-backup` with priorities 300/200/100: node-1's path alone is best and in the FIB;
+//! started again). `active-backup` with priorities 250/200/100 (keepalived's range is 1 to 255): node-1's path alone is best and in the FIB;
 //! SIGKILL of node-1's API server moves the VIP to node-2. The assertions are the paths, next hops and that the
 //! VIP answers after each fault; failure counts and times are printed as a table
 //! (`cargo test --test control_plane_vip -- --nocapture`), not asserted. Needs root, FRR and the control plane
@@ -216,7 +216,7 @@ fn running(pid: i32) -> bool {
 
 fn config(lab: &Lab, node: usize, mode: &str) -> PathBuf {
     let priority = match mode {
-        "active-backup" => format!("priority: {}\n", 400 - 100 * node),
+        "active-backup" => format!("priority: {}\n", [250, 200, 100][node - 1]),
         _ => String::new(),
     };
     let text = format!(
@@ -325,15 +325,8 @@ fn control_plane_vip_ecmp_and_active_backup() {
     // Hash on L4 in the router, so the client's connections spread over the ECMP next hops.
     lab.exec_in_router(&["sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1"])
         .unwrap();
-    let mut apiservers: Vec<i32> = std::thread::scope(|s| {
-        let handles: Vec<_> = (1..=3)
-            .map(|i| {
-                let lab = &lab;
-                s.spawn(move || start_apiserver(lab, i))
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    // One after the other: `testbed/lab` signs each certificate with the lab CA (one serial file).
+    let mut apiservers: Vec<i32> = (1..=3).map(|i| start_apiserver(&lab, i)).collect();
     let mut rows = Vec::new();
 
     // ---- ecmp: every healthy node is a next hop.
@@ -416,7 +409,7 @@ fn control_plane_vip_ecmp_and_active_backup() {
         after_kill.0, after_kill.1
     );
 
-    // ---- active-backup, priorities 300/200/100: SIGTERM withdraws, then the new mode announces with MEDs.
+    // ---- active-backup, priorities 250/200/100: SIGTERM withdraws, then the new mode announces with MEDs.
     for v in &vips {
         v.signal(SIGTERM);
     }
@@ -457,7 +450,7 @@ fn control_plane_vip_ecmp_and_active_backup() {
     assert_eq!(
         best,
         [node_addr(1).as_str()],
-        "node-1 (priority 300) is the best path"
+        "node-1 (priority 250) is the best path"
     );
     let med = |i: usize| meds.iter().find(|m| m.0 == node_addr(i)).and_then(|m| m.1);
     assert!(
