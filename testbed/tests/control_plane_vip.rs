@@ -16,6 +16,8 @@
 //! (`cargo test --test control_plane_vip -- --nocapture`), not asserted. Needs root, FRR and the control plane
 //! (`testbed/lab deps`); fails loudly without them.
 
+#[path = "control_plane_vip/baseline.rs"]
+mod baseline;
 mod speaker_common;
 
 use ferrolb_testbed::{Lab, LabOptions, NodeProcess, lab_script};
@@ -38,10 +40,10 @@ const FALL: u64 = 3;
 /// `<start unix time> ok|<error>`, flushed as it completes, until the file `stop` exists.
 const CLIENT: &str = r#"
 import asyncio, os, ssl, sys, time
-vip, ca, stop = sys.argv[1], sys.argv[2], sys.argv[3]
+vip, port, ca, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 ctx = ssl.create_default_context(cafile=ca)
 async def request():
-    reader, writer = await asyncio.open_connection(vip, 6443, ssl=ctx, server_hostname=vip)
+    reader, writer = await asyncio.open_connection(vip, port, ssl=ctx, server_hostname=vip)
     try:
         writer.write(b"GET /version HTTP/1.1\r\nHost: " + vip.encode() + b"\r\nConnection: close\r\n\r\n")
         await writer.drain()
@@ -96,16 +98,17 @@ struct Client {
 }
 
 impl Client {
-    fn start(lab: &Lab) -> Client {
-        let out = lab.dir().join("logs").join("cpvip-client.out");
-        let stop = lab.dir().join("cpvip-client.stop");
-        let _ = std::fs::remove_file(&stop);
+    /// Requests to `https://host:port/version`; `tag` names its files.
+    fn start(lab: &Lab, host: &str, port: u16, tag: &str) -> Client {
+        let out = lab.dir().join("logs").join(format!("{tag}-client.out"));
+        let stop = lab.dir().join(format!("{tag}-client.stop"));
         let script = lab.dir().join("cpvip-client.py");
         std::fs::write(&script, CLIENT).unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", &lab.client_netns().unwrap(), "python3"])
             .arg(&script)
-            .arg(VIP)
+            .arg(host)
+            .arg(port.to_string())
             .arg(lab.dir().join("pki").join("ca.crt"))
             .arg(&stop)
             .stdin(Stdio::null())
@@ -114,7 +117,7 @@ impl Client {
             .spawn()
             .expect("start the client loop");
         std::fs::write(
-            lab.dir().join("pids").join("cpvip-client"),
+            lab.dir().join("pids").join(format!("{tag}-client")),
             child.id().to_string(),
         )
         .unwrap();
@@ -185,7 +188,8 @@ fn row(
 fn start_apiserver(lab: &Lab, node: usize) -> i32 {
     let out = Command::new(lab_script())
         .args(["--lab", lab.name(), "node-apiserver", &node.to_string()])
-        .args(["--vip", VIP, "--shutdown-delay", "5"])
+        .args(["--vip", &format!("{VIP},{}", baseline::VRRP_VIP)])
+        .args(["--shutdown-delay", "5"])
         .output()
         .expect("run testbed/lab node-apiserver");
     assert!(
@@ -295,9 +299,9 @@ fn wait_routes(lab: &Lab, peers: &[usize], hops: &[usize], what: &str) -> f64 {
     t0.elapsed().as_secs_f64()
 }
 
-/// The VIP answers (`/version` over TLS, checked against the lab CA) from the client namespace.
-fn assert_answers(lab: &Lab, ca: &Path) {
-    let url = format!("https://{VIP}:6443/version");
+/// `https://host:port/version` answers (over TLS, checked against the lab CA) in the client namespace.
+fn assert_answers(lab: &Lab, ca: &Path, host: &str, port: u16) {
+    let url = format!("https://{host}:{port}/version");
     let out = lab
         .exec_in_client(&[
             "curl",
@@ -317,6 +321,88 @@ fn settle(secs: u64) {
     std::thread::sleep(Duration::from_secs(secs));
 }
 
+/// keepalived + HAProxy on the same API servers, the same faults (see [`baseline`]).
+fn baseline_scenario(lab: &Lab, apiservers: &mut [i32], rows: &mut Vec<Row>) {
+    const MODE: &str = "keepalived + HAProxy";
+    let ca = lab.dir().join("pki").join("ca.crt");
+    let (vip, port) = (baseline::VRRP_VIP, baseline::PORT);
+    let mut haproxy: Vec<NodeProcess> = (1..=3).map(|i| baseline::start_haproxy(lab, i)).collect();
+    let mut keepalived: Vec<NodeProcess> = (1..=3)
+        .map(|i| baseline::start_keepalived(lab, i))
+        .collect();
+    let wait_holders = |want: &[usize], what: &str| {
+        let t0 = Instant::now();
+        lab.wait_until(Duration::from_secs(30), what, || {
+            Ok(baseline::holders(lab) == want)
+        })
+        .unwrap_or_else(|e| panic!("{e}: held by {:?}", baseline::holders(lab)));
+        t0.elapsed().as_secs_f64()
+    };
+    wait_holders(&[1], "VRRP: node-1 (priority 250) master");
+    assert_answers(lab, &ca, vip, port);
+    let client = Client::start(lab, vip, port, "baseline");
+    settle(2);
+
+    // SIGKILL of node-3's API server: HAProxy's check takes it out after inter 2 s × fall 3.
+    let t = now();
+    signal(apiservers[2], "KILL");
+    settle(9);
+    assert_answers(lab, &ca, vip, port);
+    rows.push(row(&client, "SIGKILL API server", MODE, t, now(), None));
+    apiservers[2] = start_apiserver(lab, 3);
+    settle(5);
+
+    // Graceful restart of node-2's API server.
+    let t = now();
+    signal(apiservers[1], "TERM");
+    lab.wait_until(
+        Duration::from_secs(30),
+        "node-2's API server to exit",
+        || Ok(!running(apiservers[1])),
+    )
+    .unwrap();
+    apiservers[1] = start_apiserver(lab, 2);
+    settle(5);
+    assert_answers(lab, &ca, vip, port);
+    rows.push(row(
+        &client,
+        "graceful API server restart",
+        MODE,
+        t,
+        now(),
+        None,
+    ));
+
+    // SIGKILL of node-1's keepalived (both processes) and HAProxy: node-2 takes the address; then both start
+    // again and node-1 takes it back (preemption).
+    let t = now();
+    let vrrp_child = std::fs::read_to_string(baseline::vrrp_pid_file(lab, 1)).unwrap_or_default();
+    keepalived[0].signal(SIGKILL);
+    if let Ok(pid) = vrrp_child.trim().parse() {
+        signal(pid, "KILL");
+    }
+    haproxy[0].signal(SIGKILL);
+    let takeover = wait_holders(
+        &[1, 2],
+        "VRRP: node-2 master (node-1's address is left behind)",
+    );
+    settle(2);
+    haproxy[0] = baseline::start_haproxy(lab, 1);
+    keepalived[0] = baseline::start_keepalived(lab, 1);
+    wait_holders(&[1], "VRRP: node-1 master again");
+    settle(2);
+    assert_answers(lab, &ca, vip, port);
+    rows.push(row(
+        &client,
+        "SIGKILL VIP process (then restart)",
+        MODE,
+        t,
+        now(),
+        Some(takeover),
+    ));
+    drop(client);
+}
+
 #[test]
 fn control_plane_vip_ecmp_and_active_backup() {
     let t_start = Instant::now();
@@ -332,8 +418,8 @@ fn control_plane_vip_ecmp_and_active_backup() {
     // ---- ecmp: every healthy node is a next hop.
     let mut vips: Vec<NodeProcess> = (1..=3).map(|i| start_vip(&lab, i, "ecmp")).collect();
     wait_routes(&lab, &[1, 2, 3], &[1, 2, 3], "ecmp: three next hops");
-    assert_answers(&lab, &ca);
-    let client = Client::start(&lab);
+    assert_answers(&lab, &ca, VIP, 6443);
+    let client = Client::start(&lab, VIP, 6443, "cpvip");
     settle(2);
 
     // SIGKILL of node-3's API server: its path leaves once the check failed `fall` times.
@@ -341,7 +427,7 @@ fn control_plane_vip_ecmp_and_active_backup() {
     signal(apiservers[2], "KILL");
     let reroute = wait_routes(&lab, &[1, 2], &[1, 2], "ecmp: node-3 withdrawn");
     settle(2);
-    assert_answers(&lab, &ca);
+    assert_answers(&lab, &ca, VIP, 6443);
     rows.push(row(
         &client,
         "SIGKILL API server",
@@ -372,7 +458,7 @@ fn control_plane_vip_ecmp_and_active_backup() {
         "ecmp: node-2 back after restart",
     );
     settle(2);
-    assert_answers(&lab, &ca);
+    assert_answers(&lab, &ca, VIP, 6443);
     rows.push(row(
         &client,
         "graceful API server restart",
@@ -395,7 +481,7 @@ fn control_plane_vip_ecmp_and_active_backup() {
         "ecmp: node-1 back after its VIP process restarted",
     );
     settle(2);
-    assert_answers(&lab, &ca);
+    assert_answers(&lab, &ca, VIP, 6443);
     rows.push(row(
         &client,
         "SIGKILL VIP process (then restart)",
@@ -457,7 +543,7 @@ fn control_plane_vip_ecmp_and_active_backup() {
         med(1) < med(2) && med(2) < med(3),
         "MED falls as priority rises: {meds:?}"
     );
-    assert_answers(&lab, &ca);
+    assert_answers(&lab, &ca, VIP, 6443);
     settle(1);
 
     // SIGKILL of node-1's API server: node-2 takes over.
@@ -465,7 +551,7 @@ fn control_plane_vip_ecmp_and_active_backup() {
     signal(apiservers[0], "KILL");
     let reroute = wait_routes(&lab, &[2, 3], &[2], "active-backup: node-2 takes over");
     settle(2);
-    assert_answers(&lab, &ca);
+    assert_answers(&lab, &ca, VIP, 6443);
     rows.push(row(
         &client,
         "SIGKILL API server",
@@ -475,6 +561,9 @@ fn control_plane_vip_ecmp_and_active_backup() {
         Some(reroute),
     ));
     drop(client);
+    drop(_vips);
+    apiservers[0] = start_apiserver(&lab, 1);
+    baseline_scenario(&lab, &mut apiservers, &mut rows);
 
     println!();
     println!("| fault | mode | requests | failed | recovery (s) | FIB changed after (s) |");
