@@ -6,6 +6,7 @@
 mod cli;
 mod cluster_args;
 mod config_source;
+mod control_plane_vip;
 mod controller;
 mod crds;
 mod logging;

@@ -4,7 +4,7 @@
 mod metallb;
 
 use clap::{Subcommand, ValueEnum};
-use ferrolb_config::{Config, ConfigError};
+use ferrolb_config::{Config, ConfigError, ControlPlaneVip, VipMode};
 use serde::Serialize;
 use std::io::Read;
 use std::process::ExitCode;
@@ -23,6 +23,10 @@ pub enum ConfigCommand {
         /// Output format: `text`, or `json` (one JSON object per file, one per line).
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
+        /// What the files are: `auto` (a ConfigMap configuration or metallb.io objects, told apart by their
+        /// content), or `control-plane-vip` (the file of `ferrolb control-plane-vip`).
+        #[arg(long, value_enum, default_value_t = Kind::Auto)]
+        kind: Kind,
     },
     /// Convert a ConfigMap configuration (its `data.config` YAML, or the whole ConfigMap) into the
     /// equivalent metallb.io objects: their YAML on stdout, what has no equivalent on stderr.
@@ -34,6 +38,15 @@ pub enum ConfigCommand {
         #[arg(long, default_value = "metallb-system")]
         namespace: String,
     },
+}
+
+/// What `config check` reads the files as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// A ConfigMap configuration or metallb.io objects.
+    Auto,
+    /// A `ferrolb control-plane-vip` file.
+    ControlPlaneVip,
 }
 
 /// How `config check` prints its results.
@@ -49,11 +62,16 @@ impl ConfigCommand {
     /// Runs the subcommand.
     pub fn run(self) -> ExitCode {
         match self {
-            ConfigCommand::Check { files, output } => {
+            ConfigCommand::Check {
+                files,
+                output,
+                kind,
+            } => {
                 let mut all_ok = true;
                 let prefix = files.len() > 1;
                 for file in &files {
                     let report = match read(file) {
+                        Ok(text) if kind == Kind::ControlPlaneVip => check_control_plane_vip(&text),
                         Ok(text) => check(&text),
                         Err(e) => Report::Unreadable(format!("cannot read {file}: {e}")),
                     };
@@ -120,6 +138,8 @@ pub enum Report {
     ConfigMap(Result<Config, Vec<ConfigError>>),
     /// metallb.io objects.
     Metallb(metallb::Checked),
+    /// A control-plane-vip file.
+    ControlPlaneVip(Result<ControlPlaneVip, Vec<ConfigError>>),
     /// The file could not be read.
     Unreadable(String),
 }
@@ -130,6 +150,7 @@ impl Report {
         match self {
             Report::ConfigMap(result) => result.is_ok(),
             Report::Metallb(checked) => checked.config.is_ok(),
+            Report::ControlPlaneVip(result) => result.is_ok(),
             Report::Unreadable(_) => false,
         }
     }
@@ -144,7 +165,7 @@ impl Report {
 
     fn errors(&self) -> &[ConfigError] {
         match self {
-            Report::ConfigMap(Err(errors)) => errors,
+            Report::ConfigMap(Err(errors)) | Report::ControlPlaneVip(Err(errors)) => errors,
             Report::Metallb(checked) => checked.config.as_ref().err().map_or(&[], Vec::as_slice),
             _ => &[],
         }
@@ -157,6 +178,29 @@ pub fn check(text: &str) -> Report {
         return Report::Metallb(metallb::check(text));
     }
     Report::ConfigMap(ferrolb_config::load(text).map_err(|errors| errors.into_iter().collect()))
+}
+
+/// Checks a control-plane-vip file.
+pub fn check_control_plane_vip(text: &str) -> Report {
+    Report::ControlPlaneVip(
+        ControlPlaneVip::from_yaml(text).map_err(|errors| errors.into_iter().collect()),
+    )
+}
+
+/// `ok: control-plane-vip, 1 address, 2 peers, active-backup (priority 200, MED 55)`.
+pub fn control_plane_vip_summary(file: &ControlPlaneVip) -> String {
+    let mode = match file.mode {
+        VipMode::Ecmp => "ecmp".to_owned(),
+        VipMode::ActiveBackup { priority } => format!(
+            "active-backup (priority {priority}, MED {})",
+            ferrolb_config::med_from_priority(priority)
+        ),
+    };
+    format!(
+        "ok: control-plane-vip, {}, {}, {mode}",
+        plural(file.addresses.len(), "address", "addresses"),
+        plural(file.peers.len(), "peer", "peers"),
+    )
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -216,7 +260,10 @@ pub fn render(report: &Report, file: &str, prefix: bool, output: OutputFormat) -
             };
             let lines: Vec<String> = match report {
                 Report::ConfigMap(Ok(cfg)) => vec![summary(cfg)],
-                Report::ConfigMap(Err(errors)) => errors.iter().map(|e| e.to_string()).collect(),
+                Report::ConfigMap(Err(errors)) | Report::ControlPlaneVip(Err(errors)) => {
+                    errors.iter().map(|e| e.to_string()).collect()
+                }
+                Report::ControlPlaneVip(Ok(file)) => vec![control_plane_vip_summary(file)],
                 Report::Metallb(checked) => metallb::render_lines(checked, summary),
                 Report::Unreadable(msg) => vec![msg.clone()],
             };
@@ -250,6 +297,9 @@ pub fn render(report: &Report, file: &str, prefix: bool, output: OutputFormat) -
                     message: e.message(),
                 })
                 .collect();
+            if let Report::ControlPlaneVip(Ok(file)) = report {
+                json.peers = Some(file.peers.len());
+            }
             if let Report::Metallb(checked) = report {
                 json.notes = metallb::render_lines(checked, summary)
                     .into_iter()
@@ -472,6 +522,29 @@ stringData: {password: s3cret}
             "address-pools[1].protocol (line 6): protocol `layer2` is not supported: ferrolb is BGP only (use `protocol: bgp`, or keep this pool on MetalLB)\n\
              address-pools[1].addresses[0] (line 8): range start 203.0.113.9 is after end 203.0.113.4\n"
         );
+    }
+
+    #[test]
+    fn control_plane_vip_files_are_checked_with_their_own_kind() {
+        let good = include_str!("../../manifests/control-plane-vip/config.yaml");
+        let r = check_control_plane_vip(good);
+        assert_eq!(
+            render(&r, "cp.yaml", false, OutputFormat::Text),
+            "ok: control-plane-vip, 1 address, 1 peer, active-backup (priority 100, MED 155)\n"
+        );
+        let bad = "addresses: [198.18.0.100]\nmode: ecmp\npriority: 5\n";
+        let r = check_control_plane_vip(bad);
+        assert_eq!(
+            render(&r, "cp.yaml", true, OutputFormat::Text),
+            "cp.yaml: line 1: missing required key `peers`\n\
+             cp.yaml: health-check.url (line 1): an https URL needs `ca-file` (the API server's CA) or, explicitly, `insecure-skip-verify: true`\n\
+             cp.yaml: priority (line 3): priority only applies to `mode: active-backup` (ECMP announces without MED)\n"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&render(&r, "cp.yaml", false, OutputFormat::Json)).unwrap();
+        assert_eq!(json["ok"], false);
+        assert_eq!(json["errors"][2]["path"], "priority");
+        assert_eq!(json["errors"][2]["line"], 3);
     }
 
     #[test]

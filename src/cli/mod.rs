@@ -33,6 +33,9 @@ enum Command {
     Controller(crate::controller::ControllerArgs),
     /// Announce Service IPs from this node to the BGP peers that select it (one per node).
     Speaker(Box<crate::speaker::SpeakerArgs>),
+    /// Make the API servers highly available: announce an address over BGP from this control-plane node while
+    /// its API server is ready (no Kubernetes API used; one per control-plane node).
+    ControlPlaneVip(crate::control_plane_vip::ControlPlaneVipArgs),
 }
 
 impl Cli {
@@ -44,6 +47,7 @@ impl Cli {
             Command::Crds(args) => args.run(),
             Command::Controller(args) => args.run().await,
             Command::Speaker(args) => args.run().await,
+            Command::ControlPlaneVip(args) => args.run().await,
         }
     }
 }

@@ -103,6 +103,23 @@ impl ProfileNames {
     }
 }
 
+/// Every entry of `bfd-profiles` in `top` that reads cleanly, and the names defined (for the peers'
+/// `bfd-profile`).
+pub(crate) fn profiles(
+    top: &crate::fields::Object<'_>,
+    errs: &mut Vec<ConfigError>,
+) -> (Vec<BfdProfile>, ProfileNames) {
+    let mut names = ProfileNames::default();
+    let mut profiles = Vec::new();
+    for (i, node) in top.seq("bfd-profiles", errs).iter().enumerate() {
+        let path = crate::fields::index("bfd-profiles", i);
+        if let Some(p) = profile(node, path, &mut names, errs) {
+            profiles.push(p);
+        }
+    }
+    (profiles, names)
+}
+
 /// Reads `bfd-profiles[i]`.
 pub(crate) fn profile(
     node: &Node,

@@ -385,6 +385,9 @@ pub enum ConfigErrorKind {
         /// Where it was first defined.
         first: String,
     },
+    /// A problem particular to a `control-plane-vip` file.
+    #[error(transparent)]
+    ControlPlaneVip(#[from] crate::control_plane_vip::VipError),
 }
 
 /// `path, line N`, or `path` alone when there is no line (an object from the API server).

@@ -17,6 +17,7 @@
 mod address;
 mod bfd;
 mod community;
+mod control_plane_vip;
 mod duration;
 mod error;
 mod fields;
@@ -35,6 +36,10 @@ pub use bfd::{
     BFD_TRANSMIT_INTERVAL_MS, BfdProfile,
 };
 pub use community::{CommunityError, CommunityValue};
+pub use control_plane_vip::{
+    ControlPlaneVip, DEFAULT_HEALTH_URL, DEFAULT_METRICS_ADDR, DEFAULT_PRIORITY,
+    DEFAULT_VIP_INTERFACE, HealthCheck, TlsTrust, VipError, VipMode, med_from_priority,
+};
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors, Overlap};
 pub use manifest::load;

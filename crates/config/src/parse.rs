@@ -122,14 +122,7 @@ pub(crate) fn config(root: Option<&Node>) -> Result<Config, Vec<ConfigError>> {
     };
     let communities = bgp_communities(&top, &mut errs);
 
-    let mut profile_names = ProfileNames::default();
-    let mut bfd_profiles = Vec::new();
-    for (i, node) in top.seq("bfd-profiles", &mut errs).iter().enumerate() {
-        let path = index("bfd-profiles", i);
-        if let Some(p) = crate::bfd::profile(node, path, &mut profile_names, &mut errs) {
-            bfd_profiles.push(p);
-        }
-    }
+    let (bfd_profiles, profile_names) = crate::bfd::profiles(&top, &mut errs);
 
     let mut peer_keys = Vec::new();
     let mut peers = Vec::new();
