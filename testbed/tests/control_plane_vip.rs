@@ -377,10 +377,15 @@ fn baseline_scenario(lab: &Lab, apiservers: &mut [i32], rows: &mut Vec<Row>) {
     // again and node-1 takes it back (preemption).
     let t = now();
     let vrrp_child = std::fs::read_to_string(baseline::vrrp_pid_file(lab, 1)).unwrap_or_default();
+    // The VRRP child gets SIGTERM when its parent dies (and then leaves gracefully): stop it first, so both die
+    // by SIGKILL.
+    let vrrp_child: i32 = vrrp_child
+        .trim()
+        .parse()
+        .expect("keepalived's VRRP child pid file");
+    signal(vrrp_child, "STOP");
     keepalived[0].signal(SIGKILL);
-    if let Ok(pid) = vrrp_child.trim().parse() {
-        signal(pid, "KILL");
-    }
+    signal(vrrp_child, "KILL");
     haproxy[0].signal(SIGKILL);
     let t0 = Instant::now();
     lab.wait_until(Duration::from_secs(30), "VRRP: node-2 master", || {
