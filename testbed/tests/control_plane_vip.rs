@@ -236,11 +236,17 @@ health-check:
   fall: {FALL}
 drain-time: 2s
 metrics-addr: 127.0.0.1:7473
+bfd-profiles:
+- name: lab
+  receive-interval: 100
+  transmit-interval: 100
+  detect-multiplier: 3
 peers:
 - peer-address: 198.18.0.1
   peer-asn: 65559
   my-asn: 65559
   password: foo
+  bfd-profile: lab
 ",
         ca = lab.dir().join("pki").join("ca.crt").display()
     );
@@ -299,21 +305,21 @@ fn wait_routes(lab: &Lab, peers: &[usize], hops: &[usize], what: &str) -> f64 {
     t0.elapsed().as_secs_f64()
 }
 
-/// `https://host:port/version` answers (over TLS, checked against the lab CA) in the client namespace.
+/// `https://host:port/version` answers (over TLS, checked against the lab CA) in the client namespace, within 15 s.
 fn assert_answers(lab: &Lab, ca: &Path, host: &str, port: u16) {
     let url = format!("https://{host}:{port}/version");
-    let out = lab
-        .exec_in_client(&[
-            "curl",
-            "-sf",
-            "--max-time",
-            "3",
-            "--cacert",
-            ca.to_str().unwrap(),
-            &url,
-        ])
-        .unwrap_or_else(|e| panic!("{url} does not answer: {e}"));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("gitVersion"));
+    let ca = ca.to_str().unwrap();
+    lab.wait_until(Duration::from_secs(15), &format!("{url} to answer"), || {
+        let out = lab.exec_in_client(&["curl", "-sf", "--max-time", "3", "--cacert", ca, &url])?;
+        Ok(String::from_utf8_lossy(&out.stdout).contains("gitVersion"))
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Sets node `node`'s port on the router's LAN bridge `up` or `down` (a link cut; the node sees no carrier).
+fn set_link(lab: &Lab, node: usize, state: &str) {
+    lab.exec_in_router(&["ip", "link", "set", &format!("n{node}"), state])
+        .unwrap();
 }
 
 /// Waits `secs`, so the client's window covers the time after the change.
@@ -367,6 +373,28 @@ fn baseline_scenario(lab: &Lab, apiservers: &mut [i32], rows: &mut Vec<Row>) {
     rows.push(row(
         &client,
         "graceful API server restart",
+        MODE,
+        t,
+        now(),
+        None,
+    ));
+
+    // Link cut of node-3 (a backup): HAProxy's check on node-1 takes it out; node-3 turns VRRP master on its own
+    // until the link returns.
+    let t = now();
+    set_link(lab, 3, "down");
+    settle(8);
+    assert_answers(lab, &ca, vip, port);
+    set_link(lab, 3, "up");
+    wait_holders(
+        &[1],
+        "VRRP: node-1 alone master after node-3's link returns",
+    );
+    settle(3);
+    assert_answers(lab, &ca, vip, port);
+    rows.push(row(
+        &client,
+        "link cut (then restored)",
         MODE,
         t,
         now(),
@@ -503,6 +531,34 @@ fn control_plane_vip_ecmp_and_active_backup() {
     rows.push(row(
         &client,
         "SIGKILL VIP process (then restart)",
+        "ecmp",
+        t,
+        now(),
+        Some(reroute),
+    ));
+
+    // Link cut of node-3 (its port on the router's bridge): BFD (100 ms × 3) takes its path out.
+    let t = now();
+    set_link(&lab, 3, "down");
+    let reroute = wait_routes(
+        &lab,
+        &[1, 2],
+        &[1, 2],
+        "ecmp: node-3 withdrawn on link cut (BFD)",
+    );
+    settle(2);
+    assert_answers(&lab, &ca, VIP, 6443);
+    set_link(&lab, 3, "up");
+    wait_routes(
+        &lab,
+        &[1, 2, 3],
+        &[1, 2, 3],
+        "ecmp: node-3 back after its link returns",
+    );
+    settle(1);
+    rows.push(row(
+        &client,
+        "link cut (then restored)",
         "ecmp",
         t,
         now(),
