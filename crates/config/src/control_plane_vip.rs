@@ -216,11 +216,7 @@ fn vip(obj: &Object<'_>, key: &str, error: VipError) -> ConfigError {
 
 fn read(root: Option<&Node>) -> Result<ControlPlaneVip, Vec<ConfigError>> {
     let mut errs = Vec::new();
-    let empty = Node {
-        line: 1,
-        value: Value::Null,
-    };
-    let Some(top) = Object::read(root.unwrap_or(&empty), String::new(), &TOP, &mut errs) else {
+    let Some(top) = Object::read_document(root, &TOP, &mut errs) else {
         return Err(errs);
     };
     let addresses = addresses(&top, &mut errs);

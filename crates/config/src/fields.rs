@@ -38,7 +38,22 @@ pub(crate) struct Object<'n> {
     entries: &'n [Entry],
 }
 
+/// An empty document: read as an empty top-level mapping.
+static EMPTY_DOCUMENT: Node = Node {
+    line: 1,
+    value: Value::Null,
+};
+
 impl<'n> Object<'n> {
+    /// [`Object::read`] for a document's top level (`root` is None for an empty document).
+    pub fn read_document(
+        root: Option<&'n Node>,
+        schema: &Schema,
+        errs: &mut Vec<ConfigError>,
+    ) -> Option<Object<'n>> {
+        Object::read(root.unwrap_or(&EMPTY_DOCUMENT), String::new(), schema, errs)
+    }
+
     /// Checks that `node` is a mapping (null counts as an empty one) whose keys all belong to
     /// `schema`. Unknown and unsupported keys are reported; the object is still returned so
     /// that its other fields are checked too. None when `node` is not a mapping.

@@ -113,11 +113,7 @@ pub(crate) const OBJECTS: &[(&str, &Schema)] = &[
 /// Reads a whole configuration. `root` is None for an empty document (an empty config).
 pub(crate) fn config(root: Option<&Node>) -> Result<Config, Vec<ConfigError>> {
     let mut errs = Vec::new();
-    let empty = Node {
-        line: 1,
-        value: Value::Null,
-    };
-    let Some(top) = Object::read(root.unwrap_or(&empty), String::new(), &TOP, &mut errs) else {
+    let Some(top) = Object::read_document(root, &TOP, &mut errs) else {
         return Err(errs);
     };
     let communities = bgp_communities(&top, &mut errs);
