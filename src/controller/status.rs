@@ -264,17 +264,18 @@ pub fn events_for(svc: &Service, desired: &DesiredStatus) -> Vec<ServiceEvent> {
         let same_reason = stored_condition(svc)
             .is_some_and(|c| c.reason == want.reason && c.message == want.message);
         if !(same_ips && same_reason) {
-            // A kept address the current pools or rules would not give now is a Warning too, and a
-            // Warning is never `IPAllocated`.
-            let warning = !want.ok
-                || want.reason == REASON_STRANDED
-                || want.reason == REASON_OUTSIDE_ALLOCATION;
+            // A kept address the current pools or rules would not give now is a Warning too. Its reason stays
+            // `IPAllocated` (it holds its address): kube's Recorder folds Events of one reason, type and action
+            // on one object into a series that keeps the first note, so a kept address reported as
+            // `AllocationFailed` after a refusal would never show its own message.
             events.push(ServiceEvent {
-                warning,
-                reason: if warning {
-                    EVENT_FAILED
-                } else {
+                warning: !want.ok
+                    || want.reason == REASON_STRANDED
+                    || want.reason == REASON_OUTSIDE_ALLOCATION,
+                reason: if want.ok {
                     EVENT_ALLOCATED
+                } else {
+                    EVENT_FAILED
                 }
                 .to_owned(),
                 action: ACTION_ALLOCATE,
@@ -343,7 +344,7 @@ mod tests {
     }
 
     #[test]
-    fn a_kept_address_outside_the_pools_or_rules_is_a_warning_allocation_failed() {
+    fn a_kept_address_outside_the_pools_or_rules_is_a_warning_ip_allocated() {
         let svc = lb_service("ns", "web", 1);
         for reason in [REASON_STRANDED, REASON_OUTSIDE_ALLOCATION] {
             let mut kept = assigned(&["203.0.113.1"]);
@@ -354,7 +355,7 @@ mod tests {
             let event = events_for(&svc, &kept).remove(0);
             assert_eq!(
                 (event.warning, event.reason.as_str(), event.note.as_str()),
-                (true, "AllocationFailed", &*format!("kept: {reason}")),
+                (true, "IPAllocated", &*format!("kept: {reason}")),
                 "{reason}"
             );
         }
