@@ -247,6 +247,16 @@ fn crds_missing_is_a_clear_error(lab: &Lab) {
     );
 }
 
+/// Where both daemons read their configuration: the metallb.io objects in `METALLB_NS`, Secrets re-read every 2 s.
+const CONFIG_ARGS: &[&str] = &[
+    "--config-source",
+    "metallb",
+    "--config-namespace",
+    METALLB_NS,
+    "--secret-refresh",
+    "2",
+];
+
 /// `--config-source metallb` ferrolb: the controller on the host and a speaker per node.
 struct MetallbFerrolb {
     controller: Controller,
@@ -257,20 +267,12 @@ struct MetallbFerrolb {
 impl MetallbFerrolb {
     fn start(lab: &Lab) -> MetallbFerrolb {
         let controller_port = free_port();
-        let log = std::fs::File::create(lab.dir().join("logs/metallb-controller.log")).unwrap();
-        let controller = Controller(
-            Command::new(env!("CARGO_BIN_EXE_ferrolb"))
-                .args(["controller", "--config-source", "metallb"])
-                .args(["--config-namespace", METALLB_NS, "--secret-refresh", "2"])
-                .args(["--metrics-addr", &format!("127.0.0.1:{controller_port}")])
-                .args(["--identity", "metallb-controller"])
-                .env("KUBECONFIG", lab.kubeconfig_path())
-                .env("RUST_LOG", "info")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("start ferrolb controller"),
+        let controller = Controller::spawn(
+            CONFIG_ARGS,
+            controller_port,
+            "metallb-controller",
+            &lab.kubeconfig_path(),
+            &lab.dir().join("logs/metallb-controller.log"),
         );
         let kubeconfig = lab.kubeconfig_path();
         let speakers = (1..=lab.nodes())
@@ -282,14 +284,7 @@ impl MetallbFerrolb {
                     &format!("metallb-{i}"),
                     &kubeconfig,
                     &state,
-                    &[
-                        "--config-source",
-                        "metallb",
-                        "--config-namespace",
-                        METALLB_NS,
-                        "--secret-refresh",
-                        "2",
-                    ],
+                    CONFIG_ARGS,
                 )
             })
             .collect();

@@ -145,6 +145,34 @@ pub fn speaker_metrics(lab: &Lab, i: usize) -> String {
 /// `ferrolb controller` on the host, killed (by its pid) on drop.
 pub struct Controller(pub Child);
 
+impl Controller {
+    /// Runs `ferrolb controller` on the host with `config_args` (where its configuration is), metrics on
+    /// 127.0.0.1:`port`, Lease identity `identity`, the API server through `kubeconfig`, logging to `log`.
+    pub fn spawn(
+        config_args: &[&str],
+        port: u16,
+        identity: &str,
+        kubeconfig: &std::path::Path,
+        log: &std::path::Path,
+    ) -> Controller {
+        let log = std::fs::File::create(log).unwrap();
+        Controller(
+            Command::new(env!("CARGO_BIN_EXE_ferrolb"))
+                .arg("controller")
+                .args(config_args)
+                .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+                .args(["--identity", identity])
+                .env("KUBECONFIG", kubeconfig)
+                .env("RUST_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("start ferrolb controller"),
+        )
+    }
+}
+
 impl Drop for Controller {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -195,19 +223,12 @@ impl Ferrolb {
             .dir()
             .join("logs")
             .join(format!("{prefix}-controller.log"));
-        let log = std::fs::File::create(&log_path).unwrap();
-        let controller = Controller(
-            Command::new(env!("CARGO_BIN_EXE_ferrolb"))
-                .args(["controller", "--config-namespace", CONFIG_NS])
-                .args(["--metrics-addr", &format!("127.0.0.1:{controller_port}")])
-                .args(["--identity", &format!("{prefix}-controller")])
-                .env("KUBECONFIG", &identities.controller)
-                .env("RUST_LOG", "info")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("start ferrolb controller"),
+        let controller = Controller::spawn(
+            &["--config-namespace", CONFIG_NS],
+            controller_port,
+            &format!("{prefix}-controller"),
+            &identities.controller,
+            &log_path,
         );
         let mut f = Ferrolb {
             speakers: Vec::new(),
