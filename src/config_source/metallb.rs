@@ -76,6 +76,22 @@ pub async fn installed_kinds(client: &Client, namespace: &str) -> anyhow::Result
     Ok(kinds)
 }
 
+/// Checks that the CRDs are installed ([`installed_kinds`]) in `--config-namespace`, then starts watching them
+/// ([`spawn`]) with `--secret-refresh`: what each daemon and `--explain` do for `--config-source metallb`.
+pub async fn start(
+    client: &Client,
+    cluster: &crate::cluster_args::ClusterArgs,
+) -> anyhow::Result<watch::Receiver<Option<Arc<Snapshot>>>> {
+    let namespace = &cluster.config_namespace;
+    let kinds = installed_kinds(client, namespace).await?;
+    Ok(spawn(
+        client.clone(),
+        namespace.clone(),
+        kinds,
+        cluster.secret_refresh(),
+    ))
+}
+
 /// Starts watching `kinds` in `namespace`; the receiver holds the newest [`Snapshot`] (None until every kind
 /// has listed once). The Secrets the peers use are fetched again whenever an object changes and every
 /// `secret_refresh`.

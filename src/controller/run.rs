@@ -108,14 +108,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
             ));
         }
         SourceKind::Metallb => {
-            let namespace = &args.cluster.config_namespace;
-            let kinds = metallb::installed_kinds(&client, namespace).await?;
-            let snapshots = metallb::spawn(
-                client.clone(),
-                namespace.clone(),
-                kinds,
-                args.cluster.secret_refresh(),
-            );
+            let snapshots = metallb::start(&client, &args.cluster).await?;
             tokio::spawn(forward_snapshots(snapshots, tx));
         }
     }

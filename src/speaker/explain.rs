@@ -37,14 +37,7 @@ async fn read_config(args: &SpeakerArgs, client: &Client) -> anyhow::Result<Conf
             Candidate::from_config_text(Some(text))
         }
         SourceKind::Metallb => {
-            let namespace = &args.cluster.config_namespace;
-            let kinds = metallb::installed_kinds(client, namespace).await?;
-            let mut snapshots = metallb::spawn(
-                client.clone(),
-                namespace.clone(),
-                kinds,
-                args.cluster.secret_refresh(),
-            );
+            let mut snapshots = metallb::start(client, &args.cluster).await?;
             let first = tokio::time::timeout(
                 std::time::Duration::from_secs(30),
                 snapshots.wait_for(Option::is_some),

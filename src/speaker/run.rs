@@ -201,14 +201,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
             ConfigInput::ConfigMap(configs)
         }
         SourceKind::Metallb => {
-            let namespace = &args.cluster.config_namespace;
-            let kinds = metallb::installed_kinds(&client, namespace).await?;
-            let mut snapshots = metallb::spawn(
-                client.clone(),
-                namespace.clone(),
-                kinds,
-                args.cluster.secret_refresh(),
-            );
+            let mut snapshots = metallb::start(&client, &args.cluster).await?;
             let rx = snapshots.clone();
             let pending = pending.clone();
             tokio::spawn(async move {
