@@ -200,11 +200,12 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
             .reconcile_seconds
             .observe(started.elapsed().as_secs_f64());
         if let Some(allocator) = state.allocator() {
-            metrics.set_pools(&allocator.pool_stats(), allocator.stranded().len());
+            let stats = allocator.pool_stats();
+            metrics.set_pools(&stats, allocator.stranded().len());
             metrics.set_outside_rules(allocator.outside_rules().len());
-        }
-        if let (Some(pools), Some(allocator)) = (&pool_status, state.allocator()) {
-            pools.update(&allocator.pool_stats());
+            if let Some(pools) = &pool_status {
+                pools.update(&stats);
+            }
         }
         if !writes.is_empty() {
             writer.write_all(&mut state, &metrics, writes).await;
