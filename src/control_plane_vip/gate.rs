@@ -44,6 +44,19 @@ impl Gate {
         None
     }
 
+    /// Records a check that failed beyond doubt (nothing listens on the API server's port: the process is gone,
+    /// where one shutting down keeps its listener): withdraws at once, as `fall` failures would. Returns the new
+    /// state when it changes.
+    pub fn down_now(&mut self) -> Option<bool> {
+        self.successes = 0;
+        self.failures = self.failures.max(self.fall);
+        if self.healthy {
+            self.healthy = false;
+            return Some(false);
+        }
+        None
+    }
+
     /// Whether the address is to be announced.
     pub fn healthy(&self) -> bool {
         self.healthy
@@ -98,6 +111,21 @@ mod tests {
         assert_eq!(g.successes(), 0);
         // Further failures change nothing; rising again takes `rise` successes.
         assert_eq!(run(&mut g, "--+++"), "...U.");
+    }
+
+    #[test]
+    fn down_now_withdraws_at_once_and_rising_again_takes_rise_successes() {
+        let mut g = Gate::new(2, 3);
+        assert_eq!(run(&mut g, "++"), ".U");
+        assert_eq!(g.down_now(), Some(false));
+        assert!(!g.healthy());
+        assert_eq!((g.successes(), g.failures()), (0, 3));
+        assert_eq!(g.down_now(), None);
+        assert_eq!(run(&mut g, "+-++"), "...U");
+        // While withdrawn (before the first rise) it changes nothing but the counts.
+        let mut fresh = Gate::new(2, 3);
+        assert_eq!(fresh.down_now(), None);
+        assert_eq!(run(&mut fresh, "++"), ".U");
     }
 
     #[test]

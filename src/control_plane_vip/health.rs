@@ -149,6 +149,11 @@ impl Checker {
         })
     }
 
+    /// The TCP port checked.
+    pub fn port(&self) -> u16 {
+        self.target.port
+    }
+
     /// One check: Ok for a 200.
     pub async fn check(&self) -> Result<(), CheckFailure> {
         tokio::time::timeout(self.timeout, self.get())

@@ -90,6 +90,7 @@ fn check(url: String, trust: TlsTrust, server_name: Option<&str>) -> HealthCheck
         timeout: Duration::from_millis(300),
         rise: 2,
         fall: 3,
+        listen_probe: None,
     }
 }
 

@@ -10,7 +10,8 @@ use prometheus_client::registry::Registry;
 /// Labels of the health-check counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
-    /// `success` or `failure`.
+    /// `success` or `failure` (HTTP checks), or `not-listening` (the listen probe found no listener and
+    /// withdrew).
     pub result: &'static str,
 }
 

@@ -10,6 +10,7 @@
 
 pub mod gate;
 pub mod health;
+pub mod listen;
 pub mod metrics;
 pub mod sessions;
 
@@ -170,29 +171,60 @@ async fn run(args: ControlPlaneVipArgs) -> anyhow::Result<()> {
     let mut last_ok: Option<bool> = None;
     let mut ticker = tokio::time::interval(check.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut probe = match (check.listen_probe, checker.port()) {
+        (Some(every), port) => {
+            tracing::info!(port, every = ?every, "listen probe on: nothing listening on the port withdraws at once");
+            let mut probe = tokio::time::interval(every);
+            probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            Some((probe, port))
+        }
+        (None, _) => None,
+    };
     let why = loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
+        let tick = tokio::select! {
+            _ = ticker.tick() => Tick::Check,
+            _ = next_probe(&mut probe) => Tick::Probe,
             _ = sigterm.recv() => break "SIGTERM",
             _ = sigint.recv() => break "SIGINT",
-        }
-        let result = checker.check().await;
-        let ok = result.is_ok();
-        if last_ok != Some(ok) {
-            match &result {
-                Ok(()) => tracing::info!(url = %check.url, "health check passes"),
-                Err(err) => tracing::warn!(url = %check.url, error = %err, "health check fails"),
+        };
+        let change = match tick {
+            Tick::Check => {
+                let result = checker.check().await;
+                let ok = result.is_ok();
+                if last_ok != Some(ok) {
+                    match &result {
+                        Ok(()) => tracing::info!(url = %check.url, "health check passes"),
+                        Err(err) => {
+                            tracing::warn!(url = %check.url, error = %err, "health check fails")
+                        }
+                    }
+                    last_ok = Some(ok);
+                }
+                count_check(&metrics, if ok { "success" } else { "failure" });
+                gate.record(ok)
             }
-            last_ok = Some(ok);
-        }
-        let result_label = if ok { "success" } else { "failure" };
-        metrics
-            .checks
-            .get_or_create(&ResultLabels {
-                result: result_label,
-            })
-            .inc();
-        if let Some(healthy) = gate.record(ok) {
+            Tick::Probe => {
+                let Some((_, port)) = probe else { continue };
+                match listen::listens_on(port) {
+                    Ok(true) => continue,
+                    Ok(false) if gate.healthy() => {
+                        tracing::warn!(
+                            port,
+                            "nothing listens on the API server's port (the process is gone): withdrawing at once"
+                        );
+                        count_check(&metrics, "not-listening");
+                        gate.down_now()
+                    }
+                    Ok(false) => continue,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot read this node's socket tables: listen probe off, the health check alone decides");
+                        probe = None;
+                        continue;
+                    }
+                }
+            }
+        };
+        if let Some(healthy) = change {
             tracing::info!(
                 healthy,
                 successes = gate.successes(),
@@ -230,6 +262,28 @@ async fn run(args: ControlPlaneVipArgs) -> anyhow::Result<()> {
     };
     shutdown(why, &file, peers, &vip, announced, &metrics).await;
     Ok(())
+}
+
+/// What woke the loop.
+enum Tick {
+    /// Time for the HTTP health check.
+    Check,
+    /// Time for the listen probe.
+    Probe,
+}
+
+/// The next listen-probe tick; never, when the probe is off.
+async fn next_probe(probe: &mut Option<(tokio::time::Interval, u16)>) {
+    match probe {
+        Some((interval, _)) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn count_check(metrics: &VipMetrics, result: &'static str) {
+    metrics.checks.get_or_create(&ResultLabels { result }).inc();
 }
 
 fn set_routes(peers: &[Peer], routes: Arc<DesiredRoutes>) {

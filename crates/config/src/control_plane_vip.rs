@@ -54,6 +54,7 @@ const HEALTH: Schema = Schema {
         "timeout",
         "rise",
         "fall",
+        "listen-probe-interval",
     ],
     not_supported: &[],
 };
@@ -107,6 +108,12 @@ pub enum VipError {
     /// A zero interval or timeout.
     #[error("{0} must be greater than 0")]
     ZeroDuration(&'static str),
+    /// `listen-probe-interval` with a URL whose host is not this node's loopback.
+    #[error(
+        "listen-probe-interval looks for a listening socket on this node: the url's host must be a loopback \
+         address or localhost (or set listen-probe-interval: 0s)"
+    )]
+    ProbeNotLocal,
     /// A bad `metrics-addr`.
     #[error("invalid address {0:?} (expected IP:PORT, e.g. 127.0.0.1:7473 or [::1]:7473)")]
     BadSocketAddr(String),
@@ -174,6 +181,10 @@ pub struct HealthCheck {
     pub rise: u32,
     /// Consecutive failures before withdrawing (default 3).
     pub fall: u32,
+    /// How often to look for a socket listening on the URL's port on this node (default 100 ms when the URL's
+    /// host is local; None: off). None listening (the API server died, not shutting down: that one keeps its
+    /// listener through `--shutdown-delay-duration`) withdraws at once, without waiting for `fall` failures.
+    pub listen_probe: Option<Duration>,
 }
 
 /// A whole control-plane-vip file.
@@ -476,6 +487,16 @@ fn health_check(node: &Node, errs: &mut Vec<ConfigError>) -> Option<HealthCheck>
     };
     let rise = count("rise", 2, errs);
     let fall = count("fall", 3, errs);
+    let local = url_host_is_loopback(&url);
+    let listen_probe = match obj.get("listen-probe-interval", errs, duration_value) {
+        Some((d, _)) if d.is_zero() => None,
+        Some((d, _)) if local => Some(d),
+        Some(_) => {
+            errs.push(vip(&obj, "listen-probe-interval", VipError::ProbeNotLocal));
+            None
+        }
+        None => local.then_some(DEFAULT_LISTEN_PROBE),
+    };
     (errs.len() == before).then_some(HealthCheck {
         url,
         trust: trust?,
@@ -484,7 +505,26 @@ fn health_check(node: &Node, errs: &mut Vec<ConfigError>) -> Option<HealthCheck>
         timeout,
         rise,
         fall,
+        listen_probe,
     })
+}
+
+/// The default `listen-probe-interval` for a local URL.
+pub const DEFAULT_LISTEN_PROBE: Duration = Duration::from_millis(100);
+
+/// Whether an http(s) URL's host is this node's loopback (`127.0.0.0/8`, `::1` or `localhost`).
+pub fn url_host_is_loopback(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or(url);
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

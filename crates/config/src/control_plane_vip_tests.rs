@@ -13,6 +13,7 @@ health-check:
   timeout: 400ms
   rise: 3
   fall: 2
+  listen-probe-interval: 250ms
 drain-time: 5s
 metrics-addr: '[::1]:9000'
 bfd-profiles:
@@ -58,6 +59,7 @@ fn a_full_file_is_read_field_for_field() {
             timeout: Duration::from_millis(400),
             rise: 3,
             fall: 2,
+            listen_probe: Some(Duration::from_millis(250)),
         }
     );
     assert_eq!(v.drain_time, Duration::from_secs(5));
@@ -90,6 +92,7 @@ fn defaults() {
         (Duration::from_secs(1), Duration::from_secs(1))
     );
     assert_eq!((h.rise, h.fall), (2, 3));
+    assert_eq!(h.listen_probe, Some(Duration::from_millis(100)));
     let ab = ControlPlaneVip::from_yaml(&format!(
         "addresses: [198.18.0.100]\nmode: active-backup\n{INSECURE}{PEERS}"
     ))
@@ -175,8 +178,58 @@ fn health_check_errors() {
          health-check.timeout (line 7): invalid duration \"1 s\": unknown unit (use h, m, s, ms, us or ns)\n\
          health-check.rise (line 8): 0 is out of range (1 to 1000)\n\
          health-check.fall (line 9): 1001 is out of range (1 to 1000)\n\
-         health-check.sni (line 10): unknown key `sni` (expected one of: url, ca-file, insecure-skip-verify, server-name, interval, timeout, rise, fall)"
+         health-check.sni (line 10): unknown key `sni` (expected one of: url, ca-file, insecure-skip-verify, server-name, interval, timeout, rise, fall, listen-probe-interval)"
     );
+}
+
+#[test]
+fn the_listen_probe_is_on_for_a_local_url_only() {
+    let base = format!("addresses: [198.18.0.100]\n{PEERS}");
+    let probe = |hc: &str| {
+        ControlPlaneVip::from_yaml(&format!(
+            "{base}health-check:\n  insecure-skip-verify: true\n{hc}"
+        ))
+        .map(|v| v.health_check.listen_probe)
+        .map_err(|e| e.to_string())
+    };
+    assert_eq!(probe(""), Ok(Some(DEFAULT_LISTEN_PROBE)));
+    assert_eq!(probe("  listen-probe-interval: 0s\n"), Ok(None));
+    assert_eq!(
+        probe("  url: https://[::1]:6443/readyz\n  listen-probe-interval: 20ms\n"),
+        Ok(Some(Duration::from_millis(20)))
+    );
+    assert_eq!(
+        probe("  url: https://localhost:6443/readyz\n"),
+        Ok(Some(DEFAULT_LISTEN_PROBE))
+    );
+    // A remote URL: off by default, an error when asked for.
+    assert_eq!(probe("  url: https://198.18.0.11:6443/readyz\n"), Ok(None));
+    assert_eq!(
+        probe("  url: https://kubernetes:6443/readyz\n  listen-probe-interval: 100ms\n"),
+        Err("health-check.listen-probe-interval (line 7): listen-probe-interval looks for a listening socket on this \
+             node: the url's host must be a loopback address or localhost (or set listen-probe-interval: 0s)"
+            .into())
+    );
+}
+
+#[test]
+fn loopback_url_hosts() {
+    for url in [
+        "https://127.0.0.1:6443/readyz",
+        "https://127.9.0.1/",
+        "http://[::1]:8080/x",
+        "https://LOCALHOST:6443/readyz",
+    ] {
+        assert!(url_host_is_loopback(url), "{url}");
+    }
+    for url in [
+        "https://198.18.0.11:6443/readyz",
+        "https://[2001:db8::1]:6443/",
+        "https://kubernetes/readyz",
+        "https://localhost.example:6443/",
+    ] {
+        assert!(!url_host_is_loopback(url), "{url}");
+    }
 }
 
 #[test]
