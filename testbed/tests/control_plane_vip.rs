@@ -8,75 +8,52 @@
 //! on purpose (that is what withdraws it) while it goes on serving requests, and those requests are what must not
 //! fail.
 //!
-//! One scenario, one lab (about 140 s). `ecmp` (BFD 100 ms × 3 toward the router): all three nodes are next hops;
-//! SIGKILL of one API server (its path leaves after interval × fall); graceful restart of another (SIGTERM,
-//! shutdown delay); SIGKILL of one `control-plane-vip` process (then it is started again); a link cut (the node's
-//! port on the router's bridge). `active-backup` with priorities 250/200/100 (the file's range is keepalived's, 1
-//! to 255): node-1's path alone is best (lowest MED) and in the FIB; SIGKILL of node-1's API server moves the VIP
-//! to node-2. Then the setup this replaces, keepalived + HAProxy (see [`baseline`]), on the same API servers with
-//! the same faults. The assertions are the paths, next hops and that the VIP answers after each fault; failure
-//! counts and times are printed as a table (`cargo test --test control_plane_vip -- --nocapture`), not asserted.
-//! Not covered yet: the rolling restart of all three API servers and broken watches. Needs root, FRR, keepalived,
-//! HAProxy and the control plane (`testbed/lab deps`); fails loudly without them.
+//! One scenario, one lab (`--ipv6`), about 5 minutes. Each setup goes through the same faults (see [`faults`] for
+//! the composite ones):
+//! - `ecmp` (BFD 100 ms × 3 toward the router), announcing an IPv4 and an IPv6 address: all three nodes are next
+//!   hops for both; SIGKILL of one API server (the listen probe withdraws at once, IPv6 too); a rolling restart of
+//!   the three API servers (SIGTERM, shutdown delay; the first one is also the "graceful restart" row); SIGKILL of
+//!   one `control-plane-vip` process (then it is started again); a link cut of node-3 (its port on the router's
+//!   bridge) with 30 watches open.
+//! - `active-backup` with priorities 250/200/100 (keepalived's range, 1 to 255): node-1's path alone is best (lowest
+//!   MED) and in the FIB; a rolling restart; a link cut of node-3, a backup, with watches; SIGKILL of node-1's API
+//!   server moves the address to node-2.
+//! - the setup this replaces, keepalived + HAProxy (see [`baseline`]), on the same API servers: SIGKILL of an API
+//!   server, a rolling restart, the link cut with watches, SIGKILL of the VRRP master's keepalived and HAProxy.
+//!
+//! The assertions are the paths, next hops and MEDs on the router and that the address answers after each fault.
+//! Failure counts, times and broken watches are measured and printed as tables (`cargo test --test
+//! control_plane_vip -- --nocapture`), not asserted. Needs root, FRR, keepalived, HAProxy and the control plane
+//! (`testbed/lab deps`); fails loudly without them.
 
 #[path = "control_plane_vip/baseline.rs"]
 mod baseline;
+#[path = "control_plane_vip/clients.rs"]
+mod clients;
+#[path = "control_plane_vip/faults.rs"]
+mod faults;
 mod speaker_common;
 
+use clients::{Client, Ticker};
+use faults::WatchRow;
 use ferrolb_testbed::{Lab, LabOptions, NodeProcess, lab_script};
 use speaker_common::{bgp_paths, fib, path_peers};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The control-plane VIP: in 198.18.0.0/15 and on no lab link (the node LAN is 198.18.0.0/24, the client link
 /// 198.18.1.0/30).
 const VIP: &str = "198.18.2.100";
+/// The IPv6 address announced with it (ecmp), on no lab link either (the node LAN is 2001:db8:0:1::/64, the
+/// client's 2001:db8:0:2::/64).
+const VIP6: &str = "2001:db8:0:3::100";
 const SIGKILL: i32 = 9;
 const SIGTERM: i32 = 15;
 /// Health check interval (s) and fall; the API servers' shutdown delay (s) exceeds interval × fall.
 const INTERVAL: u64 = 1;
 const FALL: u64 = 3;
-
-/// The client: one request every 100 ms, each on its own asyncio task with a 2 s budget; one line per request,
-/// `<start unix time> ok|<error>`, flushed as it completes, until the file `stop` exists.
-const CLIENT: &str = r#"
-import asyncio, os, ssl, sys, time
-vip, port, ca, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-ctx = ssl.create_default_context(cafile=ca)
-async def request():
-    reader, writer = await asyncio.open_connection(vip, port, ssl=ctx, server_hostname=vip)
-    try:
-        writer.write(b"GET /version HTTP/1.1\r\nHost: " + vip.encode() + b"\r\nConnection: close\r\n\r\n")
-        await writer.drain()
-        return await reader.read()
-    finally:
-        writer.close()
-async def one():
-    started = time.time()
-    try:
-        data = await asyncio.wait_for(request(), 2)
-        status = data.split(b"\r\n", 1)[0]
-        res = "ok" if b" 200 " in status else "http:" + status.decode(errors="replace").replace(" ", "_")
-    except asyncio.TimeoutError:
-        res = "timeout"
-    except (OSError, ssl.SSLError) as e:
-        res = type(e).__name__
-    print(f"{started:.3f} {res}", flush=True)
-async def main():
-    nxt = time.monotonic()
-    tasks = set()
-    while not os.path.exists(stop):
-        t = asyncio.ensure_future(one())
-        tasks.add(t)
-        t.add_done_callback(tasks.discard)
-        nxt += 0.1
-        await asyncio.sleep(max(0, nxt - time.monotonic()))
-    if tasks:
-        await asyncio.wait(tasks)
-asyncio.run(main())
-"#;
 
 fn now() -> f64 {
     SystemTime::now()
@@ -91,62 +68,6 @@ fn node_addr(i: usize) -> String {
 
 fn addrs(nodes: &[usize]) -> BTreeSet<String> {
     nodes.iter().map(|&i| node_addr(i)).collect()
-}
-
-/// The client loop in the client namespace; its pid is recorded so `lab down` stops it too.
-struct Client {
-    child: Child,
-    out: PathBuf,
-    stop: PathBuf,
-}
-
-impl Client {
-    /// Requests to `https://host:port/version`; `tag` names its files.
-    fn start(lab: &Lab, host: &str, port: u16, tag: &str) -> Client {
-        let out = lab.dir().join("logs").join(format!("{tag}-client.out"));
-        let stop = lab.dir().join(format!("{tag}-client.stop"));
-        let script = lab.dir().join("cpvip-client.py");
-        std::fs::write(&script, CLIENT).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &lab.client_netns().unwrap(), "python3"])
-            .arg(&script)
-            .arg(host)
-            .arg(port.to_string())
-            .arg(lab.dir().join("pki").join("ca.crt"))
-            .arg(&stop)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&out).unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the client loop");
-        std::fs::write(
-            lab.dir().join("pids").join(format!("{tag}-client")),
-            child.id().to_string(),
-        )
-        .unwrap();
-        Client { child, out, stop }
-    }
-
-    /// (start time, ok) of every finished request.
-    fn results(&self) -> Vec<(f64, bool)> {
-        std::fs::read_to_string(&self.out)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| {
-                let (t, r) = l.split_once(' ')?;
-                Some((t.parse().ok()?, r == "ok"))
-            })
-            .collect()
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let _ = std::fs::write(&self.stop, "");
-        std::thread::sleep(Duration::from_millis(2500));
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One row of the table.
@@ -191,7 +112,7 @@ fn row(
 fn start_apiserver(lab: &Lab, node: usize) -> i32 {
     let out = Command::new(lab_script())
         .args(["--lab", lab.name(), "node-apiserver", &node.to_string()])
-        .args(["--vip", &format!("{VIP},{}", baseline::VRRP_VIP)])
+        .args(["--vip", &format!("{VIP},{VIP6},{}", baseline::VRRP_VIP)])
         .args(["--shutdown-delay", "5"])
         .output()
         .expect("run testbed/lab node-apiserver");
@@ -226,8 +147,13 @@ fn config(lab: &Lab, node: usize, mode: &str) -> PathBuf {
         "active-backup" => format!("priority: {}\n", [250, 200, 100][node - 1]),
         _ => String::new(),
     };
+    // ecmp announces both families (the IPv6 route over the IPv4 session, MP-BGP).
+    let addresses = match mode {
+        "ecmp" => format!("{VIP}, {VIP6}"),
+        _ => VIP.to_owned(),
+    };
     let text = format!(
-        "addresses: [{VIP}]
+        "addresses: [{addresses}]
 mode: {mode}
 {priority}interface: flb-cp-vip
 health-check:
@@ -308,6 +234,23 @@ fn wait_routes(lab: &Lab, peers: &[usize], hops: &[usize], what: &str) -> f64 {
     t0.elapsed().as_secs_f64()
 }
 
+/// Waits until the router has an IPv6 path for [`VIP6`] from exactly `peers` (over their IPv4 sessions) and as many
+/// next hops in its FIB.
+fn wait_v6(lab: &Lab, peers: &[usize], what: &str) {
+    let want = addrs(peers);
+    lab.wait_until(Duration::from_secs(40), what, || {
+        Ok(path_peers(lab, VIP6) == want && fib(lab, VIP6).len() == peers.len())
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\nBGP paths: {:?}\nFIB: {:?}\n{}",
+            path_peers(lab, VIP6),
+            fib(lab, VIP6),
+            logs(lab)
+        )
+    });
+}
+
 /// `https://host:port/version` answers (over TLS, checked against the lab CA) in the client namespace, within 15 s.
 fn assert_answers(lab: &Lab, ca: &Path, host: &str, port: u16) {
     let url = format!("https://{host}:{port}/version");
@@ -340,7 +283,12 @@ fn rerouted(lab: &Lab, ca: &Path, peers: &[usize], hops: &[usize], what: &str) -
 }
 
 /// keepalived + HAProxy on the same API servers, the same faults (see [`baseline`]).
-fn baseline_scenario(lab: &Lab, apiservers: &mut [i32], rows: &mut Vec<Row>) {
+fn baseline_scenario(
+    lab: &Lab,
+    apiservers: &mut [i32],
+    rows: &mut Vec<Row>,
+    watch_rows: &mut Vec<WatchRow>,
+) {
     const MODE: &str = "keepalived + HAProxy";
     let ca = lab.dir().join("pki").join("ca.crt");
     let (vip, port) = (baseline::VRRP_VIP, baseline::PORT);
@@ -370,48 +318,37 @@ fn baseline_scenario(lab: &Lab, apiservers: &mut [i32], rows: &mut Vec<Row>) {
     apiservers[2] = start_apiserver(lab, 3);
     settle(5);
 
-    // Graceful restart of node-2's API server.
-    let t = now();
-    signal(apiservers[1], "TERM");
-    lab.wait_until(
-        Duration::from_secs(30),
-        "node-2's API server to exit",
-        || Ok(!running(apiservers[1])),
-    )
-    .unwrap();
-    apiservers[1] = start_apiserver(lab, 2);
-    settle(5);
-    assert_answers(lab, &ca, vip, port);
-    rows.push(row(
-        &client,
-        "graceful API server restart",
-        MODE,
-        t,
-        now(),
-        None,
-    ));
+    // Rolling restart: HAProxy's check (inter 2 s, rise 2) takes each API server back in within 5 s.
+    faults::rolling_restart(lab, apiservers, &client, MODE, rows, &|_| None, &|_| {
+        settle(5);
+        assert_answers(lab, &ca, vip, port);
+        None
+    });
 
     // Link cut of node-3 (a backup): HAProxy's check on node-1 takes it out; node-3 turns VRRP master on its own
     // until the link returns.
-    let t = now();
-    set_link(lab, 3, "down");
-    settle(8);
-    assert_answers(lab, &ca, vip, port);
-    set_link(lab, 3, "up");
-    wait_holders(
-        &[1],
-        "VRRP: node-1 alone master after node-3's link returns",
-    );
-    settle(3);
-    assert_answers(lab, &ca, vip, port);
-    rows.push(row(
+    faults::link_cut_with_watches(
+        lab,
+        vip,
+        port,
         &client,
-        "link cut (then restored)",
         MODE,
-        t,
-        now(),
-        None,
-    ));
+        rows,
+        watch_rows,
+        &|_| {
+            settle(3);
+            assert_answers(lab, &ca, vip, port);
+            None
+        },
+        &|_| {
+            wait_holders(
+                &[1],
+                "VRRP: node-1 alone master after node-3's link returns",
+            );
+            assert_answers(lab, &ca, vip, port);
+            None
+        },
+    );
 
     // SIGKILL of node-1's keepalived (both processes) and HAProxy: node-2 takes the address; then both start
     // again and node-1 takes it back (preemption).
@@ -454,66 +391,58 @@ fn baseline_scenario(lab: &Lab, apiservers: &mut [i32], rows: &mut Vec<Row>) {
     drop(client);
 }
 
-#[test]
-fn control_plane_vip_ecmp_and_active_backup() {
-    let t_start = Instant::now();
-    let lab = Lab::start(LabOptions::default()).expect("start the lab");
+/// ECMP: every healthy node is a next hop. SIGKILL of an API server, a rolling restart, SIGKILL of a VIP
+/// process, a link cut with watches.
+fn ecmp_scenario(
+    lab: &Lab,
+    apiservers: &mut [i32],
+    rows: &mut Vec<Row>,
+    watch_rows: &mut Vec<WatchRow>,
+) -> Vec<NodeProcess> {
+    const MODE: &str = "ecmp";
     let ca = lab.dir().join("pki").join("ca.crt");
-    // Hash on L4 in the router, so the client's connections spread over the ECMP next hops.
-    lab.exec_in_router(&["sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1"])
-        .unwrap();
-    // One after the other: `testbed/lab` signs each certificate with the lab CA (one serial file).
-    let mut apiservers: Vec<i32> = (1..=3).map(|i| start_apiserver(&lab, i)).collect();
-    let mut rows = Vec::new();
-
-    // ---- ecmp: every healthy node is a next hop.
-    let mut vips: Vec<NodeProcess> = (1..=3).map(|i| start_vip(&lab, i, "ecmp")).collect();
-    wait_routes(&lab, &[1, 2, 3], &[1, 2, 3], "ecmp: three next hops");
-    assert_answers(&lab, &ca, VIP, 6443);
-    let client = Client::start(&lab, VIP, 6443, "cpvip");
+    let mut vips: Vec<NodeProcess> = (1..=3).map(|i| start_vip(lab, i, MODE)).collect();
+    wait_routes(lab, &[1, 2, 3], &[1, 2, 3], "ecmp: three next hops");
+    assert_answers(lab, &ca, VIP, 6443);
+    wait_v6(
+        lab,
+        &[1, 2, 3],
+        "ecmp: the IPv6 address from all three nodes",
+    );
+    assert_answers(lab, &ca, &format!("[{VIP6}]"), 6443);
+    let client = Client::start(lab, VIP, 6443, "cpvip");
     settle(2);
+    let others = |node: usize| -> Vec<usize> { (1..=3).filter(|&i| i != node).collect() };
+    let all = [1, 2, 3];
 
-    // SIGKILL of node-3's API server: its path leaves once the check failed `fall` times.
+    // SIGKILL of node-3's API server: the listen probe sees its port closed and withdraws at once.
     let t = now();
     signal(apiservers[2], "KILL");
-    let reroute = rerouted(&lab, &ca, &[1, 2], &[1, 2], "ecmp: node-3 withdrawn");
+    let reroute = rerouted(lab, &ca, &[1, 2], &[1, 2], "ecmp: node-3 withdrawn");
     rows.push(row(
         &client,
         "SIGKILL API server",
-        "ecmp",
+        MODE,
         t,
         now(),
         Some(reroute),
     ));
-    apiservers[2] = start_apiserver(&lab, 3);
-    rerouted(&lab, &ca, &[1, 2, 3], &[1, 2, 3], "ecmp: node-3 back");
+    apiservers[2] = start_apiserver(lab, 3);
+    rerouted(lab, &ca, &all, &all, "ecmp: node-3 back");
 
-    // Graceful restart of node-2's API server: /readyz fails at once, it serves on for the shutdown delay.
-    let t = now();
-    signal(apiservers[1], "TERM");
-    let reroute = wait_routes(&lab, &[1, 3], &[1, 3], "ecmp: node-2 withdrawn on SIGTERM");
-    lab.wait_until(
-        Duration::from_secs(30),
-        "node-2's API server to exit",
-        || Ok(!running(apiservers[1])),
-    )
-    .unwrap();
-    apiservers[1] = start_apiserver(&lab, 2);
-    rerouted(
-        &lab,
-        &ca,
-        &[1, 2, 3],
-        &[1, 2, 3],
-        "ecmp: node-2 back after restart",
-    );
-    rows.push(row(
+    // Rolling restart: /readyz fails at once on SIGTERM, each API server serves on for the shutdown delay.
+    faults::rolling_restart(
+        lab,
+        apiservers,
         &client,
-        "graceful API server restart",
-        "ecmp",
-        t,
-        now(),
-        Some(reroute),
-    ));
+        MODE,
+        rows,
+        &|node| {
+            let rest = others(node);
+            Some(wait_routes(lab, &rest, &rest, "ecmp: withdrawn on SIGTERM"))
+        },
+        &|_| Some(rerouted(lab, &ca, &all, &all, "ecmp: back after restart")),
+    );
 
     // SIGKILL of node-1's control-plane-vip, then it is started again.
     let t = now();
@@ -521,83 +450,74 @@ fn control_plane_vip_ecmp_and_active_backup() {
     // stays on node-1 (nobody removes it) and its API server serves on.
     vips[0].signal(SIGKILL);
     let reroute = wait_routes(
-        &lab,
+        lab,
         &[2, 3],
         &[2, 3],
         "ecmp: node-1 withdrawn with its VIP process",
     );
     settle(2);
-    vips[0] = start_vip(&lab, 1, "ecmp");
+    vips[0] = start_vip(lab, 1, MODE);
     rerouted(
-        &lab,
+        lab,
         &ca,
-        &[1, 2, 3],
-        &[1, 2, 3],
+        &all,
+        &all,
         "ecmp: node-1 back after its VIP process restarted",
     );
     rows.push(row(
         &client,
         "SIGKILL VIP process (then restart)",
-        "ecmp",
+        MODE,
         t,
         now(),
         Some(reroute),
     ));
 
     // Link cut of node-3 (its port on the router's bridge): BFD (100 ms × 3) takes its path out.
-    let t = now();
-    set_link(&lab, 3, "down");
-    let reroute = rerouted(
-        &lab,
-        &ca,
-        &[1, 2],
-        &[1, 2],
-        "ecmp: node-3 withdrawn on link cut (BFD)",
-    );
-    set_link(&lab, 3, "up");
-    rerouted(
-        &lab,
-        &ca,
-        &[1, 2, 3],
-        &[1, 2, 3],
-        "ecmp: node-3 back after its link returns",
-    );
-    rows.push(row(
+    faults::link_cut_with_watches(
+        lab,
+        VIP,
+        6443,
         &client,
-        "link cut (then restored)",
-        "ecmp",
-        t,
-        now(),
-        Some(reroute),
-    ));
+        MODE,
+        rows,
+        watch_rows,
+        &|_| {
+            Some(rerouted(
+                lab,
+                &ca,
+                &[1, 2],
+                &[1, 2],
+                "ecmp: node-3 withdrawn on link cut (BFD)",
+            ))
+        },
+        &|_| {
+            Some(rerouted(
+                lab,
+                &ca,
+                &all,
+                &all,
+                "ecmp: node-3 back after its link returns",
+            ))
+        },
+    );
+    vips
+}
 
-    // ---- active-backup, priorities 250/200/100: SIGTERM withdraws, then the new mode announces with MEDs.
-    for v in &vips {
-        v.signal(SIGTERM);
-    }
-    lab.wait_until(
-        Duration::from_secs(20),
-        "ecmp VIP processes to exit",
-        || Ok(vips.iter_mut().all(|v| !v.is_running())),
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&lab)));
-    wait_routes(
-        &lab,
-        &[],
-        &[],
-        "VIP withdrawn after SIGTERM of every VIP process",
-    );
-    drop(vips);
-    let _vips: Vec<NodeProcess> = (1..=3)
-        .map(|i| start_vip(&lab, i, "active-backup"))
-        .collect();
-    wait_routes(
-        &lab,
-        &[1, 2, 3],
-        &[1],
-        "active-backup: node-1 alone in the FIB",
-    );
-    let meds: Vec<(String, Option<u64>, bool)> = bgp_paths(&lab, VIP)
+/// Active-backup with priorities 250/200/100: node-1's path alone is best (lowest MED) and in the FIB. A
+/// rolling restart, a link cut of a backup with watches, SIGKILL of the active node's API server.
+fn active_backup_scenario(
+    lab: &Lab,
+    apiservers: &mut [i32],
+    rows: &mut Vec<Row>,
+    watch_rows: &mut Vec<WatchRow>,
+) {
+    const MODE: &str = "active-backup";
+    let ca = lab.dir().join("pki").join("ca.crt");
+    let _vips: Vec<NodeProcess> = (1..=3).map(|i| start_vip(lab, i, MODE)).collect();
+    let all = [1, 2, 3];
+    wait_routes(lab, &all, &[1], "active-backup: node-1 alone in the FIB");
+    let meds: Vec<(String, Option<u64>, bool)> = bgp_paths(lab, VIP)
         .iter()
         .map(|p| {
             (
@@ -619,25 +539,118 @@ fn control_plane_vip_ecmp_and_active_backup() {
         med(1) < med(2) && med(2) < med(3),
         "MED falls as priority rises: {meds:?}"
     );
-    assert_answers(&lab, &ca, VIP, 6443);
-    settle(1);
+    assert_answers(lab, &ca, VIP, 6443);
+    let client = Client::start(lab, VIP, 6443, "cpvip-ab");
+    settle(2);
+    // The best of the nodes other than `node` (they rank 1, 2, 3).
+    let others = |node: usize| -> Vec<usize> { (1..=3).filter(|&i| i != node).collect() };
+
+    // Rolling restart: while node-1 restarts, node-2 carries everything; node-1 takes it back after `rise`.
+    faults::rolling_restart(
+        lab,
+        apiservers,
+        &client,
+        MODE,
+        rows,
+        &|node| {
+            let rest = others(node);
+            Some(wait_routes(
+                lab,
+                &rest,
+                &rest[..1],
+                "active-backup: withdrawn on SIGTERM",
+            ))
+        },
+        &|_| {
+            Some(rerouted(
+                lab,
+                &ca,
+                &all,
+                &[1],
+                "active-backup: back after restart",
+            ))
+        },
+    );
+
+    // Link cut of node-3, a backup: nothing moves.
+    faults::link_cut_with_watches(
+        lab,
+        VIP,
+        6443,
+        &client,
+        MODE,
+        rows,
+        watch_rows,
+        &|_| {
+            Some(rerouted(
+                lab,
+                &ca,
+                &[1, 2],
+                &[1],
+                "active-backup: node-3 (backup) withdrawn on link cut",
+            ))
+        },
+        &|_| Some(rerouted(lab, &ca, &all, &[1], "active-backup: node-3 back")),
+    );
 
     // SIGKILL of node-1's API server: node-2 takes over.
     let t = now();
     signal(apiservers[0], "KILL");
-    let reroute = rerouted(&lab, &ca, &[2, 3], &[2], "active-backup: node-2 takes over");
+    let reroute = rerouted(lab, &ca, &[2, 3], &[2], "active-backup: node-2 takes over");
     rows.push(row(
         &client,
         "SIGKILL API server",
-        "active-backup",
+        MODE,
         t,
         now(),
         Some(reroute),
     ));
     drop(client);
-    drop(_vips);
-    apiservers[0] = start_apiserver(&lab, 1);
-    baseline_scenario(&lab, &mut apiservers, &mut rows);
+    apiservers[0] = start_apiserver(lab, 1);
+}
+
+#[test]
+fn control_plane_vip_ecmp_and_active_backup() {
+    let t_start = Instant::now();
+    let lab = Lab::start(LabOptions {
+        ipv6: true,
+        ..LabOptions::default()
+    })
+    .expect("start the lab");
+    // Hash on L4 in the router, so the client's connections spread over the ECMP next hops.
+    for family in ["ipv4", "ipv6"] {
+        lab.exec_in_router(&[
+            "sysctl",
+            "-qw",
+            &format!("net.{family}.fib_multipath_hash_policy=1"),
+        ])
+        .unwrap();
+    }
+    // One after the other: `testbed/lab` signs each certificate with the lab CA (one serial file).
+    let mut apiservers: Vec<i32> = (1..=3).map(|i| start_apiserver(&lab, i)).collect();
+    let _ticker = Ticker::start(&lab);
+    let (mut rows, mut watch_rows) = (Vec::new(), Vec::new());
+
+    let mut vips = ecmp_scenario(&lab, &mut apiservers, &mut rows, &mut watch_rows);
+    // SIGTERM withdraws, then the next mode announces with MEDs.
+    for v in &vips {
+        v.signal(SIGTERM);
+    }
+    lab.wait_until(
+        Duration::from_secs(20),
+        "ecmp VIP processes to exit",
+        || Ok(vips.iter_mut().all(|v| !v.is_running())),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&lab)));
+    wait_routes(
+        &lab,
+        &[],
+        &[],
+        "VIP withdrawn after SIGTERM of every VIP process",
+    );
+    drop(vips);
+    active_backup_scenario(&lab, &mut apiservers, &mut rows, &mut watch_rows);
+    baseline_scenario(&lab, &mut apiservers, &mut rows, &mut watch_rows);
 
     println!();
     println!(
@@ -654,7 +667,28 @@ fn control_plane_vip_ecmp_and_active_backup() {
             r.fault, r.mode, r.sent, r.failed, r.recovery, reroute
         );
     }
+    println!();
+    println!(
+        "| setup | event | watches open | broken, served by node-3 | broken, served by other nodes | left half-open on the servers |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for w in &watch_rows {
+        let half_open = w.half_open.map(|n| n.to_string()).unwrap_or_default();
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            w.mode, w.event, w.open, w.on_node, w.elsewhere, half_open
+        );
+    }
     println!("total runtime {:.0} s", t_start.elapsed().as_secs_f64());
+    // Active-backup: a backup leaving or returning moves nothing, so no watch breaks.
+    for w in watch_rows.iter().filter(|w| w.mode == "active-backup") {
+        assert_eq!(
+            (w.on_node, w.elsewhere),
+            (0, 0),
+            "active-backup, {}: no watch may break",
+            w.event
+        );
+    }
     for r in &rows {
         assert!(
             r.sent > 0,
