@@ -13,7 +13,8 @@ use ferrolb_testbed::kube::{Api, Client};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-/// Seconds; the helper starts controllers with `--lease-duration-secs 4 --lease-retry-secs 1`.
+/// Seconds; the helper starts controllers with `--lease-duration-secs 4 --lease-renew-deadline-secs 3
+/// --lease-retry-secs 1 --lease-request-timeout-secs 1`.
 const LEASE_SECS: u64 = 4;
 const RETRY_SECS: u64 = 1;
 

@@ -58,7 +58,11 @@ impl ControllerProcess {
                 identity,
                 "--lease-duration-secs",
                 "4",
+                "--lease-renew-deadline-secs",
+                "3",
                 "--lease-retry-secs",
+                "1",
+                "--lease-request-timeout-secs",
                 "1",
             ])
             .args(extra)
