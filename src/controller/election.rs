@@ -92,35 +92,41 @@ pub async fn run(store: impl LeaseStore, settings: ElectionSettings, role: watch
     let mut tenure = Tenure::default();
     loop {
         let started = Instant::now();
-        let next = match round(&store, &settings, &mut election, &tenure, started).await {
+        match round(&store, &settings, &mut election, &tenure, started).await {
             Ok(Held::ByUs) => {
                 tenure.renewed(started, &timing);
-                Role::Leader
+                publish(&role, Role::Leader, &settings.identity);
             }
             Ok(Held::ByOther(holder)) => {
                 tenure.lost();
-                Role::Standby(holder)
+                publish(&role, Role::Standby(holder), &settings.identity);
             }
             Err(err) => {
                 tracing::warn!(error = %err, "lease round failed");
-                if tenure.leading(Instant::now()) {
-                    Role::Leader
-                } else {
-                    Role::Standby(None)
+                if !expire(&mut tenure, &role, &settings) && *role.borrow() == Role::Unknown {
+                    publish(&role, Role::Standby(None), &settings.identity);
                 }
             }
-        };
-        publish(&role, next, &settings.identity);
-        let now = Instant::now();
-        let wake = tenure.next_round(started, &timing, now);
+        }
+        let wake = tenure.next_round(started, &timing, Instant::now());
         tokio::time::sleep_until(wake).await;
         // The tenure may have ended while we slept: step down before starting the next round.
-        if !tenure.leading(Instant::now()) && *role.borrow() == Role::Leader {
-            tracing::warn!(identity = %settings.identity, renew_deadline_secs = timing.renew_deadline().as_secs(),
-                "lease not renewed within the renew deadline; stepping down");
-            publish(&role, Role::Standby(None), &settings.identity);
-        }
+        expire(&mut tenure, &role, &settings);
     }
+}
+
+/// Steps down if the tenure has ended (the renew deadline passed without a successful round); returns whether it
+/// did. The tenure is then cleared, so the next rounds get the full request timeout again.
+fn expire(tenure: &mut Tenure, role: &watch::Sender<Role>, settings: &ElectionSettings) -> bool {
+    if tenure.until().is_none() || tenure.leading(Instant::now()) {
+        return false;
+    }
+    tenure.lost();
+    tracing::warn!(identity = %settings.identity,
+        renew_deadline_secs = settings.timing.renew_deadline().as_secs(),
+        "lease not renewed within the renew deadline; stepping down");
+    publish(role, Role::Standby(None), &settings.identity);
+    true
 }
 
 fn publish(role: &watch::Sender<Role>, next: Role, identity: &str) {

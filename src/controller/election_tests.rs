@@ -205,6 +205,13 @@ async fn a_call_slower_than_the_request_timeout_is_a_failure() {
         changes,
         vec![(secs(3.8), Role::Leader), (secs(10.0), Role::Standby(None))]
     );
+    // Answers come fast again from 35: the rounds after the step-down got the full request timeout again (not
+    // the ended tenure's deadline), so the round started at 33.7 ends at 35.7; the next one finds the Lease still
+    // ours and renews it.
+    link.set_delay(0);
+    tokio::time::sleep(secs(3.0)).await;
+    assert_eq!(a.lock().unwrap().last(), Some(&(secs(35.7), Role::Leader)));
+    assert_eq!(stored.lock().unwrap().version, version + 2);
 }
 
 #[tokio::test(start_paused = true)]
