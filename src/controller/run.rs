@@ -84,7 +84,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         namespace: args.cluster.config_namespace.clone(),
         name: args.lease_name.clone(),
         identity: identity.clone(),
-        timing: timing,
+        timing,
     };
     let leases: Api<Lease> = Api::namespaced(client.clone(), &election.namespace);
     let elector = tokio::spawn(election::run(leases.clone(), election.clone(), role_tx));
