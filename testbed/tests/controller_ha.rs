@@ -30,32 +30,42 @@ async fn holder(client: &Client, ns: &str) -> Option<String> {
         .holder_identity
 }
 
+/// The shared control plane and a client; namespace `ns` with a ConfigMap of one pool of `addresses`.
+async fn fixture(ns: &str, addresses: &str) -> (&'static ControlPlane, Client) {
+    let cp =
+        ControlPlane::shared().expect("the lab control plane (run `testbed/lab deps` as root)");
+    let client = cp.kube_client().await.expect("kube client");
+    namespace(&client, ns).await;
+    let config =
+        format!("address-pools:\n- name: default\n  protocol: bgp\n  addresses: [{addresses}]\n");
+    put_config(&client, ns, &config).await;
+    (cp, client)
+}
+
+/// Waits up to `secs` for `ctl` to hold the Lease.
+async fn holds_lease(client: &Client, ns: &str, ctl: &ControllerProcess, secs: u64) {
+    wait_for(
+        &format!("{} to hold the Lease", ctl.identity),
+        Duration::from_secs(secs),
+        Some(ctl),
+        || async {
+            (holder(client, ns).await.as_deref() == Some(ctl.identity.as_str())).then_some(())
+        },
+    )
+    .await;
+}
+
 fn writes_in(ctl: &ControllerProcess) -> usize {
     ctl.log().matches("status written").count()
 }
 
 #[tokio::test]
 async fn only_the_leader_writes_and_the_standby_takes_over_within_the_lease_time() {
-    let cp =
-        ControlPlane::shared().expect("the lab control plane (run `testbed/lab deps` as root)");
-    let client = cp.kube_client().await.expect("kube client");
     let ns = "ctl-ha";
-    namespace(&client, ns).await;
-    put_config(
-        &client,
-        ns,
-        "address-pools:\n- name: default\n  protocol: bgp\n  addresses: [203.0.113.32/29]\n",
-    )
-    .await;
+    let (cp, client) = fixture(ns, "203.0.113.32/29").await;
     let kubeconfig = cp.lab().kubeconfig_path();
     let mut a = ControllerProcess::start(&kubeconfig, ns, "ctl-a", &[]);
-    wait_for(
-        "ctl-a to hold the Lease",
-        Duration::from_secs(20),
-        Some(&a),
-        || async { (holder(&client, ns).await.as_deref() == Some("ctl-a")).then_some(()) },
-    )
-    .await;
+    holds_lease(&client, ns, &a, 20).await;
     let b = ControllerProcess::start(&kubeconfig, ns, "ctl-b", &[]);
     // The standby knows its role: ready, not leader.
     wait_for(
@@ -81,13 +91,7 @@ async fn only_the_leader_writes_and_the_standby_takes_over_within_the_lease_time
     // Kill the leader outright: no chance to release the Lease.
     a.kill();
     let killed = Instant::now();
-    wait_for(
-        "ctl-b to take the Lease",
-        Duration::from_secs(30),
-        Some(&b),
-        || async { (holder(&client, ns).await.as_deref() == Some("ctl-b")).then_some(()) },
-    )
-    .await;
+    holds_lease(&client, ns, &b, 30).await;
     let takeover = killed.elapsed();
     println!(
         "TAKEOVER after {:.2}s (lease {LEASE_SECS}s, retry {RETRY_SECS}s)",
@@ -127,13 +131,7 @@ async fn only_the_leader_writes_and_the_standby_takes_over_within_the_lease_time
         b.log()
     );
     assert!(b.log().contains("lease released"), "{}", b.log());
-    wait_for(
-        "ctl-c to take the released Lease",
-        Duration::from_secs(30),
-        Some(&c),
-        || async { (holder(&client, ns).await.as_deref() == Some("ctl-c")).then_some(()) },
-    )
-    .await;
+    holds_lease(&client, ns, &c, 30).await;
     let handover = stopping.elapsed();
     println!(
         "HANDOVER after SIGTERM {:.2}s (lease {LEASE_SECS}s, retry {RETRY_SECS}s; SIGKILL took {:.2}s)",
@@ -149,6 +147,29 @@ async fn only_the_leader_writes_and_the_standby_takes_over_within_the_lease_time
     let third = wait_assigned_or_refused(&client, ns, "third", &c).await;
     assert_eq!(ingress(&third), vec!["203.0.113.34"]);
     assert!(c.terminate(), "{}", c.log());
+}
+
+/// Waits until `ctl` logs that it stands by for `leader` (JSON log).
+async fn standing_by(ctl: &ControllerProcess, leader: &str) {
+    let line = format!(r#"Standby(Some(\"{leader}\"))"#);
+    wait_for(
+        &format!("{} to stand by for {leader}", ctl.identity),
+        Duration::from_secs(20),
+        Some(ctl),
+        || async { ctl.log().contains(&line).then_some(()) },
+    )
+    .await;
+}
+
+/// Creates Service `name` and waits for its condition (`ctl`'s log shown on a timeout); its ingress addresses.
+async fn created_and_assigned(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    ctl: &ControllerProcess,
+) -> Vec<String> {
+    create(client, ns, &lb_service(name, json!({}))).await;
+    ingress(&wait_assigned_or_refused(client, ns, name, ctl).await)
 }
 
 /// One successful write from the API server's audit log: who (by source address), what, when it arrived.
@@ -259,52 +280,29 @@ const RENEW_DEADLINE_SECS: u64 = 3;
 
 #[tokio::test]
 async fn a_leader_cut_off_from_the_api_server_stops_writing_before_the_standby_takes_over() {
-    let cp =
-        ControlPlane::shared().expect("the lab control plane (run `testbed/lab deps` as root)");
-    let lab = cp.lab();
-    let client = cp.kube_client().await.expect("kube client");
     let ns = "ctl-cut";
-    namespace(&client, ns).await;
-    put_config(
-        &client,
-        ns,
-        "address-pools:\n- name: default\n  protocol: bgp\n  addresses: [203.0.113.48/29]\n",
-    )
-    .await;
+    let (cp, client) = fixture(ns, "203.0.113.48/29").await;
+    let lab = cp.lab();
     let (netns_a, kubeconfig_a) = lab.lan_host("ctla", ADDR_A).expect("namespace for ctl-a");
     let (netns_b, kubeconfig_b) = lab.lan_host("ctlb", ADDR_B).expect("namespace for ctl-b");
     let json = ["--log-format", "json"];
     let a = ControllerProcess::start_in(Some(&netns_a), &kubeconfig_a, ns, "ctl-a", &json);
-    wait_for(
-        "ctl-a to hold the Lease",
-        Duration::from_secs(20),
-        Some(&a),
-        || async { (holder(&client, ns).await.as_deref() == Some("ctl-a")).then_some(()) },
-    )
-    .await;
+    holds_lease(&client, ns, &a, 20).await;
     let b = ControllerProcess::start_in(Some(&netns_b), &kubeconfig_b, ns, "ctl-b", &json);
-    wait_for(
-        "ctl-b to stand by",
-        Duration::from_secs(20),
-        Some(&b),
-        || async {
-            b.log()
-                .contains(r#"Standby(Some(\"ctl-a\"))"#)
-                .then_some(())
-        },
-    )
-    .await;
-    create(&client, ns, &lb_service("before", json!({}))).await;
-    let before = wait_assigned_or_refused(&client, ns, "before", &a).await;
-    assert_eq!(ingress(&before), vec!["203.0.113.48"]);
+    standing_by(&b, "ctl-a").await;
+    assert_eq!(
+        created_and_assigned(&client, ns, "before", &a).await,
+        vec!["203.0.113.48"]
+    );
 
     // Cut ctl-a off; the process keeps running. A Service created now is one only the new leader can see.
     cut_off(&netns_a, true);
     let cut_at = Timestamp::now();
     let cut = Instant::now();
-    create(&client, ns, &lb_service("during", json!({}))).await;
-    let during = wait_assigned_or_refused(&client, ns, "during", &b).await;
-    assert_eq!(ingress(&during), vec!["203.0.113.49"]);
+    assert_eq!(
+        created_and_assigned(&client, ns, "during", &b).await,
+        vec!["203.0.113.49"]
+    );
     println!(
         "the standby assigned a new Service {:.2}s after the leader was cut off",
         cut.elapsed().as_secs_f64()
@@ -319,20 +317,11 @@ async fn a_leader_cut_off_from_the_api_server_stops_writing_before_the_standby_t
 
     // Back on the network, ctl-a sees ctl-b's Lease and stays a standby: it writes nothing.
     cut_off(&netns_a, false);
-    wait_for(
-        "ctl-a to see ctl-b as leader",
-        Duration::from_secs(20),
-        Some(&a),
-        || async {
-            a.log()
-                .contains(r#"Standby(Some(\"ctl-b\"))"#)
-                .then_some(())
-        },
-    )
-    .await;
-    create(&client, ns, &lb_service("after", json!({}))).await;
-    let after = wait_assigned_or_refused(&client, ns, "after", &b).await;
-    assert_eq!(ingress(&after), vec!["203.0.113.50"]);
+    standing_by(&a, "ctl-b").await;
+    assert_eq!(
+        created_and_assigned(&client, ns, "after", &b).await,
+        vec!["203.0.113.50"]
+    );
     // One more second for any late write of ctl-a to show up in the audit log.
     tokio::time::sleep(Duration::from_secs(1)).await;
 
