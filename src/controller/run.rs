@@ -137,7 +137,12 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let (writing, writing_rx) = watch::channel(false);
     let writer = Writer {
         client: client.clone(),
-        events: EventSink::spawn(recorder, writing_rx, metrics.notices_dropped.clone()),
+        events: EventSink::spawn(
+            recorder,
+            writing_rx,
+            role_rx.clone(),
+            metrics.notices_dropped.clone(),
+        ),
         writing,
         params: PatchParams {
             field_manager: Some(FIELD_MANAGER.into()),
@@ -150,6 +155,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
             client.clone(),
             &args.cluster.config_namespace,
             FIELD_MANAGER,
+            role_rx.clone(),
         )
     });
     let mut config = ConfigInput {
