@@ -6,6 +6,7 @@
 //! new Services cost 1,000 status writes while they are being assigned, not 2,000 API writes. A notice that does
 //! not fit the lane's queue is dropped and counted, never waited for.
 
+use super::leader::Role;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, Recorder};
 use prometheus_client::metrics::counter::Counter;
@@ -70,15 +71,18 @@ pub struct EventSink {
 }
 
 impl EventSink {
-    /// Starts the two publishing lanes. Notices wait while `writing` is true.
+    /// Starts the publishing lanes. Notices wait while `writing` is true. Events are published only while `role`
+    /// is [`Role::Leader`]: what is still queued when the replica steps down is dropped.
     pub fn spawn(
         recorder: Recorder,
         writing: watch::Receiver<bool>,
+        role: watch::Receiver<Role>,
         dropped_notices: Counter,
     ) -> EventSink {
         let (warnings, warning_rx) = mpsc::channel(WARNING_QUEUE);
         let (notices, notice_rx) = mpsc::channel(NOTICE_QUEUE);
         let (problems, problem_rx) = mpsc::channel(NOTICE_QUEUE);
+        let recorder = Leading { recorder, role };
         tokio::spawn(publish_warnings(recorder.clone(), warning_rx));
         tokio::spawn(publish_budgeted(recorder.clone(), problem_rx, None));
         tokio::spawn(publish_budgeted(recorder, notice_rx, Some(writing)));
@@ -114,14 +118,25 @@ impl EventSink {
     }
 }
 
-async fn publish(recorder: &Recorder, event: &Event, regarding: &ObjectReference) {
-    if let Err(err) = recorder.publish(event, regarding).await {
+/// The recorder, used only while this replica leads.
+#[derive(Clone)]
+struct Leading {
+    recorder: Recorder,
+    role: watch::Receiver<Role>,
+}
+
+async fn publish(leading: &Leading, event: &Event, regarding: &ObjectReference) {
+    if *leading.role.borrow() != Role::Leader {
+        tracing::debug!(object = ?regarding.name, reason = %event.reason, "not leading; event dropped");
+        return;
+    }
+    if let Err(err) = leading.recorder.publish(event, regarding).await {
         tracing::warn!(object = ?regarding.name, reason = %event.reason, error = %err,
             "cannot record event");
     }
 }
 
-async fn publish_warnings(recorder: Recorder, rx: mpsc::Receiver<(Event, ObjectReference)>) {
+async fn publish_warnings(recorder: Leading, rx: mpsc::Receiver<(Event, ObjectReference)>) {
     use futures::StreamExt;
     let stream =
         futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
@@ -136,7 +151,7 @@ async fn publish_warnings(recorder: Recorder, rx: mpsc::Receiver<(Event, ObjectR
 /// Publishes at most [`NOTICE_BURST`] at once and [`NOTICES_PER_SECOND`] after that; with `writing`, only while
 /// no status writes are in flight.
 async fn publish_budgeted(
-    recorder: Recorder,
+    recorder: Leading,
     mut rx: mpsc::Receiver<(Event, ObjectReference)>,
     mut writing: Option<watch::Receiver<bool>>,
 ) {

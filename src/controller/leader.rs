@@ -1,17 +1,22 @@
-//! Leader election over a `coordination.k8s.io/v1` Lease: one replica writes, the others stand by and know it.
+//! Leader election over a `coordination.k8s.io/v1` Lease, the pure part: one replica writes, the others stand by
+//! and know it.
 //!
-//! [`LeaseElection`] is the pure decision (what to do with the Lease as last read, given the local clock); the
-//! [`run`] loop reads and writes the Lease and publishes the [`Role`]. Like client-go, expiry is judged by how
-//! long the Lease has gone unchanged on *our* clock, never by comparing its timestamps with our clock, so clock
-//! skew between replicas cannot make two leaders.
+//! [`LeaseElection`] decides what to do with the Lease as last read, given the local clock; [`Timing`] holds
+//! client-go's three durations (lease duration, renew deadline, retry period) plus a timeout on every Lease call;
+//! [`Tenure`] says until when the leader may write. The loop that reads and writes the Lease is
+//! [`super::election`]. Like client-go, expiry is judged by how long the Lease has gone unchanged on *our* clock,
+//! never by comparing its timestamps with our clock, so clock skew between replicas cannot make two leaders.
+//!
+//! Why the leader stops before a standby starts: a leader's tenure ends `renew_deadline` after the *start* of
+//! its last successful round. A standby sees that round's renewal no earlier than the API server stored it,
+//! which is after the round started, and waits `lease_duration` from then. As `renew_deadline < lease_duration`,
+//! the old leader has stopped `lease_duration - renew_deadline` before the earliest takeover; every Lease call
+//! is cut off at the tenure's end, so a hung call cannot keep it leading.
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
-use kube::Api;
-use kube::api::PostParams;
 use std::time::Duration;
-use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// This replica's role.
@@ -45,9 +50,13 @@ pub enum Decision {
 #[derive(Debug)]
 pub struct LeaseElection {
     identity: String,
-    /// The holder and renew time last seen, and when we first saw them.
-    observed: Option<(Option<String>, Option<Timestamp>, Instant)>,
+    /// The holder, renew time and resourceVersion last seen, and when we first saw them.
+    observed: Option<(Observed, Instant)>,
 }
+
+/// What tells one version of the Lease from the next: any write changes its resourceVersion (client-go compares
+/// the whole record, to the same effect).
+type Observed = (Option<String>, Option<Timestamp>, Option<String>);
 
 impl LeaseElection {
     /// An election for this replica's identity.
@@ -59,11 +68,13 @@ impl LeaseElection {
     }
 
     /// Decides what to do with the Lease just read (`None`: it does not exist), at local time `now`.
-    pub fn decide(&mut self, lease: Option<&LeaseSpec>, now: Instant) -> Decision {
-        let Some(spec) = lease else {
+    pub fn decide(&mut self, lease: Option<&Lease>, now: Instant) -> Decision {
+        let Some(lease) = lease else {
             self.observed = None;
             return Decision::Create;
         };
+        let default = LeaseSpec::default();
+        let spec = lease.spec.as_ref().unwrap_or(&default);
         let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
         if holder.as_deref() == Some(self.identity.as_str()) {
             return Decision::Renew;
@@ -71,11 +82,15 @@ impl LeaseElection {
         let Some(current) = holder.clone() else {
             return Decision::TakeOver;
         };
-        let renew = spec.renew_time.as_ref().map(|t| t.0);
+        let seen: Observed = (
+            holder,
+            spec.renew_time.as_ref().map(|t| t.0),
+            lease.metadata.resource_version.clone(),
+        );
         let since = match &self.observed {
-            Some((h, r, at)) if *h == holder && *r == renew => *at,
+            Some((last, at)) if *last == seen => *at,
             _ => {
-                self.observed = Some((holder.clone(), renew, now));
+                self.observed = Some((seen, now));
                 now
             }
         };
@@ -92,121 +107,141 @@ impl LeaseElection {
     }
 }
 
-/// Settings of the election.
-#[derive(Clone, Debug)]
-pub struct ElectionSettings {
-    /// The Lease's namespace.
-    pub namespace: String,
-    /// The Lease's name.
-    pub name: String,
-    /// This replica's identity (pod name).
-    pub identity: String,
-    /// How long a Lease stays valid without renewal.
-    pub lease_duration: Duration,
-    /// How often the Lease is read and renewed.
-    pub retry_period: Duration,
+/// The election's durations: client-go's `LeaseDuration`, `RenewDeadline` and `RetryPeriod`, plus the timeout of
+/// each Lease call. Built only through [`Timing::new`], which enforces `retry < renew deadline < lease`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    lease_duration: Duration,
+    renew_deadline: Duration,
+    retry_period: Duration,
+    request_timeout: Duration,
 }
 
-/// Runs the election forever, publishing the role on `role`. A replica that fails to renew within the lease
-/// duration steps down before anyone else can take over.
-pub async fn run(client: kube::Client, settings: ElectionSettings, role: watch::Sender<Role>) {
-    let api: Api<Lease> = Api::namespaced(client, &settings.namespace);
-    let mut election = LeaseElection::new(settings.identity.clone());
-    let mut last_renewed: Option<Instant> = None;
-    loop {
-        let now = Instant::now();
-        let outcome = step(&api, &settings, &mut election, now).await;
-        let next = match outcome {
-            Ok(Some(())) => {
-                last_renewed = Some(now);
-                Role::Leader
+/// Election durations that cannot work together.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TimingError {
+    /// A duration is zero.
+    #[error("--{flag} must be at least 1 second")]
+    Zero {
+        /// The flag.
+        flag: &'static str,
+    },
+    /// The renew deadline is not below the lease duration.
+    #[error(
+        "--lease-renew-deadline-secs ({renew_deadline}s) must be below --lease-duration-secs ({lease_duration}s): \
+         a leader that cannot renew must stop writing before a standby may take over"
+    )]
+    RenewDeadlineNotBelowLease {
+        /// Seconds.
+        renew_deadline: u64,
+        /// Seconds.
+        lease_duration: u64,
+    },
+    /// The retry period is not below the renew deadline.
+    #[error(
+        "--lease-retry-secs ({retry_period}s) must be below --lease-renew-deadline-secs ({renew_deadline}s): \
+         a leader must get more than one try to renew before it steps down"
+    )]
+    RetryNotBelowRenewDeadline {
+        /// Seconds.
+        retry_period: u64,
+        /// Seconds.
+        renew_deadline: u64,
+    },
+}
+
+impl Timing {
+    /// Checks and builds the durations (whole seconds, as the flags give them).
+    pub fn new(
+        lease_duration_secs: u64,
+        renew_deadline_secs: u64,
+        retry_secs: u64,
+        request_timeout_secs: u64,
+    ) -> Result<Timing, TimingError> {
+        for (value, flag) in [
+            (lease_duration_secs, "lease-duration-secs"),
+            (renew_deadline_secs, "lease-renew-deadline-secs"),
+            (retry_secs, "lease-retry-secs"),
+            (request_timeout_secs, "lease-request-timeout-secs"),
+        ] {
+            if value == 0 {
+                return Err(TimingError::Zero { flag });
             }
-            Ok(None) => Role::Standby(current_holder(&api, &settings.name).await),
-            Err(err) => {
-                tracing::warn!(error = %err, lease = %settings.name, "lease update failed");
-                // Keep leading only while our last renewal is certainly still valid.
-                let still_valid = last_renewed.is_some_and(|at| {
-                    now.saturating_duration_since(at) + settings.retry_period
-                        < settings.lease_duration
-                });
-                if still_valid && *role.borrow() == Role::Leader {
-                    Role::Leader
-                } else {
-                    last_renewed = None;
-                    Role::Standby(None)
-                }
-            }
-        };
-        role.send_if_modified(|current| {
-            if *current != next {
-                tracing::info!(role = ?next, identity = %settings.identity, "leader election");
-                *current = next;
-                true
-            } else {
-                false
-            }
-        });
-        tokio::time::sleep(settings.retry_period).await;
+        }
+        if renew_deadline_secs >= lease_duration_secs {
+            return Err(TimingError::RenewDeadlineNotBelowLease {
+                renew_deadline: renew_deadline_secs,
+                lease_duration: lease_duration_secs,
+            });
+        }
+        if retry_secs >= renew_deadline_secs {
+            return Err(TimingError::RetryNotBelowRenewDeadline {
+                retry_period: retry_secs,
+                renew_deadline: renew_deadline_secs,
+            });
+        }
+        Ok(Timing {
+            lease_duration: Duration::from_secs(lease_duration_secs),
+            renew_deadline: Duration::from_secs(renew_deadline_secs),
+            retry_period: Duration::from_secs(retry_secs),
+            request_timeout: Duration::from_secs(request_timeout_secs),
+        })
+    }
+
+    /// How long a Lease stays valid without renewal (written as `leaseDurationSeconds`).
+    pub fn lease_duration(&self) -> Duration {
+        self.lease_duration
+    }
+
+    /// How long after the start of its last successful round a leader that cannot renew keeps writing.
+    pub fn renew_deadline(&self) -> Duration {
+        self.renew_deadline
+    }
+
+    /// When a Lease call started at `now` is abandoned as failed: after the request timeout, and never later
+    /// than the end of the tenure (`leading_until`), so the step-down is never late.
+    pub fn call_deadline(&self, now: Instant, leading_until: Option<Instant>) -> Instant {
+        let timeout = now + self.request_timeout;
+        leading_until.map_or(timeout, |until| timeout.min(until))
     }
 }
 
-/// One read-decide-write round. `Ok(Some(()))`: we hold the Lease now; `Ok(None)`: someone else does.
-async fn step(
-    api: &Api<Lease>,
-    settings: &ElectionSettings,
-    election: &mut LeaseElection,
-    now: Instant,
-) -> Result<Option<()>, kube::Error> {
-    let lease = api.get_opt(&settings.name).await?;
-    let decision = election.decide(lease.as_ref().and_then(|l| l.spec.as_ref()), now);
-    let stamp = MicroTime(Timestamp::now());
-    let duration = i32::try_from(settings.lease_duration.as_secs()).unwrap_or(i32::MAX);
-    match (decision, lease) {
-        (Decision::Wait { .. }, _) => Ok(None),
-        (Decision::Create, _) => {
-            let lease = Lease {
-                metadata: ObjectMeta {
-                    name: Some(settings.name.clone()),
-                    namespace: Some(settings.namespace.clone()),
-                    ..ObjectMeta::default()
-                },
-                spec: Some(LeaseSpec {
-                    holder_identity: Some(settings.identity.clone()),
-                    lease_duration_seconds: Some(duration),
-                    acquire_time: Some(stamp.clone()),
-                    renew_time: Some(stamp),
-                    lease_transitions: Some(0),
-                    ..LeaseSpec::default()
-                }),
-            };
-            match api.create(&PostParams::default(), &lease).await {
-                Ok(_) => Ok(Some(())),
-                Err(kube::Error::Api(status)) if status.code == 409 => Ok(None),
-                Err(err) => Err(err),
-            }
+/// Until when this replica may write as the leader.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tenure {
+    until: Option<Instant>,
+}
+
+impl Tenure {
+    /// A round that started at `started` created, renewed or took over the Lease: lead until the renew deadline
+    /// counted from the round's start (the Lease was written after it).
+    pub fn renewed(&mut self, started: Instant, timing: &Timing) {
+        self.until = Some(started + timing.renew_deadline);
+    }
+
+    /// Another replica holds the Lease: stop at once.
+    pub fn lost(&mut self) {
+        self.until = None;
+    }
+
+    /// Whether this replica leads at `now` (strictly before the end of its tenure).
+    pub fn leading(&self, now: Instant) -> bool {
+        self.until.is_some_and(|until| now < until)
+    }
+
+    /// The end of the tenure, if this replica has one.
+    pub fn until(&self) -> Option<Instant> {
+        self.until
+    }
+
+    /// When the next round starts, the last having started at `started`: a retry period later, or at the end of
+    /// the tenure if that comes first (to step down on time even while a round is failing).
+    pub fn next_round(&self, started: Instant, timing: &Timing, now: Instant) -> Instant {
+        let next = started + timing.retry_period;
+        match self.until {
+            Some(until) if until > now => next.min(until),
+            _ => next,
         }
-        (decision, Some(mut lease)) => {
-            let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
-            if decision == Decision::TakeOver {
-                spec.holder_identity = Some(settings.identity.clone());
-                spec.acquire_time = Some(stamp.clone());
-                spec.lease_transitions =
-                    Some(spec.lease_transitions.unwrap_or(0).saturating_add(1));
-            }
-            spec.lease_duration_seconds = Some(duration);
-            spec.renew_time = Some(stamp);
-            // `replace` carries the resourceVersion we read: if another replica wrote in between, it fails
-            // with 409 and we stay standby.
-            match api
-                .replace(&settings.name, &PostParams::default(), &lease)
-                .await
-            {
-                Ok(_) => Ok(Some(())),
-                Err(kube::Error::Api(status)) if status.code == 409 => Ok(None),
-                Err(err) => Err(err),
-            }
-        }
-        (_, None) => Ok(None),
     }
 }
 
@@ -224,41 +259,6 @@ pub fn released(spec: &LeaseSpec, now: Timestamp) -> LeaseSpec {
     }
 }
 
-/// Releases the Lease if this replica holds it (call after the [`run`] loop stopped). Returns whether it did.
-/// If another replica wrote in between, the Lease is left alone.
-pub async fn release(
-    client: kube::Client,
-    settings: &ElectionSettings,
-) -> Result<bool, kube::Error> {
-    let api: Api<Lease> = Api::namespaced(client, &settings.namespace);
-    let Some(mut lease) = api.get_opt(&settings.name).await? else {
-        return Ok(false);
-    };
-    let Some(spec) = lease.spec.as_ref() else {
-        return Ok(false);
-    };
-    if spec.holder_identity.as_deref() != Some(settings.identity.as_str()) {
-        return Ok(false);
-    }
-    lease.spec = Some(released(spec, Timestamp::now()));
-    match api
-        .replace(&settings.name, &PostParams::default(), &lease)
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
-        Err(err) => Err(err),
-    }
-}
-
-async fn current_holder(api: &Api<Lease>, name: &str) -> Option<String> {
-    api.get_opt(name)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|l| l.spec?.holder_identity)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,12 +272,19 @@ mod tests {
         }
     }
 
+    fn lease(spec: LeaseSpec) -> Lease {
+        Lease {
+            spec: Some(spec),
+            ..Lease::default()
+        }
+    }
+
     #[test]
     fn missing_lease_is_created_and_our_own_is_renewed() {
         let mut e = LeaseElection::new("a");
         let t0 = Instant::now();
         assert_eq!(e.decide(None, t0), Decision::Create);
-        assert_eq!(e.decide(Some(&held_by("a", 1)), t0), Decision::Renew);
+        assert_eq!(e.decide(Some(&lease(held_by("a", 1))), t0), Decision::Renew);
     }
 
     #[test]
@@ -287,22 +294,28 @@ mod tests {
         let wait = Decision::Wait {
             holder: Some("a".into()),
         };
-        assert_eq!(e.decide(Some(&held_by("a", 100)), t0), wait);
+        assert_eq!(e.decide(Some(&lease(held_by("a", 100))), t0), wait);
         assert_eq!(
-            e.decide(Some(&held_by("a", 100)), t0 + Duration::from_secs(9)),
+            e.decide(Some(&lease(held_by("a", 100))), t0 + Duration::from_secs(9)),
             wait
         );
         // A renewal restarts the clock.
         assert_eq!(
-            e.decide(Some(&held_by("a", 105)), t0 + Duration::from_secs(9)),
+            e.decide(Some(&lease(held_by("a", 105))), t0 + Duration::from_secs(9)),
             wait
         );
         assert_eq!(
-            e.decide(Some(&held_by("a", 105)), t0 + Duration::from_secs(18)),
+            e.decide(
+                Some(&lease(held_by("a", 105))),
+                t0 + Duration::from_secs(18)
+            ),
             wait
         );
         assert_eq!(
-            e.decide(Some(&held_by("a", 105)), t0 + Duration::from_secs(19)),
+            e.decide(
+                Some(&lease(held_by("a", 105))),
+                t0 + Duration::from_secs(19)
+            ),
             Decision::TakeOver
         );
     }
@@ -327,12 +340,12 @@ mod tests {
         let mut standby = LeaseElection::new("b");
         let t0 = Instant::now();
         assert_eq!(
-            standby.decide(Some(&spec), t0),
+            standby.decide(Some(&lease(spec.clone())), t0),
             Decision::Wait {
                 holder: Some("a".into())
             }
         );
-        assert_eq!(standby.decide(Some(&out), t0), Decision::TakeOver);
+        assert_eq!(standby.decide(Some(&lease(out)), t0), Decision::TakeOver);
     }
 
     #[test]
@@ -340,6 +353,102 @@ mod tests {
         let mut e = LeaseElection::new("b");
         let mut spec = held_by("a", 1);
         spec.holder_identity = Some(String::new());
-        assert_eq!(e.decide(Some(&spec), Instant::now()), Decision::TakeOver);
+        assert_eq!(
+            e.decide(Some(&lease(spec.clone())), Instant::now()),
+            Decision::TakeOver
+        );
+    }
+
+    #[test]
+    fn any_write_restarts_the_expiry_clock_even_with_the_same_renew_time() {
+        let mut e = LeaseElection::new("b");
+        let t0 = Instant::now();
+        let mut l = lease(held_by("a", 100));
+        l.metadata.resource_version = Some("1".into());
+        let wait = Decision::Wait {
+            holder: Some("a".into()),
+        };
+        assert_eq!(e.decide(Some(&l), t0), wait);
+        l.metadata.resource_version = Some("2".into());
+        assert_eq!(e.decide(Some(&l), t0 + Duration::from_secs(9)), wait);
+        assert_eq!(e.decide(Some(&l), t0 + Duration::from_secs(18)), wait);
+        assert_eq!(
+            e.decide(Some(&l), t0 + Duration::from_secs(19)),
+            Decision::TakeOver
+        );
+    }
+
+    #[test]
+    fn timing_needs_retry_below_renew_deadline_below_lease_duration() {
+        assert_eq!(
+            Timing::new(15, 15, 2, 2),
+            Err(TimingError::RenewDeadlineNotBelowLease {
+                renew_deadline: 15,
+                lease_duration: 15
+            })
+        );
+        assert_eq!(
+            Timing::new(15, 10, 10, 2),
+            Err(TimingError::RetryNotBelowRenewDeadline {
+                retry_period: 10,
+                renew_deadline: 10
+            })
+        );
+        assert_eq!(
+            Timing::new(15, 10, 2, 0),
+            Err(TimingError::Zero {
+                flag: "lease-request-timeout-secs"
+            })
+        );
+        assert_eq!(
+            Timing::new(15, 16, 2, 2).unwrap_err().to_string(),
+            "--lease-renew-deadline-secs (16s) must be below --lease-duration-secs (15s): a leader that cannot \
+             renew must stop writing before a standby may take over"
+        );
+        let t = Timing::new(15, 10, 2, 2).unwrap();
+        assert_eq!(
+            (t.lease_duration(), t.renew_deadline(), t.retry_period),
+            (
+                Duration::from_secs(15),
+                Duration::from_secs(10),
+                Duration::from_secs(2)
+            )
+        );
+    }
+
+    #[test]
+    fn a_call_is_cut_off_at_the_request_timeout_or_the_end_of_the_tenure() {
+        let t = Timing::new(15, 10, 2, 3).unwrap();
+        let t0 = Instant::now();
+        assert_eq!(t.call_deadline(t0, None), t0 + Duration::from_secs(3));
+        let until = t0 + Duration::from_secs(1);
+        assert_eq!(t.call_deadline(t0, Some(until)), until);
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!(
+            t.call_deadline(t0, Some(later)),
+            t0 + Duration::from_secs(3)
+        );
+    }
+
+    #[test]
+    fn a_tenure_ends_at_the_renew_deadline_after_the_last_good_round_started() {
+        let t = Timing::new(15, 10, 2, 2).unwrap();
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut tenure = Tenure::default();
+        assert!(!tenure.leading(t0));
+        tenure.renewed(t0, &t);
+        assert!(tenure.leading(t0 + s(9)));
+        assert!(!tenure.leading(t0 + s(10)));
+        assert!(t0 + t.renew_deadline() < t0 + t.lease_duration());
+        // Rounds every retry period; the last one before the deadline wakes exactly at it.
+        assert_eq!(tenure.next_round(t0, &t, t0 + s(1)), t0 + s(2));
+        assert_eq!(tenure.next_round(t0 + s(9), &t, t0 + s(9)), t0 + s(10));
+        // A renewal moves the end.
+        tenure.renewed(t0 + s(8), &t);
+        assert_eq!(tenure.until(), Some(t0 + s(18)));
+        tenure.lost();
+        assert!(!tenure.leading(t0 + s(8)));
+        assert_eq!(tenure.next_round(t0 + s(8), &t, t0 + s(8)), t0 + s(10));
     }
 }

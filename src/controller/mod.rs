@@ -6,12 +6,14 @@
 //!   re-list and leader change;
 //! - [`attributes`]: the `ferrolb.io/BGPAttributesAccepted` condition from the pool's attribute policy;
 //! - [`events`]: Event publishing off the write path (warnings always, routine notices rate-limited);
-//! - [`leader`]: Lease-based leader election, released on SIGTERM/SIGINT;
+//! - [`leader`]: Lease-based leader election, the pure part (decisions, durations, the leader's tenure);
+//! - [`election`]: the election loop on the API server, every Lease call bounded; released on SIGTERM/SIGINT;
 //! - [`metrics`]: the Prometheus metrics;
 //! - [`pool_status`]: `IPAddressPool.status` counters (with MetalLB's CRDs as the configuration source);
 //! - [`run`]: the watchers and the writer that tie them together.
 
 pub mod attributes;
+pub mod election;
 pub mod events;
 pub mod leader;
 pub mod metrics;
@@ -44,12 +46,21 @@ pub struct ControllerArgs {
     /// This replica's identity in the Lease (default: `$POD_NAME`, else the host name and process id).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
-    /// Seconds a Lease stays valid without renewal; a standby takes over after this long.
+    /// Seconds a Lease stays valid without renewal (`leaseDurationSeconds`); a standby takes over after it saw
+    /// the Lease unchanged for this long.
     #[arg(long, default_value_t = 15)]
     pub lease_duration_secs: u64,
-    /// Seconds between Lease renewals (and reads, on a standby).
+    /// Seconds a leader that cannot renew keeps writing, counted from the start of its last successful renewal;
+    /// then it stops. Must be below `--lease-duration-secs`.
+    #[arg(long, default_value_t = 10)]
+    pub lease_renew_deadline_secs: u64,
+    /// Seconds between Lease renewals (and reads, on a standby). Must be below `--lease-renew-deadline-secs`.
     #[arg(long, default_value_t = 2)]
     pub lease_retry_secs: u64,
+    /// Seconds after which a Lease call (read or write) without an answer counts as failed; a call is also cut
+    /// off at the renew deadline.
+    #[arg(long, default_value_t = 2)]
+    pub lease_request_timeout_secs: u64,
 }
 
 impl ControllerArgs {

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::watch;
 
+use super::leader::Role;
 use crate::crds::{GROUP, IPAddressPoolStatus};
 
 /// Minimum time between two rounds of pool status writes (bursts of changes are coalesced into one).
@@ -72,8 +73,14 @@ pub struct PoolStatusWriter {
 }
 
 impl PoolStatusWriter {
-    /// Starts the background writer for the `IPAddressPool`s of `namespace` (the config namespace).
-    pub fn spawn(client: Client, namespace: &str, field_manager: &str) -> PoolStatusWriter {
+    /// Starts the background writer for the `IPAddressPool`s of `namespace` (the config namespace). It writes
+    /// only while `role` is [`Role::Leader`]: a replica that stepped down sends nothing more.
+    pub fn spawn(
+        client: Client,
+        namespace: &str,
+        field_manager: &str,
+        role: watch::Receiver<Role>,
+    ) -> PoolStatusWriter {
         let (tx, rx) = watch::channel(Wanted::default());
         let resource = ApiResource {
             group: GROUP.into(),
@@ -87,7 +94,7 @@ impl PoolStatusWriter {
             field_manager: Some(field_manager.into()),
             ..PatchParams::default()
         };
-        tokio::spawn(write_loop(api, params, rx));
+        tokio::spawn(write_loop(api, params, rx, role));
         PoolStatusWriter { tx }
     }
 
@@ -113,7 +120,12 @@ impl PoolStatusWriter {
 
 /// Writes the changed pools, then waits [`MIN_INTERVAL`] (or [`RETRY_AFTER`] after a failure) and for the next
 /// change. Ends when the [`PoolStatusWriter`] is dropped.
-async fn write_loop(api: Api<DynamicObject>, params: PatchParams, mut rx: watch::Receiver<Wanted>) {
+async fn write_loop(
+    api: Api<DynamicObject>,
+    params: PatchParams,
+    mut rx: watch::Receiver<Wanted>,
+    role: watch::Receiver<Role>,
+) {
     let mut written: BTreeMap<String, IPAddressPoolStatus> = BTreeMap::new();
     let mut generation = 0;
     let mut failed = false;
@@ -132,6 +144,10 @@ async fn write_loop(api: Api<DynamicObject>, params: PatchParams, mut rx: watch:
         for (pool, status) in &wanted.counts {
             if written.get(pool) == Some(status) {
                 continue;
+            }
+            if *role.borrow() != Role::Leader {
+                // Not written; on becoming leader again `rewrite_all` starts over.
+                break;
             }
             match api
                 .patch_status(pool, &params, &Patch::Merge(status_patch(status)))

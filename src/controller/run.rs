@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
@@ -17,8 +18,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
 use super::ControllerArgs;
+use super::election::{self, ElectionSettings};
 use super::events::EventSink;
-use super::leader::{self, ElectionSettings, Role};
+use super::leader::{Role, Timing};
 use super::metrics::ControllerMetrics;
 use super::pool_status::PoolStatusWriter;
 use super::service::{ServiceFilter, trimmed};
@@ -61,6 +63,12 @@ enum Input {
 pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("cannot catch SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("cannot catch SIGINT")?;
+    let timing = Timing::new(
+        args.lease_duration_secs,
+        args.lease_renew_deadline_secs,
+        args.lease_retry_secs,
+        args.lease_request_timeout_secs,
+    )?;
     let client = Client::try_default()
         .await
         .context("cannot build a Kubernetes client (in-cluster or $KUBECONFIG)")?;
@@ -76,10 +84,10 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         namespace: args.cluster.config_namespace.clone(),
         name: args.lease_name.clone(),
         identity: identity.clone(),
-        lease_duration: Duration::from_secs(args.lease_duration_secs.max(1)),
-        retry_period: Duration::from_secs(args.lease_retry_secs.max(1)),
+        timing,
     };
-    let elector = tokio::spawn(leader::run(client.clone(), election.clone(), role_tx));
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &election.namespace);
+    let elector = tokio::spawn(election::run(leases.clone(), election.clone(), role_tx));
 
     let (tx, mut rx) = mpsc::channel::<Input>(4096);
     let services: Api<Service> = match &args.namespace {
@@ -129,7 +137,12 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let (writing, writing_rx) = watch::channel(false);
     let writer = Writer {
         client: client.clone(),
-        events: EventSink::spawn(recorder, writing_rx, metrics.notices_dropped.clone()),
+        events: EventSink::spawn(
+            recorder,
+            writing_rx,
+            role_rx.clone(),
+            metrics.notices_dropped.clone(),
+        ),
         writing,
         params: PatchParams {
             field_manager: Some(FIELD_MANAGER.into()),
@@ -142,6 +155,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
             client.clone(),
             &args.cluster.config_namespace,
             FIELD_MANAGER,
+            role_rx.clone(),
         )
     });
     let mut config = ConfigInput {
@@ -208,7 +222,18 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
             }
         }
         if !writes.is_empty() {
-            writer.write_all(&mut state, &metrics, writes).await;
+            // The writes stop the moment leadership is lost (the elector steps down at its renew deadline, before
+            // a standby can take over): the ones not sent yet are dropped, the new leader rebuilds from statuses.
+            let lost = tokio::select! {
+                () = writer.write_all(&mut state, &metrics, writes) => None,
+                now = role_rx.wait_for(|r| *r != Role::Leader) => Some(now.map(|r| r.clone())),
+            };
+            if let Some(now) = lost {
+                tracing::warn!("leadership lost during status writes; the rest are abandoned");
+                writer.writing.send_replace(false);
+                role = now.context("leader election stopped")?;
+                metrics.leader.set(0);
+            }
         }
     };
     // Writes are awaited inside the loop, so none is in flight now. Stop renewing, then hand the Lease over at
@@ -216,7 +241,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     elector.abort();
     let _ = elector.await;
     if role == Role::Leader {
-        match leader::release(client, &election).await {
+        match election::release(&leases, &election).await {
             Ok(true) => tracing::info!(signal = stop, "stopping; lease released"),
             Ok(false) => tracing::info!(signal = stop, "stopping; lease no longer ours"),
             Err(err) => {

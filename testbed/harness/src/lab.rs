@@ -328,6 +328,24 @@ impl Lab {
         })
     }
 
+    /// `testbed/lab lan-host NAME ADDR`: a namespace `<lab>-NAME` on the node LAN with `addr` (198.18.0.100-254),
+    /// routed via the router, removed with the lab. Returns the namespace and an admin kubeconfig that reaches
+    /// the API server at the router's LAN address (so a test can cut that namespace's traffic off on its own).
+    pub fn lan_host(&self, name: &str, addr: &str) -> Result<(String, PathBuf), LabError> {
+        let ns = run_stdout(
+            Command::new(lab_script()).args(["--lab", &self.name, "lan-host", name, addr]),
+        )?;
+        Ok((
+            ns.trim().to_owned(),
+            self.dir.join(format!("{name}.kubeconfig")),
+        ))
+    }
+
+    /// The API server's audit log (JSON lines): writes of Leases and of Service status, see `testbed/lab`.
+    pub fn audit_log_path(&self) -> PathBuf {
+        self.dir.join("audit.log")
+    }
+
     /// Starts a GoBGP speaker in node `node` that peers with the router (see [`crate::GobgpSpeaker`]).
     pub fn start_gobgp(&self, node: usize) -> Result<crate::GobgpSpeaker, LabError> {
         crate::GobgpSpeaker::start(self, node)

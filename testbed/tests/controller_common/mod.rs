@@ -36,6 +36,18 @@ impl ControllerProcess {
         identity: &str,
         extra: &[&str],
     ) -> ControllerProcess {
+        ControllerProcess::start_in(None, kubeconfig, namespace, identity, extra)
+    }
+
+    /// [`ControllerProcess::start`] in network namespace `netns` (`ip netns exec`, which execs: the recorded pid
+    /// is the controller's). Its HTTP port is then inside that namespace.
+    pub fn start_in(
+        netns: Option<&str>,
+        kubeconfig: &Path,
+        namespace: &str,
+        identity: &str,
+        extra: &[&str],
+    ) -> ControllerProcess {
         let metrics_port = free_port();
         let log =
             std::env::temp_dir().join(format!("ferrolb-controller-{namespace}-{identity}.log"));
@@ -44,7 +56,15 @@ impl ControllerProcess {
         // `FERROLB_CONTROLLER_BIN` runs another build (e.g. an older commit's, for before/after figures).
         let binary = std::env::var("FERROLB_CONTROLLER_BIN")
             .unwrap_or_else(|_| env!("CARGO_BIN_EXE_ferrolb").to_owned());
-        let child = Command::new(binary)
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, &binary]);
+                c
+            }
+            None => Command::new(&binary),
+        };
+        let child = command
             .args([
                 "controller",
                 "--config-namespace",
@@ -58,7 +78,11 @@ impl ControllerProcess {
                 identity,
                 "--lease-duration-secs",
                 "4",
+                "--lease-renew-deadline-secs",
+                "3",
                 "--lease-retry-secs",
+                "1",
+                "--lease-request-timeout-secs",
                 "1",
             ])
             .args(extra)
