@@ -628,7 +628,7 @@ fn control_plane_vip_ecmp_and_active_backup() {
     }
     // One after the other: `testbed/lab` signs each certificate with the lab CA (one serial file).
     let mut apiservers: Vec<i32> = (1..=3).map(|i| start_apiserver(&lab, i)).collect();
-    let _ticker = Ticker::start(&lab);
+    let ticker = Ticker::start(&lab);
     let (mut rows, mut watch_rows) = (Vec::new(), Vec::new());
 
     let mut vips = ecmp_scenario(&lab, &mut apiservers, &mut rows, &mut watch_rows);
@@ -651,6 +651,7 @@ fn control_plane_vip_ecmp_and_active_backup() {
     drop(vips);
     active_backup_scenario(&lab, &mut apiservers, &mut rows, &mut watch_rows);
     baseline_scenario(&lab, &mut apiservers, &mut rows, &mut watch_rows);
+    drop(ticker);
 
     println!();
     println!(

@@ -295,10 +295,8 @@ pub fn holders(lab: &Lab, client: &str) -> BTreeMap<u16, usize> {
 
 /// Changes the ConfigMap the watches follow once a second (through the lab's own API server, not the VIP), so
 /// every watch carries data, as watches in a live cluster do, and HAProxy's idle timeouts never close one.
-pub struct Ticker {
-    child: Child,
-    stop: PathBuf,
-}
+/// Stopped when dropped (its pid is also recorded, for `lab down`).
+pub struct Ticker(Child);
 
 impl Ticker {
     /// Creates the ConfigMap and starts changing it.
@@ -306,12 +304,9 @@ impl Ticker {
         let _ = lab.kubectl(&["delete", "configmap", "cpvip-tick", "--ignore-not-found"]);
         lab.kubectl(&["create", "configmap", "cpvip-tick", "--from-literal=t=0"])
             .unwrap();
-        let stop = lab.dir().join("cpvip-tick.stop");
-        let _ = std::fs::remove_file(&stop);
         let script = format!(
-            "i=0; while [ ! -e '{stop}' ]; do i=$((i+1)); '{kubectl}' --kubeconfig '{kc}' patch configmap cpvip-tick \
+            "i=0; while :; do i=$((i+1)); '{kubectl}' --kubeconfig '{kc}' patch configmap cpvip-tick \
              -p \"{{\\\"data\\\":{{\\\"t\\\":\\\"$i\\\"}}}}\" >/dev/null 2>&1; sleep 1; done",
-            stop = stop.display(),
             kubectl = lab.kubectl_path().display(),
             kc = lab.kubeconfig_path().display(),
         );
@@ -327,13 +322,13 @@ impl Ticker {
             child.id().to_string(),
         )
         .unwrap();
-        Ticker { child, stop }
+        Ticker(child)
     }
 }
 
 impl Drop for Ticker {
     fn drop(&mut self) {
-        let _ = std::fs::write(&self.stop, "");
-        let _ = self.child.wait();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
