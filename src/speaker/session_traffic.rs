@@ -3,7 +3,7 @@
 //! in between).
 
 use super::metrics::PeerLabels;
-use ferrolb_bgp::session::{CounterSnapshot, RECEIVED_TYPES, SessionCounters};
+use ferrolb_bgp::session::{CounterSnapshot, FailureReason, RECEIVED_TYPES, SessionCounters};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -16,6 +16,13 @@ use std::sync::{Arc, Mutex};
 struct MessageLabels {
     peer: String,
     r#type: &'static str,
+}
+
+/// Labels of the failed-attempts counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    peer: String,
+    reason: &'static str,
 }
 
 /// A counter family read off a [`CounterSnapshot`]: name, help, value.
@@ -105,6 +112,21 @@ impl Collector for SessionTraffic {
                 ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
             }
         }
+        let mut family = encoder.encode_descriptor(
+            "bgp_connect_failures",
+            "Failed attempts to reach the peer, by reason (refused, no_reply, no_open, md5_mismatch, other)",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (labels, s) in &snapshots {
+            for (reason, count) in FailureReason::ALL.iter().zip(s.connect_failures) {
+                let labels = FailureLabels {
+                    peer: labels.peer.clone(),
+                    reason: reason.label(),
+                };
+                ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+            }
+        }
         Ok(())
     }
 }
@@ -144,6 +166,7 @@ mod tests {
         c.sent(&update, 50);
         c.set_advertised(7);
         c.received(&Message::Keepalive);
+        c.connect_failed(FailureReason::NoReply);
         traffic.insert("198.18.0.1".into(), c.clone());
         let text = scrape(&r);
         for line in [
@@ -153,6 +176,8 @@ mod tests {
             "ferrolb_bgp_prefixes_advertised{peer=\"198.18.0.1\"} 7\n",
             "ferrolb_bgp_messages_received_total{peer=\"198.18.0.1\",type=\"keepalive\"} 1\n",
             "ferrolb_bgp_messages_received_total{peer=\"198.18.0.1\",type=\"update\"} 0\n",
+            "ferrolb_bgp_connect_failures_total{peer=\"198.18.0.1\",reason=\"no_reply\"} 1\n",
+            "ferrolb_bgp_connect_failures_total{peer=\"198.18.0.1\",reason=\"md5_mismatch\"} 0\n",
         ] {
             assert!(text.contains(line), "{line} missing from:\n{text}");
         }
