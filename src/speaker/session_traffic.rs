@@ -50,6 +50,31 @@ impl SessionTraffic {
     }
 }
 
+/// Encodes the counter family `name` with one series per peer and per kind: `kinds` names them in the order of
+/// the counts `counts` reads off a snapshot, and `labels` makes a series' labels from the peer and the kind.
+fn encode_by_kind<L: EncodeLabelSet>(
+    encoder: &mut DescriptorEncoder,
+    (name, help): (&str, &str),
+    snapshots: &[(PeerLabels, CounterSnapshot)],
+    kinds: [&'static str; 5],
+    counts: fn(&CounterSnapshot) -> [u64; 5],
+    labels: fn(String, &'static str) -> L,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(
+        name,
+        help,
+        None,
+        prometheus_client::metrics::MetricType::Counter,
+    )?;
+    for (peer, s) in snapshots {
+        for (kind, count) in kinds.iter().zip(counts(s)) {
+            let labels = labels(peer.peer.clone(), kind);
+            ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
+}
+
 impl Collector for SessionTraffic {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let snapshots: Vec<_> = match self.0.lock() {
@@ -97,36 +122,28 @@ impl Collector for SessionTraffic {
             let advertised = i64::try_from(s.prefixes_advertised).unwrap_or(i64::MAX);
             ConstGauge::new(advertised).encode(family.encode_family(labels)?)?;
         }
-        let mut family = encoder.encode_descriptor(
-            "bgp_messages_received",
-            "Messages received from the peer, by type",
-            None,
-            prometheus_client::metrics::MetricType::Counter,
+        encode_by_kind(
+            &mut encoder,
+            (
+                "bgp_messages_received",
+                "Messages received from the peer, by type",
+            ),
+            &snapshots,
+            RECEIVED_TYPES,
+            |s| s.received,
+            |peer, r#type| MessageLabels { peer, r#type },
         )?;
-        for (labels, s) in &snapshots {
-            for (kind, count) in RECEIVED_TYPES.iter().zip(s.received) {
-                let labels = MessageLabels {
-                    peer: labels.peer.clone(),
-                    r#type: kind,
-                };
-                ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
-            }
-        }
-        let mut family = encoder.encode_descriptor(
-            "bgp_connect_failures",
-            "Failed attempts to reach the peer, by reason (refused, no_reply, no_open, md5_mismatch, other)",
-            None,
-            prometheus_client::metrics::MetricType::Counter,
+        encode_by_kind(
+            &mut encoder,
+            (
+                "bgp_connect_failures",
+                "Failed attempts to reach the peer, by reason (refused, no_reply, no_open, md5_mismatch, other)",
+            ),
+            &snapshots,
+            FailureReason::ALL.map(FailureReason::label),
+            |s| s.connect_failures,
+            |peer, reason| FailureLabels { peer, reason },
         )?;
-        for (labels, s) in &snapshots {
-            for (reason, count) in FailureReason::ALL.iter().zip(s.connect_failures) {
-                let labels = FailureLabels {
-                    peer: labels.peer.clone(),
-                    reason: reason.label(),
-                };
-                ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
-            }
-        }
         Ok(())
     }
 }
