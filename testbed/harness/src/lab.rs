@@ -267,6 +267,15 @@ impl Lab {
         })
     }
 
+    /// Runs `testbed/lab --lab NAME ARGS...` for this lab (say, `["apiserver", "stop"]`) and returns its output.
+    pub fn command(&self, args: &[&str]) -> Result<String, LabError> {
+        run_stdout(
+            Command::new(lab_script())
+                .args(["--lab", &self.name])
+                .args(args),
+        )
+    }
+
     /// Runs a vtysh command on the router and returns its text.
     pub fn vtysh_text(&self, command: &str) -> Result<String, LabError> {
         self.network("router FRR")?;

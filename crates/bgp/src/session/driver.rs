@@ -1,11 +1,12 @@
 //! The per-peer task: owns the socket, the timers, the FSM and the Adj-RIB-Out.
 
+use super::failure::{self, Attempt, Md5Counters};
 use super::restart_state::RestartState;
 use super::{
     Command, DesiredRoutes, SessionConfig, SessionCounters, SessionStatus, StopMode, next_hop,
     socket,
 };
-use crate::fsm::{Action, DownReason, Event, Fsm, Negotiated, State, Timer};
+use crate::fsm::{Action, DownReason, Event, Fsm, Negotiated, OPEN_HOLD_TIME, State, Timer};
 use crate::rib_out::AdjRibOut;
 use crate::wire::{Family, Message, try_parse};
 use bytes::BytesMut;
@@ -48,6 +49,8 @@ struct Driver {
     lingering: Vec<tokio::task::JoinHandle<()>>,
     peer: String,
     counters: Arc<SessionCounters>,
+    /// The namespace's TCP-MD5 drop counters when the current attempt started.
+    md5_at_connect: Option<Md5Counters>,
 }
 
 fn timer_slot(t: Timer) -> usize {
@@ -96,6 +99,7 @@ pub(super) async fn run(
         events: VecDeque::new(),
         lingering: Vec::new(),
         counters,
+        md5_at_connect: None,
     };
     if let Some(rx) = bfd.as_mut()
         && *rx.borrow_and_update()
@@ -122,7 +126,10 @@ pub(super) async fn run(
                         d.conn = Some(Connection { reader, writer, buf: BytesMut::with_capacity(8192) });
                         d.events.push_back(Event::TcpConnected { local: local.ip() });
                     }
-                    Err(e) => d.events.push_back(Event::TcpFailed(e.to_string())),
+                    Err(e) => {
+                        let why = d.attempt_failed(Attempt::of(&e), &e.to_string());
+                        d.events.push_back(Event::TcpFailed(why));
+                    }
                 }
             }
             read = async {
@@ -251,6 +258,12 @@ impl Driver {
     /// Feeds queued events to the FSM and performs its actions until the queue is empty.
     async fn process(&mut self) {
         while let Some(event) = self.events.pop_front() {
+            if event == Event::TimerExpired(Timer::Hold) && self.fsm.state() == State::OpenSent {
+                // Our OPEN went out over a working connection and nothing came back.
+                let why =
+                    self.attempt_failed(Attempt::NoOpen(OPEN_HOLD_TIME), "hold timer expired");
+                warn!(peer = %self.peer, "{why}");
+            }
             let actions = self.fsm.handle(event);
             for action in actions {
                 self.perform(action).await;
@@ -261,6 +274,7 @@ impl Driver {
     async fn perform(&mut self, action: Action) {
         match action {
             Action::Connect => {
+                self.md5_at_connect = Md5Counters::read();
                 let opts = self.config.tcp.clone();
                 self.connecting = Some(Box::pin(async move { socket::connect(&opts).await }));
             }
@@ -306,6 +320,15 @@ impl Driver {
                 });
             }
         }
+    }
+
+    /// Counts a failed attempt by its reason and words it (see [`failure`]), with the TCP-MD5 drops the
+    /// kernel counted since the attempt started.
+    fn attempt_failed(&mut self, attempt: Attempt, error: &str) -> String {
+        let (reason, why) =
+            failure::describe(attempt, self.md5_at_connect.take(), &self.config.tcp, error);
+        self.counters.connect_failed(reason);
+        why
     }
 
     async fn established(&mut self, n: Box<Negotiated>) {
