@@ -37,7 +37,7 @@ libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
 
 def log(msg):
-    print(f"podagent: {msg}", file=sys.stderr, flush=True)
+    print(f"{time.time():.3f} podagent: {msg}", file=sys.stderr, flush=True)
 
 
 def ip(*args):
