@@ -31,6 +31,7 @@ replies = {}
 peers = {}
 latencies = []
 failures = []
+slow_at = []
 def err(kind, connected):
     errors[kind] = errors.get(kind, 0) + 1
     if len(failures) < 500:
@@ -53,7 +54,10 @@ async def one():
         status = data.split(b"\r\n", 1)[0]
         if b" 200 " in status:
             ok += 1
-            latencies.append(time.monotonic() - started)
+            took = time.monotonic() - started
+            latencies.append(took)
+            if took >= 0.9 and len(slow_at) < 500:
+                slow_at.append(round(time.time() - took, 3))
             words = data.split(b"\r\n\r\n", 1)[-1].decode(errors="replace").split()
             key = " ".join(words[:2])
             replies[key] = replies.get(key, 0) + 1
@@ -83,7 +87,7 @@ async def main():
     pick = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] if latencies else 0
     print(json.dumps({"ok": ok, "failed": failed, "rate": (ok + failed) / sent_for, "errors": errors,
                       "replies": replies, "peers": peers, "failures": failures,
-                      "slow": sum(1 for x in latencies if x >= 0.9),
+                      "slow": sum(1 for x in latencies if x >= 0.9), "slow_at": slow_at,
                       "p50": pick(0.5), "p99": pick(0.99), "max": pick(1.0)}))
 asyncio.run(main())
 "#;
@@ -120,6 +124,8 @@ pub struct LoadResult {
     pub failures: Vec<Failure>,
     /// Answered requests that took 0.9 s or more: in this lab, a lost SYN resent after 1 s.
     pub slow: u64,
+    /// When the first 500 of those started, in seconds since the Unix epoch.
+    pub slow_at: Vec<f64>,
 }
 
 impl LoadResult {
@@ -195,6 +201,12 @@ impl Load {
             latency: ["p50", "p99", "max"].map(|k| v[k].as_f64().unwrap_or(f64::NAN)),
             replies: counts(&v["replies"]),
             slow: v["slow"].as_u64().unwrap_or(0),
+            slow_at: v["slow_at"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_f64)
+                .collect(),
             peers: counts(&v["peers"]),
             failures: v["failures"]
                 .as_array()
