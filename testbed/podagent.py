@@ -103,8 +103,6 @@ class Server:
 
     def run(self):
         while True:
-            with self.lock:
-                pass
             for key, _ in self.sel.select(timeout=1):
                 kind, data = key.data
                 if kind == "wake":
