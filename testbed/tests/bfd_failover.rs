@@ -1,7 +1,9 @@
 //! BFD failover end to end in the lab: the real control plane, `ferrolb controller` and one `ferrolb speaker` per
 //! node (peer with a `bfd-profile` of 100 ms × 3, hold time 9 s), and the FRR router running bfdd with the lab's
 //! versioned configuration (`testbed/frr/frr.conf`: profile `lab`, 100 ms / 100 ms / ×3). One VIP is served by
-//! both nodes (a selector-less Service with a hand-written EndpointSlice), and the client sends it traffic.
+//! both nodes (a selector-less Service with a hand-written EndpointSlice), and the client sends it traffic. The
+//! lab's per-node responder answers it (no kube-proxy, no `--data-path`): the endpoint addresses are no Pod,
+//! and what is timed is the router's FIB.
 //!
 //! 1. A BFD-only failure (nft drops UDP 3784 in one node's namespace, BGP's TCP untouched): the router's BGP
 //!    session goes down with Cease / BFD Down and the path leaves its FIB; restored, BFD comes Up and BGP
