@@ -30,7 +30,10 @@ fuzz_target!(|data: &[u8]| {
     };
     for expected in [ctx.peer_asn, remote.asn] {
         if let Ok(negotiated) = negotiate(&local, remote, expected) {
-            assert!(!negotiated.extended_message, "extended messages were not offered");
+            assert!(
+                !negotiated.extended_message,
+                "extended messages were not offered"
+            );
             assert!(
                 !negotiated.supports(Family::Ipv6Unicast),
                 "IPv6 was not offered: {negotiated:?}"

@@ -14,8 +14,8 @@ mod common;
 use arbitrary::Arbitrary;
 use bytes::Bytes;
 use ferrolb_bgp::wire::{
-    Aggregator, AsPath, AsSegment, AsSegmentKind, Family, LargeCommunity, Message, MpReach, MpUnreach, Origin,
-    PathAttributes, Update,
+    Aggregator, AsPath, AsSegment, AsSegmentKind, Family, LargeCommunity, Message, MpReach,
+    MpUnreach, Origin, PathAttributes, Update,
 };
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use libfuzzer_sys::fuzz_target;
@@ -44,14 +44,22 @@ struct Input {
 fn v4(prefixes: &[(u32, u8)]) -> Vec<Ipv4Net> {
     prefixes
         .iter()
-        .filter_map(|&(a, l)| Ipv4Net::new(Ipv4Addr::from(a), l % 33).ok().map(|n| n.trunc()))
+        .filter_map(|&(a, l)| {
+            Ipv4Net::new(Ipv4Addr::from(a), l % 33)
+                .ok()
+                .map(|n| n.trunc())
+        })
         .collect()
 }
 
 fn v6(prefixes: &[(u128, u8)]) -> Vec<IpNet> {
     prefixes
         .iter()
-        .filter_map(|&(a, l)| Ipv6Net::new(Ipv6Addr::from(a), l % 129).ok().map(|n| IpNet::V6(n.trunc())))
+        .filter_map(|&(a, l)| {
+            Ipv6Net::new(Ipv6Addr::from(a), l % 129)
+                .ok()
+                .map(|n| IpNet::V6(n.trunc()))
+        })
         .collect()
 }
 
@@ -143,7 +151,10 @@ fuzz_target!(|input: Input| {
             // RFC 4271 §5.1.5: LOCAL_PREF is not sent to, and ignored from, external peers.
             expected.attributes.local_pref = None;
         }
-        assert_eq!(decoded, expected, "no issue, but the UPDATE changed on the way");
+        assert_eq!(
+            decoded, expected,
+            "no issue, but the UPDATE changed on the way"
+        );
     }
     common::round_trip(&ctx, Message::Update(decoded));
 });
