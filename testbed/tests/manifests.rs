@@ -34,6 +34,7 @@ use std::time::Duration;
 mod metallb;
 #[path = "manifests_rbac.rs"]
 mod rbac;
+mod readme_metrics;
 mod speaker_common;
 
 use rbac::{
@@ -203,23 +204,6 @@ fn exported_metrics(text: &str) -> BTreeSet<String> {
     names
 }
 
-/// The metric names of the README's metrics reference (between `<!-- metrics:begin -->` and `<!-- metrics:end -->`).
-fn documented_metrics() -> BTreeSet<String> {
-    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
-    let section = readme
-        .split_once("<!-- metrics:begin -->")
-        .and_then(|(_, r)| r.split_once("<!-- metrics:end -->"))
-        .map(|(s, _)| s)
-        .expect("README.md has a metrics reference between <!-- metrics:begin --> and <!-- metrics:end -->");
-    section
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .filter(|s| s.starts_with("ferrolb_"))
-        .map(|s| s.split(['{', ' ']).next().unwrap_or(s).to_owned())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manifests_grant_exactly_what_ferrolb_calls_on_a_real_api_server() {
     let lab = Lab::start(LabOptions::default()).expect("lab up (run testbed/lab deps first)");
@@ -280,7 +264,7 @@ async fn manifests_grant_exactly_what_ferrolb_calls_on_a_real_api_server() {
         .unwrap();
     lab.vtysh_text("clear bgp 198.18.0.11")
         .expect("reset node-1's session");
-    let documented = documented_metrics();
+    let documented = readme_metrics::documented_metrics(&repo());
     let mut exported = BTreeSet::new();
     for _ in 0..100 {
         let controller_metrics = http_get(port, "/metrics").await;
