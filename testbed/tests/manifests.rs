@@ -23,7 +23,6 @@
 
 use ferrolb_testbed::k8s_openapi::api::core::v1::Service;
 use ferrolb_testbed::kube::api::{Api, Patch, PatchParams};
-use ferrolb_testbed::kube::config::Kubeconfig;
 use ferrolb_testbed::serde_json::{self, json};
 use ferrolb_testbed::{Lab, LabOptions};
 use std::collections::BTreeSet;
@@ -133,34 +132,6 @@ fn render_and_apply(lab: &Lab) {
     println!("kubectl apply -f manifests/ferrolb.yaml:\n{out}");
 }
 
-/// A kubeconfig for ServiceAccount `account` (a minted token), next to the admin one.
-fn account_kubeconfig(lab: &Lab, account: &str) -> PathBuf {
-    let admin = Kubeconfig::read_from(lab.kubeconfig_path()).expect("admin kubeconfig");
-    let cluster = admin
-        .clusters
-        .first()
-        .and_then(|c| c.cluster.clone())
-        .expect("a cluster");
-    let mut cluster_json = json!({"server": cluster.server});
-    if let Some(ca) = &cluster.certificate_authority {
-        cluster_json["certificate-authority"] = json!(ca);
-    }
-    if let Some(ca) = &cluster.certificate_authority_data {
-        cluster_json["certificate-authority-data"] = json!(ca);
-    }
-    let token = lab.token(account, SYSTEM).expect("mint token");
-    let kubeconfig = json!({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": "lab", "cluster": cluster_json}],
-        "users": [{"name": account, "user": {"token": token}}],
-        "contexts": [{"name": account, "context": {"cluster": "lab", "user": account}}],
-        "current-context": account,
-    });
-    let path = lab.dir().join(format!("kubeconfig-{account}"));
-    std::fs::write(&path, serde_json::to_vec_pretty(&kubeconfig).unwrap()).unwrap();
-    path
-}
-
 /// Peak RSS (KiB) and CPU seconds (user + system) of `pid`, from /proc.
 fn usage(pid: u32) -> (u64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -229,10 +200,7 @@ async fn manifests_grant_exactly_what_ferrolb_calls_on_a_real_api_server() {
 
     // 6. The controller and the speakers under their own ServiceAccounts' tokens: the whoami scenario (3 paths,
     // scale to 1, a pod move, the exclusion label, `--explain`), then the Service's deletion withdraws the route.
-    let identities = Identities {
-        controller: account_kubeconfig(&lab, "controller"),
-        speaker: account_kubeconfig(&lab, "speaker"),
-    };
+    let identities = Identities::service_accounts(&lab);
     let ferrolb = Ferrolb::start(&lab, identities, "rbac-speaker");
     let mut app = Whoami::new(APP_NS, 3);
     app.tolerate_all = true;
