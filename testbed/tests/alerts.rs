@@ -47,7 +47,9 @@ fn promtool(args: &[&str]) -> String {
     let out = Command::new("promtool")
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("promtool: {e} (install Debian's prometheus: testbed/lab deps)"));
+        .unwrap_or_else(|e| {
+            panic!("promtool: {e} (install Debian's prometheus: testbed/lab deps)")
+        });
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -96,18 +98,41 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
             let after = rest[end..].trim_start();
             let keyword = matches!(
                 word,
-                "by" | "without" | "on" | "ignoring" | "and" | "or" | "unless" | "group_left"
-                    | "group_right" | "bool" | "offset"
+                "by" | "without"
+                    | "on"
+                    | "ignoring"
+                    | "and"
+                    | "or"
+                    | "unless"
+                    | "group_left"
+                    | "group_right"
+                    | "bool"
+                    | "offset"
             );
             // Aggregations may put `by (...)` between their name and their `(`.
             let aggregation = matches!(
                 word,
-                "sum" | "min" | "max" | "avg" | "count" | "group" | "stddev" | "stdvar" | "topk"
-                    | "bottomk" | "quantile" | "count_values"
+                "sum"
+                    | "min"
+                    | "max"
+                    | "avg"
+                    | "count"
+                    | "group"
+                    | "stddev"
+                    | "stdvar"
+                    | "topk"
+                    | "bottomk"
+                    | "quantile"
+                    | "count_values"
             );
             if keyword && after.starts_with('(') {
                 in_grouping = true;
-            } else if !keyword && !aggregation && depth_braces == 0 && !in_grouping && !after.starts_with('(') {
+            } else if !keyword
+                && !aggregation
+                && depth_braces == 0
+                && !in_grouping
+                && !after.starts_with('(')
+            {
                 names.insert(word.to_owned());
             }
             rest = &rest[end..];
@@ -152,7 +177,10 @@ fn metric_names_are_found_in_promql() {
     );
     assert_eq!(
         names,
-        ["a_total", "b", "c"].map(String::from).into_iter().collect()
+        ["a_total", "b", "c"]
+            .map(String::from)
+            .into_iter()
+            .collect()
     );
     let names = metric_names("histogram_quantile(0.99, sum by (le) (rate(d_bucket[5m])))");
     assert_eq!(names, ["d_bucket".to_owned()].into_iter().collect());
@@ -169,9 +197,17 @@ fn alert_rules_pass_promtool_and_their_unit_tests() {
     )
     .unwrap();
     std::fs::copy(rules_dir().join("tests.yaml"), dir.join("tests.yaml")).unwrap();
-    let check = promtool(&["check", "rules", &dir.join("rules.yaml").display().to_string()]);
+    let check = promtool(&[
+        "check",
+        "rules",
+        &dir.join("rules.yaml").display().to_string(),
+    ]);
     println!("{check}");
-    let test = promtool(&["test", "rules", &dir.join("tests.yaml").display().to_string()]);
+    let test = promtool(&[
+        "test",
+        "rules",
+        &dir.join("tests.yaml").display().to_string(),
+    ]);
     println!("{test}");
 
     // Every alert has a test in which it fires (and the exact list there keeps the other series quiet), and
@@ -192,7 +228,10 @@ fn alert_rules_pass_promtool_and_their_unit_tests() {
         .filter(|a| a["exp_alerts"].as_array().is_some_and(|e| !e.is_empty()))
         .map(|a| a["alertname"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(fired, alerts, "alerts without a firing unit test, or tests of no alert");
+    assert_eq!(
+        fired, alerts,
+        "alerts without a firing unit test, or tests of no alert"
+    );
     for wanted in [
         "FerrolbBGPSessionDown",
         "FerrolbConfigStale",
@@ -226,7 +265,12 @@ fn dashboard_is_valid_and_queries_documented_metrics() {
         .expect("panels")
         .iter()
         .flat_map(|p| p["targets"].as_array().expect("every panel has targets"))
-        .map(|t| t["expr"].as_str().expect("every target has an expr").to_owned())
+        .map(|t| {
+            t["expr"]
+                .as_str()
+                .expect("every target has an expr")
+                .to_owned()
+        })
         .collect();
     // Each query is valid PromQL: promtool checks them as recording rules.
     let rules: Vec<Value> = exprs
@@ -238,8 +282,10 @@ fn dashboard_is_valid_and_queries_documented_metrics() {
     let file = dir.join("queries.yaml");
     std::fs::write(
         &file,
-        serde_yaml::to_string(&serde_json::json!({"groups": [{"name": "dashboard", "rules": rules}]}))
-            .unwrap(),
+        serde_yaml::to_string(
+            &serde_json::json!({"groups": [{"name": "dashboard", "rules": rules}]}),
+        )
+        .unwrap(),
     )
     .unwrap();
     promtool(&["check", "rules", &file.display().to_string()]);
@@ -252,7 +298,10 @@ fn dashboard_is_valid_and_queries_documented_metrics() {
         "ferrolb_k8s_client_config_stale_bool",
         "ferrolb_speaker_event_to_update_seconds",
     ] {
-        assert!(used.contains(wanted), "the dashboard does not show {wanted}");
+        assert!(
+            used.contains(wanted),
+            "the dashboard does not show {wanted}"
+        );
     }
     println!("dashboard: {} queries, metrics {used:?}", exprs.len());
     let _ = std::fs::remove_dir_all(&dir);

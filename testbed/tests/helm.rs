@@ -5,8 +5,8 @@
 //! 1. for the default values `helm template` renders exactly the objects of `kubectl kustomize manifests/`, and
 //!    with the values of [`ALL_OPTIONS`] exactly those of the base plus every opt-in component ([`COMPONENTS`]),
 //!    object by object (parsed, so formatting and comments do not count);
-//! 2. the values without a component (`podMonitor`, `metrics.port`, `config.inline`, node selectors) render
-//!    what they say;
+//! 2. the values without a component (`podMonitor`, `metrics.port`, `config.inline`, node selectors, the
+//!    Grafana dashboard ConfigMap) render what they say;
 //! 3. `helm lint --strict` passes for both value sets;
 //! 4. `helm install` on the lab cluster, then `kubectl apply --dry-run=server` accepts both renderings (the
 //!    lab's API server validates them against its schemas; the PrometheusRule and PodMonitor are left out:
@@ -217,7 +217,8 @@ fn other_values(lab: &Lab) {
         lab,
         "helm-other-values.yaml",
         "podMonitor: {enabled: true, interval: 15s, labels: {release: prom}}\nmetrics: {port: 9100}\n\
-         config: {inline: \"peers: []\\n\"}\ncontroller: {nodeSelector: {pool: infra}}\n",
+         config: {inline: \"peers: []\\n\"}\ncontroller: {nodeSelector: {pool: infra}}\n\
+         dashboard: {enabled: true}\n",
     );
     let rendered = objects(&helm(lab, &["template", RELEASE, &chart(), "-f", &values]));
     let monitor = &rendered["PodMonitor ferrolb-system/ferrolb"];
@@ -250,7 +251,17 @@ fn other_values(lab: &Lab) {
             ["pool"],
         "infra"
     );
-    println!("podMonitor, metrics.port, config.inline, controller.nodeSelector: rendered as set");
+    let dashboard = &rendered["ConfigMap ferrolb-system/ferrolb-dashboard"];
+    assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
+    let json = dashboard["data"]["ferrolb-dashboard.json"]
+        .as_str()
+        .expect("the dashboard");
+    let committed =
+        std::fs::read_to_string(repo().join("manifests/grafana/ferrolb-dashboard.json")).unwrap();
+    assert_eq!(json, committed);
+    println!(
+        "podMonitor, metrics.port, config.inline, controller.nodeSelector, dashboard: rendered as set"
+    );
 }
 
 /// Check 5: the route of a Service reaches the router under the release's ServiceAccounts.

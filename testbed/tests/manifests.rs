@@ -23,10 +23,9 @@
 
 use ferrolb_testbed::k8s_openapi::api::core::v1::Service;
 use ferrolb_testbed::kube::api::{Api, Patch, PatchParams};
-use ferrolb_testbed::serde_json::{self, json};
+use ferrolb_testbed::serde_json::json;
 use ferrolb_testbed::{Lab, LabOptions};
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::time::Duration;
 
 #[path = "manifests_metallb.rs"]
@@ -37,8 +36,8 @@ mod readme_metrics;
 mod speaker_common;
 
 use rbac::{
-    APP_NS, CHECKS, DENIED, SYSTEM, every_rule_is_needed, kubectl_ok, rendered_objects, replace,
-    repo, wait_answers, wrong,
+    APP_NS, CHECKS, DENIED, every_rule_is_needed, kubectl_ok, rendered_objects, replace, repo,
+    wait_answers, wrong,
 };
 use speaker_common::{
     Ferrolb, Identities, Whoami, delete_service, ingress_ip, speaker_metrics, whoami_scenario,
