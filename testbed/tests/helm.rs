@@ -27,6 +27,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
+mod kustomize_overlay;
 mod speaker_common;
 
 use speaker_common::{
@@ -161,36 +162,6 @@ fn assert_same(helm: &str, kustomize: &str, what: &str) {
     println!("{what}: the same {} objects", h.len());
 }
 
-/// `kubectl kustomize` of the base with `components` (an overlay under the lab directory).
-fn kustomize_with(lab: &Lab, components: &[&str]) -> String {
-    let overlay = lab.dir().join("helm-overlay");
-    std::fs::create_dir_all(&overlay).unwrap();
-    // kustomize takes only relative paths to other kustomizations.
-    let up = "../".repeat(overlay.components().count() - 1);
-    let base = format!(
-        "{up}{}",
-        repo()
-            .join("manifests")
-            .display()
-            .to_string()
-            .trim_start_matches('/')
-    );
-    let components: Vec<String> = components
-        .iter()
-        .map(|c| format!("{base}/components/{c}"))
-        .collect();
-    std::fs::write(
-        overlay.join("kustomization.yaml"),
-        format!(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [{base}]\n\
-             components: [{}]\n",
-            components.join(", ")
-        ),
-    )
-    .unwrap();
-    kubectl(lab, &["kustomize", &overlay.display().to_string()])
-}
-
 /// Writes `text` to `name` under the lab directory and returns the path.
 fn lab_file(lab: &Lab, name: &str, text: &str) -> String {
     let path = lab.dir().join(name);
@@ -323,7 +294,7 @@ async fn helm_chart_renders_the_kustomize_objects_installs_and_routes() {
     let all = helm(&lab, &["template", RELEASE, &chart(), "-f", &options]);
     assert_same(
         &all,
-        &kustomize_with(&lab, COMPONENTS),
+        &kustomize_overlay::render(&lab, "helm-overlay", COMPONENTS),
         "all options vs manifests/ with every component",
     );
     // 2.

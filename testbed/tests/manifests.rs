@@ -28,6 +28,7 @@ use ferrolb_testbed::{Lab, LabOptions};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+mod kustomize_overlay;
 #[path = "manifests_metallb.rs"]
 mod metallb;
 #[path = "manifests_rbac.rs"]
@@ -60,21 +61,15 @@ fn render_and_apply(lab: &Lab) {
          (sed -n '1,/^#$/p' manifests/ferrolb.yaml; kubectl kustomize manifests/) > /tmp/f && mv /tmp/f manifests/ferrolb.yaml"
     );
     // The opt-in components render onto the base.
-    let overlay = std::env::temp_dir().join(format!("ferrolb-overlay-{}", std::process::id()));
-    std::fs::create_dir_all(&overlay).unwrap();
-    // kustomize takes only relative paths to other kustomizations.
-    let up = "../".repeat(overlay.components().count() - 1);
-    let base = format!("{up}{}", dir.display().to_string().trim_start_matches('/'));
-    std::fs::write(
-        overlay.join("kustomization.yaml"),
-        format!(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [{base}]\n\
-             components: [{base}/components/control-plane-tolerations, {base}/components/vip-interface, \
-             {base}/components/tenant-fence-policy]\n"
-        ),
-    )
-    .unwrap();
-    let with_components = kubectl_ok(lab, &["kustomize", &overlay.display().to_string()]);
+    let with_components = kustomize_overlay::render(
+        lab,
+        "manifests-overlay",
+        &[
+            "control-plane-tolerations",
+            "vip-interface",
+            "tenant-fence-policy",
+        ],
+    );
     assert!(
         with_components.contains("--vip-interface=flb-vip"),
         "{with_components}"
@@ -108,7 +103,7 @@ fn render_and_apply(lab: &Lab) {
             &dir.display().to_string(),
         ],
     );
-    let overlay_file = overlay.join("rendered.yaml");
+    let overlay_file = lab.dir().join("manifests-overlay").join("rendered.yaml");
     std::fs::write(&overlay_file, &with_components).unwrap();
     kubectl_ok(
         lab,
@@ -119,7 +114,6 @@ fn render_and_apply(lab: &Lab) {
             &overlay_file.display().to_string(),
         ],
     );
-    let _ = std::fs::remove_dir_all(&overlay);
     let out = kubectl_ok(
         lab,
         &[
