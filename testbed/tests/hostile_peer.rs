@@ -254,6 +254,12 @@ async fn hostile_peer_leaves_memory_other_sessions_and_kubernetes_work_alone() {
     let received = updates_received_by_speaker(lab) - received_before;
     stop_reading.store(true, Ordering::Relaxed);
     let (conn, heard) = reader.join().unwrap();
+    // The 4,096-octet UPDATEs with every attribute were well formed: no RFC 7606 handling was needed.
+    let log = ferrolb.speakers[0].as_ref().unwrap().log();
+    assert!(
+        !log.contains("UPDATE with errors handled per RFC 7606"),
+        "the speaker found errors in the flood:\n{log}"
+    );
     assert!(
         heard
             .iter()
@@ -316,9 +322,14 @@ async fn hostile_peer_leaves_memory_other_sessions_and_kubernetes_work_alone() {
         log.contains("the peer is not reading"),
         "the stalled session was not closed by the write timeout ({closed}):\n{log}"
     );
+    let refresh_lines = log
+        .lines()
+        .filter(|l| l.contains("ROUTE-REFRESH: sending the table again"))
+        .count();
     println!(
         "stall: the speaker closed the session that stopped reading after {:.1} s ({closed}), without a \
-         NOTIFICATION (its send buffer was full)",
+         NOTIFICATION (its send buffer was full); it answered {refresh_lines} ROUTE-REFRESH requests (one log \
+         line each)",
         stall_time.as_secs_f64()
     );
     drop(conn);
