@@ -105,8 +105,8 @@ impl SessionCounters {
             prefixes_announced: get(&self.prefixes_announced),
             prefixes_withdrawn: get(&self.prefixes_withdrawn),
             prefixes_advertised: get(&self.prefixes_advertised),
-            received: std::array::from_fn(|i| get(&self.received[i])),
-            connect_failures: std::array::from_fn(|i| get(&self.connect_failures[i])),
+            received: self.received.each_ref().map(get),
+            connect_failures: self.connect_failures.each_ref().map(get),
         }
     }
 }

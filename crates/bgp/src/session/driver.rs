@@ -53,12 +53,14 @@ struct Driver {
     md5_at_connect: Option<Md5Counters>,
 }
 
-fn timer_slot(t: Timer) -> usize {
+/// The deadline slot of one timer.
+fn timer_slot(timers: &mut [Option<Instant>; 4], t: Timer) -> &mut Option<Instant> {
+    let [connect_retry, hold, keepalive, stable] = timers;
     match t {
-        Timer::ConnectRetry => 0,
-        Timer::Hold => 1,
-        Timer::Keepalive => 2,
-        Timer::Stable => 3,
+        Timer::ConnectRetry => connect_retry,
+        Timer::Hold => hold,
+        Timer::Keepalive => keepalive,
+        Timer::Stable => stable,
     }
 }
 
@@ -152,8 +154,9 @@ pub(super) async fn run(
             () = sleep_until_opt(next_timer), if next_timer.is_some() => {
                 let now = Instant::now();
                 for t in Timer::ALL {
-                    if d.timers[timer_slot(t)].is_some_and(|at| at <= now) {
-                        d.timers[timer_slot(t)] = None;
+                    let slot = timer_slot(&mut d.timers, t);
+                    if slot.is_some_and(|at| at <= now) {
+                        *slot = None;
                         d.events.push_back(Event::TimerExpired(t));
                     }
                 }
@@ -222,7 +225,9 @@ fn seed() -> u64 {
     let t = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
-    (t.as_nanos() as u64) ^ (u64::from(std::process::id()) << 32) | 1
+    // The low 64 bits of the nanoseconds: a seed, truncation wanted.
+    let nanos = u64::try_from(t.as_nanos() & u128::from(u64::MAX)).unwrap_or_default();
+    nanos ^ (u64::from(std::process::id()) << 32) | 1
 }
 
 impl Driver {
@@ -283,9 +288,9 @@ impl Driver {
                 if t == Timer::ConnectRetry {
                     info!(peer = %self.peer, retry_in = ?d, failures = self.fsm.connect_failures(), "connecting again after a delay");
                 }
-                self.timers[timer_slot(t)] = Some(Instant::now() + d);
+                *timer_slot(&mut self.timers, t) = Some(Instant::now() + d);
             }
-            Action::CancelTimer(t) => self.timers[timer_slot(t)] = None,
+            Action::CancelTimer(t) => *timer_slot(&mut self.timers, t) = None,
             Action::CloseConnection => {
                 if let Some(conn) = self.conn.take() {
                     self.lingering.retain(|h| !h.is_finished());
