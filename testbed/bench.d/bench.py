@@ -183,7 +183,7 @@ RESOURCES = ("controller_cpu_s", "controller_peak_rss_mb", "speaker_cpu_s_mean",
              "updates_frr", "update_bytes_pcap")
 
 
-# The figures README's Benchmarks table shows (bench.md); the full table is bench.txt.
+# The figures testbed/bench.d/results/README.md's table shows (bench.md); the full table is bench.txt.
 SUMMARY = [
     ("scale", "time_to_all_ips_s"), ("scale", "time_to_all_routes_s"), ("scale", "controller_cpu_s"),
     ("scale", "controller_peak_rss_mb"), ("scale", "speaker_cpu_s_mean"), ("scale", "speaker_peak_rss_mb_max"),

@@ -2,7 +2,7 @@
 //! the host, a speaker per node namespace, and the FRR router checked through `show bgp ipv4 unicast json`.
 //!
 //! Namespaces `team-a`, `team-b` and `shared`, each with a whoami Deployment (so every Service that gets an
-//! address has ready endpoints and is announced), and the ConfigMap [`config`] (the README's worked example):
+//! address has ready endpoints and is announced), and the ConfigMap [`config`] (config/README.md's worked example):
 //! `team-a`'s exclusive pool, `team-b`'s pool, a pool for namespaces labelled `tier: gold` (team-b is), a pool for
 //! Services labelled `app: web`, and an open pool. One scenario, in order, each attack its own case:
 //!
@@ -45,7 +45,7 @@ const OUTSIDE_GAUGE: &str = "ferrolb_address_outside_allocation_rules";
 /// The test's address ranges: every route the router carries inside them is one of the test's.
 const RANGES: [&str; 2] = ["198.51.100.", "203.0.113."];
 
-/// The tenants' pools: the README's worked example ("Multi-tenant clusters"), checked equal to it. team-b's pool
+/// The tenants' pools: config/README.md's worked example ("Multi-tenant clusters"), checked equal to it. team-b's pool
 /// comes last, so only its `priority` puts it before the others for team-b's automatic assignments.
 const POOLS: &str = "address-pools:
 - name: team-a            # team-a's own addresses, and team-a is fenced in
@@ -284,10 +284,10 @@ fn in_range(ip: &str, first: u8, last: u8) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_get_addresses_only_from_their_pools() {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/README.md")).unwrap();
     assert!(
         readme.contains(&format!("```yaml\n{POOLS}```")),
-        "README.md's Multi-tenant clusters example differs from this test's pools:\n{POOLS}"
+        "config/README.md's Multi-tenant clusters example differs from this test's pools:\n{POOLS}"
     );
     let lab = Lab::shared().expect("lab up (run testbed/lab deps first)");
     let client = lab.kube_client().await.unwrap();
