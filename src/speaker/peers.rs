@@ -225,6 +225,7 @@ pub fn attributes_of(attrs: &RouteAttributes) -> Attributes {
             })
             .collect(),
         extended_communities: Vec::new(),
+        as_path_prepend: None,
     }
 }
 

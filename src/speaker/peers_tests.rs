@@ -81,7 +81,7 @@ fn only_selecting_peers_get_sessions_with_configured_or_discovered_addresses() {
     assert_eq!(two.fsm.router_id, Some("198.18.0.99".parse().unwrap()));
     assert_eq!(two.fsm.hold_time, 30);
     assert_eq!(two.fsm.keepalive_time, Some(Duration::from_secs(10)));
-    assert_eq!((two.fsm.my_asn, two.fsm.peer_asn), (65559, 64513));
+    assert_eq!((two.fsm.my_asn, two.fsm.peer_asn), (65559, 64513.into()));
 
     let no_gr = SessionDefaults {
         graceful_restart: None,
@@ -551,6 +551,7 @@ fn route_attributes_become_wire_attributes() {
                 local_data2: 2
             }],
             extended_communities: vec![],
+            as_path_prepend: None,
         }
     );
 }

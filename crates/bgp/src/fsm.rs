@@ -26,7 +26,7 @@
 use crate::backoff::{ConnectRetryBackoff, JitterSource};
 use crate::wire::{
     Capability, Cease, Family, FsmErrorSubcode, GracefulRestart, GracefulRestartFamily, Message,
-    Notification, NotificationError, Open, SessionContext, negotiate,
+    Notification, NotificationError, Open, PeerAs, SessionContext, negotiate,
 };
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -41,8 +41,12 @@ pub const OPEN_HOLD_TIME: Duration = Duration::from_secs(240);
 pub struct FsmConfig {
     /// Our AS.
     pub my_asn: u32,
-    /// The AS the peer must have.
-    pub peer_asn: u32,
+    /// The AS the peer must have: a number, or any of one kind ([`PeerAs::Internal`],
+    /// [`PeerAs::External`]) learned from its OPEN.
+    pub peer_asn: PeerAs,
+    /// Present another AS than `my_asn` to this peer (RFC 7705's local AS, e.g. during an AS
+    /// migration); `None` presents `my_asn`.
+    pub local_as: Option<LocalAs>,
     /// Our BGP identifier; `None` uses the session's local IPv4 address.
     pub router_id: Option<Ipv4Addr>,
     /// The hold time we propose, in seconds (0, or at least 3).
@@ -70,10 +74,11 @@ pub struct FsmConfig {
 impl FsmConfig {
     /// Defaults: hold time 90 s, IPv4 and IPv6 unicast, graceful restart with 120 s, retry from
     /// 1 s up to 60 s, stable after 30 s.
-    pub fn new(my_asn: u32, peer_asn: u32) -> Self {
+    pub fn new(my_asn: u32, peer_asn: impl Into<PeerAs>) -> Self {
         Self {
             my_asn,
-            peer_asn,
+            peer_asn: peer_asn.into(),
+            local_as: None,
             router_id: None,
             hold_time: 90,
             keepalive_time: None,
@@ -88,6 +93,25 @@ impl FsmConfig {
             jitter_seed: 0,
             bfd_gated: false,
         }
+    }
+}
+
+/// The AS a session presents instead of ours (RFC 7705). ferrolb receives no routes to pass on, so
+/// RFC 7705's "no-prepend" (not adding the local AS to received routes) always holds; what is
+/// left to choose is the AS_PATH of the routes we originate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalAs {
+    /// The AS in our OPEN (and the 4-octet AS capability).
+    pub asn: u32,
+    /// `true`: our routes carry only `asn` (replace-as); `false`: `asn` followed by our real AS,
+    /// as a router in the middle of a migration shows both.
+    pub replace_as: bool,
+}
+
+impl FsmConfig {
+    /// The AS our OPEN presents.
+    pub fn presented_asn(&self) -> u32 {
+        self.local_as.map_or(self.my_asn, |l| l.asn)
     }
 }
 
@@ -494,7 +518,7 @@ impl Fsm {
             .map(|f| Capability::Multiprotocol(*f))
             .collect();
         caps.push(Capability::RouteRefresh);
-        caps.push(Capability::FourOctetAs(c.my_asn));
+        caps.push(Capability::FourOctetAs(c.presented_asn()));
         if let Some(gr) = c.graceful_restart {
             caps.push(Capability::GracefulRestart(GracefulRestart {
                 restart_state: gr.restarting,
@@ -510,7 +534,7 @@ impl Fsm {
                     .collect(),
             }));
         }
-        Open::new(c.my_asn, c.hold_time, bgp_id, caps)
+        Open::new(c.presented_asn(), c.hold_time, bgp_id, caps)
     }
 
     fn message(&mut self, message: Message, out: &mut Vec<Action>) {
@@ -563,7 +587,12 @@ impl Fsm {
         };
         match negotiate(&local_open, &peer_open, self.config.peer_asn) {
             Err(error) => self.send_notification_and_fail(error, out),
-            Ok(context) => {
+            Ok(mut context) => {
+                context.real_asn = self
+                    .config
+                    .local_as
+                    .filter(|l| !l.replace_as && l.asn != self.config.my_asn)
+                    .map(|_| self.config.my_asn);
                 let hold = Duration::from_secs(u64::from(context.hold_time));
                 let keepalive = keepalive_interval(
                     self.config.keepalive_time,

@@ -50,6 +50,18 @@ pub struct Attributes {
     pub large_communities: Vec<LargeCommunity>,
     /// EXTENDED COMMUNITIES (RFC 4360), opaque 8-octet values (e.g. link bandwidth).
     pub extended_communities: Vec<[u8; 8]>,
+    /// AS_PATH prepending: `count` copies of `asn` after the session's own AS_PATH (see
+    /// [`AdjRibOut::as_path`]), to make this path less preferred.
+    pub as_path_prepend: Option<AsPathPrepend>,
+}
+
+/// `count` copies of `asn` added to a route's AS_PATH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AsPathPrepend {
+    /// The AS repeated.
+    pub asn: u32,
+    /// How many times (the configuration allows 1 to 10).
+    pub count: u8,
 }
 
 /// The routes sent to one peer during one session.
@@ -183,18 +195,12 @@ impl AdjRibOut {
     /// The attributes of an UPDATE for `attrs` in `family`, with no NLRI yet.
     pub fn path_attributes(&self, attrs: &Attributes, family: Family) -> PathAttributes {
         let ctx = &self.ctx;
-        let (as_path, as4_path) = if ctx.ibgp {
-            (AsPath::default(), None)
-        } else if !ctx.four_octet_as && ctx.local_asn > u32::from(u16::MAX) {
-            // RFC 6793 §4.2.2: toward an OLD speaker, AS_TRANS in AS_PATH and the real path in
-            // AS4_PATH.
-            (
-                AsPath::sequence(vec![ctx.local_asn]),
-                Some(AsPath::sequence(vec![ctx.local_asn])),
-            )
-        } else {
-            (AsPath::sequence(vec![ctx.local_asn]), None)
-        };
+        let asns = self.as_path(attrs);
+        // RFC 6793 §4.2.2: toward an OLD speaker, an AS that does not fit in two octets goes as
+        // AS_TRANS in AS_PATH (the encoder writes it so), and the real path in AS4_PATH.
+        let as4_path = (!ctx.four_octet_as && asns.iter().any(|a| *a > u32::from(u16::MAX)))
+            .then(|| AsPath::sequence(asns.clone()));
+        let as_path = AsPath::sequence(asns);
         let mp_reach = match (family, self.next_hop_v6) {
             (Family::Ipv6Unicast, Some(nh)) => Some(MpReach {
                 family,
@@ -222,6 +228,22 @@ impl AdjRibOut {
             large_communities: attrs.large_communities.clone(),
             ..PathAttributes::default()
         }
+    }
+
+    /// The AS_PATH of a route we originate with `attrs`, as one AS_SEQUENCE: on eBGP the AS the
+    /// session presents, then our real AS when it presents another without replace-as (RFC 7705);
+    /// nothing on iBGP; then the route's prepending.
+    pub fn as_path(&self, attrs: &Attributes) -> Vec<u32> {
+        let ctx = &self.ctx;
+        let mut asns = Vec::new();
+        if !ctx.ibgp {
+            asns.push(ctx.local_asn);
+            asns.extend(ctx.real_asn);
+        }
+        if let Some(p) = attrs.as_path_prepend {
+            asns.extend(std::iter::repeat_n(p.asn, usize::from(p.count)));
+        }
+        asns
     }
 
     /// Octets of the attribute field, or `None` if it cannot be encoded.

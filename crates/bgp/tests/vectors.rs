@@ -48,6 +48,7 @@ fn ctx4() -> SessionContext {
         hold_time: 9,
         peer_bgp_id: Ipv4Addr::new(198, 19, 250, 1),
         peer_graceful_restart: None,
+        real_asn: None,
     }
 }
 

@@ -5,7 +5,7 @@
 use super::args::{SessionArgs, parse_duration};
 use clap::Args;
 use ferrolb_bgp::fsm::GracefulRestartConfig;
-use ferrolb_bgp::rib_out::Attributes;
+use ferrolb_bgp::rib_out::{AsPathPrepend, Attributes};
 use ferrolb_bgp::session::{DesiredRoutes, Session, StopMode};
 use ferrolb_bgp::wire::LargeCommunity;
 use ferrolb_config::CommunityValue;
@@ -40,6 +40,9 @@ pub struct AnnounceArgs {
     /// A large community `a:b:c` (repeatable).
     #[arg(long, value_parser = parse_large_community)]
     large_community: Vec<LargeCommunity>,
+    /// AS_PATH prepending `ASN:COUNT` (COUNT 1 to 10): COUNT copies of ASN after our own AS.
+    #[arg(long, value_parser = parse_as_path_prepend)]
+    as_path_prepend: Option<AsPathPrepend>,
     /// Graceful restart time in seconds to advertise (0: no graceful restart capability).
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u16).range(0..=4095))]
     graceful_restart: u16,
@@ -87,6 +90,7 @@ async fn announce(args: AnnounceArgs) -> Result<(), String> {
         communities: args.community.clone(),
         large_communities: args.large_community.clone(),
         extended_communities: Vec::new(),
+        as_path_prepend: args.as_path_prepend,
     };
     let routes = desired(&args, &attributes)?;
     info!(peer = %config.tcp.peer, prefixes = routes.len(), "announcing");
@@ -173,9 +177,34 @@ fn parse_large_community(text: &str) -> Result<LargeCommunity, String> {
     }
 }
 
+fn parse_as_path_prepend(text: &str) -> Result<AsPathPrepend, String> {
+    let bad = || format!("{text:?} is not ASN:COUNT (an AS number, then 1 to 10), e.g. 65000:3");
+    let (asn, count) = text.split_once(':').ok_or_else(bad)?;
+    let asn: u32 = asn.parse().map_err(|_| bad())?;
+    let count: u8 = count.parse().map_err(|_| bad())?;
+    if asn == 0 || !(1..=10).contains(&count) {
+        return Err(bad());
+    }
+    Ok(AsPathPrepend { asn, count })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn as_path_prepend_is_asn_and_a_count_of_one_to_ten() {
+        assert_eq!(
+            parse_as_path_prepend("65000:3"),
+            Ok(AsPathPrepend {
+                asn: 65000,
+                count: 3
+            })
+        );
+        for bad in ["65000", "65000:0", "65000:11", "0:2", "x:2", "65000:-1"] {
+            assert!(parse_as_path_prepend(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn prefix_lines_skip_comments_and_blank_lines() {

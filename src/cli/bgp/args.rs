@@ -1,8 +1,9 @@
 //! Flags shared by `ferrolb bgp check` and `ferrolb bgp announce`, and their parsers.
 
 use clap::Args;
-use ferrolb_bgp::fsm::FsmConfig;
+use ferrolb_bgp::fsm::{FsmConfig, LocalAs};
 use ferrolb_bgp::session::{SessionConfig, TcpOptions};
+use ferrolb_bgp::wire::PeerAs;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -12,12 +13,18 @@ pub struct SessionArgs {
     /// The router's address.
     #[arg(long)]
     pub peer: IpAddr,
-    /// The router's AS number.
-    #[arg(long)]
-    pub peer_asn: u32,
+    /// The router's AS number, or `internal` / `external`: any AS of that kind, learned from its OPEN.
+    #[arg(long, value_parser = parse_peer_as)]
+    pub peer_asn: PeerAs,
     /// Our AS number.
     #[arg(long)]
     pub my_asn: u32,
+    /// Present this AS to the router instead of `--my-asn` (RFC 7705 local AS).
+    #[arg(long)]
+    pub local_asn: Option<u32>,
+    /// With `--local-asn`: our routes carry only the local AS, not `--my-asn` after it.
+    #[arg(long, requires = "local_asn")]
+    pub replace_as: bool,
     /// The router's BGP port.
     #[arg(long, default_value_t = 179)]
     pub peer_port: u16,
@@ -46,6 +53,10 @@ impl SessionArgs {
     pub fn session_config(&self) -> SessionConfig {
         let mut fsm = FsmConfig::new(self.my_asn, self.peer_asn);
         fsm.router_id = self.router_id;
+        fsm.local_as = self.local_asn.map(|asn| LocalAs {
+            asn,
+            replace_as: self.replace_as,
+        });
         fsm.hold_time = u16::try_from(self.hold_time.as_secs()).unwrap_or(u16::MAX);
         SessionConfig {
             tcp: TcpOptions {
@@ -87,6 +98,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(value * scale).map_err(|e| format!("{text:?}: {e}"))
 }
 
+/// Parses a peer AS: a number from 1 to 4294967295, `internal` or `external`.
+pub fn parse_peer_as(text: &str) -> Result<PeerAs, String> {
+    match text {
+        "internal" => Ok(PeerAs::Internal),
+        "external" => Ok(PeerAs::External),
+        _ => match text.parse::<u32>() {
+            Ok(asn) if asn > 0 => Ok(PeerAs::Exact(asn)),
+            _ => Err(format!(
+                "{text:?} is not an AS number (1 to 4294967295), `internal` or `external`"
+            )),
+        },
+    }
+}
+
 /// Parses a hold time: 0 or at least 3 seconds, at most 65535.
 pub fn parse_hold_time(text: &str) -> Result<Duration, String> {
     let d = parse_duration(text)?;
@@ -111,6 +136,16 @@ mod tests {
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert!(parse_duration("7 parsecs").is_err());
         assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn peer_as_is_a_number_or_a_kind() {
+        assert_eq!(parse_peer_as("64512"), Ok(PeerAs::Exact(64512)));
+        assert_eq!(parse_peer_as("internal"), Ok(PeerAs::Internal));
+        assert_eq!(parse_peer_as("external"), Ok(PeerAs::External));
+        assert!(parse_peer_as("0").is_err());
+        assert!(parse_peer_as("4294967296").is_err());
+        assert!(parse_peer_as("ebgp").is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 #[path = "common.rs"]
 mod common;
 
-use ferrolb_bgp::wire::{Capability, Family, Message, Open, negotiate};
+use ferrolb_bgp::wire::{Capability, Family, Message, Open, PeerAs, negotiate};
 use libfuzzer_sys::fuzz_target;
 use std::net::Ipv4Addr;
 
@@ -28,8 +28,20 @@ fuzz_target!(|data: &[u8]| {
             Capability::RouteRefresh,
         ],
     };
-    for expected in [ctx.peer_asn, remote.asn] {
+    let kinds = [
+        PeerAs::Exact(ctx.peer_asn),
+        PeerAs::Exact(remote.asn),
+        PeerAs::Internal,
+        PeerAs::External,
+    ];
+    for expected in kinds {
         if let Ok(negotiated) = negotiate(&local, remote, expected) {
+            // A kind accepts exactly the sessions of that kind.
+            match expected {
+                PeerAs::Internal => assert!(negotiated.ibgp),
+                PeerAs::External => assert!(!negotiated.ibgp),
+                PeerAs::Exact(asn) => assert_eq!(negotiated.peer_asn, asn),
+            }
             assert!(
                 !negotiated.extended_message,
                 "extended messages were not offered"

@@ -113,6 +113,7 @@ fn ten_thousand_ipv4_hosts_with_shared_attributes_take_the_optimum_number_of_upd
             local_data2: 2,
         }],
         extended_communities: vec![],
+        as_path_prepend: None,
     };
     for (ibgp, attrs) in [
         (false, Attributes::default()),
@@ -245,6 +246,7 @@ fn ebgp_gets_our_as_and_no_local_pref() {
             local_data2: 3,
         }],
         extended_communities: vec![[0x40, 0x04, 0xfd, 0xe9, 0x47, 0xf4, 0x24, 0x00]],
+        as_path_prepend: None,
     };
     let a = rib.path_attributes(&attrs, Family::Ipv4Unicast);
     assert_eq!(a.as_path, Some(AsPath::sequence(vec![4_200_000_001])));
@@ -475,4 +477,78 @@ mod property {
             }
         }
     }
+}
+
+/// One /32 with `attrs` on session `c`, encoded: the whole UPDATE.
+fn one_update(c: &SessionContext, attrs: Attributes) -> Vec<u8> {
+    let mut rib = AdjRibOut::new(c, Some(NH4), None);
+    let one: BTreeMap<IpNet, Attributes> = [("198.18.0.0/32".parse().unwrap(), attrs)].into();
+    let msgs = rib.set_desired(&one);
+    assert_eq!(msgs.len(), 1);
+    msgs[0].encode(c).unwrap().to_vec()
+}
+
+fn prepend(asn: u32, count: u8) -> Attributes {
+    Attributes {
+        as_path_prepend: Some(AsPathPrepend { asn, count }),
+        ..Attributes::default()
+    }
+}
+
+#[test]
+fn ebgp_prepending_follows_our_as() {
+    let c = ctx(false, true, 65001);
+    let expected: Vec<u8> = [
+        &[0xff; 16][..],
+        &[0, 60, 2, 0, 0, 0, 32][..],
+        &[0x40, 1, 1, 0][..], // ORIGIN IGP
+        // AS_PATH: one AS_SEQUENCE of 4: 65001 (ours), then 65000 three times
+        &[0x40, 2, 18, 2, 4][..],
+        &[
+            0, 0, 0xfd, 0xe9, 0, 0, 0xfd, 0xe8, 0, 0, 0xfd, 0xe8, 0, 0, 0xfd, 0xe8,
+        ][..],
+        &[0x40, 3, 4, 198, 18, 0, 1][..], // NEXT_HOP
+        &[32, 198, 18, 0, 0][..],
+    ]
+    .concat();
+    assert_eq!(one_update(&c, prepend(65000, 3)), expected);
+}
+
+#[test]
+fn ibgp_prepending_is_the_whole_path() {
+    let c = ctx(true, true, 65001);
+    let rib = AdjRibOut::new(&c, Some(NH4), None);
+    assert_eq!(rib.as_path(&prepend(65001, 2)), vec![65001, 65001]);
+    assert_eq!(rib.as_path(&Attributes::default()), Vec::<u32>::new());
+}
+
+#[test]
+fn a_presented_local_as_comes_first_and_the_real_as_follows_unless_replaced() {
+    // RFC 7705: presenting 65100 while our AS is 65001.
+    let mut c = ctx(false, true, 65100);
+    c.real_asn = Some(65001);
+    let rib = AdjRibOut::new(&c, Some(NH4), None);
+    assert_eq!(rib.as_path(&Attributes::default()), vec![65100, 65001]);
+    assert_eq!(rib.as_path(&prepend(65001, 1)), vec![65100, 65001, 65001]);
+    c.real_asn = None; // replace-as
+    let rib = AdjRibOut::new(&c, Some(NH4), None);
+    assert_eq!(rib.as_path(&Attributes::default()), vec![65100]);
+}
+
+#[test]
+fn a_prepended_four_octet_as_toward_a_two_octet_peer_goes_in_as4_path() {
+    let c = ctx(false, false, 65001);
+    let expected: Vec<u8> = [
+        &[0xff; 16][..],
+        &[0, 67, 2, 0, 0, 0, 39][..],
+        &[0x40, 1, 1, 0][..], // ORIGIN IGP
+        &[0x40, 2, 8, 2, 3, 0xfd, 0xe9, 0x5b, 0xa0, 0x5b, 0xa0][..], // AS_PATH [65001 23456 23456]
+        &[0x40, 3, 4, 198, 18, 0, 1][..], // NEXT_HOP
+        // AS4_PATH [65001 4200000001 4200000001]
+        &[0xc0, 17, 14, 2, 3, 0, 0, 0xfd, 0xe9][..],
+        &[0xfa, 0x56, 0xea, 1, 0xfa, 0x56, 0xea, 1][..],
+        &[32, 198, 18, 0, 0][..],
+    ]
+    .concat();
+    assert_eq!(one_update(&c, prepend(4_200_000_001, 2)), expected);
 }

@@ -37,6 +37,10 @@ pub struct SessionContext {
     pub peer_bgp_id: Ipv4Addr,
     /// The peer's graceful restart capability, if any.
     pub peer_graceful_restart: Option<GracefulRestart>,
+    /// Our real AS when the session presents another one (`local_asn`, RFC 7705's local AS) without
+    /// replace-as: on eBGP sessions it follows `local_asn` in the AS_PATH of the routes we originate.
+    /// `None` otherwise. Not negotiated: the session's configuration sets it after [`negotiate`].
+    pub real_asn: Option<u32>,
 }
 
 impl SessionContext {
@@ -54,6 +58,7 @@ impl SessionContext {
             hold_time: 0,
             peer_bgp_id: Ipv4Addr::UNSPECIFIED,
             peer_graceful_restart: None,
+            real_asn: None,
         }
     }
 
@@ -72,10 +77,49 @@ impl SessionContext {
     }
 }
 
+/// The AS a peer must have: one number, or (MetalLB's `dynamicASN`, FRR's `remote-as internal|external`)
+/// whatever the peer's OPEN says, as long as the session is of the expected kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PeerAs {
+    /// Exactly this AS.
+    Exact(u32),
+    /// Our own AS (iBGP), whatever number that is.
+    Internal,
+    /// Any AS but ours (eBGP).
+    External,
+}
+
+impl PeerAs {
+    /// Whether a peer whose OPEN carries `remote` may peer with us presenting `local`.
+    pub fn accepts(self, local: u32, remote: u32) -> bool {
+        match self {
+            PeerAs::Exact(asn) => remote == asn,
+            PeerAs::Internal => remote == local,
+            PeerAs::External => remote != local,
+        }
+    }
+}
+
+impl From<u32> for PeerAs {
+    fn from(asn: u32) -> Self {
+        PeerAs::Exact(asn)
+    }
+}
+
+impl std::fmt::Display for PeerAs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerAs::Exact(asn) => write!(f, "{asn}"),
+            PeerAs::Internal => f.write_str("internal"),
+            PeerAs::External => f.write_str("external"),
+        }
+    }
+}
+
 /// Check the peer's OPEN against ours and the configured peer AS, and negotiate the session.
 ///
 /// Checks, each with the NOTIFICATION RFC 4271 §6.2 asks for:
-/// - the peer's AS is `expected_peer_asn` (Bad Peer AS);
+/// - the peer's AS is the one `expected_peer_as` accepts (Bad Peer AS);
 /// - its BGP Identifier is not 0.0.0.0, and for iBGP differs from ours (RFC 6286 §2.2; Bad BGP
 ///   Identifier);
 /// - its hold time is not 1 or 2 seconds (Unacceptable Hold Time);
@@ -86,9 +130,9 @@ impl SessionContext {
 pub fn negotiate(
     local: &Open,
     remote: &Open,
-    expected_peer_asn: u32,
+    expected_peer_as: impl Into<PeerAs>,
 ) -> Result<SessionContext, NotificationError> {
-    if remote.asn != expected_peer_asn {
+    if !expected_peer_as.into().accepts(local.asn, remote.asn) {
         return Err(NotificationError::BadPeerAs);
     }
     let ibgp = local.asn == remote.asn;
@@ -128,5 +172,6 @@ pub fn negotiate(
         hold_time: local.hold_time.min(remote.hold_time),
         peer_bgp_id: remote.bgp_id,
         peer_graceful_restart: remote.graceful_restart().cloned(),
+        real_asn: None,
     })
 }

@@ -32,7 +32,7 @@ pub use attributes::{
     Aggregator, AsPath, AsSegment, AsSegmentKind, LargeCommunity, MpReach, MpUnreach, Origin,
     PathAttributes, RawAttribute,
 };
-pub use context::{MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, SessionContext, negotiate};
+pub use context::{MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, PeerAs, SessionContext, negotiate};
 pub use error::{DecodeError, EncodeError};
 pub use nlri::{decode_ipv4_prefixes, encode_ipv4_prefixes};
 pub use notification::{

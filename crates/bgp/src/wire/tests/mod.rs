@@ -40,6 +40,7 @@ pub(super) fn ebgp() -> SessionContext {
         hold_time: 90,
         peer_bgp_id: std::net::Ipv4Addr::new(198, 18, 0, 2),
         peer_graceful_restart: None,
+        real_asn: None,
     }
 }
 
