@@ -11,6 +11,7 @@ mod controller;
 mod crds;
 mod logging;
 mod serve;
+mod service_filter;
 mod speaker;
 mod watch;
 

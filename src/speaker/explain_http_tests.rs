@@ -1,7 +1,7 @@
 use super::*;
-use crate::controller::service::ServiceFilter;
 use crate::serve::tests::get_with;
 use crate::serve::{Readiness, spawn_with};
+use crate::service_filter::ServiceFilter;
 use crate::speaker::translate;
 use crate::speaker::views::NodeNames;
 use k8s_openapi::api::core::v1::{

@@ -5,7 +5,7 @@
 //! - [`peers`]: configuration → one BGP session per selected peer, and what to restart on a change;
 //! - [`netlink`]: source-address discovery and the VIP interface (rtnetlink); [`vip_set`]: which VIPs it holds
 //!   (withdrawn ones linger briefly);
-//! - [`metrics`]: the Prometheus metrics; [`session_traffic`]: the per-peer UPDATE counters, read at scrape time;
+//! - [`metrics`]: the Prometheus metrics, labelled with [`metric_labels`]; [`session_traffic`]: the per-peer UPDATE counters, read at scrape time;
 //! - [`reflectors`]: the watches into stores of views or stripped objects; [`run`]: the coalescing loop, sessions and shutdown;
 //!   [`status_metrics`]: the sessions' status into metrics; [`events`]: the rate-limited Events;
 //! - [`explain`]: `--explain ns/name`, one-shot; [`explain_http`]: the same as `GET /explain` on the metrics port.
@@ -13,6 +13,7 @@
 pub mod events;
 pub mod explain;
 pub mod explain_http;
+pub mod metric_labels;
 pub mod metrics;
 pub mod netlink;
 pub mod peers;

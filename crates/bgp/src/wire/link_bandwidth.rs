@@ -5,12 +5,12 @@
 //! octets (AS_TRANS when it does not fit), then the bandwidth in bytes per second as an
 //! IEEE-754 single-precision float, all big-endian.
 
+use super::open::AS_TRANS;
+
 /// Type octet: two-octet-AS-specific, non-transitive (0x00 with the transitive bit set).
 pub const LINK_BANDWIDTH_TYPE: u8 = 0x40;
 /// Subtype octet of the link-bandwidth community.
 pub const LINK_BANDWIDTH_SUBTYPE: u8 = 0x04;
-/// The two-octet stand-in for a four-octet AS number (RFC 6793).
-pub const AS_TRANS: u16 = 23456;
 
 /// Encodes a link-bandwidth extended community for `asn` (AS_TRANS when above 65535) carrying
 /// `bytes_per_second`.
