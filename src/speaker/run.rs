@@ -118,13 +118,16 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
     let (slices, slices_writer) = reflector::store();
     let (nodes, nodes_writer) = reflector::store();
     let (config_in_force, config_watch) = watch::channel(None);
-    let explain = explain_http::router(ExplainSource {
-        node_name: args.node_name.clone(),
-        services: services.clone(),
-        slices: slices.clone(),
-        nodes: nodes.clone(),
-        config: config_watch,
-    });
+    let explain = explain_http::router_if(
+        !args.no_explain_endpoint,
+        ExplainSource {
+            node_name: args.node_name.clone(),
+            services: services.clone(),
+            slices: slices.clone(),
+            nodes: nodes.clone(),
+            config: config_watch,
+        },
+    );
     let bound = serve::spawn_with(
         args.metrics_addr,
         Arc::new(registry),
