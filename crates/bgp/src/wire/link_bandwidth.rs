@@ -31,6 +31,9 @@ pub fn link_bandwidth_community(asn: u32, bytes_per_second: f32) -> [u8; 8] {
 
 /// The community for a bandwidth in bits per second (the unit of the decision), converted to
 /// the bytes per second the community carries.
+// The community holds an IEEE-754 single: rounding to the nearest f32 is the encoding (routers
+// compare ratios); u64::MAX / 8 is far below f32::MAX, so nothing overflows.
+#[allow(clippy::cast_possible_truncation)]
 pub fn link_bandwidth_community_bps(asn: u32, bits_per_second: u64) -> [u8; 8] {
     link_bandwidth_community(asn, (bits_per_second as f64 / 8.0) as f32)
 }
