@@ -7,7 +7,7 @@ use std::net::IpAddr;
 /// The `spec.loadBalancerClass` ferrolb implements.
 pub const LOAD_BALANCER_CLASS: &str = "ferrolb.io/bgp";
 
-/// Which Services this controller handles.
+/// Which Services ferrolb handles (`--no-default-class`: only those of its class).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceFilter {
     /// The `spec.loadBalancerClass` handled (normally [`LOAD_BALANCER_CLASS`]).
@@ -25,10 +25,10 @@ impl Default for ServiceFilter {
     }
 }
 
-/// What the controller does with a Service.
+/// What ferrolb does with a Service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Handling {
-    /// A `LoadBalancer` Service of our class: it gets addresses.
+    /// A `LoadBalancer` Service of our class: the controller gives it addresses, the speakers announce them.
     Ours,
     /// Not (or no longer) of type `LoadBalancer`: it holds no address; any status we wrote is cleared.
     NotLoadBalancer,
@@ -37,7 +37,7 @@ pub enum Handling {
 }
 
 impl ServiceFilter {
-    /// How this controller treats `svc`.
+    /// How ferrolb treats `svc`.
     pub fn handling(&self, svc: &Service) -> Handling {
         let Some(spec) = svc.spec.as_ref() else {
             return Handling::NotLoadBalancer;
