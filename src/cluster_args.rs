@@ -2,6 +2,7 @@
 //! Services are ours.
 
 use crate::config_source::SourceKind;
+use crate::service_filter::ServiceFilter;
 use clap::Args;
 use std::time::Duration;
 
@@ -49,6 +50,15 @@ impl ClusterArgs {
             SourceKind::Metallb => {
                 format!("metallb.io objects in namespace {}", self.config_namespace)
             }
+        }
+    }
+
+    /// Which Services are ours: [`crate::service_filter::LOAD_BALANCER_CLASS`], and unclassed ones unless
+    /// `--no-default-class`.
+    pub fn service_filter(&self) -> ServiceFilter {
+        ServiceFilter {
+            default_class: !self.no_default_class,
+            ..ServiceFilter::default()
         }
     }
 

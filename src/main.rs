@@ -10,7 +10,10 @@ mod control_plane_vip;
 mod controller;
 mod crds;
 mod logging;
+#[cfg(test)]
+mod safe_defaults_tests;
 mod serve;
+mod service_filter;
 mod speaker;
 mod watch;
 

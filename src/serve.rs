@@ -34,6 +34,30 @@ impl Readiness {
     }
 }
 
+/// Where `/metrics` and the probes listen when no `--metrics-addr` is given: loopback only. In a Pod the
+/// manifests pass `--metrics-addr=$(POD_IP):7472` (the downward API's `status.podIP`), so Prometheus and the
+/// kubelet's probes reach it on the Pod's (for the speaker: the node's) address and nothing else.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:7472";
+
+/// Parses a listen address `IP:PORT`. An IPv6 address may be bracketed (`[2001:db8::1]:7472`) or not
+/// (`2001:db8::1:7472`: the port is always the part after the last colon), so that a manifest can write
+/// `$(POD_IP):7472` whatever the Pod's IP family.
+pub fn parse_listen_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let bad = || {
+        format!(
+            "`{text}` is not IP:PORT (e.g. 192.0.2.1:7472, [2001:db8::1]:7472 or 2001:db8::1:7472); \
+             in a Pod, is the POD_IP variable set from status.podIP?"
+        )
+    };
+    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    let ip = host.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+    let port = port.parse::<u16>().map_err(|_| bad())?;
+    Ok(SocketAddr::new(ip.into(), port))
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot listen for /metrics and probes on {addr}: {source}")]
@@ -137,6 +161,29 @@ pub(crate) mod tests {
         let mut out = String::new();
         stream.read_to_string(&mut out).await.unwrap();
         out
+    }
+
+    #[test]
+    fn listen_addresses_parse_in_both_families_with_or_without_brackets() {
+        let v4: SocketAddr = "192.0.2.7:7472".parse().unwrap();
+        assert_eq!(parse_listen_addr("192.0.2.7:7472"), Ok(v4));
+        let v6: SocketAddr = "[2001:db8::5]:7472".parse().unwrap();
+        assert_eq!(parse_listen_addr("[2001:db8::5]:7472"), Ok(v6));
+        assert_eq!(parse_listen_addr("2001:db8::5:7472"), Ok(v6));
+        assert_eq!(
+            parse_listen_addr(DEFAULT_METRICS_ADDR),
+            Ok("127.0.0.1:7472".parse().unwrap())
+        );
+        for bad in [
+            "$(POD_IP):7472",
+            "192.0.2.7",
+            ":7472",
+            "2001:db8::5",
+            "192.0.2.7:http",
+        ] {
+            let err = parse_listen_addr(bad).unwrap_err();
+            assert!(err.starts_with(&format!("`{bad}` is not IP:PORT")), "{err}");
+        }
     }
 
     async fn get_path(addr: SocketAddr, path: &str) -> String {

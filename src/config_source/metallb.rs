@@ -6,8 +6,8 @@
 use super::state::{Candidate, fingerprint};
 use crate::watch::retrying_watch;
 use anyhow::Context;
-use ferrolb_config::ConfigError;
 use ferrolb_config::metallb::{self, Kind, ObjectId, SecretData, Secrets, Warning};
+use ferrolb_config::{ConfigError, Password};
 use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::api::ListParams;
@@ -261,7 +261,8 @@ pub fn secret_data(secret: &Secret) -> SecretData {
             .data
             .as_ref()
             .and_then(|d| d.get("password"))
-            .and_then(|b| String::from_utf8(b.0.clone()).ok()),
+            .and_then(|b| String::from_utf8(b.0.clone()).ok())
+            .map(Password::from),
     }
 }
 

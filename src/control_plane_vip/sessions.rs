@@ -23,7 +23,7 @@ pub fn session_config(peer: &Peer, found: Discovered) -> SessionConfig {
         tcp: TcpOptions {
             peer: SocketAddr::new(peer.peer_address, peer.peer_port),
             source: peer.source_address.or(found.source),
-            password: peer.password.clone(),
+            password: peer.password.as_deref().map(str::to_owned),
             ttl: 255,
             connect_timeout: Duration::from_secs(10),
         },

@@ -37,8 +37,9 @@ pub struct ControllerArgs {
     /// Watch Services in this namespace only (default: all namespaces).
     #[arg(long)]
     pub namespace: Option<String>,
-    /// Address for `/metrics`, `/healthz` and `/readyz`.
-    #[arg(long, default_value = "0.0.0.0:7472")]
+    /// Address for `/metrics`, `/healthz` and `/readyz`: `IP:PORT`, an IPv6 address with or without brackets.
+    /// Loopback by default; the manifests pass `$(POD_IP):7472`.
+    #[arg(long, default_value = crate::serve::DEFAULT_METRICS_ADDR, value_parser = crate::serve::parse_listen_addr)]
     pub metrics_addr: SocketAddr,
     /// Name of the leader-election Lease (in the config namespace).
     #[arg(long, default_value = "ferrolb-controller")]

@@ -23,7 +23,7 @@ use super::events::EventSink;
 use super::leader::{Role, Timing};
 use super::metrics::ControllerMetrics;
 use super::pool_status::PoolStatusWriter;
-use super::service::{ServiceFilter, trimmed};
+use super::service::trimmed;
 use super::state::{ConfigOutcome, ControllerState, Labels, StatusWrite};
 use crate::config_source::metallb::{self, Snapshot};
 use crate::config_source::problems::{Reported, config_rejected_event, problems_of, truncated};
@@ -133,10 +133,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         }
     }
 
-    let filter = ServiceFilter {
-        default_class: !args.cluster.no_default_class,
-        ..ServiceFilter::default()
-    };
+    let filter = args.cluster.service_filter();
     let source = args.cluster.source_ref();
     let mut state = ControllerState::new(filter, source.clone());
     let recorder = Recorder::new(

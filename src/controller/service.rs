@@ -1,5 +1,6 @@
 //! From a Kubernetes `Service` to what the allocator needs: whether the Service is ours, its allocation
-//! [`Request`], and the addresses its status already shows. Pure functions.
+//! [`Request`], and the addresses its status already shows. Pure functions. Whether a Service is ours at all is
+//! [`crate::service_filter`], shared with the speaker.
 
 use ferrolb_ipam::{
     CreationOrder, Family, FamilyPolicy, FamilyRequest, PortSpec, Protocol, Refusal, Request,
@@ -8,55 +9,6 @@ use ferrolb_ipam::{
 use k8s_openapi::api::core::v1::Service;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-
-/// The `spec.loadBalancerClass` ferrolb implements.
-pub const LOAD_BALANCER_CLASS: &str = "ferrolb.io/bgp";
-
-/// Which Services this controller handles.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServiceFilter {
-    /// The `spec.loadBalancerClass` handled (normally [`LOAD_BALANCER_CLASS`]).
-    pub class: String,
-    /// Whether Services with no `spec.loadBalancerClass` are handled too.
-    pub default_class: bool,
-}
-
-impl Default for ServiceFilter {
-    fn default() -> ServiceFilter {
-        ServiceFilter {
-            class: LOAD_BALANCER_CLASS.to_owned(),
-            default_class: true,
-        }
-    }
-}
-
-/// What the controller does with a Service.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Handling {
-    /// A `LoadBalancer` Service of our class: it gets addresses.
-    Ours,
-    /// Not (or no longer) of type `LoadBalancer`: it holds no address; any status we wrote is cleared.
-    NotLoadBalancer,
-    /// A `LoadBalancer` Service of another implementation's class: never touched.
-    OtherClass,
-}
-
-impl ServiceFilter {
-    /// How this controller treats `svc`.
-    pub fn handling(&self, svc: &Service) -> Handling {
-        let Some(spec) = svc.spec.as_ref() else {
-            return Handling::NotLoadBalancer;
-        };
-        if spec.type_.as_deref() != Some("LoadBalancer") {
-            return Handling::NotLoadBalancer;
-        }
-        match spec.load_balancer_class.as_deref() {
-            None if self.default_class => Handling::Ours,
-            Some(class) if class == self.class => Handling::Ours,
-            _ => Handling::OtherClass,
-        }
-    }
-}
 
 /// The Service's `namespace/name`.
 pub fn key_of(svc: &Service) -> ServiceKey {
@@ -177,21 +129,6 @@ pub fn creation_order(svc: &Service) -> CreationOrder {
     }
 }
 
-/// The addresses in `status.loadBalancer.ingress` (entries without a parseable `ip` are ignored).
-pub fn ingress_ips(svc: &Service) -> Vec<IpAddr> {
-    svc.status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .map(|ingress| {
-            ingress
-                .iter()
-                .filter_map(|i| i.ip.as_deref()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The annotation `kubectl apply` stores the whole last-applied object in; the controller never reads it.
 pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -215,6 +152,7 @@ pub fn resource_version(svc: &Service) -> Option<u64> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::service_filter::ingress_ips;
     use k8s_openapi::api::core::v1::{ServicePort, ServiceSpec};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
     use k8s_openapi::jiff::Timestamp;
@@ -274,26 +212,6 @@ pub(crate) mod tests {
             .annotations
             .get_or_insert_with(BTreeMap::new)
             .insert(k.into(), v.into());
-    }
-
-    #[test]
-    fn class_filter_takes_our_class_and_unclassed_unless_no_default() {
-        let filter = ServiceFilter::default();
-        let mut svc = lb_service("a", "s", 1);
-        assert_eq!(filter.handling(&svc), Handling::Ours);
-        svc.spec.as_mut().unwrap().load_balancer_class = Some("ferrolb.io/bgp".into());
-        assert_eq!(filter.handling(&svc), Handling::Ours);
-        svc.spec.as_mut().unwrap().load_balancer_class = Some("example.com/other".into());
-        assert_eq!(filter.handling(&svc), Handling::OtherClass);
-
-        let strict = ServiceFilter {
-            default_class: false,
-            ..ServiceFilter::default()
-        };
-        let mut unclassed = lb_service("a", "s", 1);
-        assert_eq!(strict.handling(&unclassed), Handling::OtherClass);
-        unclassed.spec.as_mut().unwrap().type_ = Some("ClusterIP".into());
-        assert_eq!(strict.handling(&unclassed), Handling::NotLoadBalancer);
     }
 
     #[test]

@@ -14,14 +14,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use super::attributes::AttributePolicy;
-use super::service::{
-    Handling, ServiceFilter, ingress_ips, key_of, request_of, resource_version, trimmed,
-};
+use super::service::{key_of, request_of, resource_version, trimmed};
 use super::status::{
     DesiredCondition, DesiredStatus, REASON_ASSIGNED, REASON_CONFIG_INVALID, REASON_CONFLICT,
     REASON_OUTSIDE_ALLOCATION, REASON_STRANDED, ServiceEvent, events_for, status_patch,
     stored_attributes, stored_condition,
 };
+use crate::service_filter::{Handling, ServiceFilter, ingress_ips};
 
 /// A status write the controller wants to make.
 #[derive(Clone, Debug, PartialEq)]

@@ -13,7 +13,7 @@ use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 use std::net::IpAddr;
 
-use super::service::ingress_ips;
+use crate::service_filter::ingress_ips;
 
 /// The condition type ferrolb maintains on each Service it handles.
 pub const CONDITION_TYPE: &str = "ferrolb.io/AddressAssigned";

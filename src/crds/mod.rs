@@ -215,8 +215,10 @@ pub struct BGPPeerSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub node_selectors: Vec<LabelSelector>,
     /// TCP MD5 password, in clear.
+    // A `Password`: `Debug` shows it redacted (a plain comment, so the CRD's description stays MetalLB's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub password: Option<ferrolb_config::Password>,
     /// TCP MD5 password from a `kubernetes.io/basic-auth` Secret (key `password`) in the config namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_secret: Option<SecretReference>,

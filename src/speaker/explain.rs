@@ -9,7 +9,6 @@ use super::views::{self, NodeNames, ServiceView, SliceView};
 use crate::config_source::SourceKind;
 use crate::config_source::metallb;
 use crate::config_source::state::Candidate;
-use crate::controller::service::ServiceFilter;
 use anyhow::Context;
 use ferrolb_announce::{
     AnnounceConfig, Explanation, decide, explanation, not_known, service_attributes,
@@ -92,10 +91,7 @@ pub async fn run(args: &SpeakerArgs, key: &str) -> anyhow::Result<()> {
         .list(&ListParams::default().labels(&format!("{}={name}", translate::SERVICE_NAME_LABEL)))
         .await
         .context("cannot list the Service's EndpointSlices")?;
-    let filter = ServiceFilter {
-        default_class: !args.cluster.no_default_class,
-        ..ServiceFilter::default()
-    };
+    let filter = args.cluster.service_filter();
     let names = &mut NodeNames::default();
     let slices: Vec<SliceView> = slices
         .items

@@ -230,6 +230,16 @@ pub fn router(source: ExplainSource) -> Router {
         .with_state(source)
 }
 
+/// [`router`] when `enabled`, else no route at all: `GET /explain` then gets the server's 404
+/// (`--no-explain-endpoint`).
+pub fn router_if(enabled: bool, source: ExplainSource) -> Router {
+    if enabled {
+        router(source)
+    } else {
+        Router::new()
+    }
+}
+
 fn wants_json(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)

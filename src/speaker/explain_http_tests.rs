@@ -1,7 +1,7 @@
 use super::*;
-use crate::controller::service::ServiceFilter;
 use crate::serve::tests::get_with;
 use crate::serve::{Readiness, spawn_with};
+use crate::service_filter::ServiceFilter;
 use crate::speaker::translate;
 use crate::speaker::views::NodeNames;
 use k8s_openapi::api::core::v1::{
@@ -105,11 +105,15 @@ fn source(config: Option<&str>) -> (ExplainSource, watch::Sender<Option<Arc<Conf
 }
 
 async fn serve(source: ExplainSource) -> SocketAddr {
+    serve_with(router(source)).await
+}
+
+async fn serve_with(routes: axum::Router) -> SocketAddr {
     spawn_with(
         "127.0.0.1:0".parse().unwrap(),
         Arc::new(Registry::default()),
         Readiness::new(),
-        router(source),
+        routes,
     )
     .await
     .unwrap()
@@ -164,6 +168,24 @@ async fn a_service_is_explained_in_text_as_the_cli_does_and_in_json_on_request()
         serde_json::from_str::<serde_json::Value>(&body).unwrap(),
         want
     );
+}
+
+#[tokio::test]
+async fn explain_is_served_only_when_enabled_and_the_rest_stays() {
+    let (on_src, _on_tx) = source(Some(CONFIG));
+    let on = serve_with(router_if(true, on_src)).await;
+    let (status, _) = get(on, "/explain?service=default/whoami", "").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+
+    let (off_src, _off_tx) = source(Some(CONFIG));
+    let off = serve_with(router_if(false, off_src)).await;
+    let (status, body) = get(off, "/explain?service=default/whoami", "").await;
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
+    assert_eq!(body, "");
+    let (status, _) = get(off, "/healthz", "").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let (status, _) = get(off, "/metrics", "").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
 }
 
 #[tokio::test]

@@ -2,7 +2,6 @@
 
 use crate::watch::WatchLists;
 use ferrolb_bgp::fsm::State;
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -10,30 +9,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
+pub use super::metric_labels::{PeerErrorLabels, PeerLabels, ServiceLabels};
 pub use super::session_traffic::SessionTraffic;
-
-/// Labels of the per-peer metrics.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PeerLabels {
-    /// The peer, `address` or `address:port`.
-    pub peer: String,
-}
-
-/// Labels of the last-error metric.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PeerErrorLabels {
-    /// The peer.
-    pub peer: String,
-    /// Why the session last went down, in words.
-    pub error: String,
-}
-
-/// Labels of the per-Service metric.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ServiceLabels {
-    /// `namespace/name`.
-    pub service: String,
-}
 
 /// Every metric the speaker exports.
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@
 //! - [`peers`]: configuration → one BGP session per selected peer, and what to restart on a change;
 //! - [`netlink`]: source-address discovery and the VIP interface (rtnetlink); [`vip_set`]: which VIPs it holds
 //!   (withdrawn ones linger briefly);
-//! - [`metrics`]: the Prometheus metrics; [`session_traffic`]: the per-peer UPDATE counters, read at scrape time;
+//! - [`metrics`]: the Prometheus metrics, labelled with [`metric_labels`]; [`session_traffic`]: the per-peer UPDATE counters, read at scrape time;
 //! - [`reflectors`]: the watches into stores of views or stripped objects; [`run`]: the coalescing loop, sessions and shutdown;
 //!   [`status_metrics`]: the sessions' status into metrics; [`events`]: the rate-limited Events;
 //! - [`explain`]: `--explain ns/name`, one-shot; [`explain_http`]: the same as `GET /explain` on the metrics port.
@@ -13,6 +13,7 @@
 pub mod events;
 pub mod explain;
 pub mod explain_http;
+pub mod metric_labels;
 pub mod metrics;
 pub mod netlink;
 pub mod peers;
@@ -40,12 +41,17 @@ pub struct SpeakerArgs {
     /// The ConfigMap and the Service class.
     #[command(flatten)]
     pub cluster: ClusterArgs,
-    /// Address for `/metrics`, `/healthz`, `/readyz` and `/explain`.
-    #[arg(long, default_value = "0.0.0.0:7472")]
+    /// Address for `/metrics`, `/healthz`, `/readyz` and `/explain`: `IP:PORT`, an IPv6 address with or without
+    /// brackets. Loopback by default; the manifests pass `$(POD_IP):7472` (the node's address: hostNetwork).
+    #[arg(long, default_value = crate::serve::DEFAULT_METRICS_ADDR, value_parser = crate::serve::parse_listen_addr)]
     pub metrics_addr: SocketAddr,
     /// Keep exactly the announced VIPs on this interface (created as a dummy interface when absent).
     #[arg(long)]
     pub vip_interface: Option<String>,
+    /// Do not serve `GET /explain` (it then answers 404): it tells whoever reaches the metrics port which
+    /// Services this node announces and why. `--explain ns/name` still works.
+    #[arg(long)]
+    pub no_explain_endpoint: bool,
     /// Do not offer graceful restart: on SIGTERM, withdraw and close with Cease.
     #[arg(long)]
     pub no_graceful_restart: bool,

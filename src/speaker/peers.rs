@@ -111,7 +111,7 @@ pub fn desired_sessions(
             tcp: TcpOptions {
                 peer: SocketAddr::new(p.peer_address, p.peer_port),
                 source: p.source_address.or(found.source),
-                password: p.password.clone(),
+                password: p.password.as_deref().map(str::to_owned),
                 // GTSM-style: our packets leave with the maximum TTL, single hop or multihop alike.
                 ttl: 255,
                 connect_timeout: Duration::from_secs(10),

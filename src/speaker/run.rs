@@ -23,7 +23,6 @@ use crate::config_source::input::ConfigInput;
 use crate::config_source::metallb;
 use crate::config_source::problems::config_rejected_event;
 use crate::config_source::state::{ConfigState, Outcome};
-use crate::controller::service::ServiceFilter;
 use crate::serve::{self, Readiness};
 use anyhow::Context;
 use ferrolb_announce::{AnnounceConfig, AnnounceDecision, PeerKey, decide, service_attributes};
@@ -114,21 +113,21 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         .context("cannot build a Kubernetes client (in-cluster or $KUBECONFIG)")?;
     let (metrics, registry) = SpeakerMetrics::registered();
     let readiness = Readiness::new();
-    let filter = ServiceFilter {
-        default_class: !args.cluster.no_default_class,
-        ..ServiceFilter::default()
-    };
+    let filter = args.cluster.service_filter();
     let (services, services_writer) = reflector::store();
     let (slices, slices_writer) = reflector::store();
     let (nodes, nodes_writer) = reflector::store();
     let (config_in_force, config_watch) = watch::channel(None);
-    let explain = explain_http::router(ExplainSource {
-        node_name: args.node_name.clone(),
-        services: services.clone(),
-        slices: slices.clone(),
-        nodes: nodes.clone(),
-        config: config_watch,
-    });
+    let explain = explain_http::router_if(
+        !args.no_explain_endpoint,
+        ExplainSource {
+            node_name: args.node_name.clone(),
+            services: services.clone(),
+            slices: slices.clone(),
+            nodes: nodes.clone(),
+            config: config_watch,
+        },
+    );
     let bound = serve::spawn_with(
         args.metrics_addr,
         Arc::new(registry),

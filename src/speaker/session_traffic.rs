@@ -2,7 +2,7 @@
 //! `/metrics` is scraped (the session tasks count where they write and read; nothing is copied
 //! in between).
 
-use super::metrics::PeerLabels;
+use super::metric_labels::PeerLabels;
 use ferrolb_bgp::session::{CounterSnapshot, FailureReason, RECEIVED_TYPES, SessionCounters};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};

@@ -1,6 +1,6 @@
 //! From the Kubernetes objects in the speaker's stores to the announce decision's plain inputs. Pure functions.
 
-use crate::controller::service::{Handling, ServiceFilter, ingress_ips};
+use crate::service_filter::{Handling, ServiceFilter, ingress_ips};
 use ferrolb_announce as announce;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, NodeStatus, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;

@@ -8,7 +8,7 @@
 //! contents in one step, and the last contents stay while the API server is away.
 
 use super::translate::{self, SERVICE_NAME_LABEL};
-use crate::controller::service::ServiceFilter;
+use crate::service_filter::ServiceFilter;
 use ferrolb_announce::{self as announce, service_attributes::ATTRIBUTE_ANNOTATIONS};
 use k8s_openapi::api::core::v1::{ObjectReference, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;

@@ -5,8 +5,9 @@
 //! 1. for the default values `helm template` renders exactly the objects of `kubectl kustomize manifests/`, and
 //!    with the values of [`ALL_OPTIONS`] exactly those of the base plus every opt-in component ([`COMPONENTS`]),
 //!    object by object (parsed, so formatting and comments do not count);
-//! 2. the values without a component (`podMonitor`, `metrics.port`, `config.inline`, node selectors, the
-//!    Grafana dashboard ConfigMap) render what they say;
+//! 2. the values without a component (`podMonitor`, `metrics.port` with the NetworkPolicy's port and namespace,
+//!    `speaker.explainEndpoint`, `config.inline`, node selectors, the Grafana dashboard ConfigMap) render what
+//!    they say;
 //! 3. `helm lint --strict` passes for both value sets;
 //! 4. `helm install` on the lab cluster, then `kubectl apply --dry-run=server` accepts both renderings (the
 //!    lab's API server validates them against its schemas; the PrometheusRule and PodMonitor are left out:
@@ -48,6 +49,7 @@ const COMPONENTS: &[&str] = &[
     "vip-interface",
     "tenant-fence-policy",
     "prometheus-rules",
+    "metrics-network-policy",
 ];
 
 /// The chart's values that match [`COMPONENTS`].
@@ -59,6 +61,7 @@ speaker:
 config: {source: metallb, metallbCRDs: true}
 fences: {admissionPolicy: true}
 alerts: {enabled: true}
+metrics: {networkPolicy: {enabled: true}}
 ";
 
 fn repo() -> PathBuf {
@@ -187,7 +190,8 @@ fn other_values(lab: &Lab) {
     let values = lab_file(
         lab,
         "helm-other-values.yaml",
-        "podMonitor: {enabled: true, interval: 15s, labels: {release: prom}}\nmetrics: {port: 9100}\n\
+        "podMonitor: {enabled: true, interval: 15s, labels: {release: prom}}\nmetrics: {port: 9100, networkPolicy: {enabled: true, monitoringNamespace: prom}}\n\
+         speaker: {explainEndpoint: false}\n\
          config: {inline: \"peers: []\\n\"}\ncontroller: {nodeSelector: {pool: infra}}\n\
          dashboard: {enabled: true}\n",
     );
@@ -208,11 +212,23 @@ fn other_values(lab: &Lab) {
         let c = &pod["spec"]["containers"][0];
         assert_eq!(c["name"], container);
         assert_eq!(c["ports"][0]["containerPort"], 9100.0, "{key}");
+        let args = c["args"].as_array().unwrap();
         assert!(
-            c["args"]
+            args.contains(&Value::from("--metrics-addr=$(POD_IP):9100")),
+            "{key}: {c}"
+        );
+        assert_eq!(
+            args.contains(&Value::from("--no-explain-endpoint")),
+            container == "speaker",
+            "{key}: {c}"
+        );
+        assert!(
+            c["env"]
                 .as_array()
                 .unwrap()
-                .contains(&Value::from("--metrics-addr=0.0.0.0:9100")),
+                .iter()
+                .any(|e| e["name"] == "POD_IP"
+                    && e["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"),
             "{key}: {c}"
         );
         assert_eq!(pod["metadata"]["annotations"]["prometheus.io/port"], "9100");
@@ -221,6 +237,12 @@ fn other_values(lab: &Lab) {
         rendered["Deployment ferrolb-system/controller"]["spec"]["template"]["spec"]["nodeSelector"]
             ["pool"],
         "infra"
+    );
+    let policy = &rendered["NetworkPolicy ferrolb-system/ferrolb-metrics"]["spec"]["ingress"][0];
+    assert_eq!(policy["ports"][0]["port"], 9100.0);
+    assert_eq!(
+        policy["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "prom"
     );
     let dashboard = &rendered["ConfigMap ferrolb-system/ferrolb-dashboard"];
     assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
@@ -231,7 +253,8 @@ fn other_values(lab: &Lab) {
         std::fs::read_to_string(repo().join("manifests/grafana/ferrolb-dashboard.json")).unwrap();
     assert_eq!(json, committed);
     println!(
-        "podMonitor, metrics.port, config.inline, controller.nodeSelector, dashboard: rendered as set"
+        "podMonitor, metrics.port, metrics.networkPolicy, speaker.explainEndpoint, config.inline, \
+         controller.nodeSelector, dashboard: rendered as set"
     );
 }
 

@@ -68,6 +68,7 @@ fn render_and_apply(lab: &Lab) {
             "control-plane-tolerations",
             "vip-interface",
             "tenant-fence-policy",
+            "metrics-network-policy",
         ],
     );
     assert!(
@@ -82,6 +83,21 @@ fn render_and_apply(lab: &Lab) {
     assert!(
         with_components.contains("kind: ValidatingAdmissionPolicyBinding"),
         "{with_components}"
+    );
+    assert!(
+        with_components.contains("kind: NetworkPolicy"),
+        "{with_components}"
+    );
+    // The daemons listen on the Pod's address, not 0.0.0.0.
+    assert_eq!(
+        rendered.matches("- --metrics-addr=$(POD_IP):7472").count(),
+        2,
+        "{rendered}"
+    );
+    assert_eq!(
+        rendered.matches("fieldPath: status.podIP").count(),
+        2,
+        "{rendered}"
     );
     assert!(!rendered.contains("NET_ADMIN"), "the base grants NET_ADMIN");
     assert!(

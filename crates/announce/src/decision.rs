@@ -5,8 +5,8 @@ use crate::input::{
     Advertisement, AnnounceConfig, AnnounceFrom, Community, EXCLUDE_LABEL, Endpoint,
     LargeCommunity, Node, Peer, PeerKey, Pool, Service, TrafficPolicy,
 };
-use crate::link_bandwidth::link_bandwidth_community_bps;
 use crate::reason::{NAMED_NODES, Reason};
+use ferrolb_bgp::wire::link_bandwidth_community_bps;
 use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;

@@ -15,7 +15,6 @@ pub mod decision;
 pub mod explain;
 mod from_config;
 pub mod input;
-pub mod link_bandwidth;
 pub mod reason;
 pub mod service_attributes;
 
@@ -27,9 +26,6 @@ pub use explain::{ExplainedReason, ExplainedRoute, Explanation, explain, explana
 pub use input::{
     AddressRange, Advertisement, AnnounceConfig, AnnounceFrom, Community, EXCLUDE_LABEL, Endpoint,
     LargeCommunity, Node, Peer, PeerKey, Pool, Service, ServiceAllowances, TrafficPolicy,
-};
-pub use link_bandwidth::{
-    AS_TRANS, decode_link_bandwidth, link_bandwidth_community, link_bandwidth_community_bps,
 };
 pub use reason::{Effect, Reason};
 pub use service_attributes::{

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use ferrolb_announce::*;
+use ferrolb_bgp::wire::decode_link_bandwidth;
 use ferrolb_config::Config;
 
 const YAML: &str = "\

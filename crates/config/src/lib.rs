@@ -25,6 +25,7 @@ mod manifest;
 pub mod metallb;
 mod model;
 mod parse;
+mod secret;
 mod selector;
 mod service_policy;
 mod validate;
@@ -47,6 +48,7 @@ pub use model::{
     AddressPool, AnnounceFrom, BgpAdvertisement, Config, DEFAULT_HOLD_TIME, DEFAULT_PEER_PORT,
     Peer, Protocol, ServiceAllocation,
 };
+pub use secret::{Password, REDACTED};
 pub use selector::{NodeSelector, SelectorOperator, SelectorRequirement, is_dns_label};
 pub use service_policy::{
     Bandwidth, BandwidthError, DEFAULT_BANDWIDTH_PER_ENDPOINT, LocalPrefRange, LocalPrefRangeError,

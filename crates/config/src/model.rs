@@ -80,9 +80,9 @@ pub struct Peer {
     /// Our BGP identifier, if not the session's local IPv4 address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub router_id: Option<Ipv4Addr>,
-    /// TCP-MD5 password.
+    /// TCP-MD5 password (`Debug` shows it redacted).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
+    pub password: Option<crate::Password>,
     /// Allow an eBGP router that is more than one hop away (eBGP only).
     pub ebgp_multihop: bool,
     /// The BFD profile (in [`Config::bfd_profiles`]) for this router; none means no BFD.

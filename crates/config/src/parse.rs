@@ -276,7 +276,8 @@ pub(crate) fn peer(
                 Ok(p)
             }
         })
-        .filter(|p| !p.is_empty());
+        .filter(|p| !p.is_empty())
+        .map(crate::Password::from);
     let ebgp_multihop = obj.get("ebgp-multihop", errs, bool_value).unwrap_or(false);
     if let (Some(mine), Some(theirs)) = (my_asn, peer_asn)
         && ebgp_multihop

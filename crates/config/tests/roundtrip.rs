@@ -118,7 +118,7 @@ fn peer(i: usize) -> impl Strategy<Value = Peer> {
                     graceful_restart: None,
                     dual_stack_address_family: true,
                     router_id: router_id.map(Ipv4Addr::from),
-                    password,
+                    password: password.map(ferrolb_config::Password::from),
                     ebgp_multihop: !ibgp && my_asn != peer_asn && v6,
                     bfd_profile: None,
                     node_selectors: sels,

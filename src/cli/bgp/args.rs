@@ -31,9 +31,9 @@ pub struct SessionArgs {
     /// The local address to connect from.
     #[arg(long)]
     pub source: Option<IpAddr>,
-    /// TCP-MD5 password (RFC 2385).
+    /// TCP-MD5 password (RFC 2385). `Debug` shows it redacted.
     #[arg(long, env = "FERROLB_BGP_PASSWORD", hide_env_values = true)]
-    pub password: Option<String>,
+    pub password: Option<ferrolb_config::Password>,
     /// How long to wait for the TCP connection (and, for `check`, for the whole exchange).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -62,7 +62,7 @@ impl SessionArgs {
             tcp: TcpOptions {
                 peer: SocketAddr::new(self.peer, self.peer_port),
                 source: self.source,
-                password: self.password.clone(),
+                password: self.password.as_deref().map(str::to_owned),
                 ttl: self.ebgp_multihop.unwrap_or(255),
                 connect_timeout: self.timeout,
             },

@@ -100,7 +100,7 @@ fn split_secrets(text: &str) -> (String, Secrets, Vec<ConfigError>) {
                     if let Some(password) =
                         secret.string_data.as_ref().and_then(|d| d.get("password"))
                     {
-                        data.password = Some(password.clone());
+                        data.password = Some(password.as_str().into());
                     }
                     secrets.insert(secret.metadata.name.clone().unwrap_or_default(), data);
                 }

@@ -53,8 +53,8 @@ pub enum ConnectError {
 /// The kernel's limit on a TCP-MD5 key length.
 pub const TCP_MD5SIG_MAXKEYLEN: usize = 80;
 
-/// How to reach a peer over TCP.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// How to reach a peer over TCP. `Debug` shows whether there is a password, never the password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct TcpOptions {
     /// The peer's address and port.
     pub peer: SocketAddr,
@@ -66,6 +66,18 @@ pub struct TcpOptions {
     pub ttl: u8,
     /// How long to wait for the TCP handshake.
     pub connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for TcpOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpOptions")
+            .field("peer", &self.peer)
+            .field("source", &self.source)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("ttl", &self.ttl)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
 }
 
 /// Opens the TCP connection described by `opts`.
@@ -203,6 +215,28 @@ mod tests {
         opts.password = Some("secret".into());
         let err = connect(&opts).await.unwrap_err();
         assert!(matches!(err, ConnectError::TimedOut { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn neither_the_options_nor_the_errors_print_the_password() {
+        let planted = "s3cr3t-planted";
+        let opts = TcpOptions {
+            peer: "127.0.0.1:179".parse().unwrap(),
+            source: None,
+            password: Some(format!("{planted}{}", "x".repeat(80))),
+            ttl: 255,
+            connect_timeout: Duration::from_secs(1),
+        };
+        let err = connect(&opts).await.unwrap_err();
+        for text in [
+            format!("{opts:?}"),
+            format!("{opts:#?}"),
+            format!("{err}"),
+            format!("{err:?}"),
+        ] {
+            assert!(!text.contains(planted), "{text}");
+        }
+        assert!(format!("{opts:?}").contains("password: Some(\"<redacted>\")"));
     }
 
     #[tokio::test]

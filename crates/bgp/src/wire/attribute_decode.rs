@@ -11,9 +11,9 @@ use super::Family;
 use super::attributes::*;
 use super::context::SessionContext;
 use super::error::DecodeError;
+use super::issue::{AttributeIssue, ErrorAction};
 use super::nlri::{self, BadPrefix};
 use super::notification::NotificationError;
-use super::update::{AttributeIssue, ErrorAction};
 
 /// What decoding the attribute list found.
 pub(crate) struct DecodedAttributes {

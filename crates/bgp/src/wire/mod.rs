@@ -17,12 +17,16 @@
 //!   [`Update::issues`]. For treat-as-withdraw the decoder has already moved the UPDATE's NLRI to
 //!   its withdrawals and cleared its attributes; an attribute-discard issue names the dropped
 //!   attribute.
+//! - Extended communities: the link-bandwidth community ([`link_bandwidth_community`]) that makes
+//!   routers weight ECMP next hops.
 //! - End-of-RIB: [`Update::end_of_rib`] and [`Update::end_of_rib_family`].
 
 mod attribute_decode;
 mod attributes;
 mod context;
 mod error;
+mod issue;
+mod link_bandwidth;
 mod nlri;
 mod notification;
 mod open;
@@ -34,6 +38,11 @@ pub use attributes::{
 };
 pub use context::{MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, PeerAs, SessionContext, negotiate};
 pub use error::{DecodeError, EncodeError};
+pub use issue::{AttributeIssue, ErrorAction};
+pub use link_bandwidth::{
+    LINK_BANDWIDTH_SUBTYPE, LINK_BANDWIDTH_TYPE, decode_link_bandwidth, link_bandwidth_community,
+    link_bandwidth_community_bps,
+};
 pub use nlri::{decode_ipv4_prefixes, encode_ipv4_prefixes};
 pub use notification::{
     CEASE, Cease, FSM_ERROR, FsmErrorSubcode, HOLD_TIMER_EXPIRED, MESSAGE_HEADER_ERROR,
@@ -41,7 +50,7 @@ pub use notification::{
     UPDATE_MESSAGE_ERROR, code_name,
 };
 pub use open::{AS_TRANS, BGP_VERSION, Capability, GracefulRestart, GracefulRestartFamily, Open};
-pub use update::{AttributeIssue, ErrorAction, Update};
+pub use update::Update;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 

@@ -8,6 +8,7 @@ use super::attribute_decode::decode_attributes;
 use super::attributes::{AS_PATH, MpUnreach, NEXT_HOP, ORIGIN, PathAttributes};
 use super::context::SessionContext;
 use super::error::{DecodeError, EncodeError};
+use super::issue::{AttributeIssue, ErrorAction};
 use super::nlri::{self, BadPrefix};
 use super::notification::NotificationError;
 
@@ -23,28 +24,6 @@ pub struct Update {
     pub nlri: Vec<Ipv4Net>,
     /// RFC 7606 errors found while decoding that did not reset the session. Ignored by encode.
     pub issues: Vec<AttributeIssue>,
-}
-
-/// How an UPDATE error is handled without resetting the session (RFC 7606 §2). Session reset
-/// is a [`DecodeError`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorAction {
-    /// The UPDATE's routes are treated as withdrawn; the decoder already moved its NLRI to the
-    /// withdrawals and cleared its attributes.
-    TreatAsWithdraw,
-    /// The malformed attribute was dropped; the rest of the UPDATE stands.
-    AttributeDiscard,
-}
-
-/// One error of a received UPDATE handled per RFC 7606 without resetting the session.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AttributeIssue {
-    /// Type code of the attribute concerned (0 for the attribute list as a whole).
-    pub type_code: u8,
-    /// What was done about it.
-    pub action: ErrorAction,
-    /// The NOTIFICATION RFC 4271 would have sent, for logs.
-    pub error: NotificationError,
 }
 
 impl Update {

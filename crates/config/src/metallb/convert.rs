@@ -130,7 +130,7 @@ fn peer_spec(p: &Peer) -> Vec<(&'static str, Value)> {
         spec.push(("nodeSelectors", selectors(&p.node_selectors)));
     }
     if let Some(pw) = &p.password {
-        spec.push(("password", s(pw.clone())));
+        spec.push(("password", s(pw.expose().to_owned())));
     }
     if let Some(b) = &p.bfd_profile {
         spec.push(("bfdProfile", s(b.clone())));

@@ -111,8 +111,9 @@ impl fmt::Display for ObjectId {
 }
 
 /// One object as read: its identity and labels, and its spec kept as a tree with lines, to be
-/// checked field by field by [`translate`].
-#[derive(Debug, Clone)]
+/// checked field by field by [`translate`]. `Debug` leaves the spec out: a `BGPPeer`'s holds its
+/// `password`.
+#[derive(Clone)]
 pub struct Object {
     /// Kind, namespace and name.
     pub id: ObjectId,
@@ -130,6 +131,19 @@ pub struct Object {
     api_version: String,
     /// The [`EXCLUSIVE_NAMESPACES`] annotation of an `IPAddressPool`, when set.
     exclusive_namespaces: Option<bool>,
+}
+
+impl fmt::Debug for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Object")
+            .field("id", &self.id)
+            .field("labels", &self.labels)
+            .field("line", &self.line)
+            .field("created", &self.created)
+            .field("api_version", &self.api_version)
+            .field("exclusive_namespaces", &self.exclusive_namespaces)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The `IPAddressPool` annotation that fences in the namespaces its `serviceAllocation` selects
@@ -181,7 +195,7 @@ pub struct SecretData {
     /// `type` (must be `kubernetes.io/basic-auth`).
     pub secret_type: String,
     /// `data.password`, decoded; None when the key is absent or not UTF-8.
-    pub password: Option<String>,
+    pub password: Option<crate::Password>,
 }
 
 /// Secrets in the configuration namespace, by name.

@@ -456,7 +456,7 @@ fn peer(
     if let Some(password) = secret_password(ctx, &spec, secrets_used, errs) {
         extra.push(scalar_entry(
             "password",
-            &password,
+            password.expose(),
             spec.line_of("passwordSecret"),
         ));
         *from_secret = true;
@@ -504,7 +504,7 @@ fn secret_password(
     spec: &fields::Object<'_>,
     secrets_used: &mut BTreeSet<String>,
     errs: &mut Vec<ConfigError>,
-) -> Option<String> {
+) -> Option<crate::Password> {
     let entry = spec.entry("passwordSecret")?;
     let r = fields::Object::read(
         &entry.value,

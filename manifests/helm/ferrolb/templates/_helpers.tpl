@@ -17,12 +17,20 @@ app.kubernetes.io/component: {{ . }}
 
 {{/* Arguments both daemons take at the end. */}}
 {{- define "ferrolb.argsTail" -}}
-{{- if ne (int .Values.metrics.port) 7472 }}
-- --metrics-addr=0.0.0.0:{{ .Values.metrics.port }}
-{{- end }}
+- --metrics-addr=$(POD_IP):{{ .Values.metrics.port }}
 {{- if eq .Values.config.source "metallb" }}
 - --config-source=metallb
 {{- end }}
+{{- end }}
+
+{{/* The env variable the metrics address is built from (`$(POD_IP)` in the arguments). */}}
+{{- define "ferrolb.podIPEnv" -}}
+# The Pod's address (the node's, with hostNetwork): /metrics, the probes and /explain listen on it
+# only, not on 0.0.0.0 (see components/metrics-network-policy to restrict who reaches them).
+- name: POD_IP
+  valueFrom:
+    fieldRef:
+      fieldPath: status.podIP
 {{- end }}
 
 {{/* Pod annotations for annotation-based Prometheus scraping. */}}

@@ -5,12 +5,12 @@
 //! octets (AS_TRANS when it does not fit), then the bandwidth in bytes per second as an
 //! IEEE-754 single-precision float, all big-endian.
 
+use super::open::AS_TRANS;
+
 /// Type octet: two-octet-AS-specific, non-transitive (0x00 with the transitive bit set).
 pub const LINK_BANDWIDTH_TYPE: u8 = 0x40;
 /// Subtype octet of the link-bandwidth community.
 pub const LINK_BANDWIDTH_SUBTYPE: u8 = 0x04;
-/// The two-octet stand-in for a four-octet AS number (RFC 6793).
-pub const AS_TRANS: u16 = 23456;
 
 /// Encodes a link-bandwidth extended community for `asn` (AS_TRANS when above 65535) carrying
 /// `bytes_per_second`.
@@ -31,6 +31,9 @@ pub fn link_bandwidth_community(asn: u32, bytes_per_second: f32) -> [u8; 8] {
 
 /// The community for a bandwidth in bits per second (the unit of the decision), converted to
 /// the bytes per second the community carries.
+// The community holds an IEEE-754 single: rounding to the nearest f32 is the encoding (routers
+// compare ratios); u64::MAX / 8 is far below f32::MAX, so nothing overflows.
+#[allow(clippy::cast_possible_truncation)]
 pub fn link_bandwidth_community_bps(asn: u32, bits_per_second: u64) -> [u8; 8] {
     link_bandwidth_community(asn, (bits_per_second as f64 / 8.0) as f32)
 }

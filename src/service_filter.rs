@@ -1,0 +1,105 @@
+//! Which Services ferrolb handles (`spec.type`, `spec.loadBalancerClass`) and the addresses their status shows:
+//! shared by the controller (which assigns addresses) and the speaker (which announces them). Pure functions.
+
+use k8s_openapi::api::core::v1::Service;
+use std::net::IpAddr;
+
+/// The `spec.loadBalancerClass` ferrolb implements.
+pub const LOAD_BALANCER_CLASS: &str = "ferrolb.io/bgp";
+
+/// Which Services ferrolb handles (`--no-default-class`: only those of its class).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceFilter {
+    /// The `spec.loadBalancerClass` handled (normally [`LOAD_BALANCER_CLASS`]).
+    pub class: String,
+    /// Whether Services with no `spec.loadBalancerClass` are handled too.
+    pub default_class: bool,
+}
+
+impl Default for ServiceFilter {
+    fn default() -> ServiceFilter {
+        ServiceFilter {
+            class: LOAD_BALANCER_CLASS.to_owned(),
+            default_class: true,
+        }
+    }
+}
+
+/// What ferrolb does with a Service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handling {
+    /// A `LoadBalancer` Service of our class: the controller gives it addresses, the speakers announce them.
+    Ours,
+    /// Not (or no longer) of type `LoadBalancer`: it holds no address; any status we wrote is cleared.
+    NotLoadBalancer,
+    /// A `LoadBalancer` Service of another implementation's class: never touched.
+    OtherClass,
+}
+
+impl ServiceFilter {
+    /// How ferrolb treats `svc`.
+    pub fn handling(&self, svc: &Service) -> Handling {
+        let Some(spec) = svc.spec.as_ref() else {
+            return Handling::NotLoadBalancer;
+        };
+        if spec.type_.as_deref() != Some("LoadBalancer") {
+            return Handling::NotLoadBalancer;
+        }
+        match spec.load_balancer_class.as_deref() {
+            None if self.default_class => Handling::Ours,
+            Some(class) if class == self.class => Handling::Ours,
+            _ => Handling::OtherClass,
+        }
+    }
+}
+
+/// The addresses in `status.loadBalancer.ingress` (entries without a parseable `ip` are ignored).
+pub fn ingress_ips(svc: &Service) -> Vec<IpAddr> {
+    svc.status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .map(|ingress| {
+            ingress
+                .iter()
+                .filter_map(|i| i.ip.as_deref()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ServiceSpec;
+
+    fn lb_service() -> Service {
+        Service {
+            spec: Some(ServiceSpec {
+                type_: Some("LoadBalancer".into()),
+                ..ServiceSpec::default()
+            }),
+            ..Service::default()
+        }
+    }
+
+    #[test]
+    fn class_filter_takes_our_class_and_unclassed_unless_no_default() {
+        let filter = ServiceFilter::default();
+        let mut svc = lb_service();
+        assert_eq!(filter.handling(&svc), Handling::Ours);
+        svc.spec.as_mut().unwrap().load_balancer_class = Some("ferrolb.io/bgp".into());
+        assert_eq!(filter.handling(&svc), Handling::Ours);
+        svc.spec.as_mut().unwrap().load_balancer_class = Some("example.com/other".into());
+        assert_eq!(filter.handling(&svc), Handling::OtherClass);
+
+        let strict = ServiceFilter {
+            default_class: false,
+            ..ServiceFilter::default()
+        };
+        let mut unclassed = lb_service();
+        assert_eq!(strict.handling(&unclassed), Handling::OtherClass);
+        unclassed.spec.as_mut().unwrap().type_ = Some("ClusterIP".into());
+        assert_eq!(strict.handling(&unclassed), Handling::NotLoadBalancer);
+    }
+}

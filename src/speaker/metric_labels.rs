@@ -1,0 +1,28 @@
+//! The label sets of the speaker's metrics, apart from the metrics themselves so that the
+//! scrape-time collectors ([`super::session_traffic`]) and the registry ([`super::metrics`]) both
+//! use them without depending on each other.
+
+use prometheus_client::encoding::EncodeLabelSet;
+
+/// Labels of the per-peer metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerLabels {
+    /// The peer, `address` or `address:port`.
+    pub peer: String,
+}
+
+/// Labels of the last-error metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerErrorLabels {
+    /// The peer.
+    pub peer: String,
+    /// Why the session last went down, in words.
+    pub error: String,
+}
+
+/// Labels of the per-Service metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServiceLabels {
+    /// `namespace/name`.
+    pub service: String,
+}
