@@ -2,11 +2,11 @@
 //! session's desired routes. Pure functions.
 
 use ferrolb_announce::{AnnounceDecision, PeerKey, PeerTable, RouteAttributes, RoutesView};
-use ferrolb_bgp::fsm::{FsmConfig, GracefulRestartConfig};
+use ferrolb_bgp::fsm::{FsmConfig, GracefulRestartConfig, LocalAs};
 use ferrolb_bgp::rib_out::Attributes;
 use ferrolb_bgp::session::{DesiredRoutes, SessionConfig, TcpOptions};
-use ferrolb_bgp::wire::LargeCommunity;
-use ferrolb_config::{BfdProfile, Config};
+use ferrolb_bgp::wire::{LargeCommunity, PeerAs};
+use ferrolb_config::{BfdProfile, Config, DynamicAsn, NodeValueError, Peer};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -86,9 +86,17 @@ pub fn desired_sessions(
 ) -> BTreeMap<PeerKey, PeerSession> {
     let mut out = BTreeMap::new();
     for p in config.peers.iter().filter(|p| p.selects_node(labels)) {
+        // A peer whose per-node values this node lacks has no session here (see `session_config_errors`).
+        let (Ok(my_asn), Ok(router_id)) = (p.my_asn_on(labels), p.router_id_on(labels)) else {
+            continue;
+        };
         let found = discovered.get(&p.peer_address).copied().unwrap_or_default();
-        let mut fsm = FsmConfig::new(p.my_asn, p.peer_asn);
-        fsm.router_id = p.router_id.or(found.router_id);
+        let mut fsm = FsmConfig::new(my_asn, peer_as(p));
+        fsm.local_as = p.local_asn.map(|l| LocalAs {
+            asn: l.asn,
+            replace_as: l.replace_as,
+        });
+        fsm.router_id = router_id.or(found.router_id);
         fsm.hold_time = u16::try_from(p.hold_time.as_secs()).unwrap_or(u16::MAX);
         // The configuration always carries one (hold time / 3 when not written).
         fsm.keepalive_time = Some(p.keepalive_time);
@@ -124,6 +132,37 @@ pub fn desired_sessions(
         out.insert(key, PeerSession { session, bfd });
     }
     out
+}
+
+/// The AS a peer's session accepts: `peer-asn`, or the kind `dynamic-asn` names.
+fn peer_as(p: &Peer) -> PeerAs {
+    match p.dynamic_asn {
+        Some(DynamicAsn::Internal) => PeerAs::Internal,
+        Some(DynamicAsn::External) => PeerAs::External,
+        None => PeerAs::Exact(p.peer_asn),
+    }
+}
+
+/// The peers that select this node but get no session on it, because a value the peer takes from a Node
+/// label (`my-asn-from-node-label`, `router-id-from-node-label`) is missing or invalid on this node: an
+/// error of this node alone, which the speaker logs and reports as the session's last error.
+pub fn session_config_errors(
+    config: &Config,
+    labels: &BTreeMap<String, String>,
+) -> Vec<(PeerKey, NodeValueError)> {
+    config
+        .peers
+        .iter()
+        .filter(|p| p.selects_node(labels))
+        .filter_map(|p| {
+            let err = p.my_asn_on(labels).err().or(p.router_id_on(labels).err())?;
+            let key = PeerKey {
+                address: p.peer_address,
+                port: p.peer_port,
+            };
+            Some((key, err))
+        })
+        .collect()
 }
 
 /// What to do with the running sessions to reach the desired ones.

@@ -555,3 +555,89 @@ fn route_attributes_become_wire_attributes() {
         }
     );
 }
+
+const FABRIC: &str = "\
+peers:
+- peer-address: 198.18.0.1
+  dynamic-asn: external
+  my-asn-from-node-label: example.com/asn
+  router-id-from-node-label: example.com/router-id
+  connect-time: 5s
+- peer-address: 198.18.0.2
+  peer-asn: 64512
+  my-asn: 64513
+  local-asn: 65000
+  local-asn-replace-as: true
+- peer-address: 198.18.0.3
+  dynamic-asn: internal
+  my-asn: 64513
+address-pools:
+- name: public-pool
+  protocol: bgp
+  addresses:
+  - 203.0.113.10-203.0.113.20
+";
+
+#[test]
+fn fabric_peers_take_their_as_and_router_id_from_the_node_and_the_open() {
+    let config = Config::from_yaml(FABRIC).unwrap();
+    let rack = labels(&[
+        ("example.com/asn", "4200000101"),
+        ("example.com/router-id", "198.18.0.11"),
+    ]);
+    let s = desired_sessions(&config, &rack, &defaults(), &BTreeMap::new());
+    let one = &s[&key("198.18.0.1")].session.fsm;
+    assert_eq!(one.my_asn, 4_200_000_101);
+    assert_eq!(one.peer_asn, PeerAs::External);
+    assert_eq!(one.router_id, Some("198.18.0.11".parse().unwrap()));
+    assert_eq!(one.connect_retry_initial, Duration::from_secs(5));
+    assert_eq!(one.local_as, None);
+    let two = &s[&key("198.18.0.2")].session.fsm;
+    assert_eq!((two.my_asn, two.peer_asn), (64513, PeerAs::Exact(64512)));
+    assert_eq!(
+        two.local_as,
+        Some(LocalAs {
+            asn: 65000,
+            replace_as: true
+        })
+    );
+    assert_eq!(two.presented_asn(), 65000);
+    assert_eq!(s[&key("198.18.0.3")].session.fsm.peer_asn, PeerAs::Internal);
+    assert!(session_config_errors(&config, &rack).is_empty());
+}
+
+#[test]
+fn a_node_without_its_label_loses_only_that_session_and_says_why() {
+    let config = Config::from_yaml(FABRIC).unwrap();
+    for (node, why) in [
+        (
+            labels(&[("example.com/router-id", "198.18.0.11")]),
+            "my-asn-from-node-label: the node has no label \"example.com/asn\"",
+        ),
+        (
+            labels(&[
+                ("example.com/asn", "rack-7"),
+                ("example.com/router-id", "198.18.0.11"),
+            ]),
+            "my-asn-from-node-label: the node's label \"example.com/asn\" is \"rack-7\", not an AS number from 1 to 4294967295",
+        ),
+        (
+            labels(&[
+                ("example.com/asn", "64600"),
+                ("example.com/router-id", "0.0.0.0"),
+            ]),
+            "router-id-from-node-label: the node's label \"example.com/router-id\" is \"0.0.0.0\", not an IPv4 address other than 0.0.0.0",
+        ),
+    ] {
+        let s = desired_sessions(&config, &node, &defaults(), &BTreeMap::new());
+        assert_eq!(
+            s.keys().copied().collect::<Vec<_>>(),
+            vec![key("198.18.0.2"), key("198.18.0.3")]
+        );
+        let errors: Vec<(PeerKey, String)> = session_config_errors(&config, &node)
+            .into_iter()
+            .map(|(k, e)| (k, e.to_string()))
+            .collect();
+        assert_eq!(errors, vec![(key("198.18.0.1"), why.to_owned())]);
+    }
+}

@@ -91,6 +91,8 @@ struct Speaker {
     /// The configuration in force, for `/explain`.
     config_in_force: watch::Sender<Option<Arc<Config>>>,
     discovered: BTreeMap<IpAddr, Discovered>,
+    /// Peers that select this node but lack a per-node value here (Node labels), with the reason last reported.
+    session_config_errors: BTreeMap<ferrolb_announce::PeerKey, String>,
     netlink: Option<rtnetlink::Handle>,
     vip: Option<VipInterface>,
     /// What the VIP interface holds now.
@@ -241,6 +243,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         config: ConfigState::default(),
         config_in_force,
         discovered: BTreeMap::new(),
+        session_config_errors: BTreeMap::new(),
         netlink,
         vip,
         vips: BTreeSet::new(),
@@ -336,6 +339,7 @@ impl Speaker {
         self.discover(&config).await;
         let desired_sessions =
             peers::desired_sessions(&config, &node.labels, &self.defaults, &self.discovered);
+        self.report_session_config_errors(peers::session_config_errors(&config, &node.labels));
         let routes = Arc::new(peers::desired_route_tables(
             &decision,
             desired_sessions.iter().map(|(k, d)| (k, &d.session)),
@@ -348,6 +352,37 @@ impl Speaker {
         );
         self.sync_vips(want).await;
         self.report_services(&decision);
+    }
+
+    /// Logs (once per distinct reason) the peers this node starts no session with because a per-node value is
+    /// missing, and shows each as a session that is down with that reason as its last error.
+    fn report_session_config_errors(
+        &mut self,
+        errors: Vec<(ferrolb_announce::PeerKey, ferrolb_config::NodeValueError)>,
+    ) {
+        let now: BTreeMap<_, _> = errors
+            .into_iter()
+            .map(|(key, err)| (key, err.to_string()))
+            .collect();
+        for (key, text) in &now {
+            if self.session_config_errors.get(key) == Some(text) {
+                continue;
+            }
+            tracing::warn!(peer = %key, error = %text, "no BGP session with this peer on this node");
+            let labels = PeerLabels {
+                peer: key.to_string(),
+            };
+            self.metrics.session_up.get_or_create(&labels).set(0);
+            self.metrics.session_state.get_or_create(&labels).set(0);
+            self.metrics
+                .last_error
+                .get_or_create(&PeerErrorLabels {
+                    peer: key.to_string(),
+                    error: text.clone(),
+                })
+                .set(1);
+        }
+        self.session_config_errors = now;
     }
 
     /// Looks up the source address toward each peer that configures none (once per configuration).

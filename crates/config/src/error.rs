@@ -377,6 +377,15 @@ pub enum ConfigErrorKind {
     /// Both `password` and `passwordSecret` on one peer.
     #[error("password and passwordSecret are both set: use one")]
     PasswordAndSecret,
+    /// Two keys of which at most one may be set.
+    #[error("{0} and {1} are both set: use one")]
+    BothSet(&'static str, &'static str),
+    /// A key that only means something next to another.
+    #[error("{0} needs {1}")]
+    Needs(&'static str, &'static str),
+    /// A `dynamic-asn` other than internal or external.
+    #[error("dynamic-asn {0:?} must be `internal` or `external`")]
+    BadDynamicAsn(String),
     /// Two `Community` aliases of one name.
     #[error("duplicate community alias {name:?} (first defined in {first})")]
     DuplicateCommunityAlias {

@@ -46,7 +46,7 @@ pub use error::{ConfigError, ConfigErrorKind, ConfigErrors, Overlap};
 pub use manifest::load;
 pub use model::{
     AddressPool, AnnounceFrom, BgpAdvertisement, Config, DEFAULT_HOLD_TIME, DEFAULT_PEER_PORT,
-    Peer, Protocol, ServiceAllocation,
+    DynamicAsn, LocalAsn, NodeValueError, Peer, Protocol, ServiceAllocation,
 };
 pub use secret::{Password, REDACTED};
 pub use selector::{NodeSelector, SelectorOperator, SelectorRequirement, is_dns_label};

@@ -43,10 +43,27 @@ pub struct Peer {
     /// peer (a ferrolb extension). Advertisements limited by `peers` refer to it. Unique.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Our AS number.
+    /// Our AS number; 0 when it comes from a Node label ([`Peer::my_asn_from_node_label`]).
+    #[serde(skip_serializing_if = "is_zero")]
     pub my_asn: u32,
-    /// The router's AS number (equal to `my_asn` for iBGP).
+    /// The router's AS number (equal to `my_asn` for iBGP); 0 when [`Peer::dynamic_asn`] is set.
+    #[serde(skip_serializing_if = "is_zero")]
     pub peer_asn: u32,
+    /// Accept the router's AS from its OPEN, as long as the session is of this kind (MetalLB's
+    /// `dynamicASN`, FRR's `remote-as internal|external`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dynamic_asn: Option<DynamicAsn>,
+    /// Present this AS to the router instead of `my_asn` (RFC 7705 local AS); written as the
+    /// keys `local-asn` and `local-asn-replace-as`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub local_asn: Option<LocalAsn>,
+    /// Take our AS on each node from this Node label (each rack its own AS); the session of a
+    /// node without a valid value is not started, and that node alone reports why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub my_asn_from_node_label: Option<String>,
+    /// Take the router ID on each node from this Node label (an IPv4 address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub router_id_from_node_label: Option<String>,
     /// The router's address.
     pub peer_address: IpAddr,
     /// The router's TCP port (default 179).
@@ -101,10 +118,105 @@ impl Peer {
         self.node_selectors.is_empty() || self.node_selectors.iter().any(|s| s.matches(labels))
     }
 
-    /// True when this is an iBGP session (`my-asn == peer-asn`).
+    /// True when this is an iBGP session (`my-asn == peer-asn`, or `dynamic-asn: internal`).
     pub fn is_ibgp(&self) -> bool {
-        self.my_asn == self.peer_asn
+        match self.dynamic_asn {
+            Some(kind) => kind == DynamicAsn::Internal,
+            None => self.my_asn != 0 && self.my_asn == self.peer_asn,
+        }
     }
+
+    /// Our AS on the node with these labels: `my-asn`, or the value of the label
+    /// `my-asn-from-node-label` names.
+    pub fn my_asn_on(&self, labels: &BTreeMap<String, String>) -> Result<u32, NodeValueError> {
+        let Some(key) = &self.my_asn_from_node_label else {
+            return Ok(self.my_asn);
+        };
+        let value = labels.get(key).ok_or_else(|| NodeValueError::Missing {
+            field: "my-asn-from-node-label",
+            label: key.clone(),
+        })?;
+        match value.parse::<u32>() {
+            Ok(asn) if asn != 0 => Ok(asn),
+            _ => Err(NodeValueError::Invalid {
+                field: "my-asn-from-node-label",
+                label: key.clone(),
+                value: value.clone(),
+                want: "an AS number from 1 to 4294967295",
+            }),
+        }
+    }
+
+    /// The router ID on the node with these labels: `router-id`, the value of the label
+    /// `router-id-from-node-label` names, or `None` (the session's local IPv4 address).
+    pub fn router_id_on(
+        &self,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Option<Ipv4Addr>, NodeValueError> {
+        let Some(key) = &self.router_id_from_node_label else {
+            return Ok(self.router_id);
+        };
+        let value = labels.get(key).ok_or_else(|| NodeValueError::Missing {
+            field: "router-id-from-node-label",
+            label: key.clone(),
+        })?;
+        match value.parse::<Ipv4Addr>() {
+            Ok(id) if !id.is_unspecified() => Ok(Some(id)),
+            _ => Err(NodeValueError::Invalid {
+                field: "router-id-from-node-label",
+                label: key.clone(),
+                value: value.clone(),
+                want: "an IPv4 address other than 0.0.0.0",
+            }),
+        }
+    }
+}
+
+/// `dynamic-asn`: which kind of AS the router may have, learned from its OPEN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DynamicAsn {
+    /// Our own AS (iBGP).
+    Internal,
+    /// Any other AS (eBGP).
+    External,
+}
+
+/// `local-asn`: the AS presented to the router instead of ours (RFC 7705).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct LocalAsn {
+    /// The AS in the OPEN.
+    #[serde(rename = "local-asn")]
+    pub asn: u32,
+    /// Our routes carry only `asn`, not our AS after it (`local-asn-replace-as`).
+    #[serde(rename = "local-asn-replace-as", skip_serializing_if = "is_false")]
+    pub replace_as: bool,
+}
+
+/// Why a per-node value of a peer (taken from a Node label) is missing on one node. Only that
+/// node's session is affected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NodeValueError {
+    /// The node has no such label.
+    #[error("{field}: the node has no label {label:?}")]
+    Missing {
+        /// The peer key that names the label.
+        field: &'static str,
+        /// The label key.
+        label: String,
+    },
+    /// The label's value is not usable.
+    #[error("{field}: the node's label {label:?} is {value:?}, not {want}")]
+    Invalid {
+        /// The peer key that names the label.
+        field: &'static str,
+        /// The label key.
+        label: String,
+        /// The label's value.
+        value: String,
+        /// What it should be, in words.
+        want: &'static str,
+    },
 }
 
 /// How a pool's addresses are announced. Only BGP: `layer2` is rejected when parsing.
@@ -225,6 +337,16 @@ impl ServiceAllocation {
 /// For `skip_serializing_if`: true values are the default.
 pub(crate) fn is_true(b: &bool) -> bool {
     *b
+}
+
+/// For `skip_serializing_if`: false values are the default.
+pub(crate) fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// For `skip_serializing_if`: an AS of 0 means "not a number here" (taken from elsewhere).
+pub(crate) fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl AddressPool {

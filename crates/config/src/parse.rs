@@ -11,7 +11,7 @@ use crate::fields::{
 };
 use crate::model::{
     AddressPool, AnnounceFrom, BgpAdvertisement, Config, DEFAULT_HOLD_TIME, DEFAULT_PEER_PORT,
-    Peer, Protocol, ServiceAllocation,
+    DynamicAsn, LocalAsn, Peer, Protocol, ServiceAllocation,
 };
 use crate::selector::{
     NodeSelector, SelectorOperator, SelectorRequirement, is_dns_label, is_label_key, is_label_value,
@@ -34,13 +34,19 @@ const TOP: Schema = Schema {
 const PEER: Schema = Schema {
     known: &[
         "my-asn",
+        "my-asn-from-node-label",
         "peer-asn",
+        "dynamic-asn",
+        "local-asn",
+        "local-asn-replace-as",
         "peer-address",
         "peer-port",
         "source-address",
         "hold-time",
         "keepalive-time",
         "router-id",
+        "router-id-from-node-label",
+        "connect-time",
         "password",
         "ebgp-multihop",
         "bfd-profile",
@@ -210,8 +216,79 @@ pub(crate) fn peer(
         }
         Some(v)
     };
-    let my_asn = asn("my-asn", errs);
-    let peer_asn = asn("peer-asn", errs);
+    let label_key = |key: &'static str, errs: &mut Vec<ConfigError>| {
+        obj.get(key, errs, |n| {
+            let k = string(n)?;
+            if crate::selector::is_label_key(&k) {
+                Ok(k)
+            } else {
+                Err(ConfigErrorKind::BadLabelKey(k))
+            }
+        })
+    };
+    // `my-asn` or a Node label; `peer-asn` or `dynamic-asn`: exactly one of each pair.
+    let one_of = |a: &'static str, b: &'static str, errs: &mut Vec<ConfigError>| match (
+        obj.entry(a).is_some(),
+        obj.entry(b).is_some(),
+    ) {
+        (true, true) => {
+            errs.push(obj.error(b, ConfigErrorKind::BothSet(a, b)));
+            false
+        }
+        (false, false) => {
+            obj.missing(a, errs);
+            false
+        }
+        (a_set, _) => a_set,
+    };
+    let my_asn_label = label_key("my-asn-from-node-label", errs);
+    let my_asn = if one_of("my-asn", "my-asn-from-node-label", errs) {
+        asn("my-asn", errs)
+    } else {
+        my_asn_label.as_ref().map(|_| 0)
+    };
+    let dynamic_asn = obj.get("dynamic-asn", errs, |n| match string(n)?.as_str() {
+        "internal" => Ok(DynamicAsn::Internal),
+        "external" => Ok(DynamicAsn::External),
+        other => Err(ConfigErrorKind::BadDynamicAsn(other.to_owned())),
+    });
+    let peer_asn = if one_of("peer-asn", "dynamic-asn", errs) {
+        asn("peer-asn", errs)
+    } else {
+        dynamic_asn.map(|_| 0)
+    };
+    let local_asn = match obj.entry("local-asn") {
+        None => None,
+        Some(_) => asn("local-asn", errs),
+    };
+    let replace_as = obj.get("local-asn-replace-as", errs, bool_value);
+    if replace_as.is_some() && local_asn.is_none() && obj.entry("local-asn").is_none() {
+        errs.push(obj.error(
+            "local-asn-replace-as",
+            ConfigErrorKind::Needs("local-asn-replace-as", "local-asn"),
+        ));
+    }
+    let local_asn = local_asn.map(|asn| LocalAsn {
+        asn,
+        replace_as: replace_as.unwrap_or(false),
+    });
+    let connect_time = obj
+        .get("connect-time", errs, duration_value)
+        .and_then(|(d, text)| {
+            if d < Duration::from_secs(1) || d > Duration::from_secs(65535) || d.subsec_nanos() != 0
+            {
+                errs.push(obj.error(
+                    "connect-time",
+                    ConfigErrorKind::OutOfRange {
+                        value: text,
+                        range: "1s to 65535s, whole seconds",
+                    },
+                ));
+                None
+            } else {
+                Some(d)
+            }
+        });
     let peer_address = obj.required("peer-address", errs, ip_value);
     let peer_port = match obj.entry("peer-port") {
         None => Some(DEFAULT_PEER_PORT),
@@ -262,6 +339,13 @@ pub(crate) fn peer(
         IpAddr::V4(v4) => Ok(v4),
         IpAddr::V6(v6) => Err(ConfigErrorKind::BadRouterId(v6.to_string())),
     });
+    let router_id_label = label_key("router-id-from-node-label", errs);
+    if router_id.is_some() && router_id_label.is_some() {
+        errs.push(obj.error(
+            "router-id-from-node-label",
+            ConfigErrorKind::BothSet("router-id", "router-id-from-node-label"),
+        ));
+    }
     // An empty password means none, as in MetalLB.
     let password = obj
         .get("password", errs, |n| {
@@ -281,7 +365,7 @@ pub(crate) fn peer(
     let ebgp_multihop = obj.get("ebgp-multihop", errs, bool_value).unwrap_or(false);
     if let (Some(mine), Some(theirs)) = (my_asn, peer_asn)
         && ebgp_multihop
-        && mine == theirs
+        && ((mine != 0 && mine == theirs) || dynamic_asn == Some(DynamicAsn::Internal))
     {
         errs.push(obj.error("ebgp-multihop", ConfigErrorKind::EbgpMultihopOnIbgp(mine)));
     }
@@ -318,12 +402,16 @@ pub(crate) fn peer(
         name: None,
         my_asn: my_asn?,
         peer_asn: peer_asn?,
+        dynamic_asn,
+        local_asn,
+        my_asn_from_node_label: my_asn_label,
+        router_id_from_node_label: router_id_label,
         peer_address: peer_address?,
         peer_port: peer_port?,
         source_address,
         hold_time: hold_time?,
         keepalive_time: keepalive_time?,
-        connect_time: None,
+        connect_time,
         graceful_restart: None,
         dual_stack_address_family: true,
         router_id,

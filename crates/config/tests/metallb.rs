@@ -292,7 +292,7 @@ fn peer_refusals_and_errors() {
     assert_eq!(
         errors(&text),
         vec![
-            "BGPPeer metallb-system/r1: spec.dynamicASN (line 10): `dynamicASN` is not supported yet: ferrolb does not implement it yet; remove it (or keep this peer on MetalLB)",
+            "BGPPeer metallb-system/r1: spec.dynamicASN (line 10): peerASN and dynamicASN are both set: use one",
             "BGPPeer metallb-system/r1: spec.vrf (line 11): `vrf` is not supported yet: ferrolb does not implement it yet; remove it (or keep this peer on MetalLB)",
             "BGPPeer metallb-system/r1: spec.holdTime (line 12): hold time \"1s\" is invalid: must be 0 or at least 3s",
             "BGPPeer metallb-system/r1: spec.bfdProfile (line 13): no BFDProfile named \"none\" (none are defined)",
@@ -600,7 +600,10 @@ fn known_fields_are_listed() {
             "serviceSelectors"
         ])
     );
-    assert!(unsupported.contains(&("BGPPeer", "dynamicASN")));
+    assert!(unsupported.contains(&("BGPPeer", "vrf")));
+    assert!(unsupported.contains(&("BGPPeer", "interface")));
+    assert!(!unsupported.contains(&("BGPPeer", "dynamicASN")));
+    assert!(!unsupported.contains(&("BGPPeer", "localASN")));
 }
 
 /// Of two overlapping pools (or duplicate peers) read from the API server, the newer object is

@@ -6,7 +6,9 @@
 
 use super::{Conversion, Kind};
 use crate::duration::format_duration;
-use crate::model::{BgpAdvertisement, Config, DEFAULT_HOLD_TIME, Peer, ServiceAllocation};
+use crate::model::{
+    BgpAdvertisement, Config, DEFAULT_HOLD_TIME, DynamicAsn, Peer, ServiceAllocation,
+};
 use crate::selector::NodeSelector;
 use serde_yaml::{Mapping, Value};
 
@@ -104,13 +106,38 @@ fn selectors(sels: &[NodeSelector]) -> Value {
     Value::Sequence(sels.iter().map(selector).collect())
 }
 
-fn peer_spec(p: &Peer) -> Vec<(&'static str, Value)> {
-    let mut spec = vec![
-        ("myASN", Value::from(p.my_asn)),
-        ("peerASN", Value::from(p.peer_asn)),
-        ("peerAddress", s(p.peer_address.to_string())),
-        ("peerPort", Value::from(p.peer_port)),
-    ];
+/// The `BGPPeer` spec of `p`; `report` gets what has no equivalent (`place` names the peer).
+fn peer_spec(p: &Peer, place: &str, report: &mut Vec<String>) -> Vec<(&'static str, Value)> {
+    // A Node-label AS has no MetalLB form: myASN is left for the user to write (reported below).
+    let mut spec = Vec::new();
+    if p.my_asn != 0 {
+        spec.push(("myASN", Value::from(p.my_asn)));
+    }
+    match p.dynamic_asn {
+        Some(DynamicAsn::Internal) => spec.push(("dynamicASN", s("internal".to_owned()))),
+        Some(DynamicAsn::External) => spec.push(("dynamicASN", s("external".to_owned()))),
+        None => spec.push(("peerASN", Value::from(p.peer_asn))),
+    }
+    spec.push(("peerAddress", s(p.peer_address.to_string())));
+    spec.push(("peerPort", Value::from(p.peer_port)));
+    if let Some(local) = p.local_asn {
+        spec.push(("localASN", Value::from(local.asn)));
+        if local.replace_as {
+            report.push(format!(
+                "{place}.local-asn-replace-as: no MetalLB equivalent (a ferrolb extension); left out"
+            ));
+        }
+    }
+    for (key, value) in [
+        ("my-asn-from-node-label", &p.my_asn_from_node_label),
+        ("router-id-from-node-label", &p.router_id_from_node_label),
+    ] {
+        if value.is_some() {
+            report.push(format!(
+                "{place}.{key}: no MetalLB equivalent (a ferrolb extension); left out"
+            ));
+        }
+    }
     if let Some(src) = p.source_address {
         spec.push(("sourceAddress", s(src.to_string())));
     }
@@ -212,7 +239,13 @@ pub(super) fn convert(config: &Config, namespace: &str) -> Conversion {
     let mut report = Vec::new();
     for (i, p) in config.peers.iter().enumerate() {
         let name = p.name.clone().unwrap_or_else(|| format!("peer{}", i + 1));
-        docs.push(object(Kind::BgpPeer, &name, namespace, peer_spec(p)));
+        let place = format!("peers[{i}]");
+        docs.push(object(
+            Kind::BgpPeer,
+            &name,
+            namespace,
+            peer_spec(p, &place, &mut report),
+        ));
     }
     let mut advertisements = Vec::new();
     for (i, pool) in config.address_pools.iter().enumerate() {

@@ -55,14 +55,29 @@ pub(super) const PEER: Schema = Schema {
         "ebgpMultiHop",
         "dualStackAddressFamily",
         "disableMP",
+        "dynamicASN",
+        "localASN",
     ],
-    not_supported: &[
-        ("dynamicASN", NOT_YET),
-        ("localASN", NOT_YET),
-        ("interface", NOT_YET),
-        ("vrf", NOT_YET),
-    ],
+    not_supported: &[("interface", NOT_YET), ("vrf", NOT_YET)],
 };
+
+/// The v1beta2 `BGPPeer` fields the ConfigMap's peer reader takes, renamed (the rest are read apart).
+pub(super) const PEER_AS_CONFIGMAP: &[&str] = &[
+    "myASN",
+    "peerASN",
+    "dynamicASN",
+    "localASN",
+    "peerAddress",
+    "sourceAddress",
+    "peerPort",
+    "holdTime",
+    "keepaliveTime",
+    "routerID",
+    "nodeSelectors",
+    "password",
+    "bfdProfile",
+    "ebgpMultiHop",
+];
 
 pub(super) const PEER_V1BETA1: Schema = Schema {
     known: &[
@@ -120,6 +135,8 @@ pub(super) const LABEL_SELECTOR: Schema = Schema {
 pub(super) const RENAMES: &[(&str, &str)] = &[
     ("myASN", "my-asn"),
     ("peerASN", "peer-asn"),
+    ("dynamicASN", "dynamic-asn"),
+    ("localASN", "local-asn"),
     ("peerAddress", "peer-address"),
     ("sourceAddress", "source-address"),
     ("peerPort", "peer-port"),
@@ -184,6 +201,9 @@ pub(super) fn camel_kind(kind: ConfigErrorKind) -> ConfigErrorKind {
     match kind {
         ConfigErrorKind::Missing(key) => ConfigErrorKind::Missing(camel(key).unwrap_or(key)),
         ConfigErrorKind::ZeroAsn(key) => ConfigErrorKind::ZeroAsn(camel(key).unwrap_or(key)),
+        ConfigErrorKind::BothSet(a, b) => {
+            ConfigErrorKind::BothSet(camel(a).unwrap_or(a), camel(b).unwrap_or(b))
+        }
         ConfigErrorKind::UnknownKey { key, expected } => ConfigErrorKind::UnknownKey {
             key,
             expected: expected

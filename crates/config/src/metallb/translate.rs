@@ -484,7 +484,12 @@ fn peer(
                 .to_string(),
         });
     }
-    let node = kebab_spec(&obj.spec, PEER_V1BETA1.known, extra);
+    let keep = if ctx.v1beta2 {
+        PEER_AS_CONFIGMAP
+    } else {
+        PEER_V1BETA1.known
+    };
+    let node = kebab_spec(&obj.spec, keep, extra);
     let peer = parse::peer(&node, "spec".into(), ctx.profiles, keys, errs)?;
     if errs.len() != before {
         return None;
