@@ -1,5 +1,6 @@
 //! When to write one `BGPSessionStatus` object: never when nothing changed, at once (at most one write per
-//! [`Limits::prompt_gap`]) when anything but the prefix count changed, and a prefix count alone at most once
+//! [`Limits::prompt_gap`]) when anything but the prefix count changed or the count went from none to some or
+//! back, and another change of the prefix count alone at most once
 //! per [`Limits::slow_interval`], in the object's own slot of that interval: slots repeat every interval from a
 //! grid origin all speakers share (a wall-clock multiple of the interval, [`grid_origin`]), each object's
 //! offset into it hashed from its name, so that churn on every node spreads its writes over the interval
@@ -79,7 +80,7 @@ pub enum Next {
 pub enum Change {
     /// Not at all.
     None,
-    /// Only `status.prefixesSent`.
+    /// Only `status.prefixesSent`, from some prefixes to some others (not from or to none).
     PrefixCount,
     /// Something else (or the object was never written).
     Other,
@@ -104,7 +105,9 @@ pub fn change(
         prefixes_sent: old.prefixes_sent,
         ..status.clone()
     };
-    if same_but_count == *old {
+    // Going from no prefix to some, or back, says whether the session carries routes at all: prompt.
+    let both_some = old.prefixes_sent > 0 && status.prefixes_sent > 0;
+    if same_but_count == *old && both_some {
         Change::PrefixCount
     } else {
         Change::Other

@@ -344,6 +344,16 @@ fn changes_are_classified() {
         Change::PrefixCount
     );
     assert_eq!(change(Some(&old), &spec, &status("Idle", 0)), Change::Other);
+    // From some prefixes to none, or from none to some: prompt.
+    assert_eq!(
+        change(Some(&old), &spec, &status("Established", 0)),
+        Change::Other
+    );
+    let none = (spec.clone(), status("Established", 0));
+    assert_eq!(
+        change(Some(&none), &spec, &status("Established", 2)),
+        Change::Other
+    );
     let other_asn = BGPSessionStatusSpec {
         peer_asn: 1,
         ..spec.clone()
@@ -368,10 +378,10 @@ fn the_limiter_writes_changes_promptly_counts_slowly_and_backs_off_on_errors() {
     );
     // A state change: at once, but not twice within a second.
     assert_eq!(
-        l.next(&spec, &status("Established", 0), t0 + s(100)),
+        l.next(&spec, &status("Established", 2), t0 + s(100)),
         Next::Now
     );
-    l.written(spec.clone(), status("Established", 0), t0 + s(100));
+    l.written(spec.clone(), status("Established", 2), t0 + s(100));
     let soon = t0 + s(100) + Duration::from_millis(300);
     assert_eq!(
         l.next(&spec, &status("Idle", 0), soon),
@@ -417,7 +427,7 @@ fn churn_writes(objects: usize, warm_up: u64, seconds: u64) -> (usize, usize) {
                 limits,
                 t0,
             );
-            l.written(spec.clone(), status("Established", 0), t0);
+            l.written(spec.clone(), status("Established", 1), t0);
             (l, None)
         })
         .collect();

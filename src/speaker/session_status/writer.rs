@@ -159,7 +159,7 @@ impl Writer {
                     if let Next::At(t) = limiter.next(&spec, &status, now) {
                         soon(t);
                     }
-                    self.log(&format!("cannot write BGPSessionStatus {name}: {err}"));
+                    self.log("cannot write BGPSessionStatus", &name, &err);
                 }
             }
         }
@@ -175,7 +175,7 @@ impl Writer {
         if self.retry_cleanup.is_some_and(|t| t > now) {
             return self.retry_cleanup;
         }
-        let mut failed = None;
+        let mut failed: Option<(&str, String, kube::Error)> = None;
         if !self.listed {
             let lp = ListParams::default().labels(&format!("{NODE_LABEL}={}", self.node));
             match self.api.list_metadata(&lp).await {
@@ -191,9 +191,8 @@ impl Writer {
                 }
                 Err(err) => {
                     self.metrics.count("list", false);
-                    failed = Some(format!(
-                        "cannot list this node's BGPSessionStatus objects: {err}"
-                    ));
+                    let what = "cannot list this node's BGPSessionStatus objects";
+                    failed = Some((what, self.node.clone(), err));
                 }
             }
         }
@@ -208,7 +207,7 @@ impl Writer {
                 }
                 Err(err) => {
                     self.metrics.count("delete", false);
-                    failed = Some(format!("cannot delete BGPSessionStatus {name}: {err}"));
+                    failed = Some(("cannot delete BGPSessionStatus", name, err));
                 }
             }
         }
@@ -218,8 +217,8 @@ impl Writer {
                 self.retry_cleanup = None;
                 None
             }
-            Some(message) => {
-                self.log(&message);
+            Some((what, object, err)) => {
+                self.log(what, &object, &err);
                 self.cleanup_failures = self.cleanup_failures.saturating_add(1);
                 let t = now + self.limits.backoff(self.cleanup_failures);
                 self.retry_cleanup = Some(t);
@@ -228,13 +227,19 @@ impl Writer {
         }
     }
 
-    /// Logs an API error: at warn level when it differs from the last one, else at debug level.
-    fn log(&mut self, message: &str) {
-        if self.last_logged.as_deref() == Some(message) {
-            tracing::debug!("{message}; retrying");
+    /// Logs a failed API call about `object`: at warn level when the error differs from the last one logged,
+    /// else at debug level (a missing CRD or permission fails every object the same way, at every retry).
+    fn log(&mut self, what: &str, object: &str, err: &kube::Error) {
+        let error = match err {
+            kube::Error::Api(status) => format!("{} ({})", status.message, status.code),
+            other => other.to_string(),
+        };
+        let key = format!("{what}: {error}");
+        if self.last_logged.as_deref() == Some(key.as_str()) {
+            tracing::debug!(object, %error, "{what}; retrying");
         } else {
-            tracing::warn!("{message}; retrying");
-            self.last_logged = Some(message.to_owned());
+            tracing::warn!(object, %error, "{what}; retrying");
+            self.last_logged = Some(key);
         }
     }
 }
