@@ -144,7 +144,7 @@ pub fn inputs(
 /// Labels of the writer's metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OperationLabels {
-    /// `apply` (spec or status), `delete` or `list`.
+    /// `apply` (the object with its spec, labels and owner), `apply_status`, `delete` or `list`.
     pub operation: String,
 }
 
@@ -162,7 +162,7 @@ impl StatusMetrics {
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "speaker_session_status_writes",
-            "Successful API calls of the BGPSessionStatus writer, by operation (apply, delete, list)",
+            "Successful API calls of the BGPSessionStatus writer, by operation (apply, apply_status, delete, list)",
             self.writes.clone(),
         );
         registry.register(
@@ -171,6 +171,9 @@ impl StatusMetrics {
             self.errors.clone(),
         );
     }
+
+    /// Every operation's series, at 0, so that both families are exported from the start.
+    pub const OPERATIONS: [&str; 4] = ["apply", "apply_status", "delete", "list"];
 
     /// Counts one API call of `operation`, successful or not.
     pub fn count(&self, operation: &str, ok: bool) {
@@ -191,6 +194,13 @@ pub fn spawn(
     metrics: StatusMetrics,
 ) -> watch::Sender<StatusInputs> {
     let (tx, rx) = watch::channel(StatusInputs::default());
+    for operation in StatusMetrics::OPERATIONS {
+        let labels = OperationLabels {
+            operation: operation.to_owned(),
+        };
+        metrics.writes.get_or_create(&labels).inc_by(0);
+        metrics.errors.get_or_create(&labels).inc_by(0);
+    }
     let writer = writer::Writer::new(Api::namespaced(client, namespace), node, metrics);
     tokio::spawn(writer.run(rx));
     tx

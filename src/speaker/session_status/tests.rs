@@ -475,3 +475,25 @@ fn writes_per_minute_at_1000_nodes_by_2_peers() {
         "writes bunch up: {peak} in one second"
     );
 }
+
+#[derive(clap::Parser, Debug)]
+struct SpeakerCommand {
+    #[command(flatten)]
+    args: crate::speaker::SpeakerArgs,
+}
+
+fn parse(extra: &[&str]) -> crate::speaker::SpeakerArgs {
+    use clap::Parser;
+    let mut argv = vec!["speaker", "--node-name", "node-1"];
+    argv.extend_from_slice(extra);
+    SpeakerCommand::try_parse_from(argv).unwrap().args
+}
+
+#[test]
+fn the_switch_is_on_by_default_and_takes_false() {
+    assert!(parse(&[]).session_status);
+    assert!(parse(&["--session-status"]).session_status);
+    assert!(parse(&["--session-status=true"]).session_status);
+    assert!(!parse(&["--session-status=false"]).session_status);
+    assert!(!parse(&["--session-status", "false"]).session_status);
+}

@@ -143,17 +143,22 @@ impl Writer {
                 Next::Now => {}
             }
             let with_spec = !limiter.spec_written(&spec);
-            let result = apply(&self.api, &name, &owner, &spec, &status, with_spec).await;
+            let result = apply(
+                &self.api,
+                &self.metrics,
+                &name,
+                &owner,
+                &spec,
+                &status,
+                with_spec,
+            )
+            .await;
             let Some(limiter) = self.limiters.get_mut(&name) else {
                 continue;
             };
             match result {
-                Ok(()) => {
-                    self.metrics.count("apply", true);
-                    limiter.written(spec, status, now);
-                }
+                Ok(()) => limiter.written(spec, status, now),
                 Err(err) => {
-                    self.metrics.count("apply", false);
                     let gone = matches!(&err, kube::Error::Api(e) if e.code == 404);
                     limiter.failed(now, gone);
                     if let Next::At(t) = limiter.next(&spec, &status, now) {
@@ -287,9 +292,11 @@ async fn any_changed(peers: &mut BTreeMap<String, Followed>) {
     }
 }
 
-/// Server-side applies the object `name` (with the spec, labels and owner when `with_spec`), then its status.
+/// Server-side applies the object `name` (with the spec, labels and owner when `with_spec`), then its status;
+/// counts each call (`apply`, `apply_status`).
 async fn apply(
     api: &Api<BGPSessionStatus>,
+    metrics: &StatusMetrics,
     name: &str,
     owner: &NodeOwner,
     spec: &BGPSessionStatusSpec,
@@ -314,7 +321,9 @@ async fn apply(
             },
             "spec": spec,
         });
-        api.patch(name, &pp, &Patch::Apply(&object)).await?;
+        let result = api.patch(name, &pp, &Patch::Apply(&object)).await;
+        metrics.count("apply", result.is_ok());
+        result?;
     }
     let object = json!({
         "apiVersion": api_version,
@@ -322,6 +331,7 @@ async fn apply(
         "metadata": {"name": name},
         "status": status,
     });
-    api.patch_status(name, &pp, &Patch::Apply(&object)).await?;
-    Ok(())
+    let result = api.patch_status(name, &pp, &Patch::Apply(&object)).await;
+    metrics.count("apply_status", result.is_ok());
+    result.map(|_| ())
 }
