@@ -14,7 +14,7 @@ use super::metrics::{PeerErrorLabels, PeerLabels, ServiceLabels, SpeakerMetrics}
 use super::netlink::{self, VipInterface};
 use super::peers::{self, Discovered, PeerSession, SessionDefaults};
 use super::reflectors::{Pending, sleep_until_opt, spawn_reflector, stripped};
-use super::session_status::{self, BfdInput};
+use super::session_status::{self, BfdInput, StatusWriter};
 use super::status_metrics::{monitor, monitor_bfd};
 use super::translate;
 use super::views::{self, NodeNames, ServiceView, SliceView};
@@ -107,7 +107,7 @@ struct Speaker {
     announced: BTreeMap<String, bool>,
     events: mpsc::Sender<(Event, ObjectReference)>,
     /// The `BGPSessionStatus` writer's inputs (none with `--session-status=false`).
-    status: Option<watch::Sender<session_status::StatusInputs>>,
+    status: Option<StatusWriter>,
 }
 
 /// Runs the speaker until SIGTERM or SIGINT.
@@ -230,13 +230,11 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
     );
 
     let status = args.session_status.then(|| {
-        let ns = &args.session_status_namespace;
-        session_status::spawn(
-            client.clone(),
-            ns,
-            &args.node_name,
+        let (ns, metrics) = (
+            &args.session_status_namespace,
             metrics.session_status.clone(),
-        )
+        );
+        StatusWriter::spawn(client.clone(), ns, &args.node_name, metrics)
     });
     let mut speaker = Speaker {
         defaults: SessionDefaults {
@@ -380,7 +378,7 @@ impl Speaker {
                 &decision,
                 sessions.collect(),
             );
-            status.send_replace(inputs);
+            status.send(inputs);
         }
     }
 
@@ -769,6 +767,9 @@ impl Speaker {
                 }
             });
         futures::future::join_all(stops).await;
+        if let Some(status) = self.status.take() {
+            status.finish().await;
+        }
         if !graceful
             && let Some(vip) = &self.vip
             && let Err(err) = vip.sync(&BTreeSet::new()).await

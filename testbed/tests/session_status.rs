@@ -16,7 +16,8 @@
 //!    other nodes' objects are untouched;
 //! 3. the peer on port 1790 removed from the configuration: its objects are deleted;
 //! 4. Node node-3 deleted: the garbage collector deletes its objects, and its running speaker does not write
-//!    them again.
+//!    them again;
+//! 5. the speakers stopped with SIGTERM: the objects say Idle, stopped by the speaker.
 //!
 //! Needs root, FRR and the control plane (`testbed/lab deps`); fails loudly without them. Figures (how soon the
 //! objects follow, the writes): `cargo test --test session_status -- --nocapture`.
@@ -139,25 +140,8 @@ async fn session_status_objects_follow_the_sessions() {
         speaker: account_kubeconfig(lab, "speaker"),
     };
     let ferrolb = Ferrolb::start(lab, identities, "status");
-    apply(&client, json!({
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": "manual", "namespace": NS},
-        "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local", "ports": [{"port": 80}]}
-    }))
-    .await;
-    let vip = ingress_ip(&client, NS, "manual").await;
-    apply(&client, json!({
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": "manual-1", "namespace": NS,
-                     "labels": {"kubernetes.io/service-name": "manual"}},
-        "addressType": "IPv4",
-        "ports": [{"port": 80, "protocol": "TCP"}],
-        "endpoints": [
-            {"addresses": ["198.19.1.200"], "nodeName": "node-1", "conditions": {"ready": true}},
-            {"addresses": ["198.19.2.200"], "nodeName": "node-2", "conditions": {"ready": true}}
-        ]
-    }))
-    .await;
+    let vip = manual_service(&client, NS).await;
+    apply(&client, manual_slice(NS, true)).await;
     wait_paths(
         lab,
         &vip,
@@ -419,6 +403,18 @@ async fn session_status_objects_follow_the_sessions() {
         }
     }
     assert_eq!(ferrolb.refused(lab), None, "{}", ferrolb.logs(lab));
+
+    // --- 5. The speakers stopped (SIGTERM, graceful restart): each wrote its sessions' final state first.
     ferrolb.stop();
+    let last = objects(&client).await;
+    for i in 1..=2 {
+        let s = &last[&name(i)]["status"];
+        assert_eq!(s["state"], "Idle", "{s:#}");
+        assert_eq!(
+            s["lastError"]["message"],
+            "stopped by the speaker (it shut down, or the peer's settings changed)",
+            "{s:#}"
+        );
+    }
     println!("session_status: {:?} in all", started.elapsed());
 }

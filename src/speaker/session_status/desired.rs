@@ -139,6 +139,10 @@ pub fn session_error(reason: &DownReason, at: Timestamp) -> SessionError {
                 Some((e.code(), e.subcode())),
             )
         }
+        DownReason::Stopped => (
+            "stopped by the speaker (it shut down, or the peer's settings changed)".to_owned(),
+            None,
+        ),
         other => (other.to_string(), None),
     };
     SessionError {

@@ -186,22 +186,53 @@ impl StatusMetrics {
     }
 }
 
-/// Starts the writer for node `node` in `namespace`; returns the sender its inputs go to.
-pub fn spawn(
-    client: Client,
-    namespace: &str,
-    node: &str,
-    metrics: StatusMetrics,
-) -> watch::Sender<StatusInputs> {
-    let (tx, rx) = watch::channel(StatusInputs::default());
-    for operation in StatusMetrics::OPERATIONS {
-        let labels = OperationLabels {
-            operation: operation.to_owned(),
-        };
-        metrics.writes.get_or_create(&labels).inc_by(0);
-        metrics.errors.get_or_create(&labels).inc_by(0);
+/// The running writer: where its inputs go, and its task.
+pub struct StatusWriter {
+    inputs: watch::Sender<StatusInputs>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// How long [`StatusWriter::finish`] waits for the last writes (the pod's grace period is 10 s).
+pub const FINISH_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl StatusWriter {
+    /// Starts the writer for node `node` in `namespace`.
+    pub fn spawn(
+        client: Client,
+        namespace: &str,
+        node: &str,
+        metrics: StatusMetrics,
+    ) -> StatusWriter {
+        let (tx, rx) = watch::channel(StatusInputs::default());
+        for operation in StatusMetrics::OPERATIONS {
+            let labels = OperationLabels {
+                operation: operation.to_owned(),
+            };
+            metrics.writes.get_or_create(&labels).inc_by(0);
+            metrics.errors.get_or_create(&labels).inc_by(0);
+        }
+        let writer = writer::Writer::new(Api::namespaced(client, namespace), node, metrics);
+        StatusWriter {
+            inputs: tx,
+            task: tokio::spawn(writer.run(rx)),
+        }
     }
-    let writer = writer::Writer::new(Api::namespaced(client, namespace), node, metrics);
-    tokio::spawn(writer.run(rx));
-    tx
+
+    /// Hands the writer new inputs.
+    pub fn send(&self, inputs: StatusInputs) {
+        self.inputs.send_replace(inputs);
+    }
+
+    /// At shutdown, once the sessions are stopped: the writer writes every object whose status changed (their
+    /// sessions' final state, without waiting for the limiter), then ends; waits for it at most
+    /// [`FINISH_TIMEOUT`].
+    pub async fn finish(self) {
+        drop(self.inputs);
+        if tokio::time::timeout(FINISH_TIMEOUT, self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the BGPSessionStatus objects' last writes did not finish in time");
+        }
+    }
 }

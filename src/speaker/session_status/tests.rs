@@ -76,6 +76,11 @@ fn errors_are_worded_with_code_and_subcode() {
     );
     assert_eq!(e.message, "connection: connection to 198.18.0.1 refused");
     assert_eq!((e.code, e.subcode), (None, None));
+    let e = session_error(&DownReason::Stopped, at(1));
+    assert_eq!(
+        e.message,
+        "stopped by the speaker (it shut down, or the peer's settings changed)"
+    );
 }
 
 fn open(asn: u32, id: &str, capabilities: Vec<Capability>) -> Open {

@@ -75,7 +75,7 @@ impl Writer {
             let wake = self.pass().await;
             let changed = any_changed(&mut self.peers);
             tokio::select! {
-                r = inputs.changed() => if r.is_err() { return },
+                r = inputs.changed() => if r.is_err() { return self.flush().await },
                 () = changed => {}
                 () = super::super::reflectors::sleep_until_opt(wake) => {}
             }
@@ -172,6 +172,37 @@ impl Writer {
             soon(t);
         }
         wake
+    }
+
+    /// Writes every object whose status changed, now (at shutdown: the stopped sessions' final state).
+    async fn flush(&mut self) {
+        let Some(owner) = self.owner.clone() else {
+            return;
+        };
+        let wall = Timestamp::now();
+        for (name, f) in &mut self.peers {
+            let (spec, status) = observe(f, wall, self.node_excluded.as_deref());
+            let Some(limiter) = self.limiters.get_mut(name) else {
+                continue;
+            };
+            if limiter.next(&spec, &status, Instant::now()) == Next::Skip {
+                continue;
+            }
+            let with_spec = !limiter.spec_written(&spec);
+            if let Err(err) = apply(
+                &self.api,
+                &self.metrics,
+                name,
+                &owner,
+                &spec,
+                &status,
+                with_spec,
+            )
+            .await
+            {
+                tracing::warn!(object = %name, error = %err, "cannot write the final BGPSessionStatus");
+            }
+        }
     }
 
     /// Lists the leftovers of a previous run once, then deletes every stale object; on a failure, returns when
