@@ -100,8 +100,7 @@ pub struct SessionError {
     /// The NOTIFICATION error subcode, when the error was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subcode: Option<u8>,
-    /// When the speaker saw it (the same error again keeps its time, unless the session was Established in
-    /// between).
+    /// When the speaker saw it (each time the session goes down, even for the same reason again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<Time>,
 }

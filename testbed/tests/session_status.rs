@@ -17,7 +17,8 @@
 //! 3. the peer on port 1790 removed from the configuration: its objects are deleted;
 //! 4. Node node-3 deleted: the garbage collector deletes its objects, and its running speaker does not write
 //!    them again;
-//! 5. the speakers stopped with SIGTERM: the objects say Idle, stopped by the speaker.
+//! 5. the speakers stopped with SIGTERM (graceful restart): before exiting, each wrote its objects' final state,
+//!    Idle, still counting the prefixes the router keeps as stale.
 //!
 //! Needs root, FRR and the control plane (`testbed/lab deps`); fails loudly without them. Figures (how soon the
 //! objects follow, the writes): `cargo test --test session_status -- --nocapture`.
@@ -404,15 +405,18 @@ async fn session_status_objects_follow_the_sessions() {
     }
     assert_eq!(ferrolb.refused(lab), None, "{}", ferrolb.logs(lab));
 
-    // --- 5. The speakers stopped (SIGTERM, graceful restart): each wrote its sessions' final state first.
+    // --- 5. The speakers stopped (SIGTERM, graceful restart): each wrote its sessions' final state first. The
+    // router keeps their routes as stale meanwhile, and the objects still count them; the last error stays.
+    let before_stop = objects(&client).await;
     ferrolb.stop();
     let last = objects(&client).await;
     for i in 1..=2 {
         let s = &last[&name(i)]["status"];
         assert_eq!(s["state"], "Idle", "{s:#}");
+        assert_eq!(s["prefixesSent"], pfx_rcd(lab, &node_addr(i)), "{s:#}");
         assert_eq!(
-            s["lastError"]["message"],
-            "stopped by the speaker (it shut down, or the peer's settings changed)",
+            s["lastError"],
+            before_stop[&name(i)]["status"]["lastError"],
             "{s:#}"
         );
     }

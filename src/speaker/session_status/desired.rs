@@ -50,24 +50,29 @@ impl BfdView {
 pub struct Tracker {
     state: Option<State>,
     since: Option<Timestamp>,
-    error: Option<(DownReason, Timestamp)>,
+    /// The last down reason, the session's down count when it was seen, and when.
+    error: Option<(DownReason, u64, Timestamp)>,
 }
 
 impl Tracker {
-    /// Takes in the session's current `state` and `last_down` seen at `now`: a new state restarts
-    /// `lastTransitionTime`; a new reason, or the same reason again after the session left Established, gets
-    /// `now` as its time.
-    pub fn observe(&mut self, state: State, last_down: Option<&DownReason>, now: Timestamp) {
-        let left_established =
-            self.state == Some(State::Established) && state != State::Established;
+    /// Takes in the session's current `state`, `last_down` and `down_count` seen at `now`: a new state restarts
+    /// `lastTransitionTime`; a new reason, or the same reason again (the down count moved), gets `now` as its
+    /// time.
+    pub fn observe(
+        &mut self,
+        state: State,
+        last_down: Option<&DownReason>,
+        down_count: u64,
+        now: Timestamp,
+    ) {
         if self.state != Some(state) {
             self.state = Some(state);
             self.since = Some(now);
         }
         match (last_down, &self.error) {
             (None, _) => self.error = None,
-            (Some(r), Some((known, _))) if r == known && !left_established => {}
-            (Some(r), _) => self.error = Some((r.clone(), now)),
+            (Some(r), Some((known, count, _))) if r == known && *count == down_count => {}
+            (Some(r), _) => self.error = Some((r.clone(), down_count, now)),
         }
     }
 
@@ -77,8 +82,8 @@ impl Tracker {
     }
 
     /// The last down reason and when it was seen.
-    pub fn error(&self) -> Option<&(DownReason, Timestamp)> {
-        self.error.as_ref()
+    pub fn error(&self) -> Option<(&DownReason, Timestamp)> {
+        self.error.as_ref().map(|(r, _, at)| (r, *at))
     }
 }
 
@@ -108,7 +113,7 @@ pub fn desired_status(
     SessionStatus {
         state: session.state.to_string(),
         last_transition_time: tracker.since().map(Time),
-        last_error: tracker.error().map(|(r, at)| session_error(r, *at)),
+        last_error: tracker.error().map(|(r, at)| session_error(r, at)),
         hold_time_seconds: negotiated.map(|n| n.context.hold_time),
         keepalive_seconds: negotiated
             .map(|n| u16::try_from(n.keepalive.as_secs()).unwrap_or(u16::MAX)),

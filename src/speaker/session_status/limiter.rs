@@ -1,6 +1,6 @@
 //! When to write one `BGPSessionStatus` object: never when nothing changed, at once (at most one write per
-//! [`Limits::prompt_gap`]) when anything but the prefix count changed or the count went from none to some or
-//! back, and another change of the prefix count alone at most once
+//! [`Limits::prompt_gap`]) when anything changed but the prefix count or the time of the same last error, or
+//! when the count went from none to some or back, and a [`Change::Minor`] change at most once
 //! per [`Limits::slow_interval`], in the object's own slot of that interval: slots repeat every interval from a
 //! grid origin all speakers share (a wall-clock multiple of the interval, [`grid_origin`]), each object's
 //! offset into it hashed from its name, so that churn on every node spreads its writes over the interval
@@ -17,8 +17,9 @@ pub struct Limits {
     /// The least time between two writes of one object (a session flapping every second costs one write a
     /// second at most; the connect-retry backoff, 1 s to 60 s, makes a down peer cost about two a minute).
     pub prompt_gap: Duration,
-    /// The period of the slots of writes whose only change is `prefixesSent`: one such write per object per
-    /// period, in the object's slot (the metric `ferrolb_bgp_announced_prefixes_total` has the live count).
+    /// The period of the slots of [`Change::Minor`] writes (`prefixesSent` under churn, the time of a repeated
+    /// error): one such write per object per period, in the object's slot (the metric
+    /// `ferrolb_bgp_announced_prefixes_total` has the live count).
     pub slow_interval: Duration,
     /// The first retry delay after a failed write; it doubles up to [`Limits::max_retry`].
     pub retry: Duration,
@@ -80,8 +81,9 @@ pub enum Next {
 pub enum Change {
     /// Not at all.
     None,
-    /// Only `status.prefixesSent`, from some prefixes to some others (not from or to none).
-    PrefixCount,
+    /// Only `status.prefixesSent` from some prefixes to some others (not from or to none), or the time of the
+    /// same last error (a peer that keeps refusing the connection).
+    Minor,
     /// Something else (or the object was never written).
     Other,
 }
@@ -101,14 +103,18 @@ pub fn change(
     if old == status {
         return Change::None;
     }
-    let same_but_count = SessionStatus {
-        prefixes_sent: old.prefixes_sent,
-        ..status.clone()
-    };
-    // Going from no prefix to some, or back, says whether the session carries routes at all: prompt.
-    let both_some = old.prefixes_sent > 0 && status.prefixes_sent > 0;
-    if same_but_count == *old && both_some {
-        Change::PrefixCount
+    let mut minor = status.clone();
+    minor.prefixes_sent = old.prefixes_sent;
+    if let (Some(new), Some(known)) = (&mut minor.last_error, &old.last_error)
+        && (&new.message, new.code, new.subcode) == (&known.message, known.code, known.subcode)
+    {
+        new.time.clone_from(&known.time);
+    }
+    // Going from no prefix to some, or back, says whether the session carries routes at all: not minor.
+    let counts = old.prefixes_sent == status.prefixes_sent
+        || (old.prefixes_sent > 0 && status.prefixes_sent > 0);
+    if minor == *old && counts {
+        Change::Minor
     } else {
         Change::Other
     }
@@ -124,8 +130,8 @@ pub struct ObjectLimiter {
     phase: Duration,
     written: Option<(BGPSessionStatusSpec, SessionStatus)>,
     written_at: Option<Instant>,
-    /// Since when a prefix-count-only change waits.
-    count_pending_since: Option<Instant>,
+    /// Since when a minor change waits.
+    minor_pending_since: Option<Instant>,
     /// Failed writes in a row, and when the last one failed.
     failures: u32,
     failed_at: Option<Instant>,
@@ -145,7 +151,7 @@ impl ObjectLimiter {
             phase: Duration::from_millis(h.finish() % interval_ms),
             written: None,
             written_at: None,
-            count_pending_since: None,
+            minor_pending_since: None,
             failures: 0,
             failed_at: None,
         }
@@ -159,16 +165,16 @@ impl ObjectLimiter {
         now: Instant,
     ) -> Next {
         let change = change(self.written.as_ref(), spec, status);
-        if change != Change::PrefixCount {
-            self.count_pending_since = None;
+        if change != Change::Minor {
+            self.minor_pending_since = None;
         }
         let mut due = match change {
             Change::None => return Next::Skip,
             Change::Other => self.written_at.map(|t| t + self.limits.prompt_gap),
-            Change::PrefixCount => {
-                let since = *self.count_pending_since.get_or_insert(now);
+            Change::Minor => {
+                let since = *self.minor_pending_since.get_or_insert(now);
                 // The slot after the one of the last write (which may have landed a little after its slot):
-                // one count-only write per object per interval.
+                // one minor write per object per interval.
                 let earliest = self
                     .written_at
                     .map_or(since, |t| (t + self.limits.slow_interval / 2).max(since));
@@ -210,7 +216,7 @@ impl ObjectLimiter {
     pub fn written(&mut self, spec: BGPSessionStatusSpec, status: SessionStatus, now: Instant) {
         self.written = Some((spec, status));
         self.written_at = Some(now);
-        self.count_pending_since = None;
+        self.minor_pending_since = None;
         self.failures = 0;
         self.failed_at = None;
     }

@@ -28,28 +28,29 @@ fn cease() -> DownReason {
 #[test]
 fn the_tracker_times_state_changes_and_new_errors() {
     let mut t = Tracker::default();
-    t.observe(State::Connect, None, at(0));
-    t.observe(State::Connect, None, at(5));
+    t.observe(State::Connect, None, 0, at(0));
+    t.observe(State::Connect, None, 0, at(5));
     assert_eq!(t.since(), Some(at(0)));
     assert_eq!(t.error(), None);
-    t.observe(State::Established, None, at(7));
+    t.observe(State::Established, None, 0, at(7));
     assert_eq!(t.since(), Some(at(7)));
-    t.observe(State::Idle, Some(&cease()), at(9));
+    t.observe(State::Idle, Some(&cease()), 1, at(9));
     assert_eq!(
         (t.since(), t.error()),
-        (Some(at(9)), Some(&(cease(), at(9))))
+        (Some(at(9)), Some((&cease(), at(9))))
     );
-    // The same reason again while down keeps its time.
-    t.observe(State::Connect, Some(&cease()), at(11));
-    assert_eq!(t.error(), Some(&(cease(), at(9))));
-    assert_eq!(t.since(), Some(at(11)));
-    // Up, then down for the same reason: a new occurrence.
-    t.observe(State::Established, Some(&cease()), at(20));
-    t.observe(State::Idle, Some(&cease()), at(30));
-    assert_eq!(t.error(), Some(&(cease(), at(30))));
+    // The same reason still (no new down) keeps its time, whatever the state does.
+    t.observe(State::Connect, Some(&cease()), 1, at(11));
+    t.observe(State::Established, Some(&cease()), 1, at(20));
+    t.observe(State::Idle, Some(&cease()), 1, at(25));
+    assert_eq!(t.error(), Some((&cease(), at(9))));
+    assert_eq!(t.since(), Some(at(25)));
+    // Down again for the same reason: a new occurrence.
+    t.observe(State::Idle, Some(&cease()), 2, at(30));
+    assert_eq!(t.error(), Some((&cease(), at(30))));
     let refused = DownReason::Connection("connection to 198.18.0.1 refused".into());
-    t.observe(State::Idle, Some(&refused), at(31));
-    assert_eq!(t.error(), Some(&(refused, at(31))));
+    t.observe(State::Idle, Some(&refused), 3, at(31));
+    assert_eq!(t.error(), Some((&refused, at(31))));
 }
 
 #[test]
@@ -162,7 +163,7 @@ fn facts() -> PeerFacts {
 fn the_status_holds_negotiated_values_only_while_established() {
     let n = negotiated();
     let mut tracker = Tracker::default();
-    tracker.observe(State::Established, None, at(3));
+    tracker.observe(State::Established, None, 0, at(3));
     let view = SessionView {
         state: State::Established,
         negotiated: Some(&n),
@@ -187,7 +188,7 @@ fn the_status_holds_negotiated_values_only_while_established() {
         node_excluded: None,
     };
     assert_eq!(s, want);
-    tracker.observe(State::Idle, Some(&cease()), at(8));
+    tracker.observe(State::Idle, Some(&cease()), 1, at(8));
     let view = SessionView {
         state: State::Idle,
         negotiated: Some(&n),
@@ -346,7 +347,7 @@ fn changes_are_classified() {
     );
     assert_eq!(
         change(Some(&old), &spec, &status("Established", 4)),
-        Change::PrefixCount
+        Change::Minor
     );
     assert_eq!(change(Some(&old), &spec, &status("Idle", 0)), Change::Other);
     // From some prefixes to none, or from none to some: prompt.
@@ -357,6 +358,26 @@ fn changes_are_classified() {
     let none = (spec.clone(), status("Established", 0));
     assert_eq!(
         change(Some(&none), &spec, &status("Established", 2)),
+        Change::Other
+    );
+    // The same error again, later: minor; another error: not.
+    let error = |message: &str, second: i64| SessionStatus {
+        last_error: Some(crate::crds::session_status::SessionError {
+            message: message.into(),
+            time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at(
+                second,
+            ))),
+            ..Default::default()
+        }),
+        ..status("Idle", 0)
+    };
+    let refused = (spec.clone(), error("refused", 1));
+    assert_eq!(
+        change(Some(&refused), &spec, &error("refused", 9)),
+        Change::Minor
+    );
+    assert_eq!(
+        change(Some(&refused), &spec, &error("no reply", 9)),
         Change::Other
     );
     let other_asn = BGPSessionStatusSpec {

@@ -287,7 +287,8 @@ fn observe(
     node_excluded: Option<&str>,
 ) -> (BGPSessionStatusSpec, SessionStatus) {
     let s = f.inputs.session.borrow_and_update().clone();
-    f.tracker.observe(s.state, s.last_down.as_ref(), wall);
+    f.tracker
+        .observe(s.state, s.last_down.as_ref(), s.down_count, wall);
     let bfd = match &mut f.inputs.bfd {
         BfdInput::Disabled => BfdView::Disabled,
         BfdInput::Failed => BfdView::Failed,
