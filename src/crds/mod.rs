@@ -1,5 +1,6 @@
 //! MetalLB's custom resources (group `metallb.io`) as Rust types, for `ferrolb crds` (the CRD definitions of
-//! `manifests/components/metallb-crds/`, for clusters without MetalLB) and for reading the objects.
+//! `manifests/components/metallb-crds/`, for clusters without MetalLB) and for reading the objects; and
+//! ferrolb's own kind, [`session_status`] (group `ferrolb.io`, `ferrolb crds --ferrolb`, `manifests/crds.yaml`).
 //!
 //! Field names, types and defaults are MetalLB's (v0.15: `api/v1beta1/*_types.go`, `api/v1beta2/bgppeer_types.go`),
 //! so objects written for MetalLB validate and read the same. `BGPPeer` is served in v1beta2 only (MetalLB's
