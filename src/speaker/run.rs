@@ -106,7 +106,7 @@ struct Speaker {
     routes: Arc<peers::RouteTables>,
     announced: BTreeMap<String, bool>,
     events: mpsc::Sender<(Event, ObjectReference)>,
-    /// The `BGPSessionStatus` writer's inputs (none with `--session-status=false`).
+    /// The `BGPSessionStatus` writer (none with `--session-status=false`).
     status: Option<StatusWriter>,
 }
 
