@@ -27,7 +27,8 @@ enum Command {
     /// Talk BGP to a router: check a session, or announce prefixes.
     #[command(subcommand)]
     Bgp(bgp::BgpCommand),
-    /// Print the definitions of MetalLB's custom resources (metallb.io) that ferrolb reads, as YAML.
+    /// Print the definitions of MetalLB's custom resources (metallb.io) that ferrolb reads, as YAML
+    /// (`--ferrolb`: ferrolb's own, ferrolb.io).
     Crds(crds::CrdsArgs),
     /// Assign LoadBalancer Service addresses from the configured pools (Kubernetes controller).
     Controller(crate::controller::ControllerArgs),

@@ -1,5 +1,6 @@
 //! MetalLB's custom resources (group `metallb.io`) as Rust types, for `ferrolb crds` (the CRD definitions of
-//! `manifests/components/metallb-crds/`, for clusters without MetalLB) and for reading the objects.
+//! `manifests/components/metallb-crds/`, for clusters without MetalLB) and for reading the objects; and
+//! ferrolb's own kind, [`session_status`] (group `ferrolb.io`, `ferrolb crds --ferrolb`, `manifests/crds.yaml`).
 //!
 //! Field names, types and defaults are MetalLB's (v0.15: `api/v1beta1/*_types.go`, `api/v1beta2/bgppeer_types.go`),
 //! so objects written for MetalLB validate and read the same. `BGPPeer` is served in v1beta2 only (MetalLB's
@@ -13,8 +14,6 @@ use kube::{CustomResource, CustomResourceExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-// Used by the speaker's status writer and `ferrolb status` (in progress).
-#[allow(dead_code)]
 pub mod session_status;
 #[cfg(test)]
 mod tests;
@@ -348,10 +347,25 @@ pub fn definitions() -> Vec<CustomResourceDefinition> {
 
 /// The definitions as multi-document YAML (what `ferrolb crds` prints).
 pub fn definitions_yaml() -> Result<String, serde_yaml::Error> {
+    to_yaml(&definitions())
+}
+
+/// The definitions of ferrolb's own kinds (group `ferrolb.io`): `BGPSessionStatus`.
+pub fn ferrolb_definitions() -> Vec<CustomResourceDefinition> {
+    vec![session_status::BGPSessionStatus::crd()]
+}
+
+/// ferrolb's own definitions as multi-document YAML (what `ferrolb crds --ferrolb` prints, and
+/// `manifests/crds.yaml` holds).
+pub fn ferrolb_definitions_yaml() -> Result<String, serde_yaml::Error> {
+    to_yaml(&ferrolb_definitions())
+}
+
+fn to_yaml(crds: &[CustomResourceDefinition]) -> Result<String, serde_yaml::Error> {
     let mut out = String::new();
-    for crd in definitions() {
+    for crd in crds {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&crd)?);
+        out.push_str(&serde_yaml::to_string(crd)?);
     }
     Ok(out)
 }

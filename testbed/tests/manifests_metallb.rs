@@ -199,9 +199,10 @@ fn render(lab: &Lab) -> String {
         assert_eq!(rendered.matches(arg).count(), 2, "{arg} on both daemons");
     }
     assert!(!rendered.contains("--config-namespace=ferrolb-system"));
+    // MetalLB's five, and the base's BGPSessionStatus.
     assert_eq!(
         rendered.matches("kind: CustomResourceDefinition").count(),
-        5
+        6
     );
     rendered
 }

@@ -290,6 +290,44 @@ pub const CHECKS: &[Check] = &[
         ),
         "config",
     ),
+    // src/speaker/session_status: server-side apply of its BGPSessionStatus objects and their status, the
+    // list of its node's objects at start, the deletion of those of removed peers (its namespace only).
+    check(
+        "speaker applies its BGPSessionStatus objects",
+        "speaker",
+        "patch",
+        "bgpsessionstatuses.ferrolb.io",
+        Some(SYSTEM),
+    ),
+    status(check(
+        "speaker applies BGPSessionStatus status",
+        "speaker",
+        "patch",
+        "bgpsessionstatuses.ferrolb.io",
+        Some(SYSTEM),
+    )),
+    // A server-side apply that creates the object is authorised as create too.
+    check(
+        "speaker creates BGPSessionStatus objects by applying them",
+        "speaker",
+        "create",
+        "bgpsessionstatuses.ferrolb.io",
+        Some(SYSTEM),
+    ),
+    check(
+        "speaker lists its node's BGPSessionStatus objects",
+        "speaker",
+        "list",
+        "bgpsessionstatuses.ferrolb.io",
+        Some(SYSTEM),
+    ),
+    check(
+        "speaker deletes BGPSessionStatus objects of removed peers",
+        "speaker",
+        "delete",
+        "bgpsessionstatuses.ferrolb.io",
+        Some(SYSTEM),
+    ),
 ];
 
 /// What neither ServiceAccount may do.
@@ -461,6 +499,41 @@ pub const DENIED: &[Check] = &[
         "update",
         "endpointslices.discovery.k8s.io",
         None,
+    ),
+    check(
+        "speaker may not write BGPSessionStatus objects in other namespaces",
+        "speaker",
+        "patch",
+        "bgpsessionstatuses.ferrolb.io",
+        Some(APP_NS),
+    ),
+    check(
+        "speaker may not list BGPSessionStatus objects cluster-wide",
+        "speaker",
+        "list",
+        "bgpsessionstatuses.ferrolb.io",
+        None,
+    ),
+    check(
+        "speaker may not update BGPSessionStatus objects (it applies)",
+        "speaker",
+        "update",
+        "bgpsessionstatuses.ferrolb.io",
+        Some(SYSTEM),
+    ),
+    check(
+        "speaker may not delete BGPSessionStatus objects in bulk",
+        "speaker",
+        "deletecollection",
+        "bgpsessionstatuses.ferrolb.io",
+        Some(SYSTEM),
+    ),
+    check(
+        "controller may not write BGPSessionStatus objects",
+        "controller",
+        "patch",
+        "bgpsessionstatuses.ferrolb.io",
+        Some(SYSTEM),
     ),
 ];
 

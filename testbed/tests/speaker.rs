@@ -248,27 +248,8 @@ async fn speaker_announces_from_exactly_the_nodes_with_ready_endpoints() {
 /// A selector-less LoadBalancer Service whose EndpointSlice the test writes itself: each write flips node-2's
 /// endpoint between ready and not ready, and the router's FIB is polled until node-2's next hop follows.
 async fn measure_endpointslice_to_fib(lab: &Lab, client: &Client) {
-    apply(client, json!({
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "manual", "namespace": NS},
-            "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local", "ports": [{"port": 80}]}
-        }),
-    )
-    .await;
-    let vip = ingress_ip(client, NS, "manual").await;
-    let slice = |ready2: bool| {
-        json!({
-            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-            "metadata": {"name": "manual-1", "namespace": NS,
-                         "labels": {"kubernetes.io/service-name": "manual"}},
-            "addressType": "IPv4",
-            "ports": [{"port": 80, "protocol": "TCP"}],
-            "endpoints": [
-                {"addresses": ["198.19.1.200"], "nodeName": "node-1", "conditions": {"ready": true}},
-                {"addresses": ["198.19.2.200"], "nodeName": "node-2", "conditions": {"ready": ready2}}
-            ]
-        })
-    };
+    let vip = manual_service(client, NS).await;
+    let slice = |ready2: bool| manual_slice(NS, ready2);
     apply(client, slice(true)).await;
     let both = set(&["198.18.0.11", "198.18.0.12"]);
     let one = set(&["198.18.0.11"]);

@@ -5,10 +5,13 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 mod load;
+mod manual;
 mod router;
 
 #[allow(unused_imports)] // not every test binary puts load on a VIP
 pub use load::*;
+#[allow(unused_imports)] // only the tests with a hand-written EndpointSlice
+pub use manual::*;
 pub use router::*;
 
 use ferrolb_testbed::k8s_openapi::api::apps::v1::Deployment;

@@ -322,6 +322,7 @@ impl Driver {
                     s.negotiated = None;
                     s.prefixes_sent = 0;
                     s.last_down = Some(reason);
+                    s.down_count += 1;
                 });
             }
         }

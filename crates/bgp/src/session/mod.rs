@@ -101,6 +101,8 @@ pub struct SessionStatus {
     pub prefixes_sent: usize,
     /// Times the session reached Established.
     pub established_count: u64,
+    /// Times the session went down (each sets [`SessionStatus::last_down`], which may repeat the same reason).
+    pub down_count: u64,
     /// Whether the task has ended (after a stop).
     pub finished: bool,
 }
@@ -179,6 +181,7 @@ impl Session {
             last_down: None,
             prefixes_sent: 0,
             established_count: 0,
+            down_count: 0,
             finished: false,
         });
         let (cmd_tx, cmd_rx) = mpsc::channel(4);
