@@ -315,50 +315,76 @@ impl<'a> Context<'a> {
 
     /// Up to [`NAMED_NODES`] shared node names, and how many more there are.
     fn name_nodes(&mut self, nodes: &[&'a str]) -> (Vec<Arc<str>>, u32) {
-        let named = nodes
-            .iter()
-            .take(NAMED_NODES)
-            .map(|n| {
-                self.node_names
-                    .entry(n)
-                    .or_insert_with(|| Arc::from(*n))
-                    .clone()
-            })
-            .collect();
-        let more = u32::try_from(nodes.len().saturating_sub(NAMED_NODES)).unwrap_or(u32::MAX);
-        (named, more)
+        named_nodes(nodes, |n| {
+            self.node_names
+                .entry(n)
+                .or_insert_with(|| Arc::from(n))
+                .clone()
+        })
     }
 
     /// The reason explaining the endpoints on this node (not for `all-nodes` pools).
     fn here_reason(&mut self, tally: &EndpointTally<'a>) -> Reason {
-        match (tally.usable_total(), tally.fallback(), tally.usable_here()) {
-            (0, _, _) => Reason::NoEndpoints,
-            (_, false, 0) => {
-                let (ready_on, more_nodes) = self.name_nodes(&tally.usable_elsewhere(&self.node));
-                Reason::NoReadyHere {
-                    ready_on,
-                    more_nodes,
-                    without_node: tally.ready_without_node,
-                }
-            }
-            (_, false, count) => Reason::ReadyHere {
-                node: self.node.clone(),
-                count,
-            },
-            (_, true, 0) => {
-                let (serving_on, more_nodes) = self.name_nodes(&tally.usable_elsewhere(&self.node));
-                Reason::NoServingHere {
-                    serving_on,
-                    more_nodes,
-                    without_node: tally.serving_without_node,
-                }
-            }
-            (_, true, count) => Reason::ServingHere {
-                node: self.node.clone(),
-                count,
-            },
-        }
+        let node = self.node.clone();
+        tally_reason(&node, tally, |nodes| self.name_nodes(nodes))
     }
+}
+
+/// What `tally` says about the endpoints on `node`, naming the other nodes with `name_nodes` (up to
+/// [`NAMED_NODES`] names, and how many more there are).
+fn tally_reason<'a>(
+    node: &Arc<str>,
+    tally: &EndpointTally<'a>,
+    mut name_nodes: impl FnMut(&[&'a str]) -> (Vec<Arc<str>>, u32),
+) -> Reason {
+    match (tally.usable_total(), tally.fallback(), tally.usable_here()) {
+        (0, _, _) => Reason::NoEndpoints,
+        (_, false, 0) => {
+            let (ready_on, more_nodes) = name_nodes(&tally.usable_elsewhere(node));
+            Reason::NoReadyHere {
+                ready_on,
+                more_nodes,
+                without_node: tally.ready_without_node,
+            }
+        }
+        (_, false, count) => Reason::ReadyHere {
+            node: node.clone(),
+            count,
+        },
+        (_, true, 0) => {
+            let (serving_on, more_nodes) = name_nodes(&tally.usable_elsewhere(node));
+            Reason::NoServingHere {
+                serving_on,
+                more_nodes,
+                without_node: tally.serving_without_node,
+            }
+        }
+        (_, true, count) => Reason::ServingHere {
+            node: node.clone(),
+            count,
+        },
+    }
+}
+
+/// What the Service's endpoints say about `node` announcing it, by the rule [`decide`] applies to a pool
+/// without `announce-from: all-nodes`: [`Reason::ReadyHere`] or [`Reason::ServingHere`] when the node hosts
+/// usable endpoints (ready ones, or serving-terminating ones when none is ready anywhere), otherwise
+/// [`Reason::NoReadyHere`], [`Reason::NoServingHere`] or [`Reason::NoEndpoints`]. For readers that see the
+/// endpoints but not the node's own view (`ferrolb status`).
+pub fn endpoint_reason(node: &str, service: &Service) -> Reason {
+    let tally = EndpointTally::count(node, service);
+    let node: Arc<str> = Arc::from(node);
+    tally_reason(&node, &tally, |nodes| named_nodes(nodes, Arc::from))
+}
+
+/// Up to [`NAMED_NODES`] of `nodes`, as names made by `name`, and how many more there are.
+fn named_nodes<'a>(
+    nodes: &[&'a str],
+    name: impl FnMut(&'a str) -> Arc<str>,
+) -> (Vec<Arc<str>>, u32) {
+    let named = nodes.iter().copied().take(NAMED_NODES).map(name).collect();
+    let more = u32::try_from(nodes.len().saturating_sub(NAMED_NODES)).unwrap_or(u32::MAX);
+    (named, more)
 }
 
 /// What a pool without `bgp-advertisements` announces.
