@@ -13,11 +13,10 @@ use crate::controller::status::CONDITION_TYPE;
 use crate::crds::session_status::{
     BGPSessionStatus, BGPSessionStatusSpec, SessionError, SessionStatus,
 };
-use crate::speaker::translate::SERVICE_NAME_LABEL;
+use crate::speaker::translate::tests::slice;
 use k8s_openapi::api::core::v1::{
     LoadBalancerIngress, LoadBalancerStatus, Service, ServiceSpec, ServiceStatus,
 };
-use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::json;
@@ -69,35 +68,6 @@ fn with_condition(mut svc: Service, status: &str, message: &str) -> Service {
         }]);
     }
     svc
-}
-
-/// node, ready, serving, terminating
-type Ep<'a> = (&'a str, Option<bool>, Option<bool>, Option<bool>);
-
-fn slice(ns: &str, service: &str, endpoints: &[Ep<'_>]) -> EndpointSlice {
-    EndpointSlice {
-        metadata: ObjectMeta {
-            namespace: Some(ns.into()),
-            name: Some(format!("{service}-x1")),
-            labels: Some([(SERVICE_NAME_LABEL.to_owned(), service.to_owned())].into()),
-            ..ObjectMeta::default()
-        },
-        address_type: "IPv4".into(),
-        endpoints: endpoints
-            .iter()
-            .map(|(node, ready, serving, terminating)| Endpoint {
-                addresses: vec!["198.19.0.10".into()],
-                node_name: Some((*node).to_owned()),
-                conditions: Some(EndpointConditions {
-                    ready: *ready,
-                    serving: *serving,
-                    terminating: *terminating,
-                }),
-                ..Endpoint::default()
-            })
-            .collect(),
-        ports: None,
-    }
 }
 
 fn session(node: &str, status: SessionStatus) -> BGPSessionStatus {
@@ -168,7 +138,6 @@ fn seed() -> Report {
     ];
     let slices = vec![
         slice(
-            "default",
             "web",
             &[
                 ("node-1", None, None, None),
@@ -178,7 +147,6 @@ fn seed() -> Report {
             ],
         ),
         slice(
-            "default",
             "api",
             &[
                 ("node-1", Some(true), Some(true), Some(false)),
@@ -186,14 +154,13 @@ fn seed() -> Report {
             ],
         ),
         slice(
-            "default",
             "internal",
             &[
                 ("node-1", Some(true), None, None),
                 ("node-2", Some(true), None, None),
             ],
         ),
-        slice("default", "pending", &[("node-1", Some(true), None, None)]),
+        slice("pending", &[("node-1", Some(true), None, None)]),
     ];
     let sessions = vec![
         session("node-2", established(2, &["public"])),
@@ -201,10 +168,10 @@ fn seed() -> Report {
         session(
             "node-3",
             SessionStatus {
-                state: "Active".into(),
+                state: "Connect".into(),
                 last_transition_time: Some(at(7)),
                 last_error: Some(SessionError {
-                    message: "received NOTIFICATION 6/2 (Cease, Administrative Shutdown)".into(),
+                    message: "received NOTIFICATION 6/2 (Cease / Administrative Shutdown)".into(),
                     code: Some(6),
                     subcode: Some(2),
                     time: Some(at(7)),
@@ -240,20 +207,20 @@ default/web        203.0.113.10   public      Cluster   node-1,node-2
 
 SERVICE            NODES           WHY NOT
 default/api        node-2          no ready endpoint on this node (ready on node-1)
-default/api        node-3          no ready endpoint on this node (ready on node-1); no Established session: 198.18.0.1 is Active
+default/api        node-3          no ready endpoint on this node (ready on node-1); no Established session: 198.18.0.1 is Connect
 default/api        node-4          node excluded: node is labelled node.kubernetes.io/exclude-from-external-load-balancers; no ready endpoint on this node (ready on node-1)
 default/internal   node-1,node-2   pool private is advertised to none of this node's peers
-default/internal   node-3          no ready endpoint on this node (ready on node-1, node-2); no Established session: 198.18.0.1 is Active
+default/internal   node-3          no ready endpoint on this node (ready on node-1, node-2); no Established session: 198.18.0.1 is Connect
 default/internal   node-4          node excluded: node is labelled node.kubernetes.io/exclude-from-external-load-balancers; no ready endpoint on this node (ready on node-1, node-2)
 default/pending    <all>           no address: no address available in pool \"public\"
-default/web        node-3          no Established session: 198.18.0.1 is Active
+default/web        node-3          no Established session: 198.18.0.1 is Connect
 default/web        node-4          node excluded: node is labelled node.kubernetes.io/exclude-from-external-load-balancers; no ready endpoint on this node (ready on node-1, node-2, node-3, node-5)
 default/web        node-5          no BGPSessionStatus object for this node: no speaker reports from it
 
 NODE     PEER         ASN     STATE         SINCE                  PREFIXES   BFD        POOLS            LAST ERROR
 node-1   198.18.0.1   64500   Established   2026-12-07T02:01:00Z   2          Disabled   public           -
 node-2   198.18.0.1   64500   Established   2026-12-07T02:01:00Z   2          Disabled   public           -
-node-3   198.18.0.1   64500   Active        2026-12-07T02:07:00Z   0          Down       private,public   received NOTIFICATION 6/2 (Cease, Administrative Shutdown)
+node-3   198.18.0.1   64500   Connect       2026-12-07T02:07:00Z   0          Down       private,public   received NOTIFICATION 6/2 (Cease / Administrative Shutdown)
 node-4   198.18.0.1   64500   Established   2026-12-07T02:01:00Z   0          Disabled   -                -
 ";
     assert_eq!(got, want, "got:\n{got}");
@@ -274,7 +241,7 @@ fn seed_scenario_json() {
     node_4["excluded"] =
         json!("node is labelled node.kubernetes.io/exclude-from-external-load-balancers");
     let excluded = json!({"kind": "nodeExcluded", "message": "node excluded: node is labelled node.kubernetes.io/exclude-from-external-load-balancers"});
-    let down = json!({"kind": "noEstablishedSession", "message": "no Established session: 198.18.0.1 is Active"});
+    let down = json!({"kind": "noEstablishedSession", "message": "no Established session: 198.18.0.1 is Connect"});
     let no_ready = |on: &str| json!({"kind": "noUsableEndpoint", "message": format!("no ready endpoint on this node (ready on {on})")});
     let not_advertised = json!({"kind": "poolNotAdvertised", "message": "pool private is advertised to none of this node's peers"});
     let want = json!({
@@ -317,11 +284,11 @@ fn seed_scenario_json() {
             session("node-1", 2, &["public"]),
             session("node-2", 2, &["public"]),
             {"node": "node-3", "excluded": null, "sessions": [{
-                "peer": "198.18.0.1", "peerName": "", "peerAsn": 64500, "state": "Active",
+                "peer": "198.18.0.1", "peerName": "", "peerAsn": 64500, "state": "Connect",
                 "since": "2026-12-07T02:07:00Z", "prefixesSent": 0, "bfd": "Down",
                 "holdTimeSeconds": null, "keepaliveSeconds": null, "capabilities": [],
                 "pools": ["private", "public"],
-                "lastError": {"message": "received NOTIFICATION 6/2 (Cease, Administrative Shutdown)",
+                "lastError": {"message": "received NOTIFICATION 6/2 (Cease / Administrative Shutdown)",
                     "code": 6, "subcode": 2, "time": "2026-12-07T02:07:00Z"},
             }]},
             node_4,
@@ -343,7 +310,6 @@ fn serving_terminating_endpoints_count_when_none_is_ready_and_no_status_means_no
         "assigned 203.0.113.12 (pool public)",
     );
     let slices = [slice(
-        "default",
         "drain",
         &[("node-2", Some(false), Some(true), Some(true))],
     )];
