@@ -1,17 +1,28 @@
-//! `ferrolb crds`: prints the definitions of MetalLB's custom resources that ferrolb reads.
+//! `ferrolb crds`: prints the definitions of MetalLB's custom resources that ferrolb reads, or with `--ferrolb`
+//! those of ferrolb's own kinds (`BGPSessionStatus`).
 
 use clap::Args;
 use std::io::Write;
 use std::process::ExitCode;
 
-/// Options of `ferrolb crds` (none).
+/// Options of `ferrolb crds`.
 #[derive(Debug, Args)]
-pub struct CrdsArgs {}
+pub struct CrdsArgs {
+    /// Print ferrolb's own CRDs (group ferrolb.io: BGPSessionStatus, `manifests/crds.yaml`) instead of
+    /// MetalLB's.
+    #[arg(long)]
+    pub ferrolb: bool,
+}
 
 impl CrdsArgs {
     /// Prints every CRD as multi-document YAML on stdout.
     pub fn run(self) -> ExitCode {
-        let yaml = match crate::crds::definitions_yaml() {
+        let yaml = if self.ferrolb {
+            crate::crds::ferrolb_definitions_yaml()
+        } else {
+            crate::crds::definitions_yaml()
+        };
+        let yaml = match yaml {
             Ok(yaml) => yaml,
             Err(err) => {
                 eprintln!("ferrolb crds: {err}");

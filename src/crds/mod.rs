@@ -13,8 +13,6 @@ use kube::{CustomResource, CustomResourceExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-// Used by the speaker's status writer and `ferrolb status` (in progress).
-#[allow(dead_code)]
 pub mod session_status;
 #[cfg(test)]
 mod tests;
@@ -346,10 +344,25 @@ pub fn definitions() -> Vec<CustomResourceDefinition> {
 
 /// The definitions as multi-document YAML (what `ferrolb crds` prints).
 pub fn definitions_yaml() -> Result<String, serde_yaml::Error> {
+    to_yaml(&definitions())
+}
+
+/// The definitions of ferrolb's own kinds (group `ferrolb.io`): `BGPSessionStatus`.
+pub fn ferrolb_definitions() -> Vec<CustomResourceDefinition> {
+    vec![session_status::BGPSessionStatus::crd()]
+}
+
+/// ferrolb's own definitions as multi-document YAML (what `ferrolb crds --ferrolb` prints, and
+/// `manifests/crds.yaml` holds).
+pub fn ferrolb_definitions_yaml() -> Result<String, serde_yaml::Error> {
+    to_yaml(&ferrolb_definitions())
+}
+
+fn to_yaml(crds: &[CustomResourceDefinition]) -> Result<String, serde_yaml::Error> {
     let mut out = String::new();
-    for crd in definitions() {
+    for crd in crds {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&crd)?);
+        out.push_str(&serde_yaml::to_string(crd)?);
     }
     Ok(out)
 }

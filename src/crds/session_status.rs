@@ -51,7 +51,8 @@ pub struct BGPSessionStatusSpec {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionStatus {
-    /// The RFC 4271 FSM state: `Idle`, `Connect`, `Active`, `OpenSent`, `OpenConfirm` or `Established`.
+    /// The RFC 4271 FSM state: `Idle`, `Connect`, `OpenSent`, `OpenConfirm` or `Established` (the speaker only
+    /// dials out, so it has no separate `Active`).
     #[serde(default)]
     pub state: String,
     /// When the session entered `state`.
@@ -90,8 +91,8 @@ pub struct SessionStatus {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionError {
-    /// In words: `sent NOTIFICATION 6/2 (Cease, Administrative Shutdown)`, `received NOTIFICATION 4/0 (Hold
-    /// Timer Expired)`, `connect failed: connection refused`.
+    /// In words: `received NOTIFICATION 6/2 (Cease / Administrative Shutdown)`, `sent NOTIFICATION 4/0 (Hold
+    /// Timer Expired)`, `connection: connection to 198.18.0.1 refused: nothing listens on its BGP port, ...`.
     pub message: String,
     /// The NOTIFICATION error code, when the error was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,7 +100,8 @@ pub struct SessionError {
     /// The NOTIFICATION error subcode, when the error was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subcode: Option<u8>,
-    /// When it happened.
+    /// When the speaker saw it (the same error again keeps its time, unless the session was Established in
+    /// between).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<Time>,
 }

@@ -181,3 +181,14 @@ fn yaml_is_one_document_per_crd() {
         )
     );
 }
+
+#[test]
+fn committed_ferrolb_crds_are_what_the_types_generate() {
+    let committed = include_str!("../../manifests/crds.yaml");
+    assert!(
+        committed == ferrolb_definitions_yaml().unwrap(),
+        "manifests/crds.yaml differs from `ferrolb crds --ferrolb`; regenerate it with\n  \
+         cargo run -q -- crds --ferrolb > manifests/crds.yaml"
+    );
+    assert_eq!(committed.matches("---\n").count(), 1);
+}

@@ -10,6 +10,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
+pub use super::session_status::StatusMetrics;
 pub use super::session_traffic::SessionTraffic;
 
 /// Labels of the per-peer metrics.
@@ -72,6 +73,9 @@ pub struct SpeakerMetrics {
     pub traffic: SessionTraffic,
     /// `ferrolb_k8s_watch_lists_total{watch}`: complete LISTs of each watch (re-lists after an outage).
     pub watch_lists: WatchLists,
+    /// `ferrolb_speaker_session_status_writes_total{operation}` and
+    /// `ferrolb_speaker_session_status_api_errors_total{operation}`: the BGPSessionStatus writer's API calls.
+    pub session_status: StatusMetrics,
 }
 
 /// The number `ferrolb_bgp_session_state` shows for a state.
@@ -104,6 +108,7 @@ impl SpeakerMetrics {
             event_to_update: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             traffic: SessionTraffic::default(),
             watch_lists: WatchLists::default(),
+            session_status: StatusMetrics::default(),
         };
         let mut r = Registry::with_prefix("ferrolb");
         let m = SpeakerMetrics {
@@ -170,6 +175,7 @@ impl SpeakerMetrics {
             "From a watch event reaching the speaker to the resulting route change written to the peer",
             m.event_to_update.clone(),
         );
+        m.session_status.register(&mut r);
         r.register_collector(Box::new(m.traffic.clone()));
         (m, r)
     }

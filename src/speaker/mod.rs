@@ -8,7 +8,8 @@
 //! - [`metrics`]: the Prometheus metrics; [`session_traffic`]: the per-peer UPDATE counters, read at scrape time;
 //! - [`reflectors`]: the watches into stores of views or stripped objects; [`run`]: the coalescing loop, sessions and shutdown;
 //!   [`status_metrics`]: the sessions' status into metrics; [`events`]: the rate-limited Events;
-//! - [`explain`]: `--explain ns/name`, one-shot; [`explain_http`]: the same as `GET /explain` on the metrics port.
+//! - [`explain`]: `--explain ns/name`, one-shot; [`explain_http`]: the same as `GET /explain` on the metrics port;
+//! - [`session_status`]: the `BGPSessionStatus` objects of this node's sessions.
 
 pub mod events;
 pub mod explain;
@@ -18,6 +19,7 @@ pub mod netlink;
 pub mod peers;
 pub mod reflectors;
 pub mod run;
+pub mod session_status;
 pub mod session_traffic;
 pub mod status_metrics;
 pub mod translate;
@@ -58,6 +60,14 @@ pub struct SpeakerArgs {
     /// How long to gather a burst of changes before recomputing (at most 20 ms).
     #[arg(long, default_value = "10", value_parser = clap::value_parser!(u64).range(0..=20))]
     pub coalesce_ms: u64,
+    /// Write one `BGPSessionStatus` object per configured peer of this node (`kubectl get bgpsessionstatus`);
+    /// `--session-status=false` writes none.
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub session_status: bool,
+    /// The namespace of the `BGPSessionStatus` objects: the speaker's own (in a DaemonSet, `metadata.namespace`
+    /// through the downward API).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "ferrolb-system")]
+    pub session_status_namespace: String,
     /// Print why this node does or does not announce the Service `namespace/name`, then exit.
     #[arg(long, value_name = "NAMESPACE/NAME")]
     pub explain: Option<String>,

@@ -14,6 +14,7 @@ use super::metrics::{PeerErrorLabels, PeerLabels, ServiceLabels, SpeakerMetrics}
 use super::netlink::{self, VipInterface};
 use super::peers::{self, Discovered, PeerSession, SessionDefaults};
 use super::reflectors::{Pending, sleep_until_opt, spawn_reflector, stripped};
+use super::session_status::{self, BfdInput};
 use super::status_metrics::{monitor, monitor_bfd};
 use super::translate;
 use super::views::{self, NodeNames, ServiceView, SliceView};
@@ -105,6 +106,8 @@ struct Speaker {
     routes: Arc<peers::RouteTables>,
     announced: BTreeMap<String, bool>,
     events: mpsc::Sender<(Event, ObjectReference)>,
+    /// The `BGPSessionStatus` writer's inputs (none with `--session-status=false`).
+    status: Option<watch::Sender<session_status::StatusInputs>>,
 }
 
 /// Runs the speaker until SIGTERM or SIGINT.
@@ -226,6 +229,15 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         },
     );
 
+    let status = args.session_status.then(|| {
+        let ns = &args.session_status_namespace;
+        session_status::spawn(
+            client.clone(),
+            ns,
+            &args.node_name,
+            metrics.session_status.clone(),
+        )
+    });
     let mut speaker = Speaker {
         defaults: SessionDefaults {
             graceful_restart: (!args.no_graceful_restart).then_some(args.graceful_restart_time),
@@ -251,6 +263,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         routes: Arc::default(),
         announced: BTreeMap::new(),
         events: spawn_event_publisher(recorder),
+        status,
     };
 
     // Nothing is announced before every store has listed once: a session opened on partial state would send
@@ -349,6 +362,26 @@ impl Speaker {
         );
         self.sync_vips(want).await;
         self.report_services(&decision);
+        if let Some(status) = &self.status {
+            let sessions = self.sessions.iter().map(|(k, r)| {
+                let bfd = match &r.bfd {
+                    None => BfdInput::Disabled,
+                    Some(RunningBfd::Failed { .. }) => BfdInput::Failed,
+                    Some(RunningBfd::Running { handle, .. }) => BfdInput::Running(handle.watch()),
+                };
+                (*k, (r.session.status(), bfd))
+            });
+            let (name, node) = (&self.args.node_name, node_obj.as_deref());
+            let inputs = session_status::inputs(
+                name,
+                node,
+                &config,
+                &announce_config,
+                &decision,
+                sessions.collect(),
+            );
+            status.send_replace(inputs);
+        }
     }
 
     /// Looks up the source address toward each peer that configures none (once per configuration).
