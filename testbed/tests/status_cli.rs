@@ -12,7 +12,8 @@
 //!   `api` (Local, ready on node-1, serving-terminating on node-3), `internal` (pool `private`, ready on node-1
 //!   and node-3) and `pending` (a pool that does not exist).
 //!
-//! The router's paths are checked first (web and api from node-1 only, internal from nobody); then the table
+//! The router's paths are checked first (web and api from node-1 only, internal from nobody); pool `spare` (every
+//! peer) is added then, so the speakers write their prefix counts at once rather than in their 30 s slot; then the table
 //! and the JSON are compared exactly with what they must say, the values the speakers own (times, the down
 //! session's state and error, negotiated timers and capabilities) taken from the objects as an administrator
 //! reads them around the command. Also: the missing CRD and a user without the status objects get typed errors.
@@ -117,6 +118,18 @@ spec: {{ipAddressPools: [private], peers: [backup]}}
         node_addr(1)
     )
 }
+
+/// Pool `spare`, advertised to every peer, added once the routes are up.
+const SPARE_POOL: &str = "apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: spare, namespace: ferrolb-system}
+spec: {addresses: [198.51.100.100-198.51.100.110]}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: spare, namespace: ferrolb-system}
+spec: {ipAddressPools: [spare]}
+";
 
 /// A selector-less LoadBalancer Service in `NS` with `policy` and `pool`.
 fn service(name: &str, policy: &str, pool: &str) -> Value {
@@ -243,11 +256,11 @@ fn expected(o: &[Value], router: &str, down: &str, pending: &str) -> (String, Va
             ])),
         ],
         "nodes": [
-            node("node-1", vec![session_json(object(o, "node-1", router), "Established", 2, &["public"])]),
-            node("node-2", vec![session_json(object(o, "node-2", router), "Established", 0, &["public"])]),
+            node("node-1", vec![session_json(object(o, "node-1", router), "Established", 2, &["public", "spare"])]),
+            node("node-2", vec![session_json(object(o, "node-2", router), "Established", 0, &["public", "spare"])]),
             node("node-3", vec![
-                session_json(object(o, "node-3", router), "Established", 0, &["public"]),
-                session_json(object(o, "node-3", &backup), down, 0, &["private", "public"]),
+                session_json(object(o, "node-3", router), "Established", 0, &["public", "spare"]),
+                session_json(object(o, "node-3", &backup), down, 0, &["private", "public", "spare"]),
             ]),
         ],
     });
@@ -280,11 +293,11 @@ status/pending    <all>    no address: {pending}
 status/web        node-2   {ex}
 status/web        node-3   no ready endpoint on this node (ready on node-1, node-2)
 
-NODE     PEER          ASN     STATE         SINCE                  PREFIXES   BFD        POOLS            LAST ERROR
-node-1   {router}    65559   Established   {}   2          Disabled   public           -
-node-2   {router}    65559   Established   {}   0          Disabled   public           -
-node-3   {router}    65559   Established   {}   0          Disabled   public           -
-node-3   {backup}   64999   {down:<11}   {}   0          Disabled   private,public   {error}
+NODE     PEER          ASN     STATE         SINCE                  PREFIXES   BFD        POOLS                  LAST ERROR
+node-1   {router}    65559   Established   {}   2          Disabled   public,spare           -
+node-2   {router}    65559   Established   {}   0          Disabled   public,spare           -
+node-3   {router}    65559   Established   {}   0          Disabled   public,spare           -
+node-3   {backup}   64999   {down:<11}   {}   0          Disabled   private,public,spare   {error}
 ",
         since("node-1", router),
         since("node-2", router),
@@ -410,6 +423,10 @@ async fn ferrolb_status_tells_a_read_only_user_who_announces_what_and_why_not() 
         &BTreeSet::new(),
         "internal from nobody",
     );
+    // The speakers write a change of `prefixesSent` alone once per 30 s (in each object's slot), any other change
+    // within a second, with the counts of the moment: a third pool, advertised to every peer, changes every
+    // object's `pools` now, so the counts the router already has are written at once.
+    kubectl_apply(lab, SPARE_POOL);
 
     // Then the report, once the speakers' objects have caught up: exact, with the speaker-owned values read by
     // the administrator before and after the command (retried when they moved in between).
