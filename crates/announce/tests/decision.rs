@@ -606,7 +606,7 @@ fn endpoint_reason_is_the_decisions_endpoint_reason() {
                 .iter()
                 .filter(endpoint_fact)
                 .collect();
-            let got = decision::endpoint_reason(n, &svc);
+            let got = endpoints::endpoint_reason(n, &svc);
             assert_eq!(from_decision, [&got], "{n}");
             seen.push(got.to_string());
         }

@@ -5,7 +5,7 @@
 //! - its speaker reports at least one session (a BGPSessionStatus object for the node);
 //! - the speaker does not report the node as excluded (`nodeExcluded`);
 //! - the node hosts a usable endpoint of the Service, by the speaker's own rule
-//!   ([`ferrolb_announce::decision::endpoint_reason`]: ready endpoints, or serving-terminating ones while none is
+//!   ([`ferrolb_announce::endpoints::endpoint_reason`]: ready endpoints, or serving-terminating ones while none is
 //!   ready anywhere);
 //! - one of the node's sessions carries the Service's pool (its `pools`), and one of those is `Established`.
 //!
@@ -16,7 +16,7 @@ use crate::controller::service::ServiceFilter;
 use crate::controller::status::{CONDITION_TYPE, recorded_pools};
 use crate::crds::session_status::{BGPSessionStatus, SessionError};
 use crate::speaker::views::{NodeNames, ServiceView, SliceView, with_endpoints};
-use ferrolb_announce::decision::endpoint_reason;
+use ferrolb_announce::endpoints::endpoint_reason;
 use ferrolb_announce::{Effect, TrafficPolicy};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
