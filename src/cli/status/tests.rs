@@ -329,3 +329,37 @@ fn serving_terminating_endpoints_count_when_none_is_ready_and_no_status_means_no
         "No LoadBalancer Services.\n\nNo BGP sessions reported.\n"
     );
 }
+
+#[test]
+fn one_service_is_namespace_slash_name_or_name_with_n() {
+    let args = |service: Option<&str>, namespace: Option<&str>| super::StatusArgs {
+        service: service.map(str::to_owned),
+        namespace: namespace.map(str::to_owned),
+        status_namespace: "ferrolb-system".into(),
+        output: super::Output::Table,
+        no_default_class: false,
+    };
+    let pair = |ns: &str, name: &str| Some((ns.to_owned(), name.to_owned()));
+    assert_eq!(
+        args(Some("a/web"), None).one_service().unwrap(),
+        pair("a", "web")
+    );
+    assert_eq!(
+        args(Some("web"), Some("a")).one_service().unwrap(),
+        pair("a", "web")
+    );
+    assert_eq!(args(None, Some("a")).one_service().unwrap(), None);
+    for (service, namespace) in [
+        ("web", None),
+        ("a/web", Some("a")),
+        ("a/b/c", None),
+        ("/web", None),
+        ("a/", None),
+    ] {
+        let err = args(Some(service), namespace).one_service().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("Service {service:?}: expected NAMESPACE/NAME, or NAME with -n NAMESPACE")
+        );
+    }
+}
