@@ -3,6 +3,7 @@
 mod bgp;
 mod config;
 mod crds;
+mod status;
 
 use crate::logging::LogFormat;
 use clap::{Parser, Subcommand};
@@ -34,6 +35,9 @@ enum Command {
     Controller(crate::controller::ControllerArgs),
     /// Announce Service IPs from this node to the BGP peers that select it (one per node).
     Speaker(Box<crate::speaker::SpeakerArgs>),
+    /// Print per LoadBalancer Service its addresses, the nodes that announce it and why the others do not, and
+    /// per node its BGP sessions (reads only Services, EndpointSlices and BGPSessionStatus objects).
+    Status(status::StatusArgs),
     /// Make the API servers highly available: announce an address over BGP from this control-plane node while
     /// its API server is ready (no Kubernetes API used; one per control-plane node).
     ControlPlaneVip(crate::control_plane_vip::ControlPlaneVipArgs),
@@ -49,6 +53,7 @@ impl Cli {
             Command::Controller(args) => args.run().await,
             Command::Speaker(args) => args.run().await,
             Command::ControlPlaneVip(args) => args.run().await,
+            Command::Status(args) => args.run().await,
         }
     }
 }

@@ -449,7 +449,7 @@ fn assigned(assignment: &Assignment, outside: &[(IpAddr, String)]) -> DesiredSta
         .addresses
         .iter()
         .map(|a| match &a.pool {
-            Some(pool) => format!("{} (pool {pool})", a.ip),
+            Some(pool) => super::status::address_in_pool(a.ip, pool),
             None => a.ip.to_string(),
         })
         .collect();

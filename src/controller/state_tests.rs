@@ -357,6 +357,11 @@ fn a_namespace_label_change_keeps_the_address_outside_the_rules() {
         )
     );
     assert_eq!(state.allocator().unwrap().outside_rules().len(), 1);
+    // `ferrolb status` reads the pool back from the message, past the rules' own parentheses.
+    assert_eq!(
+        crate::controller::status::recorded_pools(&condition(&state, "team-a", "web").2),
+        [(ip("203.0.113.0"), "team-a".to_owned())]
+    );
     // A new Service in the namespace gets an open address now (it is no longer fenced).
     state.service_applied(lb_service("team-a", "new", 2));
     reconcile_and_apply(&mut state);

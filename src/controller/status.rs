@@ -46,6 +46,34 @@ pub const ACTION_ALLOCATE: &str = "Allocate";
 /// Event action of attribute Events.
 pub const ACTION_CHECK_ATTRIBUTES: &str = "CheckBGPAttributes";
 
+/// How a condition message names an assigned address and its pool: `203.0.113.10 (pool public)`. `ferrolb
+/// status` reads the pools back with [`recorded_pools`].
+pub fn address_in_pool(ip: IpAddr, pool: &str) -> String {
+    format!("{ip} (pool {pool})")
+}
+
+/// The addresses and pools a condition message names (written by [`address_in_pool`]), in order; words that
+/// are not `ADDRESS (pool NAME)` are skipped.
+pub fn recorded_pools(message: &str) -> Vec<(IpAddr, String)> {
+    const MARK: &str = " (pool ";
+    let mut out = Vec::new();
+    let mut rest = message;
+    while let Some(at) = rest.find(MARK) {
+        let before = &rest[..at];
+        let ip = before
+            .rsplit([' ', ','])
+            .next()
+            .and_then(|w| w.parse::<IpAddr>().ok());
+        rest = &rest[at + MARK.len()..];
+        let Some(end) = rest.find(')') else { break };
+        if let Some(ip) = ip {
+            out.push((ip, rest[..end].to_owned()));
+        }
+        rest = &rest[end..];
+    }
+    out
+}
+
 /// The status a Service should have.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DesiredStatus {
@@ -318,6 +346,31 @@ mod tests {
 
     fn now() -> Timestamp {
         Timestamp::from_second(1_000_000).unwrap()
+    }
+
+    #[test]
+    fn pools_are_read_back_from_the_condition_message() {
+        let a: IpAddr = "203.0.113.10".parse().unwrap();
+        let b: IpAddr = "2001:db8::a".parse().unwrap();
+        let message = format!(
+            "assigned {}, {}",
+            address_in_pool(a, "public"),
+            address_in_pool(b, "v6")
+        );
+        assert_eq!(
+            message,
+            "assigned 203.0.113.10 (pool public), 2001:db8::a (pool v6)"
+        );
+        assert_eq!(
+            recorded_pools(&message),
+            [(a, "public".to_owned()), (b, "v6".to_owned())]
+        );
+        assert_eq!(recorded_pools("assigned 203.0.113.10"), []);
+        assert_eq!(recorded_pools("x (pool public)"), []);
+        assert_eq!(
+            recorded_pools("assigned 203.0.113.10 (pool unterminated"),
+            []
+        );
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The announce decision: which prefixes this node announces, with which attributes, to which
 //! peers, and why.
 
+use crate::endpoints::{EndpointTally, named_nodes, tally_reason};
 use crate::input::{
-    Advertisement, AnnounceConfig, AnnounceFrom, Community, EXCLUDE_LABEL, Endpoint,
-    LargeCommunity, Node, Peer, PeerKey, Pool, Service, TrafficPolicy,
+    Advertisement, AnnounceConfig, AnnounceFrom, Community, EXCLUDE_LABEL, LargeCommunity, Node,
+    Peer, PeerKey, Pool, Service, TrafficPolicy,
 };
-use crate::reason::{NAMED_NODES, Reason};
+use crate::reason::Reason;
 use ferrolb_bgp::wire::link_bandwidth_community_bps;
 use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet};
@@ -205,92 +206,6 @@ impl AnnounceDecision {
     }
 }
 
-/// Endpoint counts of one Service, seen from this node.
-#[derive(Default)]
-struct EndpointTally<'a> {
-    ready_here: u32,
-    serving_here: u32,
-    ready_total: u32,
-    serving_total: u32,
-    endpoints: &'a [Endpoint],
-    ready_without_node: u32,
-    serving_without_node: u32,
-}
-
-impl<'a> EndpointTally<'a> {
-    fn count(node: &str, service: &'a Service) -> Self {
-        let mut t = EndpointTally {
-            endpoints: &service.endpoints,
-            ..EndpointTally::default()
-        };
-        for e in &service.endpoints {
-            let here = e.node_name.as_deref() == Some(node);
-            // kube-proxy's fallback set: serving and terminating, not ready.
-            let fallback = !e.ready && e.serving && e.terminating;
-            if e.ready {
-                t.ready_total = t.ready_total.saturating_add(1);
-                match e.node_name {
-                    _ if here => t.ready_here = t.ready_here.saturating_add(1),
-                    Some(_) => {}
-                    None => t.ready_without_node = t.ready_without_node.saturating_add(1),
-                }
-            } else if fallback {
-                t.serving_total = t.serving_total.saturating_add(1);
-                match e.node_name {
-                    _ if here => t.serving_here = t.serving_here.saturating_add(1),
-                    Some(_) => {}
-                    None => t.serving_without_node = t.serving_without_node.saturating_add(1),
-                }
-            }
-        }
-        t
-    }
-
-    /// Whether no endpoint is ready anywhere, so that serving ones are used.
-    fn fallback(&self) -> bool {
-        self.ready_total == 0 && self.serving_total > 0
-    }
-
-    /// The other nodes hosting usable endpoints, sorted and unique.
-    fn usable_elsewhere(&self, node: &str) -> Vec<&'a str> {
-        let fallback = self.fallback();
-        let mut nodes: Vec<&'a str> = self
-            .endpoints
-            .iter()
-            .filter(|e| {
-                if fallback {
-                    !e.ready && e.serving && e.terminating
-                } else {
-                    e.ready
-                }
-            })
-            .filter_map(|e| e.node_name.as_deref())
-            .filter(|n| *n != node)
-            .collect();
-        nodes.sort_unstable();
-        nodes.dedup();
-        nodes
-    }
-
-    /// Usable endpoints on this node.
-    fn usable_here(&self) -> u32 {
-        if self.fallback() {
-            self.serving_here
-        } else {
-            self.ready_here
-        }
-    }
-
-    /// Usable endpoints in the cluster.
-    fn usable_total(&self) -> u32 {
-        if self.fallback() {
-            self.serving_total
-        } else {
-            self.ready_total
-        }
-    }
-}
-
 /// A pool and its name, shared by the reasons that cite it.
 type PoolRef<'a> = (&'a Pool, Arc<str>);
 
@@ -313,51 +228,20 @@ impl<'a> Context<'a> {
         Some((pools.get(i)?, self.pool_names.get(i)?.clone()))
     }
 
-    /// Up to [`NAMED_NODES`] shared node names, and how many more there are.
+    /// Up to [`crate::reason::NAMED_NODES`] shared node names, and how many more there are.
     fn name_nodes(&mut self, nodes: &[&'a str]) -> (Vec<Arc<str>>, u32) {
-        let named = nodes
-            .iter()
-            .take(NAMED_NODES)
-            .map(|n| {
-                self.node_names
-                    .entry(n)
-                    .or_insert_with(|| Arc::from(*n))
-                    .clone()
-            })
-            .collect();
-        let more = u32::try_from(nodes.len().saturating_sub(NAMED_NODES)).unwrap_or(u32::MAX);
-        (named, more)
+        named_nodes(nodes, |n| {
+            self.node_names
+                .entry(n)
+                .or_insert_with(|| Arc::from(n))
+                .clone()
+        })
     }
 
     /// The reason explaining the endpoints on this node (not for `all-nodes` pools).
     fn here_reason(&mut self, tally: &EndpointTally<'a>) -> Reason {
-        match (tally.usable_total(), tally.fallback(), tally.usable_here()) {
-            (0, _, _) => Reason::NoEndpoints,
-            (_, false, 0) => {
-                let (ready_on, more_nodes) = self.name_nodes(&tally.usable_elsewhere(&self.node));
-                Reason::NoReadyHere {
-                    ready_on,
-                    more_nodes,
-                    without_node: tally.ready_without_node,
-                }
-            }
-            (_, false, count) => Reason::ReadyHere {
-                node: self.node.clone(),
-                count,
-            },
-            (_, true, 0) => {
-                let (serving_on, more_nodes) = self.name_nodes(&tally.usable_elsewhere(&self.node));
-                Reason::NoServingHere {
-                    serving_on,
-                    more_nodes,
-                    without_node: tally.serving_without_node,
-                }
-            }
-            (_, true, count) => Reason::ServingHere {
-                node: self.node.clone(),
-                count,
-            },
-        }
+        let node = self.node.clone();
+        tally_reason(&node, tally, |nodes| self.name_nodes(nodes))
     }
 }
 

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod decision;
+pub mod endpoints;
 pub mod explain;
 mod from_config;
 pub mod input;

@@ -575,3 +575,53 @@ fn many_endpoint_nodes_are_named_up_to_a_limit_and_counted_beyond() {
             })
     );
 }
+
+/// `endpoint_reason` (for readers without the node's view, `ferrolb status`) gives exactly the endpoint reason
+/// `decide` gives, for ready endpoints, the serving-terminating fallback, and none at all.
+#[test]
+fn endpoint_reason_is_the_decisions_endpoint_reason() {
+    let cases = [
+        vec![ready("node-1"), ready("node-1"), ready("node-3")],
+        vec![terminating("node-1"), starting("node-2")],
+        vec![starting("node-1")],
+        vec![],
+    ];
+    let endpoint_fact = |r: &&Reason| {
+        matches!(
+            r,
+            Reason::ReadyHere { .. }
+                | Reason::NoReadyHere { .. }
+                | Reason::ServingHere { .. }
+                | Reason::NoServingHere { .. }
+                | Reason::NoEndpoints
+        )
+    };
+    let mut seen = Vec::new();
+    for endpoints in cases {
+        let svc = service("default/whoami", &["203.0.113.5"], endpoints);
+        for n in ["node-1", "node-2"] {
+            let d = decide(&node(n), std::slice::from_ref(&svc), &config());
+            let from_decision: Vec<&Reason> = d.services["default/whoami"]
+                .reasons
+                .iter()
+                .filter(endpoint_fact)
+                .collect();
+            let got = endpoints::endpoint_reason(n, &svc);
+            assert_eq!(from_decision, [&got], "{n}");
+            seen.push(got.to_string());
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "node-1 hosts 2 ready endpoints",
+            "no ready endpoint on this node (ready on node-1, node-3)",
+            "node-1 hosts 1 serving-terminating endpoint",
+            "no serving endpoint on this node (serving on node-1)",
+            "the Service has no ready or serving endpoint anywhere",
+            "the Service has no ready or serving endpoint anywhere",
+            "the Service has no ready or serving endpoint anywhere",
+            "the Service has no ready or serving endpoint anywhere",
+        ]
+    );
+}
