@@ -13,6 +13,7 @@
 pub mod events;
 pub mod explain;
 pub mod explain_http;
+pub mod incremental;
 pub mod metrics;
 pub mod netlink;
 pub mod peers;
@@ -20,6 +21,7 @@ pub mod reflectors;
 pub mod run;
 pub mod session_traffic;
 pub mod status_metrics;
+pub mod touched;
 pub mod translate;
 pub mod views;
 pub mod vip_set;

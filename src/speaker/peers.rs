@@ -7,7 +7,8 @@ use ferrolb_bgp::rib_out::Attributes;
 use ferrolb_bgp::session::{DesiredRoutes, SessionConfig, TcpOptions};
 use ferrolb_bgp::wire::LargeCommunity;
 use ferrolb_config::{BfdProfile, Config};
-use std::collections::BTreeMap;
+use ipnet::IpNet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -236,13 +237,17 @@ pub fn desired_routes(table: Option<RoutesView<'_>>, my_asn: u32) -> DesiredRout
     };
     table
         .routes
-        .iter()
-        .map(|(prefix, route)| {
-            let mut attributes = attributes_of(&route.attributes);
-            attributes.extended_communities = table.extended_communities(prefix, my_asn);
-            (*prefix, attributes)
-        })
+        .keys()
+        .filter_map(|prefix| Some((*prefix, route_entry(table, prefix, my_asn)?)))
         .collect()
+}
+
+/// What `prefix` is sent with from `table` (see [`desired_routes`]), or `None` when the table lacks it.
+fn route_entry(table: RoutesView<'_>, prefix: &IpNet, my_asn: u32) -> Option<Attributes> {
+    let route = table.routes.get(prefix)?;
+    let mut attributes = attributes_of(&route.attributes);
+    attributes.extended_communities = table.extended_communities(prefix, my_asn);
+    Some(attributes)
 }
 
 /// The routes handed to each session. Sessions with the same local AS that the decision gives
@@ -251,6 +256,8 @@ pub fn desired_routes(table: Option<RoutesView<'_>>, my_asn: u32) -> DesiredRout
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RouteTables {
     by_peer: BTreeMap<PeerKey, Arc<DesiredRoutes>>,
+    /// Each peer's local AS and decision table: which shared table it has.
+    keys: BTreeMap<PeerKey, (u32, PeerTable)>,
 }
 
 impl RouteTables {
@@ -273,17 +280,66 @@ pub fn desired_route_tables<'a>(
     decision: &AnnounceDecision,
     sessions: impl IntoIterator<Item = (&'a PeerKey, &'a SessionConfig)>,
 ) -> RouteTables {
+    let keys = table_keys(decision, sessions);
     let mut shared: BTreeMap<(u32, PeerTable), Arc<DesiredRoutes>> = BTreeMap::new();
     let mut by_peer = BTreeMap::new();
-    for (peer, session) in sessions {
-        let table = decision.table_of(peer).unwrap_or(PeerTable::Unselected);
-        let my_asn = session.fsm.my_asn;
+    for (peer, (my_asn, table)) in &keys {
         let routes = shared
-            .entry((my_asn, table))
-            .or_insert_with(|| Arc::new(desired_routes(decision.view(table), my_asn)));
+            .entry((*my_asn, *table))
+            .or_insert_with(|| Arc::new(desired_routes(decision.view(*table), *my_asn)));
         by_peer.insert(*peer, routes.clone());
     }
-    RouteTables { by_peer }
+    RouteTables { by_peer, keys }
+}
+
+/// Each session's local AS and decision table.
+fn table_keys<'a>(
+    decision: &AnnounceDecision,
+    sessions: impl IntoIterator<Item = (&'a PeerKey, &'a SessionConfig)>,
+) -> BTreeMap<PeerKey, (u32, PeerTable)> {
+    sessions
+        .into_iter()
+        .map(|(peer, session)| {
+            let table = decision.table_of(peer).unwrap_or(PeerTable::Unselected);
+            (*peer, (session.fsm.my_asn, table))
+        })
+        .collect()
+}
+
+/// `tables` brought up to date for `changed` prefixes only: the same as [`desired_route_tables`] when `tables`
+/// was built from a decision that differs from `decision` in those prefixes alone. Returns `None` when that
+/// cannot hold because a session is new, gone, or has another local AS or table: build the tables again.
+/// Shared tables stay shared; each is copied once if a session still holds it.
+pub fn patch_route_tables<'a>(
+    tables: &RouteTables,
+    decision: &AnnounceDecision,
+    sessions: impl IntoIterator<Item = (&'a PeerKey, &'a SessionConfig)>,
+    changed: &BTreeSet<IpNet>,
+) -> Option<RouteTables> {
+    let keys = table_keys(decision, sessions);
+    if keys != tables.keys {
+        return None;
+    }
+    let mut shared: BTreeMap<(u32, PeerTable), Arc<DesiredRoutes>> = BTreeMap::new();
+    let mut by_peer = BTreeMap::new();
+    for (peer, (my_asn, table)) in &keys {
+        let routes = shared.entry((*my_asn, *table)).or_insert_with(|| {
+            let mut routes = tables.for_peer(peer);
+            if !changed.is_empty() {
+                let view = decision.view(*table);
+                let desired = Arc::make_mut(&mut routes);
+                for prefix in changed {
+                    match view.and_then(|v| route_entry(v, prefix, *my_asn)) {
+                        Some(attributes) => desired.insert(*prefix, attributes),
+                        None => desired.remove(prefix),
+                    };
+                }
+            }
+            routes
+        });
+        by_peer.insert(*peer, routes.clone());
+    }
+    Some(RouteTables { by_peer, keys })
 }
 
 #[cfg(test)]

@@ -507,6 +507,63 @@ peers:
 }
 
 #[test]
+fn patched_tables_equal_rebuilt_ones_and_stay_shared() {
+    let yaml = "\
+peers:
+- peer-address: 198.18.0.1
+  peer-asn: 65559
+  my-asn: 65559
+- peer-address: 198.18.0.2
+  peer-asn: 65559
+  my-asn: 65559
+- peer-address: 198.18.0.3
+  peer-asn: 65559
+  my-asn: 64999
+";
+    let config = Config::from_yaml(yaml).unwrap();
+    let sessions = desired_sessions(&config, &labels(&[]), &defaults(), &BTreeMap::new());
+    let all = ["198.18.0.1", "198.18.0.2", "198.18.0.3"];
+    let limited = ["198.18.0.2"];
+    let of = |s: &BTreeMap<PeerKey, PeerSession>| {
+        s.iter()
+            .map(|(k, s)| (*k, s.session.clone()))
+            .collect::<Vec<_>>()
+    };
+    let list = of(&sessions);
+    let sessions_iter = || list.iter().map(|(k, s)| (k, s));
+    // The Service's host route goes; the limited peers' aggregate stays.
+    let before = decision_with_limited(&all, &limited);
+    let mut after = before.clone();
+    let host: IpNet = "203.0.113.5/32".parse().unwrap();
+    for table in after.route_tables_mut() {
+        table.remove(&host);
+    }
+    let old = desired_route_tables(&before, sessions_iter());
+    assert_eq!(old.for_peer(&key(all[1])).len(), 2);
+    let changed: BTreeSet<IpNet> = [host].into();
+    let patched = patch_route_tables(&old, &after, sessions_iter(), &changed).unwrap();
+    assert_eq!(patched, desired_route_tables(&after, sessions_iter()));
+    assert_eq!(patched.for_peer(&key(all[1])).len(), 1);
+    assert!(patched.for_peer(&key(all[0])).is_empty());
+    // Peers 1 and 3 share no table (local AS); peer 1's is still one table however many share it.
+    assert!(!Arc::ptr_eq(
+        &patched.for_peer(&key(all[0])),
+        &patched.for_peer(&key(all[2]))
+    ));
+    // Nothing changed: the very same tables.
+    let same = patch_route_tables(&patched, &after, sessions_iter(), &BTreeSet::new()).unwrap();
+    assert!(Arc::ptr_eq(
+        &same.for_peer(&key(all[1])),
+        &patched.for_peer(&key(all[1]))
+    ));
+    // A session more or less: no patch.
+    assert_eq!(
+        patch_route_tables(&patched, &after, sessions_iter().take(2), &changed),
+        None
+    );
+}
+
+#[test]
 fn weighted_routes_carry_the_link_bandwidth_of_each_local_as() {
     let mut decision = AnnounceDecision::default();
     let weighted: ipnet::IpNet = "203.0.113.5/32".parse().unwrap();

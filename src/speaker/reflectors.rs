@@ -7,30 +7,55 @@ use kube::Resource;
 use kube::runtime::reflector::{self, Lookup};
 use kube::runtime::{WatchStreamExt, watcher};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
-/// Watch events that arrived and are not yet reflected in a decision: when the first of them arrived.
+use super::touched::{Key, Kind, Touched};
+
+/// Watch events that arrived and are not yet reflected in a decision: when the first of them arrived, and what
+/// they concern.
 #[derive(Clone, Default)]
 pub struct Pending {
-    first: Arc<Mutex<Option<Instant>>>,
+    first: Arc<Mutex<(Option<Instant>, Touched)>>,
     /// Woken on every change.
     pub notify: Arc<Notify>,
 }
 
 impl Pending {
-    /// Records a change (the first since the last [`Pending::take`] sets the time).
-    pub fn mark(&self) {
-        if let Ok(mut first) = self.first.lock() {
-            first.get_or_insert_with(Instant::now);
+    /// Records a change to the object `key` of `kind`, or a re-list when `key` is `None` (the first change since
+    /// the last [`Pending::take`] sets the time).
+    pub fn mark(&self, kind: Kind, key: Option<Key>) {
+        if let Ok(mut pending) = self.first.lock() {
+            pending.0.get_or_insert_with(Instant::now);
+            match key {
+                Some(key) => pending.1.object(kind, key),
+                None => pending.1.relisted(),
+            }
         }
         self.notify.notify_one();
     }
 
-    /// When the oldest change not yet taken arrived.
-    pub fn take(&self) -> Option<Instant> {
-        self.first.lock().ok().and_then(|mut f| f.take())
+    /// When the oldest change not yet taken arrived, and what the changes concern. When the lock is poisoned
+    /// (a panic elsewhere), a full recompute.
+    pub fn take(&self) -> (Option<Instant>, Touched) {
+        match self.first.lock() {
+            Ok(mut pending) => std::mem::take(&mut *pending),
+            Err(_) => (
+                Some(Instant::now()),
+                Touched {
+                    full: true,
+                    ..Touched::default()
+                },
+            ),
+        }
     }
+}
+
+/// How long to wait, at `now`, before deciding on an event when the last decision ended at `done`: nothing when
+/// the speaker was idle for at least `window` (the event goes out at once), else the rest of the window (under
+/// load, events arriving meanwhile are decided together, at most one decision per window).
+pub fn coalesce_wait(done: Instant, now: Instant, window: Duration) -> Duration {
+    window.saturating_sub(now.saturating_duration_since(done))
 }
 
 /// Sleeps until `at`, or forever.
@@ -50,6 +75,7 @@ pub fn spawn_reflector<K, V>(
     writer: reflector::store::Writer<V>,
     mut convert: impl FnMut(K) -> V + Send + 'static,
     pending: Pending,
+    kind: Kind,
     what: &'static str,
 ) where
     K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
@@ -64,7 +90,14 @@ pub fn spawn_reflector<K, V>(
         loop {
             match stream.try_next().await {
                 Ok(Some(watcher::Event::Init | watcher::Event::InitApply(_))) => {}
-                Ok(Some(_)) => pending.mark(),
+                Ok(Some(watcher::Event::InitDone)) => pending.mark(kind, None),
+                Ok(Some(watcher::Event::Apply(v) | watcher::Event::Delete(v))) => {
+                    let key = (
+                        v.namespace().unwrap_or_default().into_owned(),
+                        v.name().unwrap_or_default().into_owned(),
+                    );
+                    pending.mark(kind, Some(key));
+                }
                 Ok(None) => return,
                 Err(err) => {
                     tracing::warn!(watch = what, error = %err, "watch failed; keeping the last known state and retrying");
@@ -96,5 +129,54 @@ where
     move |mut k| {
         strip(&mut k);
         k
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_after_a_quiet_window_goes_at_once_and_a_burst_waits_out_the_window() {
+        let done = Instant::now();
+        let window = Duration::from_millis(10);
+        assert_eq!(
+            coalesce_wait(done, done + Duration::from_millis(10), window),
+            Duration::ZERO
+        );
+        assert_eq!(
+            coalesce_wait(done, done + Duration::from_secs(5), window),
+            Duration::ZERO
+        );
+        assert_eq!(
+            coalesce_wait(done, done + Duration::from_millis(3), window),
+            Duration::from_millis(7)
+        );
+        assert_eq!(coalesce_wait(done, done, window), window);
+        assert_eq!(
+            coalesce_wait(done, done + Duration::from_secs(1), Duration::ZERO),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn pending_changes_are_taken_once_with_the_first_arrival() {
+        let p = Pending::default();
+        assert_eq!(p.take(), (None, Touched::default()));
+        p.mark(Kind::Service, Some(("a".into(), "web".into())));
+        p.mark(Kind::EndpointSlice, Some(("a".into(), "web-1".into())));
+        let (first, touched) = p.take();
+        assert!(first.is_some());
+        assert_eq!(
+            touched,
+            Touched {
+                services: [("a".to_owned(), "web".to_owned())].into(),
+                slices: [("a".to_owned(), "web-1".to_owned())].into(),
+                full: false,
+            }
+        );
+        assert_eq!(p.take(), (None, Touched::default()));
+        p.mark(Kind::Service, None);
+        assert!(p.take().1.full);
     }
 }

@@ -10,13 +10,15 @@
 use super::SpeakerArgs;
 use super::events::spawn_event_publisher;
 use super::explain_http::{self, ExplainSource};
+use super::incremental::{Changed, Decisions};
 use super::metrics::{PeerErrorLabels, PeerLabels, ServiceLabels, SpeakerMetrics};
 use super::netlink::{self, VipInterface};
 use super::peers::{self, Discovered, PeerSession, SessionDefaults};
-use super::reflectors::{Pending, sleep_until_opt, spawn_reflector, stripped};
+use super::reflectors::{Pending, coalesce_wait, sleep_until_opt, spawn_reflector, stripped};
 use super::status_metrics::{monitor, monitor_bfd};
+use super::touched::{Kind, Touched};
 use super::translate;
-use super::views::{self, NodeNames, ServiceView, SliceView};
+use super::views::{NodeNames, ServiceView, SliceView};
 use super::vip_set::VipSet;
 use crate::config_source::SourceKind;
 use crate::config_source::input::ConfigInput;
@@ -25,7 +27,7 @@ use crate::config_source::state::{ConfigState, Outcome};
 use crate::controller::service::ServiceFilter;
 use crate::serve::{self, Readiness};
 use anyhow::Context;
-use ferrolb_announce::{AnnounceConfig, AnnounceDecision, PeerKey, decide, service_attributes};
+use ferrolb_announce::{AnnounceDecision, PeerKey};
 use ferrolb_bgp::fsm::State;
 use ferrolb_bgp::session::{Session, SessionConfig, StopMode, bfd_up_signal};
 use ferrolb_config::Config;
@@ -103,6 +105,8 @@ struct Speaker {
     /// The routes handed to the sessions; sessions that get the same routes share one table.
     routes: Arc<peers::RouteTables>,
     announced: BTreeMap<String, bool>,
+    /// The announce decision, kept across events.
+    decisions: Decisions,
     events: mpsc::Sender<(Event, ObjectReference)>,
 }
 
@@ -163,6 +167,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         services_writer,
         move |svc: Service| ServiceView::new(&filter, &svc),
         pending.clone(),
+        Kind::Service,
         "services",
     );
     spawn_reflector(
@@ -176,6 +181,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
             move |slice: EndpointSlice| SliceView::new(&slice, &mut names)
         },
         pending.clone(),
+        Kind::EndpointSlice,
         "endpointslices",
     );
     spawn_reflector(
@@ -184,6 +190,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         nodes_writer,
         stripped(translate::strip_node),
         pending.clone(),
+        Kind::Node,
         "node",
     );
     let config_input = match args.cluster.config_source {
@@ -196,6 +203,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
                 configs_writer,
                 stripped(translate::strip_config_map),
                 pending.clone(),
+                Kind::Config,
                 "configmap",
             );
             ConfigInput::ConfigMap(configs)
@@ -206,7 +214,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
             let pending = pending.clone();
             tokio::spawn(async move {
                 while snapshots.changed().await.is_ok() {
-                    pending.mark();
+                    pending.mark(Kind::Config, None);
                 }
             });
             ConfigInput::Metallb(rx)
@@ -245,6 +253,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         bfd_endpoints: BTreeMap::new(),
         routes: Arc::default(),
         announced: BTreeMap::new(),
+        decisions: Decisions::default(),
         events: spawn_event_publisher(recorder),
     };
 
@@ -263,17 +272,25 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stores synced");
     let coalesce = speaker.args.coalesce();
-    let mut first = Some(Instant::now());
+    // The first decision is the full one, whatever arrived while the stores listed.
+    let (_, mut touched) = pending.take();
+    touched.full = true;
+    let mut batch = (Some(Instant::now()), touched);
     let why = 'run: loop {
-        speaker.update(first.take()).await;
+        let (since, touched) = std::mem::take(&mut batch);
+        speaker.update(since, touched).await;
+        let done = Instant::now();
         readiness.set(speaker.config.loaded());
         loop {
             let removal = speaker.vip_set.next_removal();
             tokio::select! {
                 _ = pending.notify.notified() => {
-                    // Gather the rest of the burst.
-                    tokio::time::sleep(coalesce).await;
-                    first = pending.take();
+                    // At once when idle; under load, gather the rest of the burst (one decision per window).
+                    let wait = coalesce_wait(done, Instant::now(), coalesce);
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                    batch = pending.take();
                     break;
                 }
                 () = sleep_until_opt(removal), if removal.is_some() => {
@@ -290,8 +307,9 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
 }
 
 impl Speaker {
-    /// Recomputes everything from the stores; `since` is when the oldest unprocessed event arrived.
-    async fn update(&mut self, since: Option<Instant>) {
+    /// Brings the announcements up to date after the events in `touched`; `since` is when the oldest of them
+    /// arrived.
+    async fn update(&mut self, since: Option<Instant>, touched: Touched) {
         if let Outcome::Loaded(()) = self.config_input.offer(&mut self.config, &self.source) {
             self.discovered.clear();
             self.config_in_force
@@ -308,38 +326,63 @@ impl Speaker {
         };
         let node_obj = self.nodes.get(&ObjectRef::new(&self.args.node_name));
         let node = translate::node_of(&self.args.node_name, node_obj.as_deref());
-        let announce_config = AnnounceConfig::from_config(&config, &node);
-        let service_views = self.services.state();
-        let services = views::services_of(&service_views, &self.slices.state());
-        let mut decision = decide(&node, &services, &announce_config);
-        // Per-Service attributes the Services' pools accept (refused ones keep the pool's defaults; the
-        // controller reports refusals).
-        let accepted = service_attributes::accepted_service_attributes(
-            &decision,
-            &announce_config,
-            &config.bgp_communities,
-            service_views
-                .iter()
-                .filter(|v| !v.attribute_annotations.is_empty())
-                .map(|v| (v.key(), &v.attribute_annotations)),
-        );
-        service_attributes::apply_service_attributes(&mut decision, &accepted);
-
+        let labels = node.labels.clone();
         self.discover(&config).await;
+        // Taken out for the duration, so that the decision can be read while the rest of `self` changes.
+        let mut decisions = std::mem::take(&mut self.decisions);
+        let changed = decisions.update(touched, &config, node, &self.services, &self.slices);
+        if let Some(decision) = decisions.decision() {
+            self.hand_over(&config, &labels, decision, &changed, since)
+                .await;
+        }
+        self.decisions = decisions;
+    }
+
+    /// Hands the sessions the routes of `decision`, of which `changed` changed, and reports the Services.
+    async fn hand_over(
+        &mut self,
+        config: &Config,
+        labels: &BTreeMap<String, String>,
+        decision: &AnnounceDecision,
+        changed: &Changed,
+        since: Option<Instant>,
+    ) {
         let desired_sessions =
-            peers::desired_sessions(&config, &node.labels, &self.defaults, &self.discovered);
-        let routes = Arc::new(peers::desired_route_tables(
-            &decision,
-            desired_sessions.iter().map(|(k, d)| (k, &d.session)),
-        ));
-        self.apply_sessions(desired_sessions, &routes, since).await;
+            peers::desired_sessions(config, labels, &self.defaults, &self.discovered);
+        let sessions = || desired_sessions.iter().map(|(k, d)| (k, &d.session));
+        let patched = match changed {
+            Changed::Some { prefixes, .. } => {
+                peers::patch_route_tables(&self.routes, decision, sessions(), prefixes)
+                    .map(|t| (t, !prefixes.is_empty()))
+            }
+            Changed::All => None,
+        };
+        let (routes, routes_changed) = match patched {
+            Some((routes, changed)) => (Arc::new(routes), changed),
+            None => {
+                let routes = Arc::new(peers::desired_route_tables(decision, sessions()));
+                let changed = *routes != *self.routes;
+                (routes, changed)
+            }
+        };
+        self.apply_sessions(desired_sessions, &routes, since, routes_changed)
+            .await;
         self.routes = routes;
-        let want = self.vip_set.announce(
-            decision.announced_ips().into_iter().collect(),
-            Instant::now(),
-        );
-        self.sync_vips(want).await;
-        self.report_services(&decision);
+        if routes_changed {
+            let want = self.vip_set.announce(
+                decision.announced_ips().into_iter().collect(),
+                Instant::now(),
+            );
+            self.sync_vips(want).await;
+        }
+        match changed {
+            Changed::All => self.report_services(decision),
+            Changed::Some { services, .. } => {
+                for key in services {
+                    self.report_service(key, decision);
+                }
+            }
+        }
     }
 
     /// Looks up the source address toward each peer that configures none (once per configuration).
@@ -370,6 +413,7 @@ impl Speaker {
         desired: BTreeMap<PeerKey, PeerSession>,
         routes: &Arc<peers::RouteTables>,
         since: Option<Instant>,
+        routes_changed: bool,
     ) {
         let table = |config: &SessionConfig| routes.for_session(config);
         let running: BTreeMap<PeerKey, PeerSession> = self
@@ -474,7 +518,7 @@ impl Speaker {
                 },
             );
         }
-        if **routes != *self.routes {
+        if routes_changed {
             for r in self.sessions.values() {
                 let established = r.session.status().borrow().state == State::Established;
                 if let (Some(since), true, Ok(mut h)) = (since, established, r.handoff.lock()) {
@@ -631,6 +675,35 @@ impl Speaker {
                 .iter()
                 .map(|(key, d)| (key.clone(), d.announce))
                 .collect();
+        }
+    }
+
+    /// [`Self::report_services`] for the one Service `key`, decided again.
+    fn report_service(&mut self, key: &str, decision: &AnnounceDecision) {
+        let known = self.announced.get(key).copied();
+        let labels = ServiceLabels {
+            service: key.to_owned(),
+        };
+        match decision.services.get(key).map(|d| d.announce) {
+            Some(announce) if known != Some(announce) => {
+                self.metrics
+                    .service_announced
+                    .get_or_create(&labels)
+                    .set(i64::from(announce));
+                if known.unwrap_or(false) != announce {
+                    self.service_event(key, announce, decision);
+                }
+                self.announced.insert(key.to_owned(), announce);
+            }
+            Some(_) => {}
+            None => {
+                if let Some(before) = self.announced.remove(key) {
+                    self.metrics.service_announced.remove(&labels);
+                    if before {
+                        tracing::info!(service = %key, "service gone; no longer announced");
+                    }
+                }
+            }
         }
     }
 
