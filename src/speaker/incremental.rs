@@ -1,6 +1,6 @@
 //! The speaker's decision across events: the pure [`DecisionState`] fed from the reflector stores, deciding
-//! only the Services a batch of events touched ([`super::touched`]), and fully again when this Node, the
-//! configuration or a re-list asks for it.
+//! only the Services a batch of events touched ([`super::touched`]), and fully again when this node's labels or
+//! conditions, or the configuration in force, differ from those of the decision, or a watch re-listed.
 
 use super::touched::{Key, SliceIndex, Touched, services_to_decide};
 use super::views::{ServiceView, SliceView, with_endpoints};

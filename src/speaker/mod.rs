@@ -57,7 +57,8 @@ pub struct SpeakerArgs {
     /// Where the graceful-restart records live (must survive a restart of the process).
     #[arg(long, default_value = "/run/ferrolb")]
     pub state_dir: PathBuf,
-    /// How long to gather a burst of changes before recomputing (at most 20 ms).
+    /// Under load, the shortest time between two decisions: the events of one window are decided together (an
+    /// event after a quiet window is decided at once; at most 20 ms).
     #[arg(long, default_value = "10", value_parser = clap::value_parser!(u64).range(0..=20))]
     pub coalesce_ms: u64,
     /// Print why this node does or does not announce the Service `namespace/name`, then exit.

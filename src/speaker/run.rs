@@ -368,7 +368,7 @@ impl Speaker {
         self.apply_sessions(desired_sessions, &routes, since, routes_changed)
             .await;
         self.routes = routes;
-        if routes_changed {
+        if routes_changed && self.vip.is_some() {
             let want = self.vip_set.announce(
                 decision.announced_ips().into_iter().collect(),
                 Instant::now(),

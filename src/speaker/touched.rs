@@ -2,8 +2,10 @@
 //!
 //! The reflectors record the key of every object an event concerns ([`Touched`]). A Service event touches that
 //! Service; an EndpointSlice event touches the Service the slice belonged to and the one it belongs to now (the
-//! [`SliceIndex`] remembers the former, since a deleted slice is no longer in its store); an event about this
-//! Node or the configuration, or a re-list of any watch, needs the full recompute.
+//! [`SliceIndex`] remembers the former, since a deleted slice is no longer in its store); a re-list of any watch
+//! needs the full recompute. An event about this Node or the configuration touches no Service by itself: the
+//! caller compares the node's labels and conditions and the configuration in force with those of the decision,
+//! and recomputes fully when they differ (a Node's status heartbeats change neither, and cost nothing).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,7 +32,7 @@ pub struct Touched {
     pub services: BTreeSet<Key>,
     /// EndpointSlices added, changed or deleted.
     pub slices: BTreeSet<Key>,
-    /// Whether the full recompute is needed (the Node, the configuration, or a re-list).
+    /// Whether the full recompute is needed (a re-list).
     pub full: bool,
 }
 
@@ -44,7 +46,7 @@ impl Touched {
             Kind::EndpointSlice => {
                 self.slices.insert(key);
             }
-            Kind::Node | Kind::Config => self.full = true,
+            Kind::Node | Kind::Config => {}
         }
     }
 
@@ -224,15 +226,21 @@ mod tests {
     }
 
     #[test]
-    fn node_config_and_relist_events_need_the_full_recompute() {
+    fn node_and_config_events_touch_no_service_and_a_relist_needs_the_full_recompute() {
         for kind in [Kind::Node, Kind::Config] {
             let mut t = Touched::default();
             t.object(Kind::Service, key("a", "web"));
             t.object(kind, key("", "node-1"));
+            assert_eq!(
+                services_to_decide(t, &mut index(), |_| None),
+                Some([key("a", "web")].into())
+            );
+        }
+        for kind in [Kind::Service, Kind::EndpointSlice, Kind::Node, Kind::Config] {
+            let mut t = Touched::default();
+            t.object(kind, key("a", "web"));
+            t.relisted();
             assert_eq!(services_to_decide(t, &mut index(), |_| None), None);
         }
-        let mut t = Touched::default();
-        t.relisted();
-        assert_eq!(services_to_decide(t, &mut index(), |_| None), None);
     }
 }
