@@ -447,8 +447,8 @@ fn decision_with_limited(peers: &[&str], limited: &[&str]) -> AnnounceDecision {
     ferrolb_announce::decide(&node, &[service], &config)
 }
 
-#[test]
-fn sessions_share_a_route_table_unless_their_routes_or_local_as_differ() {
+/// Sessions to peers 198.18.0.1 to .4, the first three with local AS 65559, the fourth 64999.
+fn four_sessions() -> BTreeMap<PeerKey, PeerSession> {
     let yaml = "\
 peers:
 - peer-address: 198.18.0.1
@@ -465,7 +465,12 @@ peers:
   my-asn: 64999
 ";
     let config = Config::from_yaml(yaml).unwrap();
-    let sessions = desired_sessions(&config, &labels(&[]), &defaults(), &BTreeMap::new());
+    desired_sessions(&config, &labels(&[]), &defaults(), &BTreeMap::new())
+}
+
+#[test]
+fn sessions_share_a_route_table_unless_their_routes_or_local_as_differ() {
+    let sessions = four_sessions();
     let all = ["198.18.0.1", "198.18.0.2", "198.18.0.3", "198.18.0.4"];
     let tables = |d: &AnnounceDecision| {
         desired_route_tables(d, sessions.iter().map(|(k, s)| (k, &s.session)))
@@ -508,29 +513,10 @@ peers:
 
 #[test]
 fn patched_tables_equal_rebuilt_ones_and_stay_shared() {
-    let yaml = "\
-peers:
-- peer-address: 198.18.0.1
-  peer-asn: 65559
-  my-asn: 65559
-- peer-address: 198.18.0.2
-  peer-asn: 65559
-  my-asn: 65559
-- peer-address: 198.18.0.3
-  peer-asn: 65559
-  my-asn: 64999
-";
-    let config = Config::from_yaml(yaml).unwrap();
-    let sessions = desired_sessions(&config, &labels(&[]), &defaults(), &BTreeMap::new());
-    let all = ["198.18.0.1", "198.18.0.2", "198.18.0.3"];
+    let sessions = four_sessions();
+    let all = ["198.18.0.1", "198.18.0.2", "198.18.0.3", "198.18.0.4"];
     let limited = ["198.18.0.2"];
-    let of = |s: &BTreeMap<PeerKey, PeerSession>| {
-        s.iter()
-            .map(|(k, s)| (*k, s.session.clone()))
-            .collect::<Vec<_>>()
-    };
-    let list = of(&sessions);
-    let sessions_iter = || list.iter().map(|(k, s)| (k, s));
+    let sessions_iter = || sessions.iter().map(|(k, s)| (k, &s.session));
     // The Service's host route goes; the limited peers' aggregate stays.
     let before = decision_with_limited(&all, &limited);
     let mut after = before.clone();
@@ -545,10 +531,14 @@ peers:
     assert_eq!(patched, desired_route_tables(&after, sessions_iter()));
     assert_eq!(patched.for_peer(&key(all[1])).len(), 1);
     assert!(patched.for_peer(&key(all[0])).is_empty());
-    // Peers 1 and 3 share no table (local AS); peer 1's is still one table however many share it.
-    assert!(!Arc::ptr_eq(
+    // Peers 1 and 3 still share their table; peer 4 (another local AS) has its own.
+    assert!(Arc::ptr_eq(
         &patched.for_peer(&key(all[0])),
         &patched.for_peer(&key(all[2]))
+    ));
+    assert!(!Arc::ptr_eq(
+        &patched.for_peer(&key(all[0])),
+        &patched.for_peer(&key(all[3]))
     ));
     // Nothing changed: the very same tables.
     let same = patch_route_tables(&patched, &after, sessions_iter(), &BTreeSet::new()).unwrap();

@@ -4,7 +4,7 @@
 pub(crate) use crate::contribution::{Contribution, applies_to, link_bandwidths, merge_routes};
 use crate::input::{
     Advertisement, AnnounceConfig, AnnounceFrom, Community, EXCLUDE_LABEL, Endpoint,
-    LargeCommunity, Node, PeerKey, Pool, Service, TrafficPolicy,
+    LargeCommunity, Node, Peer, PeerKey, Pool, Service, TrafficPolicy,
 };
 use crate::link_bandwidth::link_bandwidth_community_bps;
 use crate::reason::{NAMED_NODES, Reason};
@@ -489,28 +489,17 @@ fn peer_tables(
     peers: &mut [PeerDecision],
     contributions: &[Contribution<'_>],
 ) -> Vec<RouteTable> {
-    let limited: Vec<&Advertisement> = config
-        .pools
-        .iter()
-        .flat_map(|p| &p.advertisements)
-        .filter(|a| !a.peers.is_empty())
-        .collect();
+    let limited = limited_advertisements(config);
     let mut classes: Vec<(PeerClass, PeerTable)> = Vec::new();
     let mut tables = Vec::new();
     for (decision, peer) in peers.iter_mut().zip(&config.peers) {
         if !peer.selects_node {
             continue;
         }
-        let selects: Vec<bool> = limited
-            .iter()
-            .map(|a| a.selects_peer(peer.name.as_deref()))
-            .collect();
-        let family = (!peer.dual_stack).then_some(peer.key.address.is_ipv4());
-        if family.is_none() && selects.iter().all(|s| *s) {
+        let Some(class) = peer_class(&limited, peer) else {
             decision.table = PeerTable::All;
             continue;
-        }
-        let class = (selects, family);
+        };
         if let Some((_, table)) = classes.iter().find(|(c, _)| *c == class) {
             decision.table = *table;
             continue;
@@ -537,7 +526,29 @@ fn peer_tables(
 
 /// A class of peers: which of the advertisements limited to named peers select it, and the
 /// one family it carries (`Some(true)` IPv4, `Some(false)` IPv6, `None` both).
-type PeerClass = (Vec<bool>, Option<bool>);
+pub(crate) type PeerClass = (Vec<bool>, Option<bool>);
+
+/// The advertisements of `config` limited to named peers.
+pub(crate) fn limited_advertisements(config: &AnnounceConfig) -> Vec<&Advertisement> {
+    config
+        .pools
+        .iter()
+        .flat_map(|p| &p.advertisements)
+        .filter(|a| !a.peers.is_empty())
+        .collect()
+}
+
+/// The class of `peer` given the `limited` advertisements, or `None` when the configuration
+/// alone gives it every route (it carries both families and every limited advertisement
+/// selects it).
+pub(crate) fn peer_class(limited: &[&Advertisement], peer: &Peer) -> Option<PeerClass> {
+    let selects: Vec<bool> = limited
+        .iter()
+        .map(|a| a.selects_peer(peer.name.as_deref()))
+        .collect();
+    let family = (!peer.dual_stack).then_some(peer.key.address.is_ipv4());
+    (family.is_some() || !selects.iter().all(|s| *s)).then_some((selects, family))
+}
 
 /// Decides one Service, adding its share of routes to `routes` when the node can announce.
 pub(crate) fn decide_service<'a>(

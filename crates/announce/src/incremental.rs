@@ -15,11 +15,12 @@
 //! routes either way.
 
 use crate::decision::{
-    AnnounceDecision, Context, Contribution, DEFAULT_ADVERTISEMENTS, PeerTable, Route, RouteTable,
-    applies_to, decide_service, link_bandwidths, merge_routes, node_part,
+    AnnounceDecision, Context, Contribution, DEFAULT_ADVERTISEMENTS, PeerClass, PeerTable, Route,
+    RouteTable, applies_to, decide_service, limited_advertisements, link_bandwidths, merge_routes,
+    node_part, peer_class,
 };
 use crate::input::{Advertisement, AnnounceConfig, Node, Service};
-use crate::service_attributes::{ServiceAttributes, accepted_for};
+use crate::service_attributes::{ServiceAttributes, accepted_for, add_communities};
 use ferrolb_config::CommunityValue;
 use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet};
@@ -207,13 +208,8 @@ impl DecisionState {
     /// that the same advertisements limited to named peers select, with the same family filter.
     fn plan_classes(&mut self) {
         let announce = &self.config.announce;
-        let limited: Vec<&Advertisement> = announce
-            .pools
-            .iter()
-            .flat_map(|p| &p.advertisements)
-            .filter(|a| !a.peers.is_empty())
-            .collect();
-        let mut seen: Vec<(Vec<bool>, Option<bool>)> = Vec::new();
+        let limited = limited_advertisements(announce);
+        let mut seen: Vec<PeerClass> = Vec::new();
         self.classes.clear();
         self.peer_classes = announce
             .peers
@@ -223,15 +219,7 @@ impl DecisionState {
                 if !peer.selects_node {
                     return None;
                 }
-                let selects: Vec<bool> = limited
-                    .iter()
-                    .map(|a| a.selects_peer(peer.name.as_deref()))
-                    .collect();
-                let family = (!peer.dual_stack).then_some(peer.key.address.is_ipv4());
-                if family.is_none() && selects.iter().all(|s| *s) {
-                    return None;
-                }
-                let class = (selects, family);
+                let class = peer_class(&limited, peer)?;
                 Some(match seen.iter().position(|c| *c == class) {
                     Some(c) => c,
                     None => {
@@ -380,14 +368,7 @@ fn route_of(
 ) -> Option<Route> {
     let mut route = merged.remove(&prefix)?;
     for a in attributes {
-        route
-            .attributes
-            .communities
-            .extend(a.communities.iter().copied());
-        route
-            .attributes
-            .large_communities
-            .extend(a.large_communities.iter().copied());
+        add_communities(&mut route.attributes, a);
     }
     if let Some(lp) = attributes.iter().filter_map(|a| a.local_pref).max() {
         route.attributes.local_pref = Some(lp);

@@ -7,7 +7,7 @@
 //! announced with its pool's defaults, and the glue records the [`AttributeRefusal`] as a
 //! Warning Event and a status condition. Nothing is dropped silently.
 
-use crate::decision::{AnnounceDecision, ServiceDecision};
+use crate::decision::{AnnounceDecision, RouteAttributes, ServiceDecision};
 use crate::from_config::split_communities;
 use crate::input::{AnnounceConfig, Community, LargeCommunity, Pool};
 use ferrolb_config::CommunityValue;
@@ -277,6 +277,14 @@ pub fn accepted_for(
     attrs.filter(|a| !a.is_empty())
 }
 
+/// Adds a Service's accepted communities and large communities to a route's.
+pub(crate) fn add_communities(route: &mut RouteAttributes, attrs: &ServiceAttributes) {
+    route.communities.extend(attrs.communities.iter().copied());
+    route
+        .large_communities
+        .extend(attrs.large_communities.iter().copied());
+}
+
 /// Adds accepted per-Service attributes (keyed `namespace/name`) to the Services' host routes
 /// in `decision`. Communities are added to the pool's; a Service's LOCAL_PREF replaces the
 /// pool's (the highest wins when Services sharing an IP disagree). Aggregated routes and
@@ -308,14 +316,7 @@ pub fn apply_service_attributes(
             let tables =
                 std::iter::once(&mut *routes).chain(tables.iter_mut().map(|t| &mut t.routes));
             for route in tables.filter_map(|t| t.get_mut(prefix)) {
-                route
-                    .attributes
-                    .communities
-                    .extend(attrs.communities.iter().copied());
-                route
-                    .attributes
-                    .large_communities
-                    .extend(attrs.large_communities.iter().copied());
+                add_communities(&mut route.attributes, attrs);
             }
         }
     }

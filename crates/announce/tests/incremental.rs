@@ -10,7 +10,6 @@ use ferrolb_config::{CommunityValue, NodeSelector};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
-const NODES: [&str; 3] = ["node-1", "node-2", "node-3"];
 const SERVICES: usize = 6;
 const SLICES: usize = 8;
 
@@ -105,21 +104,6 @@ enum Event {
     Config(usize),
 }
 
-fn endpoint() -> impl Strategy<Value = Endpoint> {
-    (
-        prop::option::weighted(0.9, 0..NODES.len()),
-        any::<bool>(),
-        any::<bool>(),
-        any::<bool>(),
-    )
-        .prop_map(|(n, ready, serving, terminating)| Endpoint {
-            node_name: n.map(|i| NODES[i].into()),
-            ready,
-            serving,
-            terminating,
-        })
-}
-
 fn service_object() -> impl Strategy<Value = ServiceObject> {
     let annotation = prop_oneof![
         Just(BTreeMap::new()),
@@ -160,7 +144,7 @@ fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
         4 => (0..SERVICES, service_object()).prop_map(|(i, s)| Event::ServiceApply(i, s)),
         1 => (0..SERVICES).prop_map(Event::ServiceDelete),
-        6 => (0..SLICES, 0..SERVICES, prop::collection::vec(endpoint(), 0..4))
+        6 => (0..SLICES, 0..SERVICES, prop::collection::vec(endpoint_strategy(), 0..4))
             .prop_map(|(i, s, e)| Event::SliceApply(i, s, e)),
         1 => (0..SLICES).prop_map(Event::SliceDelete),
         1 => node_strategy().prop_map(Event::Node),
