@@ -12,6 +12,7 @@ mod crds;
 mod logging;
 mod serve;
 mod speaker;
+mod watch;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -29,6 +29,14 @@ impl ConfigInput {
         }
     }
 
+    /// Our ConfigMap as last seen (`--config-source configmap`), the object Events about it regard.
+    pub fn config_map(&self) -> Option<Arc<ConfigMap>> {
+        match self {
+            ConfigInput::ConfigMap(store) => store.state().into_iter().next(),
+            ConfigInput::Metallb(_) => None,
+        }
+    }
+
     /// Offers the newest input to `state`, and logs what it did.
     pub fn offer(&self, state: &mut ConfigState, source: &str) -> Outcome<()> {
         match self {

@@ -4,14 +4,14 @@
 //! whenever what they translate to may have changed.
 
 use super::state::{Candidate, fingerprint};
+use crate::watch::retrying_watch;
 use anyhow::Context;
 use ferrolb_config::ConfigError;
 use ferrolb_config::metallb::{self, Kind, ObjectId, SecretData, Secrets, Warning};
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::api::ListParams;
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind, TypeMeta};
-use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::{Api, Client, Resource};
 use std::collections::{BTreeMap, BTreeSet};
@@ -125,9 +125,7 @@ async fn watch_kind(
 ) {
     let ar = api_resource(kind);
     let api: Api<DynamicObject> = Api::namespaced_with(client, &namespace, &ar);
-    let mut stream = watcher::watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
+    let mut stream = retrying_watch(api, watcher::Config::default(), "metallb.io");
     loop {
         match stream.try_next().await {
             Ok(Some(event)) => {

@@ -3,6 +3,7 @@
 
 use super::state::Rejection;
 use ferrolb_config::metallb::{ObjectId, Warning};
+use kube::runtime::events::{Event, EventType};
 use std::collections::BTreeSet;
 
 /// Event reason of an error that invalidates the configuration.
@@ -66,11 +67,62 @@ impl Reported {
     }
 }
 
+/// The Warning Event `ConfigInvalid` both daemons post on the ConfigMap when its configuration is rejected.
+/// The controller posts one per rejection (leader only); each speaker posts its own, once per distinct
+/// rejected input, naming its `node`, so a rejection only speakers see (they read it too) is visible.
+pub fn config_rejected_event(message: &str, node: Option<&str>) -> Event {
+    let who = node.map_or(String::new(), |n| format!("speaker on {n}: "));
+    Event {
+        type_: EventType::Warning,
+        reason: REASON_INVALID.into(),
+        note: Some(truncated(format!(
+            "{who}configuration rejected, the last good one stays in force: {message}"
+        ))),
+        action: "LoadConfig".into(),
+        secondary: None,
+    }
+}
+
+/// `note` cut to the 1,000 bytes an Event note may hold.
+pub fn truncated(mut note: String) -> String {
+    if note.len() > 1000 {
+        let mut cut = 1000;
+        while !note.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        note.truncate(cut);
+    }
+    note
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ferrolb_config::metallb::Kind;
     use ferrolb_config::{ConfigError, ConfigErrorKind};
+
+    #[test]
+    fn the_rejection_event_is_a_warning_naming_the_speaker_s_node_and_fits_an_event_note() {
+        let ev = config_rejected_event("address-pools[0].addresses[0]: bad", Some("node-2"));
+        assert_eq!(ev.type_, EventType::Warning);
+        assert_eq!(ev.reason, "ConfigInvalid");
+        assert_eq!(
+            ev.note.as_deref(),
+            Some(
+                "speaker on node-2: configuration rejected, the last good one stays in force: \
+                 address-pools[0].addresses[0]: bad"
+            )
+        );
+        let controller = config_rejected_event("bad", None);
+        assert_eq!(
+            controller.note.as_deref(),
+            Some("configuration rejected, the last good one stays in force: bad")
+        );
+        // Cut at 1,000 bytes, on a character boundary.
+        let long = config_rejected_event(&"é".repeat(600), None);
+        let note = long.note.unwrap_or_default();
+        assert!(note.len() <= 1000 && note.len() >= 998, "{}", note.len());
+    }
 
     fn id(kind: Kind, name: &str) -> ObjectId {
         ObjectId {

@@ -171,15 +171,13 @@ async fn run(args: ControlPlaneVipArgs) -> anyhow::Result<()> {
     let mut last_ok: Option<bool> = None;
     let mut ticker = tokio::time::interval(check.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut probe = match (check.listen_probe, checker.port()) {
-        (Some(every), port) => {
-            tracing::info!(port, every = ?every, "listen probe on: nothing listening on the port withdraws at once");
-            let mut probe = tokio::time::interval(every);
-            probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            Some((probe, port))
-        }
-        (None, _) => None,
-    };
+    let mut probe = check.listen_probe.map(|every| {
+        let port = checker.port();
+        tracing::info!(port, every = ?every, "listen probe on: nothing listening on the port withdraws at once");
+        let mut probe = tokio::time::interval(every);
+        probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        (probe, port)
+    });
     let why = loop {
         let tick = tokio::select! {
             _ = ticker.tick() => Tick::Check,

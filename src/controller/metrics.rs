@@ -1,5 +1,6 @@
 //! The controller's Prometheus metrics, named like MetalLB's under the `ferrolb_` prefix.
 
+use crate::watch::WatchLists;
 use ferrolb_ipam::{Family, PoolStats};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -50,6 +51,8 @@ pub struct ControllerMetrics {
     /// `ferrolb_controller_notices_dropped_total`: routine Normal Events dropped because their rate-limited queue
     /// was full (warnings are never dropped this way).
     pub notices_dropped: Counter,
+    /// `ferrolb_k8s_watch_lists_total{watch}`: complete LISTs of each watch (re-lists after an outage).
+    pub watch_lists: WatchLists,
 }
 
 impl ControllerMetrics {
@@ -66,8 +69,13 @@ impl ControllerMetrics {
             leader: Gauge::default(),
             reconcile_seconds: Histogram::new(exponential_buckets(0.0001, 4.0, 10)),
             notices_dropped: Counter::default(),
+            watch_lists: WatchLists::default(),
         };
         let mut registry = Registry::with_prefix("ferrolb");
+        let metrics = ControllerMetrics {
+            watch_lists: WatchLists::registered(&mut registry),
+            ..metrics
+        };
         registry.register(
             "allocator_addresses_total",
             "Addresses in each pool, by family",

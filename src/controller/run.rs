@@ -1,6 +1,7 @@
 //! The controller's I/O: watches Services and the configuration (the ConfigMap or the metallb.io objects), feeds [`ControllerState`], and (on the leader only)
 //! writes the status patches and Events it asks for.
 
+use crate::watch::retrying_watch;
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -8,7 +9,6 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::core::PartialObjectMeta;
-use kube::runtime::WatchStreamExt;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::{Api, Client, Resource};
@@ -26,7 +26,7 @@ use super::pool_status::PoolStatusWriter;
 use super::service::{ServiceFilter, trimmed};
 use super::state::{ConfigOutcome, ControllerState, Labels, StatusWrite};
 use crate::config_source::metallb::{self, Snapshot};
-use crate::config_source::problems::{Reported, problems_of};
+use crate::config_source::problems::{Reported, config_rejected_event, problems_of, truncated};
 use crate::config_source::{SourceKind, log_outcome};
 use crate::serve::{self, Readiness};
 
@@ -57,6 +57,18 @@ enum Input {
     Config(Option<ConfigMap>),
     /// What the metallb.io objects translate to now (`--config-source metallb`).
     Source(Arc<Snapshot>),
+}
+
+impl Input {
+    /// The watch this input completes a LIST of, if it does (for `ferrolb_k8s_watch_lists_total`).
+    fn listed_watch(&self) -> Option<&'static str> {
+        match self {
+            Input::Relisted(_) => Some("services"),
+            Input::NamespacesListed(_) => Some("namespaces"),
+            Input::ConfigListed(_) => Some("configmap"),
+            _ => None,
+        }
+    }
 }
 
 /// Runs the controller until SIGTERM/SIGINT (then releases the Lease if it holds it) or a fatal error.
@@ -178,6 +190,9 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
                 let mut next = Some(input);
                 // Take everything already queued, so one batch of writes covers it.
                 while let Some(input) = next {
+                    if let Some(watch) = input.listed_watch() {
+                        metrics.watch_lists.listed(watch);
+                    }
                     handle(&mut state, &writer, &mut config, input, role == Role::Leader);
                     next = rx.try_recv().ok();
                 }
@@ -352,18 +367,6 @@ fn log_config_outcome(
     }
 }
 
-/// `note` cut to the 1,000 bytes an Event note may hold.
-fn truncated(mut note: String) -> String {
-    if note.len() > 1000 {
-        let mut cut = 1000;
-        while !note.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        note.truncate(cut);
-    }
-    note
-}
-
 /// Forwards each new snapshot of the metallb.io objects.
 async fn forward_snapshots(
     mut snapshots: tokio::sync::watch::Receiver<Option<Arc<Snapshot>>>,
@@ -454,25 +457,14 @@ impl Writer {
 
     /// Records a Warning Event on the ConfigMap.
     fn config_rejected(&self, cm: &ConfigMap, message: &str) {
-        let note = truncated(format!(
-            "configuration rejected, the last good one stays in force: {message}"
-        ));
-        let ev = Event {
-            type_: EventType::Warning,
-            reason: "ConfigInvalid".into(),
-            note: Some(note),
-            action: "LoadConfig".into(),
-            secondary: None,
-        };
+        let ev = config_rejected_event(message, None);
         self.events.warning(ev, cm.object_ref(&()));
     }
 }
 
 /// Forwards the Service watch, buffering a (re-)list until it is complete.
 async fn watch_services(api: Api<Service>, tx: mpsc::Sender<Input>) {
-    let mut stream = watcher::watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
+    let mut stream = retrying_watch(api, watcher::Config::default(), "services");
     let mut listing: Vec<Service> = Vec::new();
     loop {
         let input = match stream.try_next().await {
@@ -506,7 +498,7 @@ async fn watch_namespaces(
     config: watcher::Config,
     tx: mpsc::Sender<Input>,
 ) {
-    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+    let mut stream = retrying_watch(api, config, "namespaces");
     let named = |ns: PartialObjectMeta<Namespace>| {
         (
             ns.metadata.name.unwrap_or_default(),
@@ -545,7 +537,7 @@ async fn watch_namespaces(
 /// Forwards the watch of our ConfigMap.
 async fn watch_config(api: Api<ConfigMap>, name: String, tx: mpsc::Sender<Input>) {
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+    let mut stream = retrying_watch(api, config, "configmap");
     let mut listed: Option<ConfigMap> = None;
     loop {
         let input = match stream.try_next().await {

@@ -13,6 +13,9 @@ use kube::{CustomResource, CustomResourceExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+// Used by the speaker's status writer and `ferrolb status` (in progress).
+#[allow(dead_code)]
+pub mod session_status;
 #[cfg(test)]
 mod tests;
 

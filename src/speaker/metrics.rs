@@ -1,5 +1,6 @@
 //! The speaker's Prometheus metrics, named like MetalLB's under the `ferrolb_` prefix.
 
+use crate::watch::WatchLists;
 use ferrolb_bgp::fsm::State;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -66,8 +67,11 @@ pub struct SpeakerMetrics {
     pub event_to_update: Histogram,
     /// `ferrolb_bgp_updates_sent_total{peer}`, `ferrolb_bgp_update_bytes_sent_total{peer}`,
     /// `ferrolb_bgp_prefixes_withdrawn_total{peer}`, `ferrolb_bgp_prefixes_advertised{peer}` and
-    /// `ferrolb_bgp_messages_received_total{peer,type}`, read from the sessions at scrape time.
+    /// `ferrolb_bgp_messages_received_total{peer,type}` and `ferrolb_bgp_connect_failures_total{peer,reason}`,
+    /// read from the sessions at scrape time.
     pub traffic: SessionTraffic,
+    /// `ferrolb_k8s_watch_lists_total{watch}`: complete LISTs of each watch (re-lists after an outage).
+    pub watch_lists: WatchLists,
 }
 
 /// The number `ferrolb_bgp_session_state` shows for a state.
@@ -99,8 +103,13 @@ impl SpeakerMetrics {
             // 0.5 ms .. ~4 s
             event_to_update: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             traffic: SessionTraffic::default(),
+            watch_lists: WatchLists::default(),
         };
         let mut r = Registry::with_prefix("ferrolb");
+        let m = SpeakerMetrics {
+            watch_lists: WatchLists::registered(&mut r),
+            ..m
+        };
         r.register(
             "bgp_session_up",
             "1 while the BGP session is Established",

@@ -1,11 +1,12 @@
 //! The speaker's watches: one reflector per kind of object, keeping a store of what the speaker reads of each
 //! object (a compact view, or the object stripped), and marking every change as pending for the coalescing loop.
 
+use crate::watch::{WatchLists, retrying_watch};
 use futures::{StreamExt, TryStreamExt};
 use kube::Api;
 use kube::Resource;
 use kube::runtime::reflector::{self, Lookup};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -67,7 +68,7 @@ pub async fn sleep_until_opt(at: Option<Instant>) {
 }
 
 /// Runs one reflector: keeps `writer`'s store current with `convert(object)` for every object the watch sees,
-/// and marks `pending` on every change. Each object is converted as it arrives and then dropped, so a store
+/// and marks `pending` on every change; each complete LIST (at start, and every re-list) is counted in `lists`. Each object is converted as it arrives and then dropped, so a store
 /// never holds more of an object than `convert` keeps.
 pub fn spawn_reflector<K, V>(
     api: Api<K>,
@@ -77,20 +78,24 @@ pub fn spawn_reflector<K, V>(
     pending: Pending,
     kind: Kind,
     what: &'static str,
+    lists: WatchLists,
 ) where
     K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
     V: Lookup + Clone + Send + Sync + 'static,
     V::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
 {
     tokio::spawn(async move {
-        let events = watcher::watcher(api, config)
-            .default_backoff()
-            .map_ok(move |event| map_event(event, &mut convert));
+        let events =
+            retrying_watch(api, config, what).map_ok(move |event| map_event(event, &mut convert));
         let mut stream = reflector::reflector(writer, events).boxed();
         loop {
             match stream.try_next().await {
                 Ok(Some(watcher::Event::Init | watcher::Event::InitApply(_))) => {}
-                Ok(Some(watcher::Event::InitDone)) => pending.mark(kind, None),
+                Ok(Some(watcher::Event::InitDone)) => {
+                    tracing::info!(watch = what, "listed");
+                    lists.listed(what);
+                    pending.mark(kind, None);
+                }
                 Ok(Some(watcher::Event::Apply(v) | watcher::Event::Delete(v))) => {
                     let key = (
                         v.namespace().unwrap_or_default().into_owned(),

@@ -23,6 +23,7 @@ use super::vip_set::VipSet;
 use crate::config_source::SourceKind;
 use crate::config_source::input::ConfigInput;
 use crate::config_source::metallb;
+use crate::config_source::problems::config_rejected_event;
 use crate::config_source::state::{ConfigState, Outcome};
 use crate::controller::service::ServiceFilter;
 use crate::serve::{self, Readiness};
@@ -36,7 +37,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::{Api, Client};
+use kube::{Api, Client, Resource};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -169,6 +170,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         pending.clone(),
         Kind::Service,
         "services",
+        metrics.watch_lists.clone(),
     );
     spawn_reflector(
         Api::<EndpointSlice>::all(client.clone()),
@@ -183,6 +185,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         pending.clone(),
         Kind::EndpointSlice,
         "endpointslices",
+        metrics.watch_lists.clone(),
     );
     spawn_reflector(
         Api::<Node>::all(client.clone()),
@@ -192,6 +195,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         pending.clone(),
         Kind::Node,
         "node",
+        metrics.watch_lists.clone(),
     );
     let config_input = match args.cluster.config_source {
         SourceKind::Configmap => {
@@ -205,6 +209,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
                 pending.clone(),
                 Kind::Config,
                 "configmap",
+                metrics.watch_lists.clone(),
             );
             ConfigInput::ConfigMap(configs)
         }
@@ -310,10 +315,14 @@ impl Speaker {
     /// Brings the announcements up to date after the events in `touched`; `since` is when the oldest of them
     /// arrived.
     async fn update(&mut self, since: Option<Instant>, touched: Touched) {
-        if let Outcome::Loaded(()) = self.config_input.offer(&mut self.config, &self.source) {
-            self.discovered.clear();
-            self.config_in_force
-                .send_replace(self.config.config().cloned());
+        match self.config_input.offer(&mut self.config, &self.source) {
+            Outcome::Loaded(()) => {
+                self.discovered.clear();
+                self.config_in_force
+                    .send_replace(self.config.config().cloned());
+            }
+            Outcome::Rejected(rejection) => self.config_rejected(&rejection.to_string()),
+            Outcome::Unchanged | Outcome::Missing => {}
         }
         self.metrics
             .config_loaded
@@ -746,6 +755,18 @@ impl Speaker {
         };
         if self.events.try_send((ev, svc.object_reference())).is_err() {
             tracing::debug!(service = %key, "event queue full; event dropped");
+        }
+    }
+
+    /// Posts the Warning Event `ConfigInvalid` on our ConfigMap (once per distinct rejected input: `offer`
+    /// reports a rejection only when the input changed), through the rate-limited publisher.
+    fn config_rejected(&self, message: &str) {
+        let Some(cm) = self.config_input.config_map() else {
+            return;
+        };
+        let ev = config_rejected_event(message, Some(&self.args.node_name));
+        if self.events.try_send((ev, cm.object_ref(&()))).is_err() {
+            tracing::debug!("event queue full; ConfigInvalid event dropped");
         }
     }
 

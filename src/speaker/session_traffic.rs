@@ -3,7 +3,7 @@
 //! in between).
 
 use super::metrics::PeerLabels;
-use ferrolb_bgp::session::{CounterSnapshot, RECEIVED_TYPES, SessionCounters};
+use ferrolb_bgp::session::{CounterSnapshot, FailureReason, RECEIVED_TYPES, SessionCounters};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -16,6 +16,13 @@ use std::sync::{Arc, Mutex};
 struct MessageLabels {
     peer: String,
     r#type: &'static str,
+}
+
+/// Labels of the failed-attempts counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    peer: String,
+    reason: &'static str,
 }
 
 /// A counter family read off a [`CounterSnapshot`]: name, help, value.
@@ -41,6 +48,31 @@ impl SessionTraffic {
             m.remove(peer);
         }
     }
+}
+
+/// Encodes the counter family `name` with one series per peer and per kind: `kinds` names them in the order of
+/// the counts `counts` reads off a snapshot, and `labels` makes a series' labels from the peer and the kind.
+fn encode_by_kind<L: EncodeLabelSet>(
+    encoder: &mut DescriptorEncoder,
+    (name, help): (&str, &str),
+    snapshots: &[(PeerLabels, CounterSnapshot)],
+    kinds: [&'static str; 5],
+    counts: fn(&CounterSnapshot) -> [u64; 5],
+    labels: fn(String, &'static str) -> L,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(
+        name,
+        help,
+        None,
+        prometheus_client::metrics::MetricType::Counter,
+    )?;
+    for (peer, s) in snapshots {
+        for (kind, count) in kinds.iter().zip(counts(s)) {
+            let labels = labels(peer.peer.clone(), kind);
+            ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
 }
 
 impl Collector for SessionTraffic {
@@ -90,21 +122,28 @@ impl Collector for SessionTraffic {
             let advertised = i64::try_from(s.prefixes_advertised).unwrap_or(i64::MAX);
             ConstGauge::new(advertised).encode(family.encode_family(labels)?)?;
         }
-        let mut family = encoder.encode_descriptor(
-            "bgp_messages_received",
-            "Messages received from the peer, by type",
-            None,
-            prometheus_client::metrics::MetricType::Counter,
+        encode_by_kind(
+            &mut encoder,
+            (
+                "bgp_messages_received",
+                "Messages received from the peer, by type",
+            ),
+            &snapshots,
+            RECEIVED_TYPES,
+            |s| s.received,
+            |peer, r#type| MessageLabels { peer, r#type },
         )?;
-        for (labels, s) in &snapshots {
-            for (kind, count) in RECEIVED_TYPES.iter().zip(s.received) {
-                let labels = MessageLabels {
-                    peer: labels.peer.clone(),
-                    r#type: kind,
-                };
-                ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
-            }
-        }
+        encode_by_kind(
+            &mut encoder,
+            (
+                "bgp_connect_failures",
+                "Failed attempts to reach the peer, by reason (refused, no_reply, no_open, md5_mismatch, other)",
+            ),
+            &snapshots,
+            FailureReason::ALL.map(FailureReason::label),
+            |s| s.connect_failures,
+            |peer, reason| FailureLabels { peer, reason },
+        )?;
         Ok(())
     }
 }
@@ -144,6 +183,7 @@ mod tests {
         c.sent(&update, 50);
         c.set_advertised(7);
         c.received(&Message::Keepalive);
+        c.connect_failed(FailureReason::NoReply);
         traffic.insert("198.18.0.1".into(), c.clone());
         let text = scrape(&r);
         for line in [
@@ -153,6 +193,8 @@ mod tests {
             "ferrolb_bgp_prefixes_advertised{peer=\"198.18.0.1\"} 7\n",
             "ferrolb_bgp_messages_received_total{peer=\"198.18.0.1\",type=\"keepalive\"} 1\n",
             "ferrolb_bgp_messages_received_total{peer=\"198.18.0.1\",type=\"update\"} 0\n",
+            "ferrolb_bgp_connect_failures_total{peer=\"198.18.0.1\",reason=\"no_reply\"} 1\n",
+            "ferrolb_bgp_connect_failures_total{peer=\"198.18.0.1\",reason=\"md5_mismatch\"} 0\n",
         ] {
             assert!(text.contains(line), "{line} missing from:\n{text}");
         }

@@ -212,21 +212,28 @@ fn check_reports_the_routers_notification_in_words() {
     );
 }
 
+/// Runs `ferrolb bgp check` to the router (AS 64512 / 64513) with `args` and asserts that it fails with each of
+/// `want` in its error.
+fn check_fails_with(link: &Link, args: &[&str], want: &[&str]) {
+    let mut all = session_flags("64512", "64513");
+    all.extend_from_slice(args);
+    let (code, _, err) = check(link, &all);
+    assert_ne!(code, 0);
+    for w in want {
+        assert!(err.contains(w), "{w:?} is not in: {err}");
+    }
+}
+
 #[test]
 fn check_reports_refused_and_timed_out() {
     let link = Link::new();
     // No router at all: the kernel refuses.
-    let (code, _, err) = check(&link, &session_flags("64512", "64513"));
-    assert_ne!(code, 0);
-    assert!(err.contains("refused"), "{err}");
-    // The router drops our packets: timed out.
+    check_fails_with(&link, &[], &["connection to 198.18.0.1 refused"]);
+    // The router drops our packets: no reply, within the timeout.
     link.silence_router(true);
-    let mut args = session_flags("64512", "64513");
-    args.extend(["--timeout", "2s"]);
     let start = Instant::now();
-    let (code, _, err) = check(&link, &args);
-    assert_ne!(code, 0);
-    assert!(err.contains("timed out"), "{err}");
+    let no_answer = "no reply from 198.18.0.1: the TCP handshake got no answer in 2s";
+    check_fails_with(&link, &["--timeout", "2s"], &[no_answer]);
     assert!(start.elapsed() < Duration::from_secs(10));
 }
 
@@ -259,18 +266,16 @@ fn frr_md5_right_password_works_and_wrong_one_gives_no_session() {
     args.extend(["--password", "s3cret"]);
     let (code, out, err) = check(&link, &args);
     assert_eq!(code, 0, "{out}{err}");
-    // A wrong password: the router's kernel drops our SYNs, nothing answers.
-    let mut args = session_flags("64512", "64513");
-    args.extend(["--password", "wrong", "--timeout", "3s"]);
-    let (code, _, err) = check(&link, &args);
-    assert_ne!(code, 0);
-    assert!(err.contains("timed out"), "{err}");
-    // No password while the router wants one: no session either.
-    let mut args = session_flags("64512", "64513");
-    args.extend(["--timeout", "3s"]);
-    let (code, _, err) = check(&link, &args);
-    assert_ne!(code, 0);
-    assert!(err.contains("timed out"), "{err}");
+    // A wrong password: the router's kernel drops our SYNs, nothing answers; the error says what to check.
+    let same = "no BGP reply from 198.18.0.1: check that both sides use the same TCP-MD5 password";
+    check_fails_with(&link, &["--password", "wrong", "--timeout", "3s"], &[same]);
+    // No password while the router wants one: no session either, and the error names that possibility.
+    let expects = "does not expect a TCP-MD5 password";
+    check_fails_with(
+        &link,
+        &["--timeout", "3s"],
+        &["no reply from 198.18.0.1", expects],
+    );
     assert_ne!(frr.peer_state(NODE_V4), "Established");
 }
 

@@ -144,3 +144,65 @@ fn sigkill(pid: i32) {
         .unwrap();
     assert!(status.success());
 }
+
+/// `up --data-path`: kube-proxy runs in the node namespace, the Pod agent gives a Pod its own namespace with an
+/// HTTP server answering `POD NODE PEER`, and `down` removes the agent (a host process), the Pod's namespace
+/// and everything else.
+#[test]
+fn data_path_lab_serves_a_pod_and_down_removes_the_agent_and_pod_namespaces() {
+    let lab = Lab::start(LabOptions {
+        nodes: 1,
+        data_path: true,
+        ..LabOptions::default()
+    })
+    .expect("lab up --data-path (run testbed/lab deps first)");
+    let name = lab.name().to_owned();
+    let dir = lab.dir().to_owned();
+    assert!(dir.join("pids/kube-proxy-1").is_file());
+    let agent: i32 = std::fs::read_to_string(dir.join("host-pids"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(alive(agent), "the Pod agent (pid {agent}) is not running");
+
+    lab.kubectl(&["run", "web", "--image=web", "--port=80"])
+        .unwrap();
+    let mut ip = String::new();
+    lab.wait_until(
+        std::time::Duration::from_secs(30),
+        "the Pod's namespace",
+        || {
+            ip = lab.kubectl(&["get", "pod", "web", "-o", "jsonpath={.status.podIP}"])?;
+            Ok(!ip.is_empty() && netns_of(&name).contains(&format!("{name}-pod-1")))
+        },
+    )
+    .unwrap();
+    assert!(
+        ip.starts_with("198.19.1."),
+        "Pod IP {ip} outside node-1's podCIDR"
+    );
+    let mut reply = String::new();
+    lab.wait_until(
+        std::time::Duration::from_secs(10),
+        "the Pod's answer",
+        || {
+            let out = lab.exec_in_node(
+                1,
+                &["curl", "-sS", "--max-time", "2", &format!("http://{ip}/")],
+            )?;
+            reply = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            Ok(!reply.is_empty())
+        },
+    )
+    .unwrap();
+    assert_eq!(reply, "web node-1 169.254.1.1");
+
+    lab.down().expect("lab down");
+    assert_eq!(netns_of(&name), BTreeSet::new(), "namespaces left behind");
+    assert!(!dir.exists(), "lab directory left behind");
+    assert!(
+        !alive(agent),
+        "the Pod agent (pid {agent}) is still running"
+    );
+}

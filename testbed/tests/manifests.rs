@@ -23,22 +23,22 @@
 
 use ferrolb_testbed::k8s_openapi::api::core::v1::Service;
 use ferrolb_testbed::kube::api::{Api, Patch, PatchParams};
-use ferrolb_testbed::kube::config::Kubeconfig;
-use ferrolb_testbed::serde_json::{self, json};
+use ferrolb_testbed::serde_json::json;
 use ferrolb_testbed::{Lab, LabOptions};
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::time::Duration;
 
+mod kustomize_overlay;
 #[path = "manifests_metallb.rs"]
 mod metallb;
 #[path = "manifests_rbac.rs"]
 mod rbac;
+mod readme_metrics;
 mod speaker_common;
 
 use rbac::{
-    APP_NS, CHECKS, DENIED, SYSTEM, every_rule_is_needed, kubectl_ok, rendered_objects, replace,
-    repo, wait_answers, wrong,
+    APP_NS, CHECKS, DENIED, every_rule_is_needed, kubectl_ok, rendered_objects, replace, repo,
+    wait_answers, wrong,
 };
 use speaker_common::{
     Ferrolb, Identities, Whoami, delete_service, ingress_ip, speaker_metrics, whoami_scenario,
@@ -61,21 +61,15 @@ fn render_and_apply(lab: &Lab) {
          (sed -n '1,/^#$/p' manifests/ferrolb.yaml; kubectl kustomize manifests/) > /tmp/f && mv /tmp/f manifests/ferrolb.yaml"
     );
     // The opt-in components render onto the base.
-    let overlay = std::env::temp_dir().join(format!("ferrolb-overlay-{}", std::process::id()));
-    std::fs::create_dir_all(&overlay).unwrap();
-    // kustomize takes only relative paths to other kustomizations.
-    let up = "../".repeat(overlay.components().count() - 1);
-    let base = format!("{up}{}", dir.display().to_string().trim_start_matches('/'));
-    std::fs::write(
-        overlay.join("kustomization.yaml"),
-        format!(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [{base}]\n\
-             components: [{base}/components/control-plane-tolerations, {base}/components/vip-interface, \
-             {base}/components/tenant-fence-policy]\n"
-        ),
-    )
-    .unwrap();
-    let with_components = kubectl_ok(lab, &["kustomize", &overlay.display().to_string()]);
+    let with_components = kustomize_overlay::render(
+        lab,
+        "manifests-overlay",
+        &[
+            "control-plane-tolerations",
+            "vip-interface",
+            "tenant-fence-policy",
+        ],
+    );
     assert!(
         with_components.contains("--vip-interface=flb-vip"),
         "{with_components}"
@@ -109,7 +103,7 @@ fn render_and_apply(lab: &Lab) {
             &dir.display().to_string(),
         ],
     );
-    let overlay_file = overlay.join("rendered.yaml");
+    let overlay_file = lab.dir().join("manifests-overlay").join("rendered.yaml");
     std::fs::write(&overlay_file, &with_components).unwrap();
     kubectl_ok(
         lab,
@@ -120,7 +114,6 @@ fn render_and_apply(lab: &Lab) {
             &overlay_file.display().to_string(),
         ],
     );
-    let _ = std::fs::remove_dir_all(&overlay);
     let out = kubectl_ok(
         lab,
         &[
@@ -130,34 +123,6 @@ fn render_and_apply(lab: &Lab) {
         ],
     );
     println!("kubectl apply -f manifests/ferrolb.yaml:\n{out}");
-}
-
-/// A kubeconfig for ServiceAccount `account` (a minted token), next to the admin one.
-fn account_kubeconfig(lab: &Lab, account: &str) -> PathBuf {
-    let admin = Kubeconfig::read_from(lab.kubeconfig_path()).expect("admin kubeconfig");
-    let cluster = admin
-        .clusters
-        .first()
-        .and_then(|c| c.cluster.clone())
-        .expect("a cluster");
-    let mut cluster_json = json!({"server": cluster.server});
-    if let Some(ca) = &cluster.certificate_authority {
-        cluster_json["certificate-authority"] = json!(ca);
-    }
-    if let Some(ca) = &cluster.certificate_authority_data {
-        cluster_json["certificate-authority-data"] = json!(ca);
-    }
-    let token = lab.token(account, SYSTEM).expect("mint token");
-    let kubeconfig = json!({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": "lab", "cluster": cluster_json}],
-        "users": [{"name": account, "user": {"token": token}}],
-        "contexts": [{"name": account, "context": {"cluster": "lab", "user": account}}],
-        "current-context": account,
-    });
-    let path = lab.dir().join(format!("kubeconfig-{account}"));
-    std::fs::write(&path, serde_json::to_vec_pretty(&kubeconfig).unwrap()).unwrap();
-    path
 }
 
 /// Peak RSS (KiB) and CPU seconds (user + system) of `pid`, from /proc.
@@ -203,23 +168,6 @@ fn exported_metrics(text: &str) -> BTreeSet<String> {
     names
 }
 
-/// The metric names of the README's metrics reference (between `<!-- metrics:begin -->` and `<!-- metrics:end -->`).
-fn documented_metrics() -> BTreeSet<String> {
-    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
-    let section = readme
-        .split_once("<!-- metrics:begin -->")
-        .and_then(|(_, r)| r.split_once("<!-- metrics:end -->"))
-        .map(|(s, _)| s)
-        .expect("README.md has a metrics reference between <!-- metrics:begin --> and <!-- metrics:end -->");
-    section
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .filter(|s| s.starts_with("ferrolb_"))
-        .map(|s| s.split(['{', ' ']).next().unwrap_or(s).to_owned())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manifests_grant_exactly_what_ferrolb_calls_on_a_real_api_server() {
     let lab = Lab::start(LabOptions::default()).expect("lab up (run testbed/lab deps first)");
@@ -245,10 +193,7 @@ async fn manifests_grant_exactly_what_ferrolb_calls_on_a_real_api_server() {
 
     // 6. The controller and the speakers under their own ServiceAccounts' tokens: the whoami scenario (3 paths,
     // scale to 1, a pod move, the exclusion label, `--explain`), then the Service's deletion withdraws the route.
-    let identities = Identities {
-        controller: account_kubeconfig(&lab, "controller"),
-        speaker: account_kubeconfig(&lab, "speaker"),
-    };
+    let identities = Identities::service_accounts(&lab);
     let ferrolb = Ferrolb::start(&lab, identities, "rbac-speaker");
     let mut app = Whoami::new(APP_NS, 3);
     app.tolerate_all = true;
@@ -280,7 +225,7 @@ async fn manifests_grant_exactly_what_ferrolb_calls_on_a_real_api_server() {
         .unwrap();
     lab.vtysh_text("clear bgp 198.18.0.11")
         .expect("reset node-1's session");
-    let documented = documented_metrics();
+    let documented = readme_metrics::documented_metrics(&repo());
     let mut exported = BTreeSet::new();
     for _ in 0..100 {
         let controller_metrics = http_get(port, "/metrics").await;

@@ -187,27 +187,11 @@ fn render(lab: &Lab) -> String {
         "manifests/components/metallb-crds/crds.yaml differs from `ferrolb crds`; regenerate it with\n  \
          cargo run -q -- crds > manifests/components/metallb-crds/crds.yaml"
     );
-    let overlay = std::env::temp_dir().join(format!("ferrolb-metallb-{}", std::process::id()));
-    std::fs::create_dir_all(&overlay).unwrap();
-    let up = "../".repeat(overlay.components().count() - 1);
-    let base = format!(
-        "{up}{}",
-        repo()
-            .join("manifests")
-            .display()
-            .to_string()
-            .trim_start_matches('/')
+    let rendered = super::kustomize_overlay::render(
+        lab,
+        "metallb-overlay",
+        &["metallb-crds", "metallb-source"],
     );
-    std::fs::write(
-        overlay.join("kustomization.yaml"),
-        format!(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [{base}]\n\
-             components: [{base}/components/metallb-crds, {base}/components/metallb-source]\n"
-        ),
-    )
-    .unwrap();
-    let rendered = kubectl_ok(lab, &["kustomize", &overlay.display().to_string()]);
-    let _ = std::fs::remove_dir_all(&overlay);
     for arg in [
         "--config-source=metallb",
         "--config-namespace=metallb-system",

@@ -132,29 +132,6 @@ fn seed_crds_accepted(lab: &Lab) {
     );
 }
 
-/// Runs configuration commands on the router (`router bgp` context).
-fn router_config(lab: &Lab, lines: &[&str]) {
-    let mut cmd = Command::new("vtysh");
-    cmd.args([
-        "-N",
-        lab.name(),
-        "-c",
-        "configure terminal",
-        "-c",
-        "router bgp 65559",
-    ]);
-    for l in lines {
-        cmd.args(["-c", l]);
-    }
-    let out = cmd.output().expect("run vtysh");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && text.trim().is_empty(),
-        "vtysh {lines:?}: {text}"
-    );
-}
-
 /// Gives node-1 (198.18.0.11) its own peer-group NODE1 with password `foo`, before any session is up: the
 /// NODES listen range is narrowed to the other nodes (listen ranges may not overlap).
 fn router_node1_group(lab: &Lab) {

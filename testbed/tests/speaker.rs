@@ -9,6 +9,12 @@
 //! 60 s; EndpointSlice-write-to-FIB latency; deletion; per-peer UPDATE counters equal to FRR's. Figures are
 //! printed (`cargo test --test speaker -- --nocapture`). Needs root, FRR, GoBGP and the control plane
 //! (`testbed/lab deps`); fails loudly without them. IPv6 and the one-peer edit: `speaker_dual_stack.rs`.
+//!
+//! Traffic here is answered by the lab's per-node responder, not by kube-proxy and Pods (the lab has no
+//! `--data-path`): the serving-terminating and EndpointSlice-to-FIB steps write EndpointSlices whose addresses
+//! are no Pod, which kube-proxy would forward to nowhere. What this file shows about traffic is routing (a
+//! request reaches a node that announces); the same rolling update and graceful restart through kube-proxy to
+//! real Pods, with per-node counts and the stale flag, are in `data_path.rs`.
 
 mod speaker_common;
 

@@ -13,6 +13,9 @@
 //!    still counting (`show bgp neighbors json`). Then, per session, the UPDATEs the speaker counts as sent
 //!    (`ferrolb_bgp_updates_sent_total{peer}`) equal those FRR counts as received, and the other way round.
 //!
+//! The client's requests are answered by the lab's per-node responder, not kube-proxy and Pods: the lab's Pod
+//! data path (`--data-path`) is IPv4 only (IPv4 pod CIDRs), and what is checked is which node the router sends to.
+//!
 //! Needs root, FRR, GoBGP and the control plane (`testbed/lab deps`); fails loudly without them. Figures:
 //! `cargo test --test speaker_dual_stack -- --nocapture`.
 

@@ -5,7 +5,8 @@
 //! as `floor(100 × bandwidth / total)` (bgpd's `bgp_zebra_use_nhop_weighted`), checked here exactly.
 //!
 //! The Service is selectorless and its EndpointSlice is written by the test, so each node's ready endpoint
-//! count is exact (1, 2, 3, then 1, 2, 1). The router namespace hashes flows on L4
+//! count is exact (1, 2, 3, then 1, 2, 1); their addresses are no Pod, so the lab's per-node responder answers
+//! (no kube-proxy, no `--data-path`): what is counted is the router's split. The router namespace hashes flows on L4
 //! (`net.ipv4.fib_multipath_hash_policy=1`, set by this test: the kernel default hashes on addresses only, and
 //! the lab has one client address), so many source ports spread over the weighted next hops.
 //!

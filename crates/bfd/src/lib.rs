@@ -31,6 +31,16 @@
 //! # }
 //! ```
 #![warn(missing_docs)]
+// Decoders that cannot panic on input from the network (issue 20): no unchecked indexing, no
+// silent truncating casts, no unwrap outside tests.
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::indexing_slicing,
+        clippy::cast_possible_truncation,
+        clippy::unwrap_used
+    )
+)]
 
 pub mod driver;
 pub mod packet;

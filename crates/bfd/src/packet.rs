@@ -18,7 +18,9 @@
 use std::fmt;
 
 /// Length in bytes of a Control packet without an authentication section.
-pub const CONTROL_PACKET_LEN: usize = 24;
+pub const CONTROL_PACKET_LEN: usize = CONTROL_PACKET_LEN_U8 as usize;
+/// [`CONTROL_PACKET_LEN`] as its Length field carries it.
+const CONTROL_PACKET_LEN_U8: u8 = 24;
 
 /// The only protocol version defined (RFC 5880 §4.1).
 pub const VERSION: u8 = 1;
@@ -299,7 +301,7 @@ impl ControlPacket {
         }
         out[1] = flags;
         out[2] = self.detect_mult;
-        out[3] = CONTROL_PACKET_LEN as u8;
+        out[3] = CONTROL_PACKET_LEN_U8;
         out[4..8].copy_from_slice(&self.my_discriminator.to_be_bytes());
         out[8..12].copy_from_slice(&self.your_discriminator.to_be_bytes());
         out[12..16].copy_from_slice(&self.desired_min_tx_us.to_be_bytes());
@@ -314,13 +316,38 @@ impl ControlPacket {
         let Some(fixed) = payload.first_chunk::<CONTROL_PACKET_LEN>() else {
             return Err(DiscardReason::Truncated { len: payload.len() });
         };
-        let version = fixed[0] >> 5;
+        // RFC 5880 §4.1: the six 32-bit words of the mandatory section.
+        let [
+            vers_diag,
+            flags,
+            detect_mult,
+            length,
+            m0,
+            m1,
+            m2,
+            m3,
+            y0,
+            y1,
+            y2,
+            y3,
+            t0,
+            t1,
+            t2,
+            t3,
+            r0,
+            r1,
+            r2,
+            r3,
+            e0,
+            e1,
+            e2,
+            e3,
+        ] = *fixed;
+        let version = vers_diag >> 5;
         if version != VERSION {
             return Err(DiscardReason::BadVersion { version });
         }
-        let flags = fixed[1];
         let auth = flags & FLAG_AUTH != 0;
-        let length = fixed[3];
         let minimum: u8 = if auth { 26 } else { 24 };
         if length < minimum {
             return Err(DiscardReason::LengthTooSmall { length, minimum });
@@ -331,21 +358,17 @@ impl ControlPacket {
                 payload: payload.len(),
             });
         }
-        let detect_mult = fixed[2];
         if detect_mult == 0 {
             return Err(DiscardReason::ZeroDetectMult);
         }
         if flags & FLAG_MULTIPOINT != 0 {
             return Err(DiscardReason::Multipoint);
         }
-        let word = |at: usize| {
-            u32::from_be_bytes([fixed[at], fixed[at + 1], fixed[at + 2], fixed[at + 3]])
-        };
-        let my_discriminator = word(4);
+        let my_discriminator = u32::from_be_bytes([m0, m1, m2, m3]);
         if my_discriminator == 0 {
             return Err(DiscardReason::ZeroMyDiscriminator);
         }
-        let your_discriminator = word(8);
+        let your_discriminator = u32::from_be_bytes([y0, y1, y2, y3]);
         let state = State::from_code(flags >> 6);
         if your_discriminator == 0 && !matches!(state, State::Down | State::AdminDown) {
             return Err(DiscardReason::ZeroYourDiscriminator { state });
@@ -359,7 +382,7 @@ impl ControlPacket {
             return Err(DiscardReason::AuthenticationNotConfigured);
         }
         Ok(ControlPacket {
-            diagnostic: Diagnostic::from_code(fixed[0]),
+            diagnostic: Diagnostic::from_code(vers_diag),
             state,
             poll,
             final_bit,
@@ -368,9 +391,9 @@ impl ControlPacket {
             detect_mult,
             my_discriminator,
             your_discriminator,
-            desired_min_tx_us: word(12),
-            required_min_rx_us: word(16),
-            required_min_echo_rx_us: word(20),
+            desired_min_tx_us: u32::from_be_bytes([t0, t1, t2, t3]),
+            required_min_rx_us: u32::from_be_bytes([r0, r1, r2, r3]),
+            required_min_echo_rx_us: u32::from_be_bytes([e0, e1, e2, e3]),
         })
     }
 }

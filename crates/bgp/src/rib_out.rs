@@ -336,19 +336,21 @@ fn prefix_wire_len(len: u8) -> usize {
 /// at most `room` (true for prefixes when `room` ≥ 17).
 fn chunks<T>(items: &[T], room: usize, cost: impl Fn(&T) -> usize) -> Vec<&[T]> {
     let mut out = Vec::new();
-    let mut start = 0;
-    let mut used = 0;
-    for (i, item) in items.iter().enumerate() {
-        let c = cost(item);
-        if used + c > room && i > start {
-            out.push(&items[start..i]);
-            start = i;
-            used = 0;
-        }
-        used += c;
-    }
-    if start < items.len() {
-        out.push(&items[start..]);
+    let mut rest = items;
+    while !rest.is_empty() {
+        // The longest non-empty run from the front whose cost fits `room`.
+        let mut used = 0;
+        let take = rest
+            .iter()
+            .position(|item| {
+                used += cost(item);
+                used > room
+            })
+            .unwrap_or(rest.len())
+            .max(1);
+        let (run, tail) = rest.split_at(take.min(rest.len()));
+        out.push(run);
+        rest = tail;
     }
     out
 }

@@ -1,11 +1,13 @@
 //! The tokio session driver against a scripted peer on 127.0.0.1 (no root, no router):
 //! initial table then End-of-RIB, only differences afterwards, withdraw + Cease on stop,
-//! the receive hold timer, graceful restart's stop and R bit, and BFD gating (RFC 9384).
+//! the receive hold timer, a peer that never sends its OPEN, graceful restart's stop and R bit, and BFD gating (RFC 9384).
 
 use bytes::BytesMut;
 use ferrolb_bgp::fsm::{FsmConfig, GracefulRestartConfig, State};
 use ferrolb_bgp::rib_out::Attributes;
-use ferrolb_bgp::session::{DesiredRoutes, Session, SessionConfig, StopMode, TcpOptions};
+use ferrolb_bgp::session::{
+    DesiredRoutes, FailureReason, Session, SessionConfig, StopMode, TcpOptions,
+};
 use ferrolb_bgp::wire::{
     Capability, Cease, Family, GracefulRestart, Message, NotificationError, Open, SessionContext,
     try_parse,
@@ -245,6 +247,41 @@ async fn table_then_end_of_rib_then_only_differences_then_withdraw_and_cease() {
     );
     assert_eq!(peer.recv().await, None, "the connection closes");
     timeout(T, stop).await.unwrap().unwrap();
+}
+
+/// A peer that accepts the connection and never sends its OPEN: after the OPEN hold timer (240 s, on tokio's
+/// paused clock) the session goes down with Hold Timer Expired and the attempt is counted as `no_open`.
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_never_sends_its_open_is_counted_as_no_open() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let session = Session::spawn(config(listener.local_addr().unwrap(), 3), routes(&[]));
+    let mut status = session.status();
+    let mut peer = Peer::accept(&listener).await;
+    assert!(matches!(peer.recv().await, Some(Message::Open(_))));
+    let started = tokio::time::Instant::now();
+    status
+        .wait_for(|s| {
+            s.last_down
+                == Some(ferrolb_bgp::fsm::DownReason::NotificationSent(
+                    NotificationError::HoldTimerExpired,
+                ))
+        })
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(239),
+        "{:?}",
+        started.elapsed()
+    );
+    let failures = session.counters().snapshot().connect_failures;
+    let mut want = [0; 5];
+    want[FailureReason::NoOpen.index()] = 1;
+    assert_eq!(failures, want);
+    session
+        .stop(StopMode::Withdraw {
+            communication: String::new(),
+        })
+        .await;
 }
 
 #[tokio::test]

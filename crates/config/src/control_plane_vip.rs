@@ -395,8 +395,9 @@ fn mode(top: &Object<'_>, errs: &mut Vec<ConfigError>) -> Option<VipMode> {
     })
 }
 
-/// Whether `url` is `http(s)://HOST[:PORT]/...` with a non-empty host; true for https.
-fn url_scheme(url: &str) -> Option<bool> {
+/// An `http(s)://` URL split into (https, authority, host without brackets); None for another scheme or an
+/// unclosed `[`.
+fn url_parts(url: &str) -> Option<(bool, &str, &str)> {
     let (https, rest) = if let Some(rest) = url.strip_prefix("https://") {
         (true, rest)
     } else {
@@ -407,6 +408,12 @@ fn url_scheme(url: &str) -> Option<bool> {
         Some(v6) => v6.split_once(']').map(|(h, _)| h)?,
         None => authority.split(':').next().unwrap_or_default(),
     };
+    Some((https, authority, host))
+}
+
+/// Whether `url` is `http(s)://HOST[:PORT]/...` with a non-empty host; true for https.
+fn url_scheme(url: &str) -> Option<bool> {
+    let (https, authority, host) = url_parts(url)?;
     let port_ok = match authority.rsplit_once(':') {
         Some((h, port))
             if !h.ends_with(':') && (authority.starts_with('[') == h.ends_with(']')) =>
@@ -514,17 +521,10 @@ pub const DEFAULT_LISTEN_PROBE: Duration = Duration::from_millis(100);
 
 /// Whether an http(s) URL's host is this node's loopback (`127.0.0.0/8`, `::1` or `localhost`).
 pub fn url_host_is_loopback(url: &str) -> bool {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .unwrap_or(url);
-    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.split(':').next().unwrap_or_default(),
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    url_parts(url).is_some_and(|(_, _, host)| {
+        host.eq_ignore_ascii_case("localhost")
+            || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    })
 }
 
 #[cfg(test)]

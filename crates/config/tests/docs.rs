@@ -1,8 +1,10 @@
 //! The README's configuration reference cannot drift from the parser: each object's table (after a
 //! `<!-- keys: OBJECT -->` marker) lists exactly the keys [`ferrolb_config::known_keys`] gives for it, and
-//! every key ferrolb rejects as not supported yet is named in the reference.
+//! every field ferrolb refuses as not supported yet (the metallb.io objects' `unsupported_fields`, and the
+//! ConfigMap's `unsupported_keys`) and every MetalLB v0.12 setting it refuses is named as refused in the reference.
 
-use ferrolb_config::{known_keys, unsupported_keys};
+use ferrolb_config::metallb::unsupported_fields;
+use ferrolb_config::{Config, known_keys, unsupported_keys};
 use std::collections::BTreeSet;
 
 fn readme() -> String {
@@ -76,12 +78,49 @@ fn no_reference_table_for_an_object_the_parser_does_not_have() {
 }
 
 #[test]
-fn keys_not_supported_yet_are_named_in_the_reference() {
+fn fields_refused_as_not_supported_are_named_in_the_reference() {
     let readme = readme();
-    for (object, key) in unsupported_keys() {
+    let (_, refused) = readme
+        .split_once("**Refused, per object, with a message naming the field:**")
+        .expect("README.md has the metallb.io objects' refused-fields paragraph");
+    let refused = refused.split("\n\n").next().unwrap_or("");
+    let fields: Vec<(&str, &str)> = unsupported_fields().chain(unsupported_keys()).collect();
+    assert!(
+        !fields.is_empty(),
+        "nothing is refused as not supported: drop this test and the README paragraph"
+    );
+    for (kind, field) in fields {
         assert!(
-            readme.contains(&format!("`{key}`")),
-            "README.md does not say that `{key}` ({object}) is rejected as not supported yet"
+            refused.contains(&format!("`{kind}`")) && refused.contains(&format!("`{field}`")),
+            "README.md's refused-fields paragraph does not name {kind}'s `{field}`: {refused}"
+        );
+    }
+}
+
+#[test]
+fn metallb_v0_12_settings_ferrolb_refuses_are_documented_as_refused() {
+    let readme = readme();
+    let pool = "address-pools:\n- name: a\n  addresses: [203.0.113.0/30]\n";
+    // (a MetalLB v0.12 document ferrolb refuses, what the README's reference says about it)
+    let cases = [
+        (
+            format!("{pool}  protocol: layer2\n"),
+            "protocol `layer2` is not supported",
+        ),
+        (
+            "bfd-profiles:\n- name: p\n  echo-mode: true\n".to_owned(),
+            "| `echo-mode` | boolean | false | `true` is an error: echo mode is not supported |",
+        ),
+    ];
+    for (text, documented) in cases {
+        let err = Config::from_yaml(&text).expect_err(&text);
+        assert!(
+            err.to_string().contains("not supported"),
+            "{text}: refused, but not as not supported: {err}"
+        );
+        assert!(
+            readme.contains(documented),
+            "README.md does not say {documented:?} ({err})"
         );
     }
 }

@@ -21,6 +21,9 @@ pub struct LabOptions {
     /// Only the router namespace with the control plane: no FRR, node namespaces, client or responders.
     /// Kubernetes still has `nodes` kwok nodes.
     pub control_plane_only: bool,
+    /// The Service data path (`up --data-path`): kube-proxy in every node namespace, a network namespace with
+    /// an HTTP server (answering `POD NODE PEER`) for every Running Pod, Pod CIDRs routed between nodes.
+    pub data_path: bool,
 }
 
 impl Default for LabOptions {
@@ -29,6 +32,7 @@ impl Default for LabOptions {
             nodes: 3,
             ipv6: false,
             control_plane_only: false,
+            data_path: false,
         }
     }
 }
@@ -105,6 +109,9 @@ impl Lab {
         if opts.control_plane_only {
             cmd.arg("--control-plane-only");
         }
+        if opts.data_path {
+            cmd.arg("--data-path");
+        }
         run(&mut cmd)?;
         Lab::attach(&name)
     }
@@ -112,8 +119,13 @@ impl Lab {
     /// The lab shared by every test of this test binary, started on first use (3 nodes, IPv4) and removed
     /// when the process exits. An error starting it is returned to every caller.
     pub fn shared() -> Result<&'static Lab, LabError> {
+        Lab::shared_with(LabOptions::default())
+    }
+
+    /// [`Lab::shared`] started with `opts` (the first caller's options win: one test binary uses one kind).
+    pub fn shared_with(opts: LabOptions) -> Result<&'static Lab, LabError> {
         let lab = SHARED.get_or_init(|| {
-            let lab = Lab::start(LabOptions::default()).map_err(|e| e.to_string())?;
+            let lab = Lab::start(opts).map_err(|e| e.to_string())?;
             down_at_exit(&lab.name);
             Ok(lab)
         });
@@ -265,6 +277,15 @@ impl Lab {
             source,
             output: tail(&out, 2000),
         })
+    }
+
+    /// Runs `testbed/lab --lab NAME ARGS...` for this lab (say, `["apiserver", "stop"]`) and returns its output.
+    pub fn command(&self, args: &[&str]) -> Result<String, LabError> {
+        run_stdout(
+            Command::new(lab_script())
+                .args(["--lab", &self.name])
+                .args(args),
+        )
     }
 
     /// Runs a vtysh command on the router and returns its text.
@@ -429,6 +450,7 @@ impl ControlPlane {
             nodes,
             ipv6: false,
             control_plane_only: true,
+            data_path: false,
         })
         .map(ControlPlane)
     }

@@ -393,6 +393,7 @@ pub async fn ipv6_lab() -> (Lab, Client) {
         nodes: 1,
         ipv6: true,
         control_plane_only: true,
+        ..LabOptions::default()
     })
     .expect("an IPv6 control plane (run `testbed/lab deps` as root)");
     let client = lab.kube_client().await.expect("kube client");

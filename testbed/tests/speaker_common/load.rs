@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A client sending HTTP requests to a VIP at a fixed rate from the client namespace until finished (or
@@ -18,17 +18,27 @@ pub struct Load(Child);
 /// Requests start on a fixed schedule, each as its own asyncio task (one thread, little CPU), so a slow answer
 /// (or a busy machine) does not lower the rate; each is a new TCP connection with a 5 s budget (a lost SYN is
 /// resent after 1 s and 3 s; the 2 s budget used first turned a CPU-starved moment of the shared test machine
-/// into failures). Prints a JSON summary, with the latencies of the answered requests, when `stop` exists.
+/// into failures). Every request is a new connection, so from a new source port: the router's layer-4 hash
+/// spreads them over its paths. Prints a JSON summary when `stop` exists: the latencies of the answered
+/// requests, and how many answers each reply body (its first two words: the responder's `NODE`, or a lab Pod's
+/// `POD NODE`; a lab Pod's third word, the peer address, is counted apart) gave.
 const LOAD_SCRIPT: &str = r#"
 import asyncio, json, os, socket, sys, time
 host, port, rate, stop = sys.argv[1], 80, float(sys.argv[2]), sys.argv[3]
 ok = 0
 errors = {}
+replies = {}
+peers = {}
 latencies = []
-def err(kind):
+failures = []
+slow_at = []
+def err(kind, connected):
     errors[kind] = errors.get(kind, 0) + 1
-async def request():
+    if len(failures) < 500:
+        failures.append([round(time.time(), 3), kind, connected])
+async def request(state):
     reader, writer = await asyncio.open_connection(host, port)
+    state["connected"] = True
     try:
         writer.write(b"GET / HTTP/1.0\r\nHost: vip\r\n\r\n")
         await writer.drain()
@@ -38,18 +48,27 @@ async def request():
 async def one():
     global ok
     started = time.monotonic()
+    state = {"connected": False}
     try:
-        data = await asyncio.wait_for(request(), 5)
+        data = await asyncio.wait_for(request(state), 5)
         status = data.split(b"\r\n", 1)[0]
         if b" 200 " in status:
             ok += 1
-            latencies.append(time.monotonic() - started)
+            took = time.monotonic() - started
+            latencies.append(took)
+            if took >= 0.9 and len(slow_at) < 500:
+                slow_at.append(round(time.time() - took, 3))
+            words = data.split(b"\r\n\r\n", 1)[-1].decode(errors="replace").split()
+            key = " ".join(words[:2])
+            replies[key] = replies.get(key, 0) + 1
+            if len(words) > 2:
+                peers[words[2]] = peers.get(words[2], 0) + 1
         else:
-            err("HTTP " + status.decode(errors="replace"))
+            err("HTTP " + status.decode(errors="replace"), state["connected"])
     except asyncio.TimeoutError:
-        err("timed out (5 s)")
+        err("timed out (5 s)", state["connected"])
     except OSError as e:
-        err(e.strerror or str(e))
+        err(e.strerror or str(e), state["connected"])
 async def main():
     period = 1.0 / rate
     start = nxt = time.monotonic()
@@ -67,9 +86,22 @@ async def main():
     latencies.sort()
     pick = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] if latencies else 0
     print(json.dumps({"ok": ok, "failed": failed, "rate": (ok + failed) / sent_for, "errors": errors,
+                      "replies": replies, "peers": peers, "failures": failures,
+                      "slow": sum(1 for x in latencies if x >= 0.9), "slow_at": slow_at,
                       "p50": pick(0.5), "p99": pick(0.99), "max": pick(1.0)}))
 asyncio.run(main())
 "#;
+
+/// One failed request.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// When it failed, in seconds since the Unix epoch (to compare with the lab's logs and [`FibWatch`]).
+    pub at: f64,
+    /// The error.
+    pub error: String,
+    /// Whether the TCP connection had been established (the failure came later: a reset or no answer).
+    pub connected: bool,
+}
 
 /// What a [`Load`] client saw.
 #[derive(Debug, Clone, Default)]
@@ -84,21 +116,54 @@ pub struct LoadResult {
     pub errors: BTreeMap<String, u64>,
     /// Latency of the answered requests, median / 99th percentile / maximum, in seconds.
     pub latency: [f64; 3],
+    /// Answers by reply (`NODE` from a responder, `POD NODE` from a lab Pod).
+    pub replies: BTreeMap<String, u64>,
+    /// Answers from lab Pods by the source address the Pod saw (`PEER`).
+    pub peers: BTreeMap<String, u64>,
+    /// The first 500 failures.
+    pub failures: Vec<Failure>,
+    /// Answered requests that took 0.9 s or more: in this lab, a lost SYN resent after 1 s.
+    pub slow: u64,
+    /// When the first 500 of those started, in seconds since the Unix epoch.
+    pub slow_at: Vec<f64>,
+}
+
+impl LoadResult {
+    /// Answers by the node named in the reply (`node-I`): the node whose Pod (or responder) answered.
+    pub fn by_node(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for (reply, n) in &self.replies {
+            if let Some(node) = reply.split(' ').find(|w| w.starts_with("node-")) {
+                *out.entry(node.to_owned()).or_insert(0) += n;
+            }
+        }
+        out
+    }
 }
 
 impl std::fmt::Display for LoadResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} requests ok, {} failed {:?}, {:.1} requests/s, latency p50 {:.0} ms / p99 {:.0} ms / max {:.0} ms",
+            "{} requests ok ({} after 0.9 s or more), {} failed {:?}, {:.1} requests/s, latency p50 {:.0} ms / p99 {:.0} ms / max {:.0} ms",
             self.ok,
+            self.slow,
             self.failed,
             self.errors,
             self.rate,
             self.latency[0] * 1000.0,
             self.latency[1] * 1000.0,
             self.latency[2] * 1000.0
-        )
+        )?;
+        for x in self.failures.iter().take(10) {
+            let when = if x.connected {
+                "after connecting"
+            } else {
+                "connecting"
+            };
+            write!(f, "; at {:.3}: {} ({when})", x.at, x.error)?;
+        }
+        Ok(())
     }
 }
 
@@ -132,15 +197,46 @@ impl Load {
             ok: v["ok"].as_u64().unwrap_or(0),
             failed: v["failed"].as_u64().unwrap_or(u64::MAX),
             rate: v["rate"].as_f64().unwrap_or(0.0),
-            errors: v["errors"]
-                .as_object()
+            errors: counts(&v["errors"]),
+            latency: ["p50", "p99", "max"].map(|k| v[k].as_f64().unwrap_or(f64::NAN)),
+            replies: counts(&v["replies"]),
+            slow: v["slow"].as_u64().unwrap_or(0),
+            slow_at: v["slow_at"]
+                .as_array()
                 .into_iter()
                 .flatten()
-                .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
+                .filter_map(Value::as_f64)
                 .collect(),
-            latency: ["p50", "p99", "max"].map(|k| v[k].as_f64().unwrap_or(f64::NAN)),
+            peers: counts(&v["peers"]),
+            failures: v["failures"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|f| Failure {
+                    at: f[0].as_f64().unwrap_or(0.0),
+                    error: f[1].as_str().unwrap_or("").to_owned(),
+                    connected: f[2].as_bool().unwrap_or(false),
+                })
+                .collect(),
         }
     }
+}
+
+/// Seconds since the Unix epoch.
+pub fn epoch_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// A JSON object of counts as a map.
+fn counts(v: &Value) -> BTreeMap<String, u64> {
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
+        .collect()
 }
 
 impl Drop for Load {
@@ -156,6 +252,7 @@ pub struct FibWatch {
     missing: Arc<AtomicU64>,
     samples: Arc<AtomicU64>,
     fewest: Arc<AtomicU64>,
+    changes: Arc<Mutex<Vec<f64>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -166,13 +263,16 @@ impl FibWatch {
         let missing = Arc::new(AtomicU64::new(0));
         let samples = Arc::new(AtomicU64::new(0));
         let fewest = Arc::new(AtomicU64::new(u64::MAX));
-        let (s, m, n, f) = (
+        let changes = Arc::new(Mutex::new(Vec::new()));
+        let (s, m, n, f, c) = (
             stop.clone(),
             missing.clone(),
             samples.clone(),
             fewest.clone(),
+            changes.clone(),
         );
         let thread = std::thread::spawn(move || {
+            let mut last: Option<Vec<u8>> = None;
             while !s.load(Ordering::Relaxed) {
                 let out = Command::new("ip")
                     .args(["-n", &router_ns, "route", "show", &prefix])
@@ -186,6 +286,12 @@ impl FibWatch {
                         .matches(" via ")
                         .count();
                     f.fetch_min(hops as u64, Ordering::Relaxed);
+                    if last.as_ref().is_some_and(|l| *l != out.stdout)
+                        && let Ok(mut c) = c.lock()
+                    {
+                        c.push(epoch_now());
+                    }
+                    last = Some(out.stdout);
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -195,8 +301,14 @@ impl FibWatch {
             missing,
             samples,
             fewest,
+            changes,
             thread: Some(thread),
         }
+    }
+
+    /// When the route changed (its next hops, or present/absent), in seconds since the Unix epoch.
+    pub fn changes(&self) -> Vec<f64> {
+        self.changes.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
     /// The fewest next hops seen in one sample so far.

@@ -15,8 +15,9 @@ use ferrolb_testbed::k8s_openapi::api::apps::v1::Deployment;
 use ferrolb_testbed::k8s_openapi::api::core::v1::{Pod, Service};
 use ferrolb_testbed::k8s_openapi::api::discovery::v1::EndpointSlice;
 use ferrolb_testbed::kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use ferrolb_testbed::kube::config::Kubeconfig;
 use ferrolb_testbed::kube::{Api, Client};
-use ferrolb_testbed::serde_json::{Value, json};
+use ferrolb_testbed::serde_json::{self, Value, json};
 use ferrolb_testbed::{Lab, NodeProcess};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -197,6 +198,43 @@ impl Identities {
             speaker: lab.kubeconfig_path(),
         }
     }
+
+    /// Minted tokens of the ServiceAccounts `controller` and `speaker` (ferrolb-system), as the manifests create
+    /// them.
+    pub fn service_accounts(lab: &Lab) -> Identities {
+        Identities {
+            controller: account_kubeconfig(lab, "controller"),
+            speaker: account_kubeconfig(lab, "speaker"),
+        }
+    }
+}
+
+/// A kubeconfig for ServiceAccount `account` of ferrolb-system (a minted token), next to the admin one.
+pub fn account_kubeconfig(lab: &Lab, account: &str) -> PathBuf {
+    let admin = Kubeconfig::read_from(lab.kubeconfig_path()).expect("admin kubeconfig");
+    let cluster = admin
+        .clusters
+        .first()
+        .and_then(|c| c.cluster.clone())
+        .expect("a cluster");
+    let mut cluster_json = json!({"server": cluster.server});
+    if let Some(ca) = &cluster.certificate_authority {
+        cluster_json["certificate-authority"] = json!(ca);
+    }
+    if let Some(ca) = &cluster.certificate_authority_data {
+        cluster_json["certificate-authority-data"] = json!(ca);
+    }
+    let token = lab.token(account, CONFIG_NS).expect("mint token");
+    let kubeconfig = json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "lab", "cluster": cluster_json}],
+        "users": [{"name": account, "user": {"token": token}}],
+        "contexts": [{"name": account, "context": {"cluster": "lab", "user": account}}],
+        "current-context": account,
+    });
+    let path = lab.dir().join(format!("kubeconfig-{account}"));
+    std::fs::write(&path, serde_json::to_vec_pretty(&kubeconfig).unwrap()).unwrap();
+    path
 }
 
 /// ferrolb running in the lab: a controller on the host and a speaker in every node namespace (with

@@ -5,6 +5,7 @@ use super::{all_speaker_logs, speaker_metrics};
 use ferrolb_testbed::Lab;
 use ferrolb_testbed::serde_json::{self, Value};
 use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
 use std::time::Duration;
 
 /// Next hops of `prefix` in the router's kernel FIB (empty when absent); IPv4 or IPv6.
@@ -174,4 +175,27 @@ pub fn wait_update_counters_match(
         .enumerate()
         .filter_map(|(i, c)| delta(c, i))
         .collect()
+}
+
+/// Runs configuration commands on the router (`router bgp` context).
+pub fn router_config(lab: &Lab, lines: &[&str]) {
+    let mut cmd = Command::new("vtysh");
+    cmd.args([
+        "-N",
+        lab.name(),
+        "-c",
+        "configure terminal",
+        "-c",
+        "router bgp 65559",
+    ]);
+    for l in lines {
+        cmd.args(["-c", l]);
+    }
+    let out = cmd.output().expect("run vtysh");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && text.trim().is_empty(),
+        "vtysh {lines:?}: {text}"
+    );
 }

@@ -24,7 +24,7 @@ fn set_int_option(
             level,
             name,
             (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            socklen_of::<libc::c_int>()?,
         )
     };
     if rc == 0 {
@@ -96,7 +96,7 @@ pub fn recv_with_ttl(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
     // SAFETY: msghdr is plain data; every pointer set below outlives the recvmsg call.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_name = addr.as_mut_ptr().cast();
-    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    msg.msg_namelen = socklen_of::<libc::sockaddr_storage>()?;
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
@@ -159,4 +159,10 @@ fn sockaddr_to_std(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
         }
         _ => None,
     }
+}
+
+/// The size of `T` as the kernel's length type (an error only if it does not fit, which no
+/// socket structure reaches).
+fn socklen_of<T>() -> io::Result<libc::socklen_t> {
+    libc::socklen_t::try_from(std::mem::size_of::<T>()).map_err(io::Error::other)
 }

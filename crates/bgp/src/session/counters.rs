@@ -1,6 +1,7 @@
 //! What one session task wrote and read: running totals, counted where the bytes are written
 //! and where messages are decoded, readable at any time without waking the task.
 
+use super::failure::FailureReason;
 use crate::wire::{Message, message_type};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,6 +16,8 @@ pub struct SessionCounters {
     prefixes_advertised: AtomicU64,
     /// Received messages by type: OPEN, UPDATE, NOTIFICATION, KEEPALIVE, ROUTE-REFRESH.
     received: [AtomicU64; 5],
+    /// Failed attempts to reach the peer, by [`FailureReason::index`].
+    connect_failures: [AtomicU64; 5],
 }
 
 /// The message types, in the order of [`CounterSnapshot::received`].
@@ -41,6 +44,8 @@ pub struct CounterSnapshot {
     pub prefixes_advertised: u64,
     /// Messages received, by type in the order of [`RECEIVED_TYPES`].
     pub received: [u64; 5],
+    /// Failed attempts to reach the peer, by reason in the order of [`FailureReason::ALL`].
+    pub connect_failures: [u64; 5],
 }
 
 /// Prefixes an UPDATE announces and withdraws.
@@ -78,6 +83,13 @@ impl SessionCounters {
         }
     }
 
+    /// Counts one failed attempt to reach the peer.
+    pub fn connect_failed(&self, reason: FailureReason) {
+        if let Some(c) = self.connect_failures.get(reason.index()) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Sets the number of prefixes the peer has from us.
     pub fn set_advertised(&self, prefixes: usize) {
         self.prefixes_advertised
@@ -93,7 +105,8 @@ impl SessionCounters {
             prefixes_announced: get(&self.prefixes_announced),
             prefixes_withdrawn: get(&self.prefixes_withdrawn),
             prefixes_advertised: get(&self.prefixes_advertised),
-            received: std::array::from_fn(|i| get(&self.received[i])),
+            received: self.received.each_ref().map(get),
+            connect_failures: self.connect_failures.each_ref().map(get),
         }
     }
 }
@@ -131,6 +144,9 @@ mod tests {
         c.received(&Message::Keepalive);
         c.received(&update);
         c.set_advertised(2);
+        c.connect_failed(FailureReason::NoReply);
+        c.connect_failed(FailureReason::NoReply);
+        c.connect_failed(FailureReason::Other);
         assert_eq!(
             c.snapshot(),
             CounterSnapshot {
@@ -140,6 +156,7 @@ mod tests {
                 prefixes_withdrawn: 2,
                 prefixes_advertised: 2,
                 received: [0, 1, 0, 2, 0],
+                connect_failures: [0, 2, 0, 0, 1],
             }
         );
     }

@@ -1,11 +1,12 @@
 //! The per-peer task: owns the socket, the timers, the FSM and the Adj-RIB-Out.
 
+use super::failure::{self, Attempt, Md5Counters};
 use super::restart_state::RestartState;
 use super::{
     Command, DesiredRoutes, SessionConfig, SessionCounters, SessionStatus, StopMode, next_hop,
     socket,
 };
-use crate::fsm::{Action, DownReason, Event, Fsm, Negotiated, State, Timer};
+use crate::fsm::{Action, DownReason, Event, Fsm, Negotiated, OPEN_HOLD_TIME, State, Timer};
 use crate::rib_out::AdjRibOut;
 use crate::wire::{Family, Message, try_parse};
 use bytes::BytesMut;
@@ -48,14 +49,18 @@ struct Driver {
     lingering: Vec<tokio::task::JoinHandle<()>>,
     peer: String,
     counters: Arc<SessionCounters>,
+    /// The namespace's TCP-MD5 drop counters when the current attempt started.
+    md5_at_connect: Option<Md5Counters>,
 }
 
-fn timer_slot(t: Timer) -> usize {
+/// The deadline slot of one timer.
+fn timer_slot(timers: &mut [Option<Instant>; 4], t: Timer) -> &mut Option<Instant> {
+    let [connect_retry, hold, keepalive, stable] = timers;
     match t {
-        Timer::ConnectRetry => 0,
-        Timer::Hold => 1,
-        Timer::Keepalive => 2,
-        Timer::Stable => 3,
+        Timer::ConnectRetry => connect_retry,
+        Timer::Hold => hold,
+        Timer::Keepalive => keepalive,
+        Timer::Stable => stable,
     }
 }
 
@@ -96,6 +101,7 @@ pub(super) async fn run(
         events: VecDeque::new(),
         lingering: Vec::new(),
         counters,
+        md5_at_connect: None,
     };
     if let Some(rx) = bfd.as_mut()
         && *rx.borrow_and_update()
@@ -122,7 +128,10 @@ pub(super) async fn run(
                         d.conn = Some(Connection { reader, writer, buf: BytesMut::with_capacity(8192) });
                         d.events.push_back(Event::TcpConnected { local: local.ip() });
                     }
-                    Err(e) => d.events.push_back(Event::TcpFailed(e.to_string())),
+                    Err(e) => {
+                        let why = d.attempt_failed(Attempt::of(&e), &e.to_string());
+                        d.events.push_back(Event::TcpFailed(why));
+                    }
                 }
             }
             read = async {
@@ -145,8 +154,9 @@ pub(super) async fn run(
             () = sleep_until_opt(next_timer), if next_timer.is_some() => {
                 let now = Instant::now();
                 for t in Timer::ALL {
-                    if d.timers[timer_slot(t)].is_some_and(|at| at <= now) {
-                        d.timers[timer_slot(t)] = None;
+                    let slot = timer_slot(&mut d.timers, t);
+                    if slot.is_some_and(|at| at <= now) {
+                        *slot = None;
                         d.events.push_back(Event::TimerExpired(t));
                     }
                 }
@@ -215,7 +225,9 @@ fn seed() -> u64 {
     let t = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
-    (t.as_nanos() as u64) ^ (u64::from(std::process::id()) << 32) | 1
+    // The low 64 bits of the nanoseconds: a seed, truncation wanted.
+    let nanos = u64::try_from(t.as_nanos() & u128::from(u64::MAX)).unwrap_or_default();
+    nanos ^ (u64::from(std::process::id()) << 32) | 1
 }
 
 impl Driver {
@@ -251,6 +263,12 @@ impl Driver {
     /// Feeds queued events to the FSM and performs its actions until the queue is empty.
     async fn process(&mut self) {
         while let Some(event) = self.events.pop_front() {
+            if event == Event::TimerExpired(Timer::Hold) && self.fsm.state() == State::OpenSent {
+                // Our OPEN went out over a working connection and nothing came back.
+                let why =
+                    self.attempt_failed(Attempt::NoOpen(OPEN_HOLD_TIME), "hold timer expired");
+                warn!(peer = %self.peer, "{why}");
+            }
             let actions = self.fsm.handle(event);
             for action in actions {
                 self.perform(action).await;
@@ -261,6 +279,7 @@ impl Driver {
     async fn perform(&mut self, action: Action) {
         match action {
             Action::Connect => {
+                self.md5_at_connect = Md5Counters::read();
                 let opts = self.config.tcp.clone();
                 self.connecting = Some(Box::pin(async move { socket::connect(&opts).await }));
             }
@@ -269,9 +288,9 @@ impl Driver {
                 if t == Timer::ConnectRetry {
                     info!(peer = %self.peer, retry_in = ?d, failures = self.fsm.connect_failures(), "connecting again after a delay");
                 }
-                self.timers[timer_slot(t)] = Some(Instant::now() + d);
+                *timer_slot(&mut self.timers, t) = Some(Instant::now() + d);
             }
-            Action::CancelTimer(t) => self.timers[timer_slot(t)] = None,
+            Action::CancelTimer(t) => *timer_slot(&mut self.timers, t) = None,
             Action::CloseConnection => {
                 if let Some(conn) = self.conn.take() {
                     self.lingering.retain(|h| !h.is_finished());
@@ -306,6 +325,15 @@ impl Driver {
                 });
             }
         }
+    }
+
+    /// Counts a failed attempt by its reason and words it (see [`failure`]), with the TCP-MD5 drops the
+    /// kernel counted since the attempt started.
+    fn attempt_failed(&mut self, attempt: Attempt, error: &str) -> String {
+        let (reason, why) =
+            failure::describe(attempt, self.md5_at_connect.take(), &self.config.tcp, error);
+        self.counters.connect_failed(reason);
+        why
     }
 
     async fn established(&mut self, n: Box<Negotiated>) {

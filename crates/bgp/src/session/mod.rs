@@ -13,16 +13,21 @@
 //! [`Session::counters`] gives the running totals of UPDATEs and octets written and of
 //! messages received ([`SessionCounters`]), counted by the task where it writes and reads.
 //!
+//! A failed attempt (refused, no answer to the handshake, no OPEN, segments dropped for their TCP-MD5
+//! signature) is logged in words that say what to check ([`failure`]) and counted by reason.
+//!
 //! [`check`] opens one session, reports what was negotiated and closes it with a Cease.
 
 pub mod counters;
 mod driver;
+pub mod failure;
 pub mod next_hop;
 mod probe;
 pub mod restart_state;
 pub mod socket;
 
 pub use counters::{CounterSnapshot, RECEIVED_TYPES, SessionCounters};
+pub use failure::FailureReason;
 pub use probe::{CheckError, check};
 pub use socket::{ConnectError, TcpOptions};
 

@@ -1,5 +1,6 @@
 //! `check`: open one session, report what was negotiated, close it with a Cease.
 
+use super::failure::{self, Attempt, FailureReason, Md5Counters};
 use super::{ConnectError, SessionConfig, socket};
 use crate::fsm::{Action, DownReason, Event, Fsm, Negotiated};
 use crate::wire::{NotificationError, try_parse};
@@ -13,9 +14,18 @@ use tokio::time::Instant;
 /// Why a session check failed, in words a person can act on.
 #[derive(Debug, Error)]
 pub enum CheckError {
-    /// The TCP connection could not be opened (refused, timed out, ...).
+    /// The TCP connection could not be opened (no route, bad source address, ...).
     #[error("{0}")]
     Connect(#[from] ConnectError),
+    /// The peer refused the connection or did not answer it, with what to check (see
+    /// [`failure`](super::failure)).
+    #[error("{message}")]
+    Unreachable {
+        /// Why, as the speaker's metric labels it.
+        reason: FailureReason,
+        /// What to check, naming the peer.
+        message: String,
+    },
     /// The router sent a NOTIFICATION.
     #[error("the router sent a NOTIFICATION: {0}")]
     NotificationReceived(NotificationError),
@@ -43,7 +53,18 @@ pub async fn check(config: &SessionConfig, timeout: Duration) -> Result<Negotiat
     let _ = fsm.handle(Event::ManualStart);
     let mut tcp = config.tcp.clone();
     tcp.connect_timeout = tcp.connect_timeout.min(timeout);
-    let stream = socket::connect(&tcp).await?;
+    let md5_before = Md5Counters::read();
+    let stream = match socket::connect(&tcp).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            let attempt = Attempt::of(&e);
+            if attempt == Attempt::Other {
+                return Err(e.into());
+            }
+            let (reason, message) = failure::describe(attempt, md5_before, &tcp, &e.to_string());
+            return Err(CheckError::Unreachable { reason, message });
+        }
+    };
     let local = stream.local_addr()?.ip();
     let (mut reader, mut writer) = stream.into_split();
     let mut buf = BytesMut::with_capacity(4096);

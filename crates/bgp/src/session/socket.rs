@@ -123,6 +123,10 @@ struct TcpMd5Sig {
     key: [u8; TCP_MD5SIG_MAXKEYLEN],
 }
 
+/// `size_of::<TcpMd5Sig>()` as the kernel's length type (216 octets: the cast cannot truncate).
+#[allow(clippy::cast_possible_truncation)]
+const SIZE_OF_TCP_MD5SIG: libc::socklen_t = std::mem::size_of::<TcpMd5Sig>() as libc::socklen_t;
+
 /// Sets the TCP-MD5 key for segments to and from `peer` on `socket`.
 fn set_md5sig(socket: &TcpSocket, peer: SocketAddr, key: &[u8]) -> Result<(), ConnectError> {
     if key.len() > TCP_MD5SIG_MAXKEYLEN {
@@ -141,8 +145,13 @@ fn set_md5sig(socket: &TcpSocket, peer: SocketAddr, key: &[u8]) -> Result<(), Co
             addr_len,
         );
     }
-    sig.keylen = key.len() as u16; // at most 80, checked above
-    sig.key[..key.len()].copy_from_slice(key);
+    let slot = sig
+        .key
+        .get_mut(..key.len())
+        .ok_or(ConnectError::PasswordTooLong { len: key.len() })?;
+    slot.copy_from_slice(key);
+    sig.keylen =
+        u16::try_from(key.len()).map_err(|_| ConnectError::PasswordTooLong { len: key.len() })?;
     // SAFETY: the fd is a live socket owned by `socket`; we pass a pointer to a fully
     // initialised `TcpMd5Sig` and its exact size.
     let rc = unsafe {
@@ -151,7 +160,7 @@ fn set_md5sig(socket: &TcpSocket, peer: SocketAddr, key: &[u8]) -> Result<(), Co
             libc::IPPROTO_TCP,
             libc::TCP_MD5SIG,
             std::ptr::addr_of!(sig).cast::<libc::c_void>(),
-            std::mem::size_of::<TcpMd5Sig>() as libc::socklen_t,
+            SIZE_OF_TCP_MD5SIG,
         )
     };
     if rc != 0 {

@@ -70,32 +70,24 @@ pub(crate) fn decode_attributes(
                 error: NotificationError::MalformedAttributeList,
             });
         };
-        let flags = buf[0];
-        let head = if flags & FLAG_EXTENDED_LENGTH != 0 {
-            4
-        } else {
-            3
-        };
-        if buf.len() < head {
-            overrun(&mut issues);
-            break;
-        }
-        let type_code = buf[1];
-        let len = if head == 4 {
-            usize::from(u16::from_be_bytes([buf[2], buf[3]]))
-        } else {
-            usize::from(buf[2])
-        };
-        let Some(raw) = buf.get(..head + len) else {
+        let Some((flags, type_code, head, len)) = attribute_header(buf) else {
             overrun(&mut issues);
             break;
         };
-        let value = &raw[head..];
-        buf = &buf[head + len..];
+        let Some((raw, rest)) = buf.split_at_checked(head + len) else {
+            overrun(&mut issues);
+            break;
+        };
+        let value = raw.get(head..).unwrap_or_default();
+        buf = rest;
 
         // RFC 7606 §3(g): MP_REACH_NLRI or MP_UNREACH_NLRI more than once -> session reset
         // (Malformed Attribute List); any other attribute more than once -> keep the first.
-        if seen[usize::from(type_code)] {
+        // A [bool; 256] indexed by a u8: the slot always exists.
+        let first = seen
+            .get_mut(usize::from(type_code))
+            .is_none_or(|slot| !std::mem::replace(slot, true));
+        if !first {
             if type_code == MP_REACH_NLRI || type_code == MP_UNREACH_NLRI {
                 return Err(DecodeError::new(
                     NotificationError::MalformedAttributeList,
@@ -109,7 +101,6 @@ pub(crate) fn decode_attributes(
             });
             continue;
         }
-        seen[usize::from(type_code)] = true;
 
         if type_code == MP_REACH_NLRI || type_code == MP_UNREACH_NLRI {
             // RFC 7606 §7.11 / §5.3: the NLRI inside cannot be located reliably when these
@@ -220,7 +211,7 @@ fn decode_known(
             if v.len() != 4 {
                 return Err(length_error(raw));
             }
-            let nh = Ipv4Addr::from(v.get_u32());
+            let nh = Ipv4Addr::from(v.try_get_u32().map_err(|_| length_error(raw))?);
             if nh.is_unspecified() || nh.is_multicast() || nh.is_broadcast() {
                 return Err(NotificationError::InvalidNextHopAttribute {
                     attribute: whole(raw),
@@ -233,7 +224,7 @@ fn decode_known(
             if v.len() != 4 {
                 return Err(length_error(raw));
             }
-            let value = v.get_u32();
+            let value = v.try_get_u32().map_err(|_| length_error(raw))?;
             if type_code == MED {
                 attrs.med = Some(value);
             } else if ctx.ibgp {
@@ -254,14 +245,15 @@ fn decode_known(
                 return Err(length_error(raw));
             }
             let asn = if four {
-                v.get_u32()
+                v.try_get_u32()
             } else {
-                u32::from(v.get_u16())
+                v.try_get_u16().map(u32::from)
             };
-            let a = Aggregator {
-                asn,
-                address: Ipv4Addr::from(v.get_u32()),
+            let address = v.try_get_u32().map(Ipv4Addr::from);
+            let (Ok(asn), Ok(address)) = (asn, address) else {
+                return Err(length_error(raw));
             };
+            let a = Aggregator { asn, address };
             if type_code == AGGREGATOR {
                 attrs.aggregator = Some(a);
             } else if !ctx.four_octet_as {
@@ -278,7 +270,7 @@ fn decode_known(
             }
             attrs.communities = v
                 .chunks_exact(4)
-                .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+                .filter_map(|mut c| c.try_get_u32().ok())
                 .collect();
         }
         ORIGINATOR_ID | CLUSTER_LIST => {
@@ -333,13 +325,12 @@ fn decode_known(
             }
             attrs.large_communities = v
                 .chunks_exact(12)
-                .map(|c| {
-                    let mut c = c;
-                    LargeCommunity {
-                        global_admin: c.get_u32(),
-                        local_data1: c.get_u32(),
-                        local_data2: c.get_u32(),
-                    }
+                .filter_map(|mut c| {
+                    Some(LargeCommunity {
+                        global_admin: c.try_get_u32().ok()?,
+                        local_data1: c.try_get_u32().ok()?,
+                        local_data2: c.try_get_u32().ok()?,
+                    })
                 })
                 .collect();
         }
@@ -354,20 +345,17 @@ fn decode_as_path(mut v: &[u8], four_octet: bool) -> Option<AsPath> {
     let width = if four_octet { 4 } else { 2 };
     let mut segments = Vec::new();
     while !v.is_empty() {
-        if v.len() < 2 {
-            return None;
-        }
-        let kind = AsSegmentKind::from_value(v.get_u8())?;
-        let count = usize::from(v.get_u8());
+        let kind = AsSegmentKind::from_value(v.try_get_u8().ok()?)?;
+        let count = usize::from(v.try_get_u8().ok()?);
         if count == 0 || v.len() < count * width {
             return None;
         }
         let mut asns = Vec::with_capacity(count);
         for _ in 0..count {
             asns.push(if four_octet {
-                v.get_u32()
+                v.try_get_u32().ok()?
             } else {
-                u32::from(v.get_u16())
+                u32::from(v.try_get_u16().ok()?)
             });
         }
         segments.push(AsSegment { kind, asns });
@@ -398,11 +386,9 @@ fn decode_mp(
             "MP_REACH_NLRI/MP_UNREACH_NLRI flags",
         ));
     }
-    if v.len() < 3 {
-        return Err(bad("MP attribute shorter than AFI/SAFI"));
-    }
-    let afi = v.get_u16();
-    let safi = v.get_u8();
+    let short = |_| bad("MP attribute shorter than AFI/SAFI");
+    let afi = v.try_get_u16().map_err(short)?;
+    let safi = v.try_get_u8().map_err(short)?;
     let family = Family::from_afi_safi(afi, safi);
     if type_code == MP_UNREACH_NLRI {
         let Some(family) = family else {
@@ -427,14 +413,17 @@ fn decode_mp(
     };
     // RFC 7606 §7.11: a next hop length that is wrong for the family means the NLRI cannot be
     // located -> session reset.
-    let (next_hop, link_local_next_hop) = match (family, nh_len) {
-        (Family::Ipv4Unicast, 4) => (
-            IpAddr::V4(Ipv4Addr::from([nh[0], nh[1], nh[2], nh[3]])),
-            None,
+    let wrong = || bad("MP_REACH_NLRI next hop length wrong for the family");
+    let (next_hop, link_local_next_hop) = match (family, nh) {
+        (Family::Ipv4Unicast, &[a, b, c, d]) => (IpAddr::V4(Ipv4Addr::new(a, b, c, d)), None),
+        (Family::Ipv6Unicast, nh) if nh.len() == 16 => {
+            (IpAddr::V6(ipv6_at(nh, 0).ok_or_else(wrong)?), None)
+        }
+        (Family::Ipv6Unicast, nh) if nh.len() == 32 => (
+            IpAddr::V6(ipv6_at(nh, 0).ok_or_else(wrong)?),
+            Some(ipv6_at(nh, 16).ok_or_else(wrong)?),
         ),
-        (Family::Ipv6Unicast, 16) => (IpAddr::V6(ipv6_at(nh, 0)), None),
-        (Family::Ipv6Unicast, 32) => (IpAddr::V6(ipv6_at(nh, 0)), Some(ipv6_at(nh, 16))),
-        _ => return Err(bad("MP_REACH_NLRI next hop length wrong for the family")),
+        _ => return Err(wrong()),
     };
     let nlri = decode_prefixes(family, nlri).map_err(|BadPrefix| bad("MP_REACH_NLRI prefixes"))?;
     attrs.mp_reach = Some(MpReach {
@@ -446,10 +435,29 @@ fn decode_mp(
     Ok(())
 }
 
-fn ipv6_at(b: &[u8], at: usize) -> Ipv6Addr {
-    let mut o = [0u8; 16];
-    o.copy_from_slice(&b[at..at + 16]);
-    Ipv6Addr::from(o)
+/// The IPv6 address at `at` in an MP_REACH_NLRI next hop (RFC 2545 §3: global, then
+/// link-local).
+fn ipv6_at(b: &[u8], at: usize) -> Option<Ipv6Addr> {
+    b.get(at..)
+        .and_then(|rest| rest.first_chunk::<16>())
+        .map(|o| Ipv6Addr::from(*o))
+}
+
+/// Flags, type code, header length (3 or 4) and value length of the attribute at the front
+/// of `buf`; `None` when fewer octets remain than its header needs.
+fn attribute_header(buf: &[u8]) -> Option<(u8, u8, usize, usize)> {
+    match *buf {
+        [flags, type_code, hi, lo, ..] if flags & FLAG_EXTENDED_LENGTH != 0 => Some((
+            flags,
+            type_code,
+            4,
+            usize::from(u16::from_be_bytes([hi, lo])),
+        )),
+        [flags, type_code, len, ..] if flags & FLAG_EXTENDED_LENGTH == 0 => {
+            Some((flags, type_code, 3, usize::from(len)))
+        }
+        _ => None,
+    }
 }
 
 fn decode_prefixes(family: Family, v: &[u8]) -> Result<Vec<IpNet>, BadPrefix> {

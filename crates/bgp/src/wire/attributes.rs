@@ -211,20 +211,6 @@ pub struct PathAttributes {
     pub unknown: Vec<RawAttribute>,
 }
 
-/// Append one attribute header and value.
-pub(crate) fn put_attribute(out: &mut BytesMut, flags: u8, type_code: u8, value: &[u8]) {
-    if value.len() > 255 {
-        out.put_u8(flags | FLAG_EXTENDED_LENGTH);
-        out.put_u8(type_code);
-        out.put_u16(value.len() as u16);
-    } else {
-        out.put_u8(flags & !FLAG_EXTENDED_LENGTH);
-        out.put_u8(type_code);
-        out.put_u8(value.len() as u8);
-    }
-    out.put_slice(value);
-}
-
 fn encode_as_path(path: &AsPath, four_octet: bool, out: &mut BytesMut) -> Result<(), EncodeError> {
     for seg in &path.segments {
         let count = u8::try_from(seg.asns.len()).map_err(|_| EncodeError::FieldTooLong {
@@ -391,15 +377,23 @@ pub(crate) fn encode_mp_unreach(
     put_checked(out, OPTIONAL_NON_TRANSITIVE, MP_UNREACH_NLRI, &v)
 }
 
-/// [`put_attribute`] for values that might not fit a 2-octet length.
+/// Append one attribute header and value: the extended length (RFC 4271 §4.3) above 255
+/// octets, an error above 65,535.
 fn put_checked(out: &mut BytesMut, flags: u8, type_code: u8, v: &[u8]) -> Result<(), EncodeError> {
-    if v.len() > usize::from(u16::MAX) {
-        return Err(EncodeError::FieldTooLong {
+    if let Ok(len) = u8::try_from(v.len()) {
+        out.put_u8(flags & !FLAG_EXTENDED_LENGTH);
+        out.put_u8(type_code);
+        out.put_u8(len);
+    } else {
+        let len = u16::try_from(v.len()).map_err(|_| EncodeError::FieldTooLong {
             field: "path attribute",
             length: v.len(),
-        });
+        })?;
+        out.put_u8(flags | FLAG_EXTENDED_LENGTH);
+        out.put_u8(type_code);
+        out.put_u16(len);
     }
-    put_attribute(out, flags, type_code, v);
+    out.put_slice(v);
     Ok(())
 }
 

@@ -204,12 +204,7 @@ impl Message {
             other => other,
         };
         match result {
-            Ok(()) => {
-                let len = (length as u16).to_be_bytes();
-                out[start + 16] = len[0];
-                out[start + 17] = len[1];
-                Ok(())
-            }
+            Ok(()) => patch_len(out, start + 16, length, "message"),
             Err(e) => {
                 out.truncate(start);
                 Err(e)
@@ -226,11 +221,9 @@ impl Message {
                 "message shorter than its header",
             ));
         };
-        if message.len() != length {
+        if message.len() != usize::from(length) {
             return Err(DecodeError::new(
-                NotificationError::BadMessageLength {
-                    length: length as u16,
-                },
+                NotificationError::BadMessageLength { length },
                 "length field does not match the message",
             ));
         }
@@ -240,9 +233,8 @@ impl Message {
 
 /// Check as much of a header as `buf` holds. `Ok(None)` means more bytes are needed;
 /// `Ok(Some((length, type)))` a valid header.
-fn check_header(buf: &[u8], ctx: &SessionContext) -> Result<Option<(usize, u8)>, DecodeError> {
-    let marker = &buf[..buf.len().min(16)];
-    if marker.iter().any(|&b| b != 0xff) {
+fn check_header(buf: &[u8], ctx: &SessionContext) -> Result<Option<(u16, u8)>, DecodeError> {
+    if buf.iter().take(16).any(|&b| b != 0xff) {
         // RFC 4271 §6.1: marker not all ones.
         return Err(DecodeError::new(
             NotificationError::ConnectionNotSynchronized,
@@ -287,7 +279,7 @@ fn check_header(buf: &[u8], ctx: &SessionContext) -> Result<Option<(usize, u8)>,
     if !ok {
         return bad_length("length wrong for the message type");
     }
-    Ok(Some((len, mtype)))
+    Ok(Some((length, mtype)))
 }
 
 fn decode_body(mtype: u8, message: &[u8], ctx: &SessionContext) -> Result<Message, DecodeError> {
@@ -296,8 +288,10 @@ fn decode_body(mtype: u8, message: &[u8], ctx: &SessionContext) -> Result<Messag
         message_type::OPEN => Open::decode_body(body).map(Message::Open),
         message_type::UPDATE => Update::decode_body(body, ctx).map(Message::Update),
         message_type::NOTIFICATION => {
-            let code = body.get_u8();
-            let subcode = body.get_u8();
+            // check_header guarantees the two octets; a short body is still a length error.
+            let short = |_| short_body(message);
+            let code = body.try_get_u8().map_err(short)?;
+            let subcode = body.try_get_u8().map_err(short)?;
             Ok(Message::Notification(Notification {
                 code,
                 subcode,
@@ -306,9 +300,10 @@ fn decode_body(mtype: u8, message: &[u8], ctx: &SessionContext) -> Result<Messag
         }
         message_type::KEEPALIVE => Ok(Message::Keepalive),
         _ => {
-            let afi = body.get_u16();
-            let subtype = body.get_u8();
-            let safi = body.get_u8();
+            let short = |_| short_body(message);
+            let afi = body.try_get_u16().map_err(short)?;
+            let subtype = body.try_get_u8().map_err(short)?;
+            let safi = body.try_get_u8().map_err(short)?;
             Ok(Message::RouteRefresh(RouteRefresh { afi, subtype, safi }))
         }
     }
@@ -324,12 +319,39 @@ pub fn try_parse(buf: &mut BytesMut, ctx: &SessionContext) -> Result<Option<Mess
     let Some((length, mtype)) = check_header(buf, ctx)? else {
         return Ok(None);
     };
-    if buf.len() < length {
+    let length = usize::from(length);
+    let Some(whole) = buf.get(..length) else {
         return Ok(None);
-    }
-    let message = decode_body(mtype, &buf[..length], ctx)?;
+    };
+    let message = decode_body(mtype, whole, ctx)?;
+    // `buf` holds at least `length` octets: `get(..length)` above returned them.
     buf.advance(length);
     Ok(Some(message))
+}
+
+/// RFC 4271 §6.1: a message too short for its type's fixed fields is a Bad Message Length
+/// carrying the length field.
+fn short_body(message: &[u8]) -> DecodeError {
+    let length = u16::try_from(message.len()).unwrap_or(u16::MAX);
+    DecodeError::new(
+        NotificationError::BadMessageLength { length },
+        "message shorter than its type's fixed fields",
+    )
+}
+
+/// Write `length` as a 2-octet length field at `at`, a placeholder the encoder put there.
+pub(crate) fn patch_len(
+    out: &mut BytesMut,
+    at: usize,
+    length: usize,
+    field: &'static str,
+) -> Result<(), EncodeError> {
+    let value = u16::try_from(length).map_err(|_| EncodeError::FieldTooLong { field, length })?;
+    let slot = out
+        .get_mut(at..at + 2)
+        .ok_or(EncodeError::Invalid("length field outside the buffer"))?;
+    slot.copy_from_slice(&value.to_be_bytes());
+    Ok(())
 }
 
 #[cfg(test)]

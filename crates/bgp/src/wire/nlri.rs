@@ -17,7 +17,8 @@ pub fn encode_ipv4_prefixes(prefixes: &[Ipv4Net], out: &mut BytesMut) {
         // capacity or length checks (about 6x faster than the general loop).
         let start = out.len();
         out.resize(start + prefixes.len() * 5, 0);
-        for (slot, p) in out[start..].chunks_exact_mut(5).zip(prefixes) {
+        let slots = out.get_mut(start..).unwrap_or_default();
+        for (slot, p) in slots.chunks_exact_mut(5).zip(prefixes) {
             let [a, b, c, d] = p.addr().octets();
             slot.copy_from_slice(&[32, a, b, c, d]);
         }
@@ -28,7 +29,7 @@ pub fn encode_ipv4_prefixes(prefixes: &[Ipv4Net], out: &mut BytesMut) {
         let len = p.prefix_len();
         let n = usize::from(len).div_ceil(8);
         let [a, b, c, d] = p.addr().octets();
-        out.extend_from_slice(&[len, a, b, c, d][..1 + n]);
+        out.extend_from_slice([len, a, b, c, d].get(..1 + n).unwrap_or_default());
     }
 }
 
@@ -38,7 +39,8 @@ pub(crate) fn encode_ipv6_prefixes(prefixes: &[Ipv6Net], out: &mut BytesMut) {
         let len = p.prefix_len();
         let octets = p.addr().octets();
         out.put_u8(len);
-        out.put_slice(&octets[..usize::from(len).div_ceil(8)]);
+        let n = usize::from(len).div_ceil(8);
+        out.put_slice(octets.get(..n).unwrap_or_default());
     }
 }
 
@@ -72,12 +74,9 @@ pub(crate) fn decode_ipv4_field(mut buf: &[u8], out: &mut Vec<Ipv4Net>) -> Resul
         if len > 32 {
             return Err(BadPrefix);
         }
-        let n = usize::from(len).div_ceil(8);
-        let bytes = rest.get(..n).ok_or(BadPrefix)?;
-        let mut octets = [0u8; 4];
-        octets[..n].copy_from_slice(bytes);
+        let (octets, tail) = prefix_octets::<4>(len, rest)?;
         out.push(Ipv4Net::new(Ipv4Addr::from(octets), len).map_err(|_| BadPrefix)?);
-        buf = &rest[n..];
+        buf = tail;
     }
     Ok(())
 }
@@ -87,12 +86,24 @@ pub(crate) fn decode_ipv6_field(mut buf: &[u8], out: &mut Vec<Ipv6Net>) -> Resul
         if len > 128 {
             return Err(BadPrefix);
         }
-        let n = usize::from(len).div_ceil(8);
-        let bytes = rest.get(..n).ok_or(BadPrefix)?;
-        let mut octets = [0u8; 16];
-        octets[..n].copy_from_slice(bytes);
+        let (octets, tail) = prefix_octets::<16>(len, rest)?;
         out.push(Ipv6Net::new(Ipv6Addr::from(octets), len).map_err(|_| BadPrefix)?);
-        buf = &rest[n..];
+        buf = tail;
     }
     Ok(())
+}
+
+/// The address octets of a prefix of `len` bits at the front of `buf`, zero-padded to `N`,
+/// and what follows them. `BadPrefix` when `buf` is shorter than the prefix needs or the
+/// prefix is longer than the address.
+fn prefix_octets<const N: usize>(len: u8, buf: &[u8]) -> Result<([u8; N], &[u8]), BadPrefix> {
+    let (bytes, tail) = buf
+        .split_at_checked(usize::from(len).div_ceil(8))
+        .ok_or(BadPrefix)?;
+    let mut octets = [0u8; N];
+    octets
+        .get_mut(..bytes.len())
+        .ok_or(BadPrefix)?
+        .copy_from_slice(bytes);
+    Ok((octets, tail))
 }

@@ -353,9 +353,11 @@ fn encode_communication(text: &str) -> Bytes {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    let mut out = BytesMut::with_capacity(end + 1);
-    out.put_u8(end as u8);
-    out.put_slice(&text.as_bytes()[..end]);
+    let text = text.get(..end).unwrap_or_default().as_bytes();
+    let mut out = BytesMut::with_capacity(text.len() + 1);
+    // At most 255 octets by construction.
+    out.put_u8(u8::try_from(text.len()).unwrap_or(u8::MAX));
+    out.put_slice(text);
     out.freeze()
 }
 

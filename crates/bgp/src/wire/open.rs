@@ -148,8 +148,7 @@ impl Open {
         out.put_u16(my_as);
         out.put_u16(self.hold_time);
         out.put_slice(&self.bgp_id.octets());
-        let len_at = out.len();
-        out.put_u8(0);
+        let mut params = BytesMut::new();
         for cap in &self.capabilities {
             let mut value = BytesMut::new();
             let code = cap.encode_value(&mut value)?;
@@ -162,28 +161,26 @@ impl Open {
                     field: "optional parameter",
                     length: value.len() + 2,
                 })?;
-            out.put_u8(PARAM_CAPABILITIES);
-            out.put_u8(param_len);
-            out.put_u8(code);
-            out.put_u8(cap_len);
-            out.put_slice(&value);
+            params.put_u8(PARAM_CAPABILITIES);
+            params.put_u8(param_len);
+            params.put_u8(code);
+            params.put_u8(cap_len);
+            params.put_slice(&value);
         }
-        let opt_len = out.len() - len_at - 1;
-        let opt_len = u8::try_from(opt_len).map_err(|_| EncodeError::FieldTooLong {
+        let opt_len = u8::try_from(params.len()).map_err(|_| EncodeError::FieldTooLong {
             field: "optional parameters",
-            length: opt_len,
+            length: params.len(),
         })?;
-        out[len_at] = opt_len;
+        out.put_u8(opt_len);
+        out.put_slice(&params);
         Ok(())
     }
 
     /// Decode an OPEN body (after the header).
     pub(crate) fn decode_body(mut body: &[u8]) -> Result<Open, DecodeError> {
         let unspecific = |detail| DecodeError::new(NotificationError::OpenUnspecific, detail);
-        if body.len() < 10 {
-            return Err(unspecific("OPEN shorter than its fixed fields"));
-        }
-        let version = body.get_u8();
+        let short = || unspecific("OPEN shorter than its fixed fields");
+        let version = body.try_get_u8().map_err(|_| short())?;
         if version != BGP_VERSION {
             return Err(DecodeError::new(
                 NotificationError::UnsupportedVersionNumber {
@@ -192,19 +189,17 @@ impl Open {
                 "BGP version is not 4",
             ));
         }
-        let my_as = body.get_u16();
-        let hold_time = body.get_u16();
-        let bgp_id = Ipv4Addr::from(body.get_u32());
-        let opt_len = usize::from(body.get_u8());
+        let my_as = body.try_get_u16().map_err(|_| short())?;
+        let hold_time = body.try_get_u16().map_err(|_| short())?;
+        let bgp_id = Ipv4Addr::from(body.try_get_u32().map_err(|_| short())?);
+        let opt_len = usize::from(body.try_get_u8().map_err(|_| short())?);
         // RFC 9072 §2: a non-extended length of 255 followed by type 255 announces extended
         // optional parameters with 2-octet lengths.
         let extended = opt_len == 255 && body.first() == Some(&255);
         let mut params = if extended {
-            if body.len() < 3 {
-                return Err(unspecific("extended optional parameters truncated"));
-            }
-            body.advance(1);
-            let len = usize::from(body.get_u16());
+            let truncated = || unspecific("extended optional parameters truncated");
+            body.try_get_u8().map_err(|_| truncated())?;
+            let len = usize::from(body.try_get_u16().map_err(|_| truncated())?);
             body.get(..len)
                 .ok_or_else(|| unspecific("optional parameters overrun the OPEN"))?
         } else {
@@ -213,20 +208,17 @@ impl Open {
         };
         let mut capabilities = Vec::new();
         while !params.is_empty() {
-            let head = if extended { 3 } else { 2 };
-            if params.len() < head {
-                return Err(unspecific("optional parameter header truncated"));
-            }
-            let ptype = params.get_u8();
+            let truncated = |_| unspecific("optional parameter header truncated");
+            let ptype = params.try_get_u8().map_err(truncated)?;
             let plen = if extended {
-                usize::from(params.get_u16())
+                usize::from(params.try_get_u16().map_err(truncated)?)
             } else {
-                usize::from(params.get_u8())
+                usize::from(params.try_get_u8().map_err(truncated)?)
             };
-            let value = params
-                .get(..plen)
+            let (value, rest) = params
+                .split_at_checked(plen)
                 .ok_or_else(|| unspecific("optional parameter overruns its list"))?;
-            params.advance(plen);
+            params = rest;
             if ptype != PARAM_CAPABILITIES {
                 // RFC 4271 §6.2: an unrecognised optional parameter.
                 return Err(DecodeError::new(
@@ -256,27 +248,26 @@ impl Open {
 fn decode_capabilities(mut value: &[u8], out: &mut Vec<Capability>) -> Result<(), DecodeError> {
     let bad = |detail| DecodeError::new(NotificationError::OpenUnspecific, detail);
     while !value.is_empty() {
-        if value.len() < 2 {
-            return Err(bad("capability header truncated"));
-        }
-        let code = value.get_u8();
-        let len = usize::from(value.get_u8());
-        let mut v = value
-            .get(..len)
+        let truncated = |_| bad("capability header truncated");
+        let code = value.try_get_u8().map_err(truncated)?;
+        let len = usize::from(value.try_get_u8().map_err(truncated)?);
+        let (mut v, rest) = value
+            .split_at_checked(len)
             .ok_or_else(|| bad("capability overruns its parameter"))?;
-        value.advance(len);
+        value = rest;
         let raw = || Capability::Unknown {
             code,
             value: Bytes::copy_from_slice(v),
         };
         let cap = match code {
             CAP_MULTIPROTOCOL => {
+                let wrong = || bad("multiprotocol capability length is not 4");
                 if v.len() != 4 {
-                    return Err(bad("multiprotocol capability length is not 4"));
+                    return Err(wrong());
                 }
-                let afi = v.get_u16();
-                let _reserved = v.get_u8();
-                let safi = v.get_u8();
+                let afi = v.try_get_u16().map_err(|_| wrong())?;
+                let _reserved = v.try_get_u8().map_err(|_| wrong())?;
+                let safi = v.try_get_u8().map_err(|_| wrong())?;
                 match Family::from_afi_safi(afi, safi) {
                     Some(f) => Capability::Multiprotocol(f),
                     None => raw(),
@@ -287,21 +278,23 @@ fn decode_capabilities(mut value: &[u8], out: &mut Vec<Capability>) -> Result<()
             CAP_EXTENDED_MESSAGE if v.is_empty() => Capability::ExtendedMessage,
             CAP_EXTENDED_MESSAGE => return Err(bad("extended message capability has a value")),
             CAP_FOUR_OCTET_AS => {
+                let wrong = || bad("4-octet AS capability length is not 4");
                 if v.len() != 4 {
-                    return Err(bad("4-octet AS capability length is not 4"));
+                    return Err(wrong());
                 }
-                Capability::FourOctetAs(v.get_u32())
+                Capability::FourOctetAs(v.try_get_u32().map_err(|_| wrong())?)
             }
             CAP_GRACEFUL_RESTART => {
+                let wrong = || bad("graceful restart capability length");
                 if v.len() < 2 || (v.len() - 2) % 4 != 0 {
-                    return Err(bad("graceful restart capability length"));
+                    return Err(wrong());
                 }
-                let flags_time = v.get_u16();
+                let flags_time = v.try_get_u16().map_err(|_| wrong())?;
                 let mut families = Vec::new();
-                while v.len() >= 4 {
-                    let afi = v.get_u16();
-                    let safi = v.get_u8();
-                    let flags = v.get_u8();
+                while !v.is_empty() {
+                    let afi = v.try_get_u16().map_err(|_| wrong())?;
+                    let safi = v.try_get_u8().map_err(|_| wrong())?;
+                    let flags = v.try_get_u8().map_err(|_| wrong())?;
                     if let Some(family) = Family::from_afi_safi(afi, safi) {
                         families.push(GracefulRestartFamily {
                             family,

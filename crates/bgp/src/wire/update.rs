@@ -119,15 +119,13 @@ impl Update {
         let malformed =
             |detail| DecodeError::new(NotificationError::MalformedAttributeList, detail);
         let (wlen, rest) = split_len(body).ok_or_else(|| malformed("UPDATE cut short"))?;
-        let withdrawn_field = rest
-            .get(..wlen)
+        let (withdrawn_field, rest) = rest
+            .split_at_checked(wlen)
             .ok_or_else(|| malformed("withdrawn routes length overruns the UPDATE"))?;
-        let rest = &rest[wlen..];
         let (alen, rest) = split_len(rest).ok_or_else(|| malformed("UPDATE cut short"))?;
-        let attr_field = rest
-            .get(..alen)
+        let (attr_field, nlri_field) = rest
+            .split_at_checked(alen)
             .ok_or_else(|| malformed("total path attribute length overruns the UPDATE"))?;
-        let nlri_field = &rest[alen..];
 
         // RFC 7606 §5.3: an NLRI field (or withdrawn routes field) that cannot be parsed ->
         // session reset with Invalid Network Field.
@@ -238,9 +236,8 @@ fn split_len(b: &[u8]) -> Option<(usize, &[u8])> {
     }
 }
 
+/// Fill the 2-octet length placeholder at `at` with the length of what follows it.
 fn patch_len(out: &mut BytesMut, at: usize, field: &'static str) -> Result<(), EncodeError> {
-    let length = out.len() - at - 2;
-    let len = u16::try_from(length).map_err(|_| EncodeError::FieldTooLong { field, length })?;
-    out[at..at + 2].copy_from_slice(&len.to_be_bytes());
-    Ok(())
+    let length = out.len().saturating_sub(at + 2);
+    super::patch_len(out, at, length, field)
 }
