@@ -5,8 +5,7 @@
 use super::touched::{Key, SliceIndex, Touched, services_to_decide};
 use super::views::{ServiceView, SliceView, with_endpoints};
 use ferrolb_announce::{
-    AnnounceConfig, AnnounceDecision, DecisionState, PeerDecision, ServiceChange, ServiceInput,
-    StateConfig,
+    AnnounceConfig, AnnounceDecision, DecisionState, ServiceChange, ServiceInput, StateConfig,
 };
 use ferrolb_config::Config;
 use ipnet::IpNet;
@@ -15,18 +14,13 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// What changed in the decision.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Changed {
-    /// Anything may have (the full recompute): rebuild every route table, report every Service.
-    All,
-    /// Only these prefixes' routes changed (possibly none), and only these Services (`namespace/name`) were
-    /// decided again.
-    Some {
-        /// Prefixes whose route changed in some table.
-        prefixes: BTreeSet<IpNet>,
-        /// Services decided again.
-        services: Vec<String>,
-    },
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Changed {
+    /// The prefixes whose route changed in some table (see [`ferrolb_announce::changed_prefixes`]): with
+    /// them, a session whose [`peers::TableKey`](super::peers::TableKey) is the same as before gets its routes.
+    pub prefixes: BTreeSet<IpNet>,
+    /// The Services (`namespace/name`) decided again; `None` after the full recompute: all of them.
+    pub services: Option<Vec<String>>,
 }
 
 /// The decision and what keeps it current.
@@ -66,7 +60,6 @@ impl Decisions {
         let Some(keys) = services_to_decide(touched, &mut self.index, service_of_slice) else {
             return self.reset(config, node, services, slices);
         };
-        let before: Vec<PeerDecision> = state.decision().peers.clone();
         let changes: Vec<ServiceChange> = keys
             .iter()
             .map(|key| match input_of(key, &self.index, services, slices) {
@@ -74,17 +67,15 @@ impl Decisions {
                 None => ServiceChange::Remove(format!("{}/{}", key.0, key.1)),
             })
             .collect();
-        let prefixes = state.apply(changes);
-        if state.decision().peers != before {
-            // A class of peers started or stopped getting every route: its peers change tables.
-            return Changed::All;
-        }
-        Changed::Some {
-            prefixes,
-            services: keys
-                .into_iter()
-                .map(|(ns, name)| format!("{ns}/{name}"))
-                .collect(),
+        // A class of peers that starts or stops getting every route changes its peers' tables: the speaker sees
+        // their new table key.
+        Changed {
+            prefixes: state.apply(changes),
+            services: Some(
+                keys.into_iter()
+                    .map(|(ns, name)| format!("{ns}/{name}"))
+                    .collect(),
+            ),
         }
     }
 
@@ -106,20 +97,19 @@ impl Decisions {
             announce: AnnounceConfig::from_config(config, &node),
             aliases: config.bgp_communities.clone(),
         };
-        let inputs: Vec<ServiceInput> = services
-            .state()
-            .iter()
-            .filter_map(|v| {
-                let key = (v.namespace.clone(), v.name.clone());
-                input_of(&key, &self.index, services, slices)
-            })
-            .collect();
-        match self.state.as_mut() {
-            Some(state) => state.reset(node, state_config, inputs),
-            None => self.state = Some(DecisionState::new(node, state_config, inputs)),
-        }
+        // Built one at a time as the state takes them: never every Service's input at once.
+        let index = &self.index;
+        let inputs = services.state().into_iter().filter_map(move |v| {
+            let key = (v.namespace.clone(), v.name.clone());
+            input_of(&key, index, services, slices)
+        });
+        let state = self.state.get_or_insert_with(DecisionState::default);
+        let prefixes = state.reset(node, state_config, inputs);
         self.config = Some(config.clone());
-        Changed::All
+        Changed {
+            prefixes,
+            services: None,
+        }
     }
 }
 

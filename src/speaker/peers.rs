@@ -4,7 +4,7 @@
 use ferrolb_announce::{AnnounceDecision, PeerKey, PeerTable, RouteAttributes, RoutesView};
 use ferrolb_bgp::fsm::{FsmConfig, GracefulRestartConfig};
 use ferrolb_bgp::rib_out::Attributes;
-use ferrolb_bgp::session::{DesiredRoutes, SessionConfig, TcpOptions};
+use ferrolb_bgp::session::{DesiredRoutes, RouteChanges, SessionConfig, TcpOptions};
 use ferrolb_bgp::wire::LargeCommunity;
 use ferrolb_config::{BfdProfile, Config};
 use ipnet::IpNet;
@@ -250,96 +250,73 @@ fn route_entry(table: RoutesView<'_>, prefix: &IpNet, my_asn: u32) -> Option<Att
     Some(attributes)
 }
 
-/// The routes handed to each session. Sessions with the same local AS that the decision gives
-/// the same table share one `Arc`, so the common case (no per-peer restriction) builds one
-/// table per local AS.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RouteTables {
-    by_peer: BTreeMap<PeerKey, Arc<DesiredRoutes>>,
-    /// Each peer's local AS and decision table: which shared table it has.
-    keys: BTreeMap<PeerKey, (u32, PeerTable)>,
+/// Which routes a session gets: its local AS (the link-bandwidth community of a weighted route
+/// carries it) and the decision's table for its peer. Sessions with the same key get the same
+/// routes.
+pub type TableKey = (u32, PeerTable);
+
+/// The [`TableKey`] of the session `session` to `peer` under `decision`.
+pub fn table_key(decision: &AnnounceDecision, peer: &PeerKey, session: &SessionConfig) -> TableKey {
+    let table = decision.table_of(peer).unwrap_or(PeerTable::Unselected);
+    (session.fsm.my_asn, table)
 }
 
-impl RouteTables {
-    /// The table of `peer` (empty when it has none).
-    pub fn for_peer(&self, peer: &PeerKey) -> Arc<DesiredRoutes> {
-        self.by_peer.get(peer).cloned().unwrap_or_default()
-    }
-
-    /// The table of the session configured by `session` (its peer is `session.tcp.peer`).
-    pub fn for_session(&self, session: &SessionConfig) -> Arc<DesiredRoutes> {
-        self.for_peer(&PeerKey {
-            address: session.tcp.peer.ip(),
-            port: session.tcp.peer.port(),
-        })
-    }
+/// The routes of one decision handed to the sessions, each built once per [`TableKey`]: whole
+/// tables (for a session that starts or changes table) and the routes of the prefixes that
+/// changed since the decision the sessions have (for the others).
+pub struct Handover<'a> {
+    decision: &'a AnnounceDecision,
+    changed: &'a BTreeSet<IpNet>,
+    tables: BTreeMap<TableKey, Arc<DesiredRoutes>>,
+    changes: BTreeMap<TableKey, RouteChanges>,
 }
 
-/// The routes of each of `sessions`, one table per local AS and decision table.
-pub fn desired_route_tables<'a>(
-    decision: &AnnounceDecision,
-    sessions: impl IntoIterator<Item = (&'a PeerKey, &'a SessionConfig)>,
-) -> RouteTables {
-    let keys = table_keys(decision, sessions);
-    let mut shared: BTreeMap<(u32, PeerTable), Arc<DesiredRoutes>> = BTreeMap::new();
-    let mut by_peer = BTreeMap::new();
-    for (peer, (my_asn, table)) in &keys {
-        let routes = shared
-            .entry((*my_asn, *table))
-            .or_insert_with(|| Arc::new(desired_routes(decision.view(*table), *my_asn)));
-        by_peer.insert(*peer, routes.clone());
+impl<'a> Handover<'a> {
+    /// The routes of `decision`, which differs from the decision the sessions have in the
+    /// `changed` prefixes (for sessions that keep their [`TableKey`]).
+    pub fn new(decision: &'a AnnounceDecision, changed: &'a BTreeSet<IpNet>) -> Self {
+        Handover {
+            decision,
+            changed,
+            tables: BTreeMap::new(),
+            changes: BTreeMap::new(),
+        }
     }
-    RouteTables { by_peer, keys }
-}
 
-/// Each session's local AS and decision table.
-fn table_keys<'a>(
-    decision: &AnnounceDecision,
-    sessions: impl IntoIterator<Item = (&'a PeerKey, &'a SessionConfig)>,
-) -> BTreeMap<PeerKey, (u32, PeerTable)> {
-    sessions
-        .into_iter()
-        .map(|(peer, session)| {
-            let table = decision.table_of(peer).unwrap_or(PeerTable::Unselected);
-            (*peer, (session.fsm.my_asn, table))
-        })
-        .collect()
-}
+    /// The decision.
+    pub fn decision(&self) -> &'a AnnounceDecision {
+        self.decision
+    }
 
-/// `tables` brought up to date for `changed` prefixes only: the same as [`desired_route_tables`] when `tables`
-/// was built from a decision that differs from `decision` in those prefixes alone. Returns `None` when that
-/// cannot hold because a session is new, gone, or has another local AS or table: build the tables again.
-/// Shared tables stay shared; each is copied once if a session still holds it.
-pub fn patch_route_tables<'a>(
-    tables: &RouteTables,
-    decision: &AnnounceDecision,
-    sessions: impl IntoIterator<Item = (&'a PeerKey, &'a SessionConfig)>,
-    changed: &BTreeSet<IpNet>,
-) -> Option<RouteTables> {
-    let keys = table_keys(decision, sessions);
-    if keys != tables.keys {
-        return None;
+    /// Whether no prefix changed.
+    pub fn unchanged(&self) -> bool {
+        self.changed.is_empty()
     }
-    let mut shared: BTreeMap<(u32, PeerTable), Arc<DesiredRoutes>> = BTreeMap::new();
-    let mut by_peer = BTreeMap::new();
-    for (peer, (my_asn, table)) in &keys {
-        let routes = shared.entry((*my_asn, *table)).or_insert_with(|| {
-            let mut routes = tables.for_peer(peer);
-            if !changed.is_empty() {
-                let view = decision.view(*table);
-                let desired = Arc::make_mut(&mut routes);
-                for prefix in changed {
-                    match view.and_then(|v| route_entry(v, prefix, *my_asn)) {
-                        Some(attributes) => desired.insert(*prefix, attributes),
-                        None => desired.remove(prefix),
-                    };
-                }
-            }
-            routes
-        });
-        by_peer.insert(*peer, routes.clone());
+
+    /// The whole table of `key` (shared by every session that asks for it).
+    pub fn table(&mut self, (my_asn, table): TableKey) -> Arc<DesiredRoutes> {
+        let decision = self.decision;
+        self.tables
+            .entry((my_asn, table))
+            .or_insert_with(|| Arc::new(desired_routes(decision.view(table), my_asn)))
+            .clone()
     }
-    Some(RouteTables { by_peer, keys })
+
+    /// The routes of the changed prefixes in the table of `key`: the attributes of each, or
+    /// `None` for those the table lacks.
+    pub fn changes(&mut self, (my_asn, table): TableKey) -> RouteChanges {
+        let (decision, changed) = (self.decision, self.changed);
+        self.changes
+            .entry((my_asn, table))
+            .or_insert_with(|| {
+                let view = decision.view(table);
+                changed
+                    .iter()
+                    .map(|prefix| (*prefix, view.and_then(|v| route_entry(v, prefix, my_asn))))
+                    .collect()
+            })
+            .clone()
+    }
 }
 
 #[cfg(test)]

@@ -472,31 +472,29 @@ peers:
 fn sessions_share_a_route_table_unless_their_routes_or_local_as_differ() {
     let sessions = four_sessions();
     let all = ["198.18.0.1", "198.18.0.2", "198.18.0.3", "198.18.0.4"];
-    let tables = |d: &AnnounceDecision| {
-        desired_route_tables(d, sessions.iter().map(|(k, s)| (k, &s.session)))
+    let table_of = |handover: &mut Handover<'_>, peer: &str| {
+        let key = table_key(
+            handover.decision(),
+            &key(peer),
+            &sessions[&key(peer)].session,
+        );
+        handover.table(key)
     };
+    let nothing = BTreeSet::new();
     // No restriction: one table per local AS.
-    let plain = tables(&decision_with_limited(&all, &[]));
-    let (one, two, three, four) = (
-        plain.for_peer(&key(all[0])),
-        plain.for_peer(&key(all[1])),
-        plain.for_peer(&key(all[2])),
-        plain.for_peer(&key(all[3])),
-    );
+    let plain = decision_with_limited(&all, &[]);
+    let mut handover = Handover::new(&plain, &nothing);
+    let [one, two, three, four] = all.map(|p| table_of(&mut handover, p));
     assert!(Arc::ptr_eq(&one, &two) && Arc::ptr_eq(&one, &three));
     assert!(!Arc::ptr_eq(&one, &four));
     assert_eq!(
         one.keys().map(|p| p.to_string()).collect::<Vec<_>>(),
         ["203.0.113.5/32"]
     );
-    assert_eq!(plain.for_session(&sessions[&key(all[1])].session), two);
     // Peers 2 and 3 get the aggregate too: they share a table, peer 1 has its own.
-    let limited = tables(&decision_with_limited(&all, &["198.18.0.2", "198.18.0.3"]));
-    let (one, two, three) = (
-        limited.for_peer(&key(all[0])),
-        limited.for_peer(&key(all[1])),
-        limited.for_peer(&key(all[2])),
-    );
+    let limited = decision_with_limited(&all, &["198.18.0.2", "198.18.0.3"]);
+    let mut handover = Handover::new(&limited, &nothing);
+    let [one, two, three, _] = all.map(|p| table_of(&mut handover, p));
     assert!(Arc::ptr_eq(&two, &three));
     assert!(!Arc::ptr_eq(&one, &two));
     assert_eq!(
@@ -508,15 +506,20 @@ fn sessions_share_a_route_table_unless_their_routes_or_local_as_differ() {
         ["203.0.113.5/32"]
     );
     // A peer the decision does not know gets nothing.
-    assert!(limited.for_peer(&key("198.18.0.9")).is_empty());
+    let unknown = table_key(
+        &limited,
+        &key("198.18.0.9"),
+        &sessions[&key(all[0])].session,
+    );
+    assert_eq!(unknown, (65559, PeerTable::Unselected));
+    assert!(handover.table(unknown).is_empty());
 }
 
 #[test]
-fn patched_tables_equal_rebuilt_ones_and_stay_shared() {
+fn changes_applied_to_the_old_tables_give_the_new_ones() {
     let sessions = four_sessions();
     let all = ["198.18.0.1", "198.18.0.2", "198.18.0.3", "198.18.0.4"];
     let limited = ["198.18.0.2"];
-    let sessions_iter = || sessions.iter().map(|(k, s)| (k, &s.session));
     // The Service's host route goes; the limited peers' aggregate stays.
     let before = decision_with_limited(&all, &limited);
     let mut after = before.clone();
@@ -524,33 +527,30 @@ fn patched_tables_equal_rebuilt_ones_and_stay_shared() {
     for table in after.route_tables_mut() {
         table.remove(&host);
     }
-    let old = desired_route_tables(&before, sessions_iter());
-    assert_eq!(old.for_peer(&key(all[1])).len(), 2);
     let changed: BTreeSet<IpNet> = [host].into();
-    let patched = patch_route_tables(&old, &after, sessions_iter(), &changed).unwrap();
-    assert_eq!(patched, desired_route_tables(&after, sessions_iter()));
-    assert_eq!(patched.for_peer(&key(all[1])).len(), 1);
-    assert!(patched.for_peer(&key(all[0])).is_empty());
-    // Peers 1 and 3 still share their table; peer 4 (another local AS) has its own.
-    assert!(Arc::ptr_eq(
-        &patched.for_peer(&key(all[0])),
-        &patched.for_peer(&key(all[2]))
-    ));
-    assert!(!Arc::ptr_eq(
-        &patched.for_peer(&key(all[0])),
-        &patched.for_peer(&key(all[3]))
-    ));
-    // Nothing changed: the very same tables.
-    let same = patch_route_tables(&patched, &after, sessions_iter(), &BTreeSet::new()).unwrap();
-    assert!(Arc::ptr_eq(
-        &same.for_peer(&key(all[1])),
-        &patched.for_peer(&key(all[1]))
-    ));
-    // A session more or less: no patch.
-    assert_eq!(
-        patch_route_tables(&patched, &after, sessions_iter().take(2), &changed),
-        None
-    );
+    let nothing = BTreeSet::new();
+    // The route goes, then comes back.
+    for (from, to, wanted) in [(&before, &after, false), (&after, &before, true)] {
+        let mut old = Handover::new(from, &nothing);
+        let mut new = Handover::new(to, &changed);
+        assert!(!new.unchanged() && old.unchanged());
+        for peer in all {
+            let session = &sessions[&key(peer)].session;
+            let table = table_key(to, &key(peer), session);
+            assert_eq!(table, table_key(from, &key(peer), session), "{peer}");
+            let mut routes = (*old.table(table)).clone();
+            let changes = new.changes(table);
+            assert_eq!(changes.keys().collect::<Vec<_>>(), [&host], "{peer}");
+            assert_eq!(changes[&host].is_some(), wanted, "{peer}");
+            for (prefix, attributes) in changes {
+                match attributes {
+                    Some(a) => routes.insert(prefix, a),
+                    None => routes.remove(&prefix),
+                };
+            }
+            assert_eq!(routes, *new.table(table), "{peer}");
+        }
+    }
 }
 
 #[test]

@@ -52,11 +52,38 @@ impl Pending {
     }
 }
 
-/// How long to wait, at `now`, before deciding on an event when the last decision ended at `done`: nothing when
-/// the speaker was idle for at least `window` (the event goes out at once), else the rest of the window (under
-/// load, events arriving meanwhile are decided together, at most one decision per window).
-pub fn coalesce_wait(done: Instant, now: Instant, window: Duration) -> Duration {
-    window.saturating_sub(now.saturating_duration_since(done))
+/// When to decide on the events that arrived: at once after a quiet spell, and under sustained load at
+/// growing intervals (doubling from `quiet` up to `max`), so that one decision — and one UPDATE, packed with
+/// every prefix of the same attributes — carries the changes of many events. A spell without events as long as
+/// the interval reached brings it back to "at once".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Coalescer {
+    quiet: Duration,
+    max: Duration,
+    window: Duration,
+}
+
+impl Coalescer {
+    /// A coalescer that decides at once on an event arriving at least `quiet` after the last decision, and lets
+    /// the interval between decisions under load grow to `max`.
+    pub fn new(quiet: Duration, max: Duration) -> Self {
+        Coalescer {
+            quiet,
+            max: max.max(quiet),
+            window: Duration::ZERO,
+        }
+    }
+
+    /// How long to wait, at `now`, before deciding on an event when the last decision ended at `done`.
+    pub fn wait(&mut self, done: Instant, now: Instant) -> Duration {
+        let since = now.saturating_duration_since(done);
+        if since >= self.quiet.max(self.window) {
+            self.window = Duration::ZERO;
+            return Duration::ZERO;
+        }
+        self.window = (self.window * 2).max(self.quiet).min(self.max);
+        self.window.saturating_sub(since)
+    }
 }
 
 /// Sleeps until `at`, or forever.
@@ -77,13 +104,13 @@ pub fn spawn_reflector<K, V>(
     mut convert: impl FnMut(K) -> V + Send + 'static,
     pending: Pending,
     kind: Kind,
-    what: &'static str,
     lists: WatchLists,
 ) where
     K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
     V: Lookup + Clone + Send + Sync + 'static,
     V::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
 {
+    let what = kind.watch_name();
     tokio::spawn(async move {
         let events =
             retrying_watch(api, config, what).map_ok(move |event| map_event(event, &mut convert));
@@ -142,26 +169,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_event_after_a_quiet_window_goes_at_once_and_a_burst_waits_out_the_window() {
-        let done = Instant::now();
-        let window = Duration::from_millis(10);
-        assert_eq!(
-            coalesce_wait(done, done + Duration::from_millis(10), window),
-            Duration::ZERO
-        );
-        assert_eq!(
-            coalesce_wait(done, done + Duration::from_secs(5), window),
-            Duration::ZERO
-        );
-        assert_eq!(
-            coalesce_wait(done, done + Duration::from_millis(3), window),
-            Duration::from_millis(7)
-        );
-        assert_eq!(coalesce_wait(done, done, window), window);
-        assert_eq!(
-            coalesce_wait(done, done + Duration::from_secs(1), Duration::ZERO),
-            Duration::ZERO
-        );
+    fn an_event_after_a_quiet_spell_goes_at_once_and_sustained_load_waits_ever_longer() {
+        let ms = Duration::from_millis;
+        let mut c = Coalescer::new(ms(10), ms(80));
+        let t = Instant::now();
+        // Idle: at once.
+        assert_eq!(c.wait(t, t + ms(10)), Duration::ZERO);
+        assert_eq!(c.wait(t, t + ms(5000)), Duration::ZERO);
+        // Events keep coming 3 ms after each decision: 10, 20, 40, 80, 80 ms between decisions.
+        let mut done = t;
+        for window in [10, 20, 40, 80, 80] {
+            assert_eq!(
+                c.wait(done, done + ms(3)),
+                ms(window - 3),
+                "window {window}"
+            );
+            done += ms(window);
+        }
+        // A gap shorter than the interval reached is still load.
+        assert_eq!(c.wait(done, done + ms(50)), ms(30));
+        done += ms(80);
+        // A quiet spell as long as the interval: at once, and the next burst starts from 10 ms again.
+        assert_eq!(c.wait(done, done + ms(80)), Duration::ZERO);
+        done += ms(80);
+        assert_eq!(c.wait(done, done + ms(1)), ms(9));
+        // No window: always at once.
+        let mut none = Coalescer::new(Duration::ZERO, Duration::ZERO);
+        assert_eq!(none.wait(t, t), Duration::ZERO);
+        assert_eq!(none.wait(t, t), Duration::ZERO);
     }
 
     #[test]

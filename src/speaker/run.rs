@@ -13,8 +13,8 @@ use super::explain_http::{self, ExplainSource};
 use super::incremental::{Changed, Decisions};
 use super::metrics::{PeerErrorLabels, PeerLabels, ServiceLabels, SpeakerMetrics};
 use super::netlink::{self, VipInterface};
-use super::peers::{self, Discovered, PeerSession, SessionDefaults};
-use super::reflectors::{Pending, coalesce_wait, sleep_until_opt, spawn_reflector, stripped};
+use super::peers::{self, Discovered, Handover, PeerSession, SessionDefaults, TableKey};
+use super::reflectors::{Pending, sleep_until_opt, spawn_reflector, stripped};
 use super::status_metrics::{monitor, monitor_bfd};
 use super::touched::{Kind, Touched};
 use super::translate;
@@ -58,6 +58,8 @@ const LIST_PAGE_SIZE: u32 = 100;
 struct Running {
     config: PeerSession,
     session: Session,
+    /// Which routes it was last given.
+    table: TableKey,
     /// When the event behind the routes last handed over arrived (cleared once written).
     handoff: Arc<Mutex<Option<Instant>>>,
     monitor: tokio::task::JoinHandle<()>,
@@ -103,8 +105,6 @@ struct Speaker {
     sessions: BTreeMap<PeerKey, Running>,
     /// One BFD endpoint per local (source) address, bound when a peer first needs it.
     bfd_endpoints: BTreeMap<IpAddr, ferrolb_bfd::Endpoint>,
-    /// The routes handed to the sessions; sessions that get the same routes share one table.
-    routes: Arc<peers::RouteTables>,
     announced: BTreeMap<String, bool>,
     /// The announce decision, kept across events.
     decisions: Decisions,
@@ -169,7 +169,6 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         move |svc: Service| ServiceView::new(&filter, &svc),
         pending.clone(),
         Kind::Service,
-        "services",
         metrics.watch_lists.clone(),
     );
     spawn_reflector(
@@ -184,7 +183,6 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         },
         pending.clone(),
         Kind::EndpointSlice,
-        "endpointslices",
         metrics.watch_lists.clone(),
     );
     spawn_reflector(
@@ -194,7 +192,6 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         stripped(translate::strip_node),
         pending.clone(),
         Kind::Node,
-        "node",
         metrics.watch_lists.clone(),
     );
     let config_input = match args.cluster.config_source {
@@ -208,7 +205,6 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
                 stripped(translate::strip_config_map),
                 pending.clone(),
                 Kind::Config,
-                "configmap",
                 metrics.watch_lists.clone(),
             );
             ConfigInput::ConfigMap(configs)
@@ -256,7 +252,6 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         vip_set: VipSet::default(),
         sessions: BTreeMap::new(),
         bfd_endpoints: BTreeMap::new(),
-        routes: Arc::default(),
         announced: BTreeMap::new(),
         decisions: Decisions::default(),
         events: spawn_event_publisher(recorder),
@@ -276,7 +271,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         _ = sigint.recv() => return Ok(()),
     }
     tracing::info!("stores synced");
-    let coalesce = speaker.args.coalesce();
+    let mut coalescer = speaker.args.coalescer();
     // The first decision is the full one, whatever arrived while the stores listed.
     let (_, mut touched) = pending.take();
     touched.full = true;
@@ -290,8 +285,8 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
             let removal = speaker.vip_set.next_removal();
             tokio::select! {
                 _ = pending.notify.notified() => {
-                    // At once when idle; under load, gather the rest of the burst (one decision per window).
-                    let wait = coalesce_wait(done, Instant::now(), coalesce);
+                    // At once when idle; under load, gather the rest of the burst (see `Coalescer`).
+                    let wait = coalescer.wait(done, Instant::now());
                     if !wait.is_zero() {
                         tokio::time::sleep(wait).await;
                     }
@@ -358,35 +353,19 @@ impl Speaker {
     ) {
         let desired_sessions =
             peers::desired_sessions(config, labels, &self.defaults, &self.discovered);
-        let sessions = || desired_sessions.iter().map(|(k, d)| (k, &d.session));
-        let patched = match changed {
-            Changed::Some { prefixes, .. } => {
-                peers::patch_route_tables(&self.routes, decision, sessions(), prefixes)
-                    .map(|t| (t, !prefixes.is_empty()))
-            }
-            Changed::All => None,
-        };
-        let (routes, routes_changed) = match patched {
-            Some((routes, changed)) => (Arc::new(routes), changed),
-            None => {
-                let routes = Arc::new(peers::desired_route_tables(decision, sessions()));
-                let changed = *routes != *self.routes;
-                (routes, changed)
-            }
-        };
-        self.apply_sessions(desired_sessions, &routes, since, routes_changed)
+        let mut handover = Handover::new(decision, &changed.prefixes);
+        self.apply_sessions(desired_sessions, &mut handover, since)
             .await;
-        self.routes = routes;
-        if routes_changed && self.vip.is_some() {
+        if !changed.prefixes.is_empty() && self.vip.is_some() {
             let want = self.vip_set.announce(
                 decision.announced_ips().into_iter().collect(),
                 Instant::now(),
             );
             self.sync_vips(want).await;
         }
-        match changed {
-            Changed::All => self.report_services(decision),
-            Changed::Some { services, .. } => {
+        match &changed.services {
+            None => self.report_services(decision),
+            Some(services) => {
                 for key in services {
                     self.report_service(key, decision);
                 }
@@ -420,11 +399,10 @@ impl Speaker {
     async fn apply_sessions(
         &mut self,
         desired: BTreeMap<PeerKey, PeerSession>,
-        routes: &Arc<peers::RouteTables>,
+        handover: &mut Handover<'_>,
         since: Option<Instant>,
-        routes_changed: bool,
     ) {
-        let table = |config: &SessionConfig| routes.for_session(config);
+        let decision = handover.decision();
         let running: BTreeMap<PeerKey, PeerSession> = self
             .sessions
             .iter()
@@ -493,7 +471,8 @@ impl Speaker {
             let Some(config) = desired.get(key) else {
                 continue;
             };
-            let table = table(&config.session);
+            let table_key = peers::table_key(decision, key, &config.session);
+            let table = handover.table(table_key);
             tracing::info!(peer = %key, prefixes = table.len(), bfd = config.bfd.is_some(), "starting the session");
             let (session, bfd) = match &config.bfd {
                 None => (Session::spawn(config.session.clone(), table), None),
@@ -521,19 +500,31 @@ impl Speaker {
                 Running {
                     config: config.clone(),
                     session,
+                    table: table_key,
                     handoff,
                     monitor,
                     bfd,
                 },
             );
         }
-        if routes_changed {
-            for r in self.sessions.values() {
-                let established = r.session.status().borrow().state == State::Established;
-                if let (Some(since), true, Ok(mut h)) = (since, established, r.handoff.lock()) {
-                    h.get_or_insert(since);
-                }
-                r.session.set_routes(table(&r.config.session));
+        let started: BTreeSet<&PeerKey> = plan.start.iter().chain(&plan.restart).collect();
+        for (key, r) in &mut self.sessions {
+            if started.contains(key) {
+                continue;
+            }
+            let table_key = peers::table_key(decision, key, &r.config.session);
+            if table_key != r.table {
+                // Another table (a class of peers that starts or stops getting every route, another local AS).
+                r.session.set_routes(handover.table(table_key));
+                r.table = table_key;
+            } else if handover.unchanged() {
+                continue;
+            } else {
+                r.session.change_routes(handover.changes(table_key));
+            }
+            let established = r.session.status().borrow().state == State::Established;
+            if let (Some(since), true, Ok(mut h)) = (since, established, r.handoff.lock()) {
+                h.get_or_insert(since);
             }
         }
     }

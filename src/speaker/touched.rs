@@ -25,6 +25,18 @@ pub enum Kind {
     Config,
 }
 
+impl Kind {
+    /// The name of its watch (in logs and in the watch-list metric).
+    pub fn watch_name(self) -> &'static str {
+        match self {
+            Kind::Service => "services",
+            Kind::EndpointSlice => "endpointslices",
+            Kind::Node => "node",
+            Kind::Config => "configmap",
+        }
+    }
+}
+
 /// What the watch events since the last decision concern.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Touched {

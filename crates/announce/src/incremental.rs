@@ -130,15 +130,17 @@ impl DecisionState {
         &self.config
     }
 
-    /// The full recompute: a new node state or configuration, and every Service. Every prefix
-    /// may have changed.
+    /// The full recompute: a new node state or configuration, and every Service. Returns the
+    /// prefixes whose route differs from the previous decision's in the table of every peer or
+    /// in the class table of the same index ([`changed_prefixes`]).
     pub fn reset(
         &mut self,
         node: Node,
         config: StateConfig,
         services: impl IntoIterator<Item = ServiceInput>,
-    ) {
+    ) -> BTreeSet<IpNet> {
         let (node_reasons, peers, can_announce) = node_part(&node, &config.announce);
+        let before = std::mem::take(&mut self.decision);
         self.decision = AnnounceDecision {
             node: node.name.clone(),
             node_reasons,
@@ -152,6 +154,7 @@ impl DecisionState {
         self.by_prefix.clear();
         self.plan_classes();
         self.apply(services.into_iter().map(ServiceChange::Upsert));
+        changed_prefixes(&before, &self.decision)
     }
 
     /// Applies Service changes (a key's last change wins): decides those Services again and
@@ -322,6 +325,48 @@ impl DecisionState {
         }
         changed
     }
+}
+
+/// The prefixes whose route or link bandwidth differs between `a` and `b`, in the table of every
+/// peer ([`AnnounceDecision::routes`]) or in a class table of the same index: the prefixes a
+/// session that keeps its table (its [`PeerTable`]) must be told about.
+pub fn changed_prefixes(a: &AnnounceDecision, b: &AnnounceDecision) -> BTreeSet<IpNet> {
+    let empty = RouteTable::default();
+    let tables = a.tables.len().max(b.tables.len());
+    let pairs = std::iter::once((
+        (&a.routes, &a.link_bandwidth),
+        (&b.routes, &b.link_bandwidth),
+    ))
+    .chain((0..tables).map(|i| {
+        let (ta, tb) = (
+            a.tables.get(i).unwrap_or(&empty),
+            b.tables.get(i).unwrap_or(&empty),
+        );
+        (
+            (&ta.routes, &ta.link_bandwidth),
+            (&tb.routes, &tb.link_bandwidth),
+        )
+    }));
+    let mut changed = BTreeSet::new();
+    for ((routes_a, bw_a), (routes_b, bw_b)) in pairs {
+        differing_keys(routes_a, routes_b, &mut changed);
+        differing_keys(bw_a, bw_b, &mut changed);
+    }
+    changed
+}
+
+/// Adds to `out` the keys whose values differ between `a` and `b` (present in one only, or unequal).
+fn differing_keys<V: PartialEq>(
+    a: &BTreeMap<IpNet, V>,
+    b: &BTreeMap<IpNet, V>,
+    out: &mut BTreeSet<IpNet>,
+) {
+    for (k, v) in a {
+        if b.get(k) != Some(v) {
+            out.insert(*k);
+        }
+    }
+    out.extend(b.keys().filter(|k| !a.contains_key(*k)));
 }
 
 /// Removes `key`'s shares from the prefixes it had, noting those prefixes as touched.

@@ -26,7 +26,7 @@ pub use decision::{
     ServiceDecision, decide,
 };
 pub use explain::{ExplainedReason, ExplainedRoute, Explanation, explain, explanation, not_known};
-pub use incremental::{DecisionState, ServiceChange, ServiceInput, StateConfig};
+pub use incremental::{DecisionState, ServiceChange, ServiceInput, StateConfig, changed_prefixes};
 pub use input::{
     AddressRange, Advertisement, AnnounceConfig, AnnounceFrom, Community, EXCLUDE_LABEL, Endpoint,
     LargeCommunity, Node, Peer, PeerKey, Pool, Service, ServiceAllowances, TrafficPolicy,

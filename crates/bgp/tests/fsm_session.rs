@@ -226,6 +226,40 @@ async fn table_then_end_of_rib_then_only_differences_then_withdraw_and_cease() {
     // Received: the OPEN and the KEEPALIVE of the establishment.
     assert_eq!(counters.received, [1, 0, 0, 1, 0]);
 
+    // Changes of some prefixes only: two hand-overs before the task takes them add up, the last
+    // change of a prefix winning; an unchanged prefix sends nothing.
+    let change = |p: &str, on: bool| (p.parse().unwrap(), on.then(Attributes::default));
+    session.change_routes(
+        [
+            change("203.0.113.5/32", true),
+            change("203.0.113.1/32", true),
+        ]
+        .into(),
+    );
+    session.change_routes(
+        [
+            change("203.0.113.1/32", false),
+            change("203.0.113.9/32", false),
+        ]
+        .into(),
+    );
+    let mut ann = BTreeSet::new();
+    let mut wd = BTreeSet::new();
+    while ann.is_empty() || wd.is_empty() {
+        let Some(Message::Update(u)) = peer.next_update().await else {
+            panic!("expected an UPDATE")
+        };
+        ann.extend(u.all_announced());
+        wd.extend(u.all_withdrawn());
+    }
+    assert_eq!(ann, set(&["203.0.113.5/32"]));
+    assert_eq!(wd, set(&["203.0.113.1/32"]));
+    let counters = session.counters().snapshot();
+    assert_eq!(
+        (counters.prefixes_announced, counters.prefixes_withdrawn),
+        (5, 2)
+    );
+
     let stop = tokio::spawn(session.stop(StopMode::Withdraw {
         communication: "maintenance".into(),
     }));
@@ -234,7 +268,7 @@ async fn table_then_end_of_rib_then_only_differences_then_withdraw_and_cease() {
     };
     assert_eq!(
         u.all_withdrawn().into_iter().collect::<BTreeSet<_>>(),
-        set(&["203.0.113.1/32", "203.0.113.3/32", "203.0.113.4/32"])
+        set(&["203.0.113.3/32", "203.0.113.4/32", "203.0.113.5/32"])
     );
     let Some(Message::Notification(n)) = peer.next_update().await else {
         panic!("expected a NOTIFICATION")
