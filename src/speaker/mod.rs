@@ -14,6 +14,7 @@
 pub mod events;
 pub mod explain;
 pub mod explain_http;
+pub mod incremental;
 pub mod metric_labels;
 pub mod metrics;
 pub mod netlink;
@@ -23,12 +24,14 @@ pub mod run;
 pub mod session_status;
 pub mod session_traffic;
 pub mod status_metrics;
+pub mod touched;
 pub mod translate;
 pub mod views;
 pub mod vip_set;
 
 use crate::cluster_args::ClusterArgs;
 use clap::Args;
+use reflectors::Coalescer;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,7 +66,8 @@ pub struct SpeakerArgs {
     /// Where the graceful-restart records live (must survive a restart of the process).
     #[arg(long, default_value = "/run/ferrolb")]
     pub state_dir: PathBuf,
-    /// How long to gather a burst of changes before recomputing (at most 20 ms).
+    /// An event at least this long after the last decision is decided at once; under load, the shortest time
+    /// between two decisions (the events in between are decided together). 0: every event at once. At most 20 ms.
     #[arg(long, default_value = "10", value_parser = clap::value_parser!(u64).range(0..=20))]
     pub coalesce_ms: u64,
     /// Write one `BGPSessionStatus` object per configured peer of this node (`kubectl get bgpsessionstatus`);
@@ -74,15 +78,22 @@ pub struct SpeakerArgs {
     /// through the downward API).
     #[arg(long, env = "POD_NAMESPACE", default_value = "ferrolb-system")]
     pub session_status_namespace: String,
+    /// Under sustained load the time between two decisions doubles from `--coalesce-ms` up to this, so that one
+    /// UPDATE carries many prefixes; a quiet spell as long brings it back to "at once". At most 1000 ms.
+    #[arg(long, default_value = "250", value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub coalesce_max_ms: u64,
     /// Print why this node does or does not announce the Service `namespace/name`, then exit.
     #[arg(long, value_name = "NAMESPACE/NAME")]
     pub explain: Option<String>,
 }
 
 impl SpeakerArgs {
-    /// The coalescing window.
-    pub fn coalesce(&self) -> Duration {
-        Duration::from_millis(self.coalesce_ms)
+    /// When to decide on events (`--coalesce-ms`, `--coalesce-max-ms`).
+    pub fn coalescer(&self) -> Coalescer {
+        Coalescer::new(
+            Duration::from_millis(self.coalesce_ms),
+            Duration::from_millis(self.coalesce_max_ms),
+        )
     }
 
     /// Runs the speaker until SIGTERM/SIGINT (or prints an explanation and exits).

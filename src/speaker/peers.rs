@@ -4,10 +4,11 @@
 use ferrolb_announce::{AnnounceDecision, PeerKey, PeerTable, RouteAttributes, RoutesView};
 use ferrolb_bgp::fsm::{FsmConfig, GracefulRestartConfig, LocalAs};
 use ferrolb_bgp::rib_out::Attributes;
-use ferrolb_bgp::session::{DesiredRoutes, SessionConfig, TcpOptions};
+use ferrolb_bgp::session::{DesiredRoutes, RouteChanges, SessionConfig, TcpOptions};
 use ferrolb_bgp::wire::{LargeCommunity, PeerAs};
 use ferrolb_config::{BfdProfile, Config, DynamicAsn, NodeValueError, Peer};
-use std::collections::BTreeMap;
+use ipnet::IpNet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -276,54 +277,86 @@ pub fn desired_routes(table: Option<RoutesView<'_>>, my_asn: u32) -> DesiredRout
     };
     table
         .routes
-        .iter()
-        .map(|(prefix, route)| {
-            let mut attributes = attributes_of(&route.attributes);
-            attributes.extended_communities = table.extended_communities(prefix, my_asn);
-            (*prefix, attributes)
-        })
+        .keys()
+        .filter_map(|prefix| Some((*prefix, route_entry(table, prefix, my_asn)?)))
         .collect()
 }
 
-/// The routes handed to each session. Sessions with the same local AS that the decision gives
-/// the same table share one `Arc`, so the common case (no per-peer restriction) builds one
-/// table per local AS.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RouteTables {
-    by_peer: BTreeMap<PeerKey, Arc<DesiredRoutes>>,
+/// What `prefix` is sent with from `table` (see [`desired_routes`]), or `None` when the table lacks it.
+fn route_entry(table: RoutesView<'_>, prefix: &IpNet, my_asn: u32) -> Option<Attributes> {
+    let route = table.routes.get(prefix)?;
+    let mut attributes = attributes_of(&route.attributes);
+    attributes.extended_communities = table.extended_communities(prefix, my_asn);
+    Some(attributes)
 }
 
-impl RouteTables {
-    /// The table of `peer` (empty when it has none).
-    pub fn for_peer(&self, peer: &PeerKey) -> Arc<DesiredRoutes> {
-        self.by_peer.get(peer).cloned().unwrap_or_default()
-    }
+/// Which routes a session gets: its local AS (the link-bandwidth community of a weighted route
+/// carries it) and the decision's table for its peer. Sessions with the same key get the same
+/// routes.
+pub type TableKey = (u32, PeerTable);
 
-    /// The table of the session configured by `session` (its peer is `session.tcp.peer`).
-    pub fn for_session(&self, session: &SessionConfig) -> Arc<DesiredRoutes> {
-        self.for_peer(&PeerKey {
-            address: session.tcp.peer.ip(),
-            port: session.tcp.peer.port(),
-        })
-    }
+/// The [`TableKey`] of the session `session` to `peer` under `decision`.
+pub fn table_key(decision: &AnnounceDecision, peer: &PeerKey, session: &SessionConfig) -> TableKey {
+    let table = decision.table_of(peer).unwrap_or(PeerTable::Unselected);
+    (session.fsm.my_asn, table)
 }
 
-/// The routes of each of `sessions`, one table per local AS and decision table.
-pub fn desired_route_tables<'a>(
-    decision: &AnnounceDecision,
-    sessions: impl IntoIterator<Item = (&'a PeerKey, &'a SessionConfig)>,
-) -> RouteTables {
-    let mut shared: BTreeMap<(u32, PeerTable), Arc<DesiredRoutes>> = BTreeMap::new();
-    let mut by_peer = BTreeMap::new();
-    for (peer, session) in sessions {
-        let table = decision.table_of(peer).unwrap_or(PeerTable::Unselected);
-        let my_asn = session.fsm.my_asn;
-        let routes = shared
+/// The routes of one decision handed to the sessions, each built once per [`TableKey`]: whole
+/// tables (for a session that starts or changes table) and the routes of the prefixes that
+/// changed since the decision the sessions have (for the others).
+pub struct Handover<'a> {
+    decision: &'a AnnounceDecision,
+    changed: &'a BTreeSet<IpNet>,
+    tables: BTreeMap<TableKey, Arc<DesiredRoutes>>,
+    changes: BTreeMap<TableKey, RouteChanges>,
+}
+
+impl<'a> Handover<'a> {
+    /// The routes of `decision`, which differs from the decision the sessions have in the
+    /// `changed` prefixes (for sessions that keep their [`TableKey`]).
+    pub fn new(decision: &'a AnnounceDecision, changed: &'a BTreeSet<IpNet>) -> Self {
+        Handover {
+            decision,
+            changed,
+            tables: BTreeMap::new(),
+            changes: BTreeMap::new(),
+        }
+    }
+
+    /// The decision.
+    pub fn decision(&self) -> &'a AnnounceDecision {
+        self.decision
+    }
+
+    /// Whether no prefix changed.
+    pub fn unchanged(&self) -> bool {
+        self.changed.is_empty()
+    }
+
+    /// The whole table of `key` (shared by every session that asks for it).
+    pub fn table(&mut self, (my_asn, table): TableKey) -> Arc<DesiredRoutes> {
+        let decision = self.decision;
+        self.tables
             .entry((my_asn, table))
-            .or_insert_with(|| Arc::new(desired_routes(decision.view(table), my_asn)));
-        by_peer.insert(*peer, routes.clone());
+            .or_insert_with(|| Arc::new(desired_routes(decision.view(table), my_asn)))
+            .clone()
     }
-    RouteTables { by_peer }
+
+    /// The routes of the changed prefixes in the table of `key`: the attributes of each, or
+    /// `None` for those the table lacks.
+    pub fn changes(&mut self, (my_asn, table): TableKey) -> RouteChanges {
+        let (decision, changed) = (self.decision, self.changed);
+        self.changes
+            .entry((my_asn, table))
+            .or_insert_with(|| {
+                let view = decision.view(table);
+                changed
+                    .iter()
+                    .map(|prefix| (*prefix, view.and_then(|v| route_entry(v, prefix, my_asn))))
+                    .collect()
+            })
+            .clone()
+    }
 }
 
 #[cfg(test)]

@@ -447,8 +447,8 @@ fn decision_with_limited(peers: &[&str], limited: &[&str]) -> AnnounceDecision {
     ferrolb_announce::decide(&node, &[service], &config)
 }
 
-#[test]
-fn sessions_share_a_route_table_unless_their_routes_or_local_as_differ() {
+/// Sessions to peers 198.18.0.1 to .4, the first three with local AS 65559, the fourth 64999.
+fn four_sessions() -> BTreeMap<PeerKey, PeerSession> {
     let yaml = "\
 peers:
 - peer-address: 198.18.0.1
@@ -465,33 +465,36 @@ peers:
   my-asn: 64999
 ";
     let config = Config::from_yaml(yaml).unwrap();
-    let sessions = desired_sessions(&config, &labels(&[]), &defaults(), &BTreeMap::new());
+    desired_sessions(&config, &labels(&[]), &defaults(), &BTreeMap::new())
+}
+
+#[test]
+fn sessions_share_a_route_table_unless_their_routes_or_local_as_differ() {
+    let sessions = four_sessions();
     let all = ["198.18.0.1", "198.18.0.2", "198.18.0.3", "198.18.0.4"];
-    let tables = |d: &AnnounceDecision| {
-        desired_route_tables(d, sessions.iter().map(|(k, s)| (k, &s.session)))
+    let table_of = |handover: &mut Handover<'_>, peer: &str| {
+        let key = table_key(
+            handover.decision(),
+            &key(peer),
+            &sessions[&key(peer)].session,
+        );
+        handover.table(key)
     };
+    let nothing = BTreeSet::new();
     // No restriction: one table per local AS.
-    let plain = tables(&decision_with_limited(&all, &[]));
-    let (one, two, three, four) = (
-        plain.for_peer(&key(all[0])),
-        plain.for_peer(&key(all[1])),
-        plain.for_peer(&key(all[2])),
-        plain.for_peer(&key(all[3])),
-    );
+    let plain = decision_with_limited(&all, &[]);
+    let mut handover = Handover::new(&plain, &nothing);
+    let [one, two, three, four] = all.map(|p| table_of(&mut handover, p));
     assert!(Arc::ptr_eq(&one, &two) && Arc::ptr_eq(&one, &three));
     assert!(!Arc::ptr_eq(&one, &four));
     assert_eq!(
         one.keys().map(|p| p.to_string()).collect::<Vec<_>>(),
         ["203.0.113.5/32"]
     );
-    assert_eq!(plain.for_session(&sessions[&key(all[1])].session), two);
     // Peers 2 and 3 get the aggregate too: they share a table, peer 1 has its own.
-    let limited = tables(&decision_with_limited(&all, &["198.18.0.2", "198.18.0.3"]));
-    let (one, two, three) = (
-        limited.for_peer(&key(all[0])),
-        limited.for_peer(&key(all[1])),
-        limited.for_peer(&key(all[2])),
-    );
+    let limited = decision_with_limited(&all, &["198.18.0.2", "198.18.0.3"]);
+    let mut handover = Handover::new(&limited, &nothing);
+    let [one, two, three, _] = all.map(|p| table_of(&mut handover, p));
     assert!(Arc::ptr_eq(&two, &three));
     assert!(!Arc::ptr_eq(&one, &two));
     assert_eq!(
@@ -503,7 +506,51 @@ peers:
         ["203.0.113.5/32"]
     );
     // A peer the decision does not know gets nothing.
-    assert!(limited.for_peer(&key("198.18.0.9")).is_empty());
+    let unknown = table_key(
+        &limited,
+        &key("198.18.0.9"),
+        &sessions[&key(all[0])].session,
+    );
+    assert_eq!(unknown, (65559, PeerTable::Unselected));
+    assert!(handover.table(unknown).is_empty());
+}
+
+#[test]
+fn changes_applied_to_the_old_tables_give_the_new_ones() {
+    let sessions = four_sessions();
+    let all = ["198.18.0.1", "198.18.0.2", "198.18.0.3", "198.18.0.4"];
+    let limited = ["198.18.0.2"];
+    // The Service's host route goes; the limited peers' aggregate stays.
+    let before = decision_with_limited(&all, &limited);
+    let mut after = before.clone();
+    let host: IpNet = "203.0.113.5/32".parse().unwrap();
+    for table in after.route_tables_mut() {
+        table.remove(&host);
+    }
+    let changed: BTreeSet<IpNet> = [host].into();
+    let nothing = BTreeSet::new();
+    // The route goes, then comes back.
+    for (from, to, wanted) in [(&before, &after, false), (&after, &before, true)] {
+        let mut old = Handover::new(from, &nothing);
+        let mut new = Handover::new(to, &changed);
+        assert!(!new.unchanged() && old.unchanged());
+        for peer in all {
+            let session = &sessions[&key(peer)].session;
+            let table = table_key(to, &key(peer), session);
+            assert_eq!(table, table_key(from, &key(peer), session), "{peer}");
+            let mut routes = (*old.table(table)).clone();
+            let changes = new.changes(table);
+            assert_eq!(changes.keys().collect::<Vec<_>>(), [&host], "{peer}");
+            assert_eq!(changes[&host].is_some(), wanted, "{peer}");
+            for (prefix, attributes) in changes {
+                match attributes {
+                    Some(a) => routes.insert(prefix, a),
+                    None => routes.remove(&prefix),
+                };
+            }
+            assert_eq!(routes, *new.table(table), "{peer}");
+        }
+    }
 }
 
 #[test]

@@ -8,29 +8,81 @@ use kube::Resource;
 use kube::runtime::reflector::{self, Lookup};
 use kube::runtime::watcher;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
-/// Watch events that arrived and are not yet reflected in a decision: when the first of them arrived.
+use super::touched::{Key, Kind, Touched};
+
+/// Watch events that arrived and are not yet reflected in a decision: when the first of them arrived, and what
+/// they concern.
 #[derive(Clone, Default)]
 pub struct Pending {
-    first: Arc<Mutex<Option<Instant>>>,
+    first: Arc<Mutex<(Option<Instant>, Touched)>>,
     /// Woken on every change.
     pub notify: Arc<Notify>,
 }
 
 impl Pending {
-    /// Records a change (the first since the last [`Pending::take`] sets the time).
-    pub fn mark(&self) {
-        if let Ok(mut first) = self.first.lock() {
-            first.get_or_insert_with(Instant::now);
+    /// Records a change to the object `key` of `kind`, or a re-list when `key` is `None` (the first change since
+    /// the last [`Pending::take`] sets the time).
+    pub fn mark(&self, kind: Kind, key: Option<Key>) {
+        if let Ok(mut pending) = self.first.lock() {
+            pending.0.get_or_insert_with(Instant::now);
+            match key {
+                Some(key) => pending.1.object(kind, key),
+                None => pending.1.relisted(),
+            }
         }
         self.notify.notify_one();
     }
 
-    /// When the oldest change not yet taken arrived.
-    pub fn take(&self) -> Option<Instant> {
-        self.first.lock().ok().and_then(|mut f| f.take())
+    /// When the oldest change not yet taken arrived, and what the changes concern. When the lock is poisoned
+    /// (a panic elsewhere), a full recompute.
+    pub fn take(&self) -> (Option<Instant>, Touched) {
+        match self.first.lock() {
+            Ok(mut pending) => std::mem::take(&mut *pending),
+            Err(_) => (
+                Some(Instant::now()),
+                Touched {
+                    full: true,
+                    ..Touched::default()
+                },
+            ),
+        }
+    }
+}
+
+/// When to decide on the events that arrived: at once after a quiet spell, and under sustained load at
+/// growing intervals (doubling from `quiet` up to `max`), so that one decision — and one UPDATE, packed with
+/// every prefix of the same attributes — carries the changes of many events. A spell without events as long as
+/// the interval reached brings it back to "at once".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Coalescer {
+    quiet: Duration,
+    max: Duration,
+    window: Duration,
+}
+
+impl Coalescer {
+    /// A coalescer that decides at once on an event arriving at least `quiet` after the last decision, and lets
+    /// the interval between decisions under load grow to `max`.
+    pub fn new(quiet: Duration, max: Duration) -> Self {
+        Coalescer {
+            quiet,
+            max: max.max(quiet),
+            window: Duration::ZERO,
+        }
+    }
+
+    /// How long to wait, at `now`, before deciding on an event when the last decision ended at `done`.
+    pub fn wait(&mut self, done: Instant, now: Instant) -> Duration {
+        let since = now.saturating_duration_since(done);
+        if since >= self.quiet.max(self.window) {
+            self.window = Duration::ZERO;
+            return Duration::ZERO;
+        }
+        self.window = (self.window * 2).max(self.quiet).min(self.max);
+        self.window.saturating_sub(since)
     }
 }
 
@@ -51,13 +103,14 @@ pub fn spawn_reflector<K, V>(
     writer: reflector::store::Writer<V>,
     mut convert: impl FnMut(K) -> V + Send + 'static,
     pending: Pending,
-    what: &'static str,
+    kind: Kind,
     lists: WatchLists,
 ) where
     K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
     V: Lookup + Clone + Send + Sync + 'static,
     V::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
 {
+    let what = kind.watch_name();
     tokio::spawn(async move {
         let events =
             retrying_watch(api, config, what).map_ok(move |event| map_event(event, &mut convert));
@@ -68,9 +121,15 @@ pub fn spawn_reflector<K, V>(
                 Ok(Some(watcher::Event::InitDone)) => {
                     tracing::info!(watch = what, "listed");
                     lists.listed(what);
-                    pending.mark();
+                    pending.mark(kind, None);
                 }
-                Ok(Some(_)) => pending.mark(),
+                Ok(Some(watcher::Event::Apply(v) | watcher::Event::Delete(v))) => {
+                    let key = (
+                        v.namespace().unwrap_or_default().into_owned(),
+                        v.name().unwrap_or_default().into_owned(),
+                    );
+                    pending.mark(kind, Some(key));
+                }
                 Ok(None) => return,
                 Err(err) => {
                     tracing::warn!(watch = what, error = %err, "watch failed; keeping the last known state and retrying");
@@ -102,5 +161,62 @@ where
     move |mut k| {
         strip(&mut k);
         k
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_after_a_quiet_spell_goes_at_once_and_sustained_load_waits_ever_longer() {
+        let ms = Duration::from_millis;
+        let mut c = Coalescer::new(ms(10), ms(80));
+        let t = Instant::now();
+        // Idle: at once.
+        assert_eq!(c.wait(t, t + ms(10)), Duration::ZERO);
+        assert_eq!(c.wait(t, t + ms(5000)), Duration::ZERO);
+        // Events keep coming 3 ms after each decision: 10, 20, 40, 80, 80 ms between decisions.
+        let mut done = t;
+        for window in [10, 20, 40, 80, 80] {
+            assert_eq!(
+                c.wait(done, done + ms(3)),
+                ms(window - 3),
+                "window {window}"
+            );
+            done += ms(window);
+        }
+        // A gap shorter than the interval reached is still load.
+        assert_eq!(c.wait(done, done + ms(50)), ms(30));
+        done += ms(80);
+        // A quiet spell as long as the interval: at once, and the next burst starts from 10 ms again.
+        assert_eq!(c.wait(done, done + ms(80)), Duration::ZERO);
+        done += ms(80);
+        assert_eq!(c.wait(done, done + ms(1)), ms(9));
+        // No window: always at once.
+        let mut none = Coalescer::new(Duration::ZERO, Duration::ZERO);
+        assert_eq!(none.wait(t, t), Duration::ZERO);
+        assert_eq!(none.wait(t, t), Duration::ZERO);
+    }
+
+    #[test]
+    fn pending_changes_are_taken_once_with_the_first_arrival() {
+        let p = Pending::default();
+        assert_eq!(p.take(), (None, Touched::default()));
+        p.mark(Kind::Service, Some(("a".into(), "web".into())));
+        p.mark(Kind::EndpointSlice, Some(("a".into(), "web-1".into())));
+        let (first, touched) = p.take();
+        assert!(first.is_some());
+        assert_eq!(
+            touched,
+            Touched {
+                services: [("a".to_owned(), "web".to_owned())].into(),
+                slices: [("a".to_owned(), "web-1".to_owned())].into(),
+                full: false,
+            }
+        );
+        assert_eq!(p.take(), (None, Touched::default()));
+        p.mark(Kind::Service, None);
+        assert!(p.take().1.full);
     }
 }

@@ -10,14 +10,16 @@
 use super::SpeakerArgs;
 use super::events::spawn_event_publisher;
 use super::explain_http::{self, ExplainSource};
-use super::metrics::{PeerErrorLabels, PeerLabels, ServiceLabels, SpeakerMetrics};
+use super::incremental::{Changed, Decisions};
+use super::metrics::{PeerErrorLabels, PeerLabels, SpeakerMetrics};
 use super::netlink::{self, VipInterface};
-use super::peers::{self, Discovered, PeerSession, SessionDefaults};
+use super::peers::{self, Discovered, Handover, PeerSession, SessionDefaults, TableKey};
 use super::reflectors::{Pending, sleep_until_opt, spawn_reflector, stripped};
 use super::session_status::{self, BfdInput, StatusWriter};
 use super::status_metrics::{monitor, monitor_bfd};
+use super::touched::{Kind, Touched};
 use super::translate;
-use super::views::{self, NodeNames, ServiceView, SliceView};
+use super::views::{NodeNames, ServiceView, SliceView};
 use super::vip_set::VipSet;
 use crate::config_source::SourceKind;
 use crate::config_source::input::ConfigInput;
@@ -26,13 +28,13 @@ use crate::config_source::problems::config_rejected_event;
 use crate::config_source::state::{ConfigState, Outcome};
 use crate::serve::{self, Readiness};
 use anyhow::Context;
-use ferrolb_announce::{AnnounceConfig, AnnounceDecision, PeerKey, decide, service_attributes};
+use ferrolb_announce::{AnnounceConfig, AnnounceDecision, PeerKey};
 use ferrolb_bgp::fsm::State;
 use ferrolb_bgp::session::{Session, SessionConfig, StopMode, bfd_up_signal};
 use ferrolb_config::Config;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, ObjectReference, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource};
@@ -56,6 +58,8 @@ const LIST_PAGE_SIZE: u32 = 100;
 struct Running {
     config: PeerSession,
     session: Session,
+    /// Which routes it was last given.
+    table: TableKey,
     /// When the event behind the routes last handed over arrived (cleared once written).
     handoff: Arc<Mutex<Option<Instant>>>,
     monitor: tokio::task::JoinHandle<()>,
@@ -103,9 +107,9 @@ struct Speaker {
     sessions: BTreeMap<PeerKey, Running>,
     /// One BFD endpoint per local (source) address, bound when a peer first needs it.
     bfd_endpoints: BTreeMap<IpAddr, ferrolb_bfd::Endpoint>,
-    /// The routes handed to the sessions; sessions that get the same routes share one table.
-    routes: Arc<peers::RouteTables>,
     announced: BTreeMap<String, bool>,
+    /// The announce decision, kept across events.
+    decisions: Decisions,
     events: mpsc::Sender<(Event, ObjectReference)>,
     /// The `BGPSessionStatus` writer (none with `--session-status=false`).
     status: Option<StatusWriter>,
@@ -168,7 +172,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         services_writer,
         move |svc: Service| ServiceView::new(&filter, &svc),
         pending.clone(),
-        "services",
+        Kind::Service,
         metrics.watch_lists.clone(),
     );
     spawn_reflector(
@@ -182,7 +186,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
             move |slice: EndpointSlice| SliceView::new(&slice, &mut names)
         },
         pending.clone(),
-        "endpointslices",
+        Kind::EndpointSlice,
         metrics.watch_lists.clone(),
     );
     spawn_reflector(
@@ -191,7 +195,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         nodes_writer,
         stripped(translate::strip_node),
         pending.clone(),
-        "node",
+        Kind::Node,
         metrics.watch_lists.clone(),
     );
     let config_input = match args.cluster.config_source {
@@ -204,7 +208,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
                 configs_writer,
                 stripped(translate::strip_config_map),
                 pending.clone(),
-                "configmap",
+                Kind::Config,
                 metrics.watch_lists.clone(),
             );
             ConfigInput::ConfigMap(configs)
@@ -215,7 +219,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
             let pending = pending.clone();
             tokio::spawn(async move {
                 while snapshots.changed().await.is_ok() {
-                    pending.mark();
+                    pending.mark(Kind::Config, None);
                 }
             });
             ConfigInput::Metallb(rx)
@@ -260,8 +264,8 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         vip_set: VipSet::default(),
         sessions: BTreeMap::new(),
         bfd_endpoints: BTreeMap::new(),
-        routes: Arc::default(),
         announced: BTreeMap::new(),
+        decisions: Decisions::default(),
         events: spawn_event_publisher(recorder),
         status,
     };
@@ -280,18 +284,26 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         _ = sigint.recv() => return Ok(()),
     }
     tracing::info!("stores synced");
-    let coalesce = speaker.args.coalesce();
-    let mut first = Some(Instant::now());
+    let mut coalescer = speaker.args.coalescer();
+    // The first decision is the full one, whatever arrived while the stores listed.
+    let (_, mut touched) = pending.take();
+    touched.full = true;
+    let mut batch = (Some(Instant::now()), touched);
     let why = 'run: loop {
-        speaker.update(first.take()).await;
+        let (since, touched) = std::mem::take(&mut batch);
+        speaker.update(since, touched).await;
+        let done = Instant::now();
         readiness.set(speaker.config.loaded());
         loop {
             let removal = speaker.vip_set.next_removal();
             tokio::select! {
                 _ = pending.notify.notified() => {
-                    // Gather the rest of the burst.
-                    tokio::time::sleep(coalesce).await;
-                    first = pending.take();
+                    // At once when idle; under load, gather the rest of the burst (see `Coalescer`).
+                    let wait = coalescer.wait(done, Instant::now());
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                    batch = pending.take();
                     break;
                 }
                 () = sleep_until_opt(removal), if removal.is_some() => {
@@ -308,8 +320,9 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
 }
 
 impl Speaker {
-    /// Recomputes everything from the stores; `since` is when the oldest unprocessed event arrived.
-    async fn update(&mut self, since: Option<Instant>) {
+    /// Brings the announcements up to date after the events in `touched`; `since` is when the oldest of them
+    /// arrived.
+    async fn update(&mut self, since: Option<Instant>, touched: Touched) {
         match self.config_input.offer(&mut self.config, &self.source) {
             Outcome::Loaded(()) => {
                 self.discovered.clear();
@@ -330,39 +343,61 @@ impl Speaker {
         };
         let node_obj = self.nodes.get(&ObjectRef::new(&self.args.node_name));
         let node = translate::node_of(&self.args.node_name, node_obj.as_deref());
-        let announce_config = AnnounceConfig::from_config(&config, &node);
-        let service_views = self.services.state();
-        let services = views::services_of(&service_views, &self.slices.state());
-        let mut decision = decide(&node, &services, &announce_config);
-        // Per-Service attributes the Services' pools accept (refused ones keep the pool's defaults; the
-        // controller reports refusals).
-        let accepted = service_attributes::accepted_service_attributes(
-            &decision,
-            &announce_config,
-            &config.bgp_communities,
-            service_views
-                .iter()
-                .filter(|v| !v.attribute_annotations.is_empty())
-                .map(|v| (v.key(), &v.attribute_annotations)),
-        );
-        service_attributes::apply_service_attributes(&mut decision, &accepted);
-
+        let labels = node.labels.clone();
         self.discover(&config).await;
+        // Taken out for the duration, so that the decision can be read while the rest of `self` changes.
+        let mut decisions = std::mem::take(&mut self.decisions);
+        let changed = decisions.update(touched, &config, node, &self.services, &self.slices);
+        if let Some(decision) = decisions.decision() {
+            self.hand_over(&config, &labels, decision, &changed, since)
+                .await;
+            if let Some(announce) = decisions.announce_config() {
+                self.send_status_inputs(node_obj.as_deref(), &config, announce, decision);
+            }
+        }
+        self.decisions = decisions;
+    }
+
+    /// Hands the sessions the routes of `decision`, of which `changed` changed, and reports the Services.
+    async fn hand_over(
+        &mut self,
+        config: &Config,
+        labels: &BTreeMap<String, String>,
+        decision: &AnnounceDecision,
+        changed: &Changed,
+        since: Option<Instant>,
+    ) {
         let desired_sessions =
-            peers::desired_sessions(&config, &node.labels, &self.defaults, &self.discovered);
-        self.report_session_config_errors(peers::session_config_errors(&config, &node.labels));
-        let routes = Arc::new(peers::desired_route_tables(
-            &decision,
-            desired_sessions.iter().map(|(k, d)| (k, &d.session)),
-        ));
-        self.apply_sessions(desired_sessions, &routes, since).await;
-        self.routes = routes;
-        let want = self.vip_set.announce(
-            decision.announced_ips().into_iter().collect(),
-            Instant::now(),
-        );
-        self.sync_vips(want).await;
-        self.report_services(&decision);
+            peers::desired_sessions(config, labels, &self.defaults, &self.discovered);
+        self.report_session_config_errors(peers::session_config_errors(config, labels));
+        let mut handover = Handover::new(decision, &changed.prefixes);
+        self.apply_sessions(desired_sessions, &mut handover, since)
+            .await;
+        if !changed.prefixes.is_empty() && self.vip.is_some() {
+            let want = self.vip_set.announce(
+                decision.announced_ips().into_iter().collect(),
+                Instant::now(),
+            );
+            self.sync_vips(want).await;
+        }
+        match &changed.services {
+            None => self.report_services(decision),
+            Some(services) => {
+                for key in services {
+                    self.report_service(key, decision);
+                }
+            }
+        }
+    }
+
+    /// Hands the status writer (when on) what it needs to write this node's BGPSessionStatus objects.
+    fn send_status_inputs(
+        &self,
+        node: Option<&Node>,
+        config: &Config,
+        announce_config: &AnnounceConfig,
+        decision: &AnnounceDecision,
+    ) {
         if let Some(status) = &self.status {
             let sessions = self.sessions.iter().map(|(k, r)| {
                 let bfd = match &r.bfd {
@@ -372,13 +407,13 @@ impl Speaker {
                 };
                 (*k, (r.session.status(), bfd))
             });
-            let (name, node) = (&self.args.node_name, node_obj.as_deref());
+            let name = &self.args.node_name;
             let inputs = session_status::inputs(
                 name,
                 node,
-                &config,
-                &announce_config,
-                &decision,
+                config,
+                announce_config,
+                decision,
                 sessions.collect(),
             );
             status.send(inputs);
@@ -442,10 +477,10 @@ impl Speaker {
     async fn apply_sessions(
         &mut self,
         desired: BTreeMap<PeerKey, PeerSession>,
-        routes: &Arc<peers::RouteTables>,
+        handover: &mut Handover<'_>,
         since: Option<Instant>,
     ) {
-        let table = |config: &SessionConfig| routes.for_session(config);
+        let decision = handover.decision();
         let running: BTreeMap<PeerKey, PeerSession> = self
             .sessions
             .iter()
@@ -514,7 +549,8 @@ impl Speaker {
             let Some(config) = desired.get(key) else {
                 continue;
             };
-            let table = table(&config.session);
+            let table_key = peers::table_key(decision, key, &config.session);
+            let table = handover.table(table_key);
             tracing::info!(peer = %key, prefixes = table.len(), bfd = config.bfd.is_some(), "starting the session");
             let (session, bfd) = match &config.bfd {
                 None => (Session::spawn(config.session.clone(), table), None),
@@ -542,19 +578,31 @@ impl Speaker {
                 Running {
                     config: config.clone(),
                     session,
+                    table: table_key,
                     handoff,
                     monitor,
                     bfd,
                 },
             );
         }
-        if **routes != *self.routes {
-            for r in self.sessions.values() {
-                let established = r.session.status().borrow().state == State::Established;
-                if let (Some(since), true, Ok(mut h)) = (since, established, r.handoff.lock()) {
-                    h.get_or_insert(since);
-                }
-                r.session.set_routes(table(&r.config.session));
+        let started: BTreeSet<&PeerKey> = plan.start.iter().chain(&plan.restart).collect();
+        for (key, r) in &mut self.sessions {
+            if started.contains(key) {
+                continue;
+            }
+            let table_key = peers::table_key(decision, key, &r.config.session);
+            if table_key != r.table {
+                // Another table (a class of peers that starts or stops getting every route, another local AS).
+                r.session.set_routes(handover.table(table_key));
+                r.table = table_key;
+            } else if handover.unchanged() {
+                continue;
+            } else {
+                r.session.change_routes(handover.changes(table_key));
+            }
+            let established = r.session.status().borrow().state == State::Established;
+            if let (Some(since), true, Ok(mut h)) = (since, established, r.handoff.lock()) {
+                h.get_or_insert(since);
             }
         }
     }
@@ -667,89 +715,6 @@ impl Speaker {
         }
     }
 
-    /// Updates the per-Service metric and records `nodeAnnouncing` / `nodeWithdrew` Events on changes. Only new,
-    /// changed and removed Services are touched (a burst of changes to one Service costs no pass over the metric
-    /// family of all of them).
-    fn report_services(&mut self, decision: &AnnounceDecision) {
-        let mut changed = false;
-        for (key, d) in &decision.services {
-            let known = self.announced.get(key).copied();
-            if known == Some(d.announce) {
-                continue;
-            }
-            changed = true;
-            self.metrics
-                .service_announced
-                .get_or_create(&ServiceLabels {
-                    service: key.clone(),
-                })
-                .set(i64::from(d.announce));
-            if known.unwrap_or(false) != d.announce {
-                self.service_event(key, d.announce, decision);
-            }
-        }
-        for (key, before) in &self.announced {
-            if !decision.services.contains_key(key) {
-                changed = true;
-                self.metrics.service_announced.remove(&ServiceLabels {
-                    service: key.clone(),
-                });
-                if *before {
-                    tracing::info!(service = %key, "service gone; no longer announced");
-                }
-            }
-        }
-        if changed {
-            self.announced = decision
-                .services
-                .iter()
-                .map(|(key, d)| (key.clone(), d.announce))
-                .collect();
-        }
-    }
-
-    fn service_event(&self, key: &str, announce: bool, decision: &AnnounceDecision) {
-        let Some((ns, name)) = key.split_once('/') else {
-            return;
-        };
-        let Some(svc) = self.services.get(&ObjectRef::new(name).within(ns)) else {
-            return;
-        };
-        let ips = decision
-            .services
-            .get(key)
-            .map(|d| {
-                d.announced_ips
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
-        let (reason, note) = if announce {
-            (
-                "nodeAnnouncing",
-                format!("announcing from node {}: {ips}", self.args.node_name),
-            )
-        } else {
-            (
-                "nodeWithdrew",
-                format!("node {} withdrew the announcement", self.args.node_name),
-            )
-        };
-        tracing::info!(service = %key, reason, "{note}");
-        let ev = Event {
-            type_: EventType::Normal,
-            reason: reason.into(),
-            note: Some(note),
-            action: "Announce".into(),
-            secondary: None,
-        };
-        if self.events.try_send((ev, svc.object_reference())).is_err() {
-            tracing::debug!(service = %key, "event queue full; event dropped");
-        }
-    }
-
     /// Posts the Warning Event `ConfigInvalid` on our ConfigMap (once per distinct rejected input: `offer`
     /// reports a rejection only when the input changed), through the rate-limited publisher.
     fn config_rejected(&self, message: &str) {
@@ -812,3 +777,6 @@ impl Speaker {
         }
     }
 }
+
+#[path = "run_report.rs"]
+mod report;

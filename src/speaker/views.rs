@@ -15,7 +15,6 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::reflector::Lookup;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
-use std::ops::Deref;
 use std::sync::Arc;
 
 /// What the speaker keeps of a Service.
@@ -27,7 +26,7 @@ pub struct ServiceView {
     pub name: String,
     /// `metadata.uid`, for the Events about the Service.
     pub uid: Option<String>,
-    /// The decision's view of the Service with no endpoints yet (see [`services_of`]), or `None` when it is not
+    /// The decision's view of the Service with no endpoints yet (see [`with_endpoints`]), or `None` when it is not
     /// of type `LoadBalancer`.
     pub service: Option<announce::Service>,
     /// The per-Service BGP attribute annotations it carries (and no other annotation).
@@ -52,11 +51,6 @@ impl ServiceView {
             service: translate::service_of(filter, svc),
             attribute_annotations,
         }
-    }
-
-    /// `namespace/name`.
-    pub fn key(&self) -> String {
-        translate::object_key(Some(&self.namespace), Some(&self.name))
     }
 
     /// A reference to the Service, for an Event about it.
@@ -135,34 +129,6 @@ impl SliceView {
     pub fn belongs_to(&self, namespace: &str, name: &str) -> bool {
         self.namespace == namespace && self.service.as_deref() == Some(name)
     }
-}
-
-/// The decision's view of every `LoadBalancer` Service in `services`, with the endpoints of its EndpointSlices.
-pub fn services_of<S, E>(services: &[S], slices: &[E]) -> Vec<announce::Service>
-where
-    S: Deref<Target = ServiceView>,
-    E: Deref<Target = SliceView>,
-{
-    // Keyed by borrowed (namespace, name): this runs on every recompute, over every slice and Service.
-    let mut by_service: BTreeMap<(&str, &str), Vec<&SliceView>> = BTreeMap::new();
-    for slice in slices {
-        if let Some(name) = slice.service.as_deref() {
-            by_service
-                .entry((slice.namespace.as_str(), name))
-                .or_default()
-                .push(slice);
-        }
-    }
-    services
-        .iter()
-        .filter_map(|view| {
-            let slices = by_service
-                .get(&(view.namespace.as_str(), view.name.as_str()))
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            with_endpoints(view, slices.iter().copied())
-        })
-        .collect()
 }
 
 /// The decision's view of one Service with the endpoints of `slices` (its EndpointSlices), or `None` when it is
@@ -251,7 +217,10 @@ mod tests {
         assert!(s1.belongs_to("default", "whoami"));
         assert!(!s1.belongs_to("other", "whoami"));
         let view = ServiceView::new(&ServiceFilter::default(), &lb_service("Local", None));
-        assert_eq!(view.key(), "default/whoami");
+        assert_eq!(
+            (view.namespace.as_str(), view.name.as_str()),
+            ("default", "whoami")
+        );
         let got = with_endpoints(&view, [&s1, &s2]).unwrap();
         assert_eq!(got.key, "default/whoami");
         assert_eq!(
@@ -284,11 +253,6 @@ mod tests {
             other.endpoints[0].node_name.as_ref().unwrap(),
             s1.endpoints[0].node_name.as_ref().unwrap()
         ));
-        let all = services_of(
-            &[Arc::new(view)],
-            &[Arc::new(s1), Arc::new(other), Arc::new(s2)],
-        );
-        assert_eq!(all, vec![got]);
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Cost of one full announce decision at the scale: 10,000 Services with one /32 each,
 //! three ready endpoints spread over 100 nodes (this node
-//! hosts one of every other Service), three peers, two pools (one aggregating).
+//! hosts one of every other Service), three peers, two pools (one aggregating). And the cost of
+//! one EndpointSlice event at 1,000 and 10,000 Services: the full decision again, against
+//! [`DecisionState::apply`] of the one Service it touches.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ferrolb_announce::{
-    Advertisement, AnnounceConfig, Endpoint, Node, Peer, PeerKey, Pool, Service, TrafficPolicy,
-    decide, explain,
+    Advertisement, AnnounceConfig, DecisionState, Endpoint, Node, Peer, PeerKey, Pool, Service,
+    ServiceChange, ServiceInput, StateConfig, TrafficPolicy, decide, explain,
 };
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -52,8 +54,8 @@ fn config() -> AnnounceConfig {
     }
 }
 
-fn services() -> Vec<Service> {
-    (0..SERVICES)
+fn services(count: u32) -> Vec<Service> {
+    (0..count)
         .map(|i| {
             let third = if i % 2 == 0 { 18 } else { 19 };
             let ip = IpAddr::V4(Ipv4Addr::new(198, third, (i >> 8) as u8, i as u8));
@@ -83,7 +85,7 @@ fn services() -> Vec<Service> {
 
 fn bench(c: &mut Criterion) {
     let cfg = config();
-    let svcs = services();
+    let svcs = services(SERVICES);
     let node = Node {
         name: "node-0".into(),
         ..Node::default()
@@ -98,5 +100,50 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// One EndpointSlice event: the endpoint of Service 0 on this node turns not ready, or ready
+/// again (alternately, so that every iteration changes a route).
+fn event(c: &mut Criterion) {
+    let cfg = config();
+    let node = Node {
+        name: "node-0".into(),
+        ..Node::default()
+    };
+    for count in [1_000, 10_000] {
+        let mut svcs = services(count);
+        let inputs = || {
+            services(count).into_iter().map(|service| ServiceInput {
+                service,
+                ..ServiceInput::default()
+            })
+        };
+        let state_config = StateConfig {
+            announce: cfg.clone(),
+            ..StateConfig::default()
+        };
+        let mut state = DecisionState::new(node.clone(), state_config, inputs());
+        let mut flip = false;
+        c.bench_function(&format!("event at {count}: full decide"), |b| {
+            b.iter(|| {
+                flip = !flip;
+                svcs[0].endpoints[0].ready = flip;
+                decide(black_box(&node), black_box(&svcs), black_box(&cfg))
+            })
+        });
+        let mut one = svcs[0].clone();
+        c.bench_function(&format!("event at {count}: incremental apply"), |b| {
+            b.iter(|| {
+                flip = !flip;
+                one.endpoints[0].ready = flip;
+                let changed = state.apply([ServiceChange::Upsert(ServiceInput {
+                    service: one.clone(),
+                    ..ServiceInput::default()
+                })]);
+                assert_eq!(changed.len(), 1);
+                changed
+            })
+        });
+    }
+}
+
+criterion_group!(benches, bench, event);
 criterion_main!(benches);

@@ -1,6 +1,7 @@
 //! The announce decision: which prefixes this node announces, with which attributes, to which
 //! peers, and why.
 
+pub(crate) use crate::contribution::{Contribution, applies_to, link_bandwidths, merge_routes};
 use crate::endpoints::{EndpointTally, named_nodes, tally_reason};
 use crate::input::{
     Advertisement, AnnounceConfig, AnnounceFrom, Community, EXCLUDE_LABEL, LargeCommunity, Node,
@@ -25,7 +26,7 @@ pub struct RouteAttributes {
 }
 
 impl RouteAttributes {
-    fn merge(&mut self, adv: &Advertisement) {
+    pub(crate) fn merge(&mut self, adv: &Advertisement) {
         self.local_pref = match (self.local_pref, adv.local_pref) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -207,10 +208,10 @@ impl AnnounceDecision {
 }
 
 /// A pool and its name, shared by the reasons that cite it.
-type PoolRef<'a> = (&'a Pool, Arc<str>);
+type PoolRef<'a> = (&'a Pool, Arc<str>, usize);
 
 /// What stays the same for every Service of one decision, and the names shared by reasons.
-struct Context<'a> {
+pub(crate) struct Context<'a> {
     config: &'a AnnounceConfig,
     node: Arc<str>,
     pool_names: Vec<Arc<str>>,
@@ -221,11 +222,27 @@ struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
+    /// The context of decisions for `node` under `config`.
+    pub(crate) fn new(node: &Node, config: &'a AnnounceConfig, can_announce: bool) -> Self {
+        Context {
+            config,
+            node: Arc::from(node.name.as_str()),
+            pool_names: config
+                .pools
+                .iter()
+                .map(|p| Arc::from(p.name.as_str()))
+                .collect(),
+            node_names: BTreeMap::new(),
+            can_announce,
+            scratch: ServiceDecision::default(),
+        }
+    }
+
     /// The pool containing `ip`, with its shared name.
     fn pool_of(&self, ip: IpAddr) -> Option<PoolRef<'a>> {
         let pools = &self.config.pools;
         let i = pools.iter().position(|p| p.contains(ip))?;
-        Some((pools.get(i)?, self.pool_names.get(i)?.clone()))
+        Some((pools.get(i)?, self.pool_names.get(i)?.clone(), i))
     }
 
     /// Up to [`crate::reason::NAMED_NODES`] shared node names, and how many more there are.
@@ -246,7 +263,7 @@ impl<'a> Context<'a> {
 }
 
 /// What a pool without `bgp-advertisements` announces.
-static DEFAULT_ADVERTISEMENTS: [Advertisement; 1] = [Advertisement::HOST_ROUTES];
+pub(crate) static DEFAULT_ADVERTISEMENTS: [Advertisement; 1] = [Advertisement::HOST_ROUTES];
 
 /// Whether a pool's `announce-from: all-nodes` applies to a Service.
 fn all_nodes_applies(pool: &Pool, service: &Service) -> bool {
@@ -261,21 +278,12 @@ fn aggregation_length(ip: IpAddr, adv: &Advertisement) -> u8 {
     }
 }
 
-/// Decides what `node` announces.
-///
-/// Rules, for both `externalTrafficPolicy` values: a Service IP is announced when the node is
-/// eligible (not labelled [`EXCLUDE_LABEL`], `NetworkUnavailable` not true), at least one peer
-/// selects the node, the Service is ours, the IP is inside a configured pool, and the node
-/// hosts a ready endpoint of the Service. When the Service has no ready endpoint anywhere,
-/// serving-terminating endpoints take their place (as kube-proxy does). A pool with
-/// `announce-from: all-nodes` makes every eligible node announce its `Cluster` Services while
-/// they have any usable endpoint. Each of the pool's advertisements yields one prefix per IP
-/// (the IP masked to the aggregation length); equal prefixes merge.
-///
-/// Pure and deterministic: the same inputs give the same decision, whatever the order of
-/// `services`. Service keys are expected to be unique; with duplicates, the last one's
-/// decision is kept in [`AnnounceDecision::services`].
-pub fn decide(node: &Node, services: &[Service], config: &AnnounceConfig) -> AnnounceDecision {
+/// The node-wide part of the decision: the node's reasons, every peer (tables not yet
+/// assigned), and whether the node may announce at all.
+pub(crate) fn node_part(
+    node: &Node,
+    config: &AnnounceConfig,
+) -> (Vec<Reason>, Vec<PeerDecision>, bool) {
     let mut node_reasons = Vec::new();
     if node.labels.contains_key(EXCLUDE_LABEL) {
         node_reasons.push(Reason::NodeExcluded);
@@ -287,7 +295,7 @@ pub fn decide(node: &Node, services: &[Service], config: &AnnounceConfig) -> Ann
     if config.peers.is_empty() {
         node_reasons.push(Reason::NoPeersConfigured);
     }
-    let mut peers: Vec<PeerDecision> = config
+    let peers: Vec<PeerDecision> = config
         .peers
         .iter()
         .map(|p| PeerDecision {
@@ -311,18 +319,27 @@ pub fn decide(node: &Node, services: &[Service], config: &AnnounceConfig) -> Ann
         node_reasons.push(Reason::NoPeerSelectsNode);
     }
 
-    let mut cx = Context {
-        config,
-        node: Arc::from(node.name.as_str()),
-        pool_names: config
-            .pools
-            .iter()
-            .map(|p| Arc::from(p.name.as_str()))
-            .collect(),
-        node_names: BTreeMap::new(),
-        can_announce: node_eligible && peers.iter().any(|p| p.selected),
-        scratch: ServiceDecision::default(),
-    };
+    let can_announce = node_eligible && peers.iter().any(|p| p.selected);
+    (node_reasons, peers, can_announce)
+}
+
+/// Decides what `node` announces.
+///
+/// Rules, for both `externalTrafficPolicy` values: a Service IP is announced when the node is
+/// eligible (not labelled [`EXCLUDE_LABEL`], `NetworkUnavailable` not true), at least one peer
+/// selects the node, the Service is ours, the IP is inside a configured pool, and the node
+/// hosts a ready endpoint of the Service. When the Service has no ready endpoint anywhere,
+/// serving-terminating endpoints take their place (as kube-proxy does). A pool with
+/// `announce-from: all-nodes` makes every eligible node announce its `Cluster` Services while
+/// they have any usable endpoint. Each of the pool's advertisements yields one prefix per IP
+/// (the IP masked to the aggregation length); equal prefixes merge.
+///
+/// Pure and deterministic: the same inputs give the same decision, whatever the order of
+/// `services`. Service keys are expected to be unique; with duplicates, the last one's
+/// decision is kept in [`AnnounceDecision::services`].
+pub fn decide(node: &Node, services: &[Service], config: &AnnounceConfig) -> AnnounceDecision {
+    let (node_reasons, mut peers, can_announce) = node_part(node, config);
+    let mut cx = Context::new(node, config, can_announce);
     let mut contributions = Vec::new();
     let decisions: Vec<(String, ServiceDecision)> = services
         .iter()
@@ -356,28 +373,17 @@ fn peer_tables(
     peers: &mut [PeerDecision],
     contributions: &[Contribution<'_>],
 ) -> Vec<RouteTable> {
-    let limited: Vec<&Advertisement> = config
-        .pools
-        .iter()
-        .flat_map(|p| &p.advertisements)
-        .filter(|a| !a.peers.is_empty())
-        .collect();
+    let limited = limited_advertisements(config);
     let mut classes: Vec<(PeerClass, PeerTable)> = Vec::new();
     let mut tables = Vec::new();
     for (decision, peer) in peers.iter_mut().zip(&config.peers) {
         if !peer.selects_node {
             continue;
         }
-        let selects: Vec<bool> = limited
-            .iter()
-            .map(|a| a.selects_peer(peer.name.as_deref()))
-            .collect();
-        let family = (!peer.dual_stack).then_some(peer.key.address.is_ipv4());
-        if family.is_none() && selects.iter().all(|s| *s) {
+        let Some(class) = peer_class(&limited, peer) else {
             decision.table = PeerTable::All;
             continue;
-        }
-        let class = (selects, family);
+        };
         if let Some((_, table)) = classes.iter().find(|(c, _)| *c == class) {
             decision.table = *table;
             continue;
@@ -404,72 +410,32 @@ fn peer_tables(
 
 /// A class of peers: which of the advertisements limited to named peers select it, and the
 /// one family it carries (`Some(true)` IPv4, `Some(false)` IPv6, `None` both).
-type PeerClass = (Vec<bool>, Option<bool>);
+pub(crate) type PeerClass = (Vec<bool>, Option<bool>);
 
-/// Whether a contribution goes to `peer`: its advertisement selects the peer and the peer's
-/// session carries the prefix's family.
-fn applies_to(c: &Contribution<'_>, peer: &Peer) -> bool {
-    c.advertisement.selects_peer(peer.name.as_deref()) && peer.carries(&c.prefix)
+/// The advertisements of `config` limited to named peers.
+pub(crate) fn limited_advertisements(config: &AnnounceConfig) -> Vec<&Advertisement> {
+    config
+        .pools
+        .iter()
+        .flat_map(|p| &p.advertisements)
+        .filter(|a| !a.peers.is_empty())
+        .collect()
 }
 
-/// One IP's share of a route: the prefix an advertisement gives it.
-#[derive(Clone, Copy)]
-struct Contribution<'a> {
-    prefix: IpNet,
-    ip: IpAddr,
-    advertisement: &'a Advertisement,
-    /// Index of the Service in the input.
-    service: usize,
-    /// The link bandwidth this Service gives the prefix, when weighted.
-    link_bandwidth: Option<u64>,
-}
-
-/// The link bandwidth of each weighted prefix: per Service the largest of its contributions
-/// (two weighted advertisements of one pool do not double its weight), summed over Services.
-fn link_bandwidths(contributions: &mut [Contribution<'_>]) -> BTreeMap<IpNet, u64> {
-    let mut out = BTreeMap::new();
-    if contributions.iter().all(|c| c.link_bandwidth.is_none()) {
-        return out;
-    }
-    contributions.sort_unstable_by_key(|c| (c.prefix, c.service));
-    for group in contributions.chunk_by(|a, b| a.prefix == b.prefix) {
-        let mut total: Option<u64> = None;
-        for service in group.chunk_by(|a, b| a.service == b.service) {
-            if let Some(bw) = service.iter().filter_map(|c| c.link_bandwidth).max() {
-                total = Some(total.unwrap_or(0).saturating_add(bw));
-            }
-        }
-        if let (Some(first), Some(total)) = (group.first(), total) {
-            out.insert(first.prefix, total);
-        }
-    }
-    out
-}
-
-/// Merges the contributions into routes: one per prefix, attributes merged, covered IPs
-/// sorted and unique.
-fn merge_routes(mut contributions: Vec<Contribution<'_>>) -> BTreeMap<IpNet, Route> {
-    contributions.sort_unstable_by_key(|c| (c.prefix, c.ip));
-    let mut routes: Vec<(IpNet, Route)> = Vec::new();
-    for group in contributions.chunk_by(|a, b| a.prefix == b.prefix) {
-        let Some(first) = group.first() else {
-            continue;
-        };
-        let mut route = Route::default();
-        for c in group {
-            route.attributes.merge(c.advertisement);
-        }
-        let mut ips: Vec<IpAddr> = group.iter().map(|c| c.ip).collect();
-        ips.dedup();
-        route.covered_ips = ips.as_slice().to_vec();
-        routes.push((first.prefix, route));
-    }
-    // Already sorted and unique: the tree is built in bulk.
-    routes.into_iter().collect()
+/// The class of `peer` given the `limited` advertisements, or `None` when the configuration
+/// alone gives it every route (it carries both families and every limited advertisement
+/// selects it).
+pub(crate) fn peer_class(limited: &[&Advertisement], peer: &Peer) -> Option<PeerClass> {
+    let selects: Vec<bool> = limited
+        .iter()
+        .map(|a| a.selects_peer(peer.name.as_deref()))
+        .collect();
+    let family = (!peer.dual_stack).then_some(peer.key.address.is_ipv4());
+    (family.is_some() || !selects.iter().all(|s| *s)).then_some((selects, family))
 }
 
 /// Decides one Service, adding its share of routes to `routes` when the node can announce.
-fn decide_service<'a>(
+pub(crate) fn decide_service<'a>(
     cx: &mut Context<'a>,
     index: usize,
     service: &'a Service,
@@ -526,13 +492,13 @@ fn fill_service_decision<'a>(
     // Endpoint facts: the per-node rule matters unless every pooled IP is all-nodes.
     let pooled = || ips.iter().filter_map(|(_, p)| p.as_ref());
     let needs_local_rule =
-        pooled().next().is_none() || pooled().any(|(p, _)| !all_nodes_applies(p, service));
+        pooled().next().is_none() || pooled().any(|(p, _, _)| !all_nodes_applies(p, service));
     if needs_local_rule || tally.usable_total() == 0 {
         let r = cx.here_reason(&tally);
         sd.reasons.push(r);
     }
     let mut noted_pools: Vec<&str> = Vec::new();
-    for (pool, name) in pooled() {
+    for (pool, name, _) in pooled() {
         if pool.announce_from != AnnounceFrom::AllNodes || noted_pools.contains(&&**name) {
             continue;
         }
@@ -552,7 +518,7 @@ fn fill_service_decision<'a>(
     let labels = std::cell::OnceCell::<BTreeMap<String, String>>::new();
     for (ip, pool) in &ips {
         let ip = *ip;
-        let Some((pool, pool_name)) = pool else {
+        let Some((pool, pool_name, pool_index)) = pool else {
             sd.reasons.push(Reason::IpNotInPool { ip });
             continue;
         };
@@ -623,7 +589,7 @@ fn fill_service_decision<'a>(
             continue;
         }
         let mut announced = false;
-        for adv in ads.iter().filter(applies) {
+        for (adv_index, adv) in ads.iter().enumerate().filter(|(_, a)| applies(a)) {
             let length = aggregation_length(ip, adv);
             let Ok(prefix) = IpNet::new(ip, length).map(|n| n.trunc()) else {
                 sd.reasons.push(Reason::InvalidAggregationLength {
@@ -650,6 +616,8 @@ fn fill_service_decision<'a>(
                 prefix,
                 ip,
                 advertisement: adv,
+                pool: *pool_index,
+                adv: adv_index,
                 service: index,
                 link_bandwidth,
             });

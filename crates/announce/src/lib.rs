@@ -11,10 +11,12 @@
 //! [`AnnounceDecision::selected_peers`] to that peer's Adj-RIB-Out.
 #![warn(missing_docs)]
 
+mod contribution;
 pub mod decision;
 pub mod endpoints;
 pub mod explain;
 mod from_config;
+pub mod incremental;
 pub mod input;
 pub mod reason;
 pub mod service_attributes;
@@ -24,6 +26,7 @@ pub use decision::{
     ServiceDecision, decide,
 };
 pub use explain::{ExplainedReason, ExplainedRoute, Explanation, explain, explanation, not_known};
+pub use incremental::{DecisionState, ServiceChange, ServiceInput, StateConfig, changed_prefixes};
 pub use input::{
     AddressRange, Advertisement, AnnounceConfig, AnnounceFrom, Community, EXCLUDE_LABEL, Endpoint,
     LargeCommunity, Node, Peer, PeerKey, Pool, Service, ServiceAllowances, TrafficPolicy,
@@ -31,6 +34,6 @@ pub use input::{
 pub use reason::{Effect, Reason};
 pub use service_attributes::{
     AttributeProblem, AttributeRefusal, COMMUNITIES_ANNOTATION, CONDITION_TYPE,
-    LARGE_COMMUNITIES_ANNOTATION, LOCAL_PREF_ANNOTATION, ServiceAttributes,
+    LARGE_COMMUNITIES_ANNOTATION, LOCAL_PREF_ANNOTATION, ServiceAttributes, accepted_for,
     apply_service_attributes, service_attributes,
 };

@@ -7,7 +7,7 @@
 //! announced with its pool's defaults, and the glue records the [`AttributeRefusal`] as a
 //! Warning Event and a status condition. Nothing is dropped silently.
 
-use crate::decision::AnnounceDecision;
+use crate::decision::{AnnounceDecision, RouteAttributes, ServiceDecision};
 use crate::from_config::split_communities;
 use crate::input::{AnnounceConfig, Community, LargeCommunity, Pool};
 use ferrolb_config::CommunityValue;
@@ -243,30 +243,46 @@ pub fn accepted_service_attributes<'a>(
 ) -> BTreeMap<String, ServiceAttributes> {
     let mut accepted = BTreeMap::new();
     for (key, annotations) in annotations {
-        let Some(sd) = decision.services.get(&key).filter(|sd| sd.announce) else {
+        let Some(sd) = decision.services.get(&key) else {
             continue;
         };
-        let mut pools: Vec<&Pool> = Vec::new();
-        for pool in sd.announced_ips.iter().filter_map(|ip| config.pool_of(*ip)) {
-            if !pools.iter().any(|p| p.name == pool.name) {
-                pools.push(pool);
-            }
-        }
-        let mut attrs = None;
-        for pool in pools {
-            match service_attributes(annotations, pool, aliases) {
-                Ok(a) => attrs = Some(a),
-                Err(_) => {
-                    attrs = None;
-                    break;
-                }
-            }
-        }
-        if let Some(a) = attrs.filter(|a| !a.is_empty()) {
+        if let Some(a) = accepted_for(sd, config, aliases, annotations) {
             accepted.insert(key, a);
         }
     }
     accepted
+}
+
+/// The attributes one Service's `annotations` add to its routes: `None` when it is not
+/// announced, when a pool of its announced IPs refuses them, or when they add nothing.
+pub fn accepted_for(
+    sd: &ServiceDecision,
+    config: &AnnounceConfig,
+    aliases: &BTreeMap<String, CommunityValue>,
+    annotations: &BTreeMap<String, String>,
+) -> Option<ServiceAttributes> {
+    if !sd.announce || annotations.is_empty() {
+        return None;
+    }
+    let mut pools: Vec<&Pool> = Vec::new();
+    for pool in sd.announced_ips.iter().filter_map(|ip| config.pool_of(*ip)) {
+        if !pools.iter().any(|p| p.name == pool.name) {
+            pools.push(pool);
+        }
+    }
+    let mut attrs = None;
+    for pool in pools {
+        attrs = Some(service_attributes(annotations, pool, aliases).ok()?);
+    }
+    attrs.filter(|a| !a.is_empty())
+}
+
+/// Adds a Service's accepted communities and large communities to a route's.
+pub(crate) fn add_communities(route: &mut RouteAttributes, attrs: &ServiceAttributes) {
+    route.communities.extend(attrs.communities.iter().copied());
+    route
+        .large_communities
+        .extend(attrs.large_communities.iter().copied());
 }
 
 /// Adds accepted per-Service attributes (keyed `namespace/name`) to the Services' host routes
@@ -300,14 +316,7 @@ pub fn apply_service_attributes(
             let tables =
                 std::iter::once(&mut *routes).chain(tables.iter_mut().map(|t| &mut t.routes));
             for route in tables.filter_map(|t| t.get_mut(prefix)) {
-                route
-                    .attributes
-                    .communities
-                    .extend(attrs.communities.iter().copied());
-                route
-                    .attributes
-                    .large_communities
-                    .extend(attrs.large_communities.iter().copied());
+                add_communities(&mut route.attributes, attrs);
             }
         }
     }

@@ -7,23 +7,6 @@ use ferrolb_announce::*;
 use proptest::prelude::*;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-const NODES: [&str; 3] = ["node-1", "node-2", "node-3"];
-
-fn endpoint() -> impl Strategy<Value = Endpoint> {
-    (
-        prop::option::weighted(0.9, 0..NODES.len()),
-        any::<bool>(),
-        any::<bool>(),
-        any::<bool>(),
-    )
-        .prop_map(|(n, ready, serving, terminating)| Endpoint {
-            node_name: n.map(|i| NODES[i].into()),
-            ready,
-            serving,
-            terminating,
-        })
-}
-
 /// Addresses inside and around the pools of [`cluster_config`].
 fn service_ip() -> impl Strategy<Value = IpAddr> {
     prop_oneof![
@@ -39,7 +22,7 @@ fn service_strategy() -> impl Strategy<Value = Service> {
         prop::collection::vec(service_ip(), 0..3),
         any::<bool>(),
         prop::bool::weighted(0.9),
-        prop::collection::vec(endpoint(), 0..6),
+        prop::collection::vec(endpoint_strategy(), 0..6),
     )
         .prop_map(|(id, ips, local, ours, endpoints)| Service {
             key: format!("ns/svc-{id}"),

@@ -2,8 +2,9 @@
 //! desired set.
 //!
 //! One [`AdjRibOut`] lives for one established session. The caller hands it the whole desired
-//! table ([`AdjRibOut::set_desired`]); it answers with the UPDATEs for the difference from what
-//! it already sent, and records them as sent:
+//! table ([`AdjRibOut::set_desired`]), or the desired table and the prefixes that changed in it
+//! ([`AdjRibOut::apply`], whose cost follows the change, not the table); it answers with the
+//! UPDATEs for the difference from what it already sent, and records them as sent:
 //! - prefixes with identical [`Attributes`] share UPDATEs, packed greedily up to the session's
 //!   maximum message length (4096, or 65535 with extended messages); withdrawals likewise;
 //! - IPv4 unicast uses the classic NLRI and Withdrawn Routes fields with NEXT_HOP; IPv6 unicast
@@ -106,8 +107,9 @@ impl AdjRibOut {
         self.sent.iter().map(|(p, a)| (p, a.as_ref()))
     }
 
-    /// Desired routes the last [`AdjRibOut::set_desired`] could not send (family not negotiated,
-    /// no next hop of the family, or attributes too large for one message).
+    /// Desired routes the last [`AdjRibOut::set_desired`] (or, of the prefixes it was given,
+    /// [`AdjRibOut::apply`]) could not send (family not negotiated, no next hop of the family, or
+    /// attributes too large for one message).
     pub fn unsendable(&self) -> usize {
         self.unsendable
     }
@@ -153,10 +155,72 @@ impl AdjRibOut {
             }
             groups.entry(attrs).or_default().push(*prefix);
         }
+        let groups = groups
+            .into_iter()
+            .map(|(attrs, prefixes)| (Arc::new(attrs.clone()), prefixes))
+            .collect();
+        self.emit(&withdraw_v4, &withdraw_v6, groups, unsendable)
+    }
+
+    /// Brings the peer's routes for `prefixes` to what `desired` has for them (absent: withdrawn),
+    /// leaving every other prefix alone: returns the UPDATEs (withdrawals first) and records them
+    /// as sent. Prefixes with equal attributes share UPDATEs as in [`AdjRibOut::set_desired`], and
+    /// the sent table shares `desired`'s `Arc`s. The cost follows `prefixes`, not the table.
+    pub fn apply<'a>(
+        &mut self,
+        desired: &BTreeMap<IpNet, Arc<Attributes>>,
+        prefixes: impl IntoIterator<Item = &'a IpNet>,
+    ) -> Vec<Message> {
+        let mut withdraw_v4: Vec<Ipv4Net> = Vec::new();
+        let mut withdraw_v6: Vec<IpNet> = Vec::new();
+        let mut unsendable = 0;
+        let mut groups: BTreeMap<&Attributes, (&Arc<Attributes>, Vec<IpNet>)> = BTreeMap::new();
+        for prefix in prefixes {
+            let want = desired.get(prefix).filter(|_| {
+                let sendable = self.sendable(prefix);
+                unsendable += usize::from(!sendable);
+                sendable
+            });
+            match want {
+                None => {
+                    if self.sent.remove(prefix).is_some() {
+                        match prefix {
+                            IpNet::V4(p) => withdraw_v4.push(*p),
+                            IpNet::V6(_) => withdraw_v6.push(*prefix),
+                        }
+                    }
+                }
+                Some(attrs) if self.sent.get(prefix).is_some_and(|a| a == attrs) => {}
+                Some(attrs) => groups
+                    .entry(attrs)
+                    .or_insert((attrs, Vec::new()))
+                    .1
+                    .push(*prefix),
+            }
+        }
+        let groups = groups
+            .into_values()
+            .map(|(attrs, mut prefixes)| {
+                // Sorted, IPv4 before IPv6, as packing wants them.
+                prefixes.sort_unstable();
+                (Arc::clone(attrs), prefixes)
+            })
+            .collect();
+        self.emit(&withdraw_v4, &withdraw_v6, groups, unsendable)
+    }
+
+    /// The UPDATEs for these withdrawals and announcement groups, recording the announcements
+    /// that could be packed as sent; `unsendable` more than those that could not.
+    fn emit(
+        &mut self,
+        withdraw_v4: &[Ipv4Net],
+        withdraw_v6: &[IpNet],
+        groups: Vec<(Arc<Attributes>, Vec<IpNet>)>,
+        mut unsendable: usize,
+    ) -> Vec<Message> {
         let mut out = Vec::new();
-        self.pack_withdrawals(&withdraw_v4, &withdraw_v6, &mut out);
-        for (attrs, prefixes) in groups {
-            let shared = Arc::new(attrs.clone());
+        self.pack_withdrawals(withdraw_v4, withdraw_v6, &mut out);
+        for (shared, prefixes) in groups {
             let sent_count = self.pack_announcements(&shared, &prefixes, &mut out);
             unsendable += prefixes.len() - sent_count;
             for prefix in prefixes.into_iter().take(sent_count) {

@@ -32,6 +32,20 @@ struct Peer {
 }
 
 impl Peer {
+    /// The prefixes of the UPDATEs that arrive until at least one was announced and one withdrawn.
+    async fn announced_and_withdrawn(&mut self) -> (BTreeSet<IpNet>, BTreeSet<IpNet>) {
+        let mut ann = BTreeSet::new();
+        let mut wd = BTreeSet::new();
+        while ann.is_empty() || wd.is_empty() {
+            let Some(Message::Update(u)) = self.next_update().await else {
+                panic!("expected an UPDATE")
+            };
+            ann.extend(u.all_announced());
+            wd.extend(u.all_withdrawn());
+        }
+        (ann, wd)
+    }
+
     async fn accept(listener: &TcpListener) -> Peer {
         let (stream, _) = timeout(T, listener.accept()).await.unwrap().unwrap();
         Peer {
@@ -198,15 +212,7 @@ async fn table_then_end_of_rib_then_only_differences_then_withdraw_and_cease() {
         "203.0.113.3/32",
         "203.0.113.4/32",
     ]));
-    let mut ann = BTreeSet::new();
-    let mut wd = BTreeSet::new();
-    while ann.is_empty() || wd.is_empty() {
-        let Some(Message::Update(u)) = peer.next_update().await else {
-            panic!("expected an UPDATE")
-        };
-        ann.extend(u.all_announced());
-        wd.extend(u.all_withdrawn());
-    }
+    let (ann, wd) = peer.announced_and_withdrawn().await;
     assert_eq!(ann, set(&["203.0.113.4/32"]));
     assert_eq!(wd, set(&["203.0.113.2/32"]));
     // The counters are bumped once the write returned, which is before the peer read it.
@@ -226,6 +232,32 @@ async fn table_then_end_of_rib_then_only_differences_then_withdraw_and_cease() {
     // Received: the OPEN and the KEEPALIVE of the establishment.
     assert_eq!(counters.received, [1, 0, 0, 1, 0]);
 
+    // Changes of some prefixes only: two hand-overs before the task takes them add up, the last
+    // change of a prefix winning; an unchanged prefix sends nothing.
+    let change = |p: &str, on: bool| (p.parse().unwrap(), on.then(Attributes::default));
+    session.change_routes(
+        [
+            change("203.0.113.5/32", true),
+            change("203.0.113.1/32", true),
+        ]
+        .into(),
+    );
+    session.change_routes(
+        [
+            change("203.0.113.1/32", false),
+            change("203.0.113.9/32", false),
+        ]
+        .into(),
+    );
+    let (ann, wd) = peer.announced_and_withdrawn().await;
+    assert_eq!(ann, set(&["203.0.113.5/32"]));
+    assert_eq!(wd, set(&["203.0.113.1/32"]));
+    let counters = session.counters().snapshot();
+    assert_eq!(
+        (counters.prefixes_announced, counters.prefixes_withdrawn),
+        (5, 2)
+    );
+
     let stop = tokio::spawn(session.stop(StopMode::Withdraw {
         communication: "maintenance".into(),
     }));
@@ -234,7 +266,7 @@ async fn table_then_end_of_rib_then_only_differences_then_withdraw_and_cease() {
     };
     assert_eq!(
         u.all_withdrawn().into_iter().collect::<BTreeSet<_>>(),
-        set(&["203.0.113.1/32", "203.0.113.3/32", "203.0.113.4/32"])
+        set(&["203.0.113.3/32", "203.0.113.4/32", "203.0.113.5/32"])
     );
     let Some(Message::Notification(n)) = peer.next_update().await else {
         panic!("expected a NOTIFICATION")

@@ -109,3 +109,23 @@ pub fn service(key: &str, ips: &[&str], endpoints: Vec<Endpoint>) -> Service {
 pub fn prefixes(d: &AnnounceDecision) -> Vec<String> {
     d.routes.keys().map(|p| p.to_string()).collect()
 }
+
+/// The nodes of the random clusters of the property tests.
+pub const NODES: [&str; 3] = ["node-1", "node-2", "node-3"];
+
+/// A random endpoint, on one of [`NODES`] (or none) with random conditions.
+pub fn endpoint_strategy() -> impl proptest::strategy::Strategy<Value = Endpoint> {
+    use proptest::prelude::*;
+    (
+        prop::option::weighted(0.9, 0..NODES.len()),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(n, ready, serving, terminating)| Endpoint {
+            node_name: n.map(|i| NODES[i].into()),
+            ready,
+            serving,
+            terminating,
+        })
+}

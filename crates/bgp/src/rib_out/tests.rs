@@ -476,6 +476,35 @@ mod property {
                 }
             }
         }
+
+        /// Handing over only the prefixes that changed gives the very UPDATEs the whole table
+        /// gives, and leaves the same routes sent.
+        #[test]
+        fn applying_the_changed_prefixes_equals_setting_the_table(
+            steps in tables(), ibgp in any::<bool>(), v6_next_hop in any::<bool>()
+        ) {
+            let c = ctx(ibgp, true, 65001);
+            let nh6 = v6_next_hop.then(nh6);
+            let mut whole = AdjRibOut::new(&c, Some(NH4), nh6);
+            let mut delta = AdjRibOut::new(&c, Some(NH4), nh6);
+            let mut before: BTreeMap<IpNet, Arc<Attributes>> = BTreeMap::new();
+            for desired in &steps {
+                let after: BTreeMap<IpNet, Arc<Attributes>> =
+                    desired.iter().map(|(p, a)| (*p, Arc::new(a.clone()))).collect();
+                let changed: BTreeSet<IpNet> = before
+                    .keys()
+                    .chain(after.keys())
+                    .filter(|p| before.get(*p) != after.get(*p))
+                    .copied()
+                    .collect();
+                prop_assert_eq!(delta.apply(&after, &changed), whole.set_desired(desired));
+                prop_assert_eq!(
+                    delta.sent().collect::<Vec<_>>(),
+                    whole.sent().collect::<Vec<_>>()
+                );
+                before = after;
+            }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 use super::failure::{self, Attempt, Md5Counters};
 use super::restart_state::RestartState;
+use super::routes::{Desired, RouteInbox};
 use super::{
     Command, DesiredRoutes, SessionConfig, SessionCounters, SessionStatus, StopMode, next_hop,
     socket,
@@ -42,7 +43,10 @@ struct Driver {
     connecting: Option<ConnectFuture>,
     conn: Option<Connection>,
     rib: Option<AdjRibOut>,
-    routes: watch::Receiver<Arc<DesiredRoutes>>,
+    /// Where the handle leaves route changes.
+    inbox: Arc<RouteInbox>,
+    /// The routes the peer should have (sent once Established).
+    desired: Desired,
     status: watch::Sender<SessionStatus>,
     restart: Option<RestartState>,
     events: VecDeque<Event>,
@@ -67,7 +71,7 @@ fn timer_slot(timers: &mut [Option<Instant>; 4], t: Timer) -> &mut Option<Instan
 /// Runs one peer's session until stopped.
 pub(super) async fn run(
     mut config: SessionConfig,
-    routes: watch::Receiver<Arc<DesiredRoutes>>,
+    inbox: Arc<RouteInbox>,
     mut commands: mpsc::Receiver<Command>,
     status: watch::Sender<SessionStatus>,
     mut bfd: Option<watch::Receiver<bool>>,
@@ -95,7 +99,8 @@ pub(super) async fn run(
         connecting: None,
         conn: None,
         rib: None,
-        routes,
+        inbox: Arc::clone(&inbox),
+        desired: Desired::default(),
         status,
         restart,
         events: VecDeque::new(),
@@ -161,11 +166,7 @@ pub(super) async fn run(
                     }
                 }
             }
-            changed = d.routes.changed(), if established => {
-                if changed.is_ok() {
-                    d.send_route_changes().await;
-                }
-            }
+            () = inbox.notify.notified(), if established => d.send_route_changes().await,
             _ = alive.tick(), if established => d.mark_alive(),
             changed = async { bfd.as_mut().expect("guarded").changed().await }, if bfd.is_some() => {
                 let up = match (changed, bfd.as_mut()) {
@@ -358,8 +359,9 @@ impl Driver {
             "BGP session established"
         );
         let mut rib = AdjRibOut::new(&n.context, v4, v6);
-        let routes = self.routes.borrow_and_update().clone();
-        let msgs = rib.set_desired(&routes);
+        self.desired.fold(self.inbox.take());
+        let routes = self.desired.routes();
+        let msgs = rib.apply(routes, routes.keys());
         self.rib = Some(rib);
         self.send(&msgs).await;
         // RFC 4724 §4.1/§4.2: after the initial table, End-of-RIB for each family.
@@ -380,11 +382,11 @@ impl Driver {
     }
 
     async fn send_route_changes(&mut self) {
-        let routes = self.routes.borrow_and_update().clone();
+        let changed = self.desired.fold(self.inbox.take());
         let Some(rib) = self.rib.as_mut() else {
             return;
         };
-        let msgs = rib.set_desired(&routes);
+        let msgs = rib.apply(self.desired.routes(), &changed);
         let sent = rib.len();
         if !msgs.is_empty() {
             info!(peer = %self.peer, updates = msgs.len(), prefixes = sent, "sending route changes");

@@ -3,8 +3,10 @@
 //! [`Session::spawn`] starts a task that connects to the peer ([`socket`]: source address,
 //! TTL, TCP-MD5), feeds the [`Fsm`](crate::fsm::Fsm) with what arrives and with its timers, and
 //! once Established sends the desired routes through the Adj-RIB-Out, then End-of-RIB per
-//! family. The handle sets the desired routes, reports the session's [`SessionStatus`] on a
-//! watch channel, and stops the session ([`StopMode`]).
+//! family. The handle sets the desired routes (a whole table, [`Session::set_routes`], or the
+//! prefixes that changed, [`Session::change_routes`]: the task then looks at those prefixes
+//! alone), reports the session's [`SessionStatus`] on a watch channel, and stops the session
+//! ([`StopMode`]).
 //!
 //! [`Session::spawn_with_bfd`] ties the session to a BFD session's status (RFC 9384): no
 //! Established while BFD is not Up (the OPEN exchange happens, the session holds in OpenConfirm),
@@ -24,6 +26,7 @@ pub mod failure;
 pub mod next_hop;
 mod probe;
 pub mod restart_state;
+mod routes;
 pub mod socket;
 
 pub use counters::{CounterSnapshot, RECEIVED_TYPES, SessionCounters};
@@ -69,6 +72,10 @@ where
 
 /// The routes a speaker wants the peer to have: prefix → attributes.
 pub type DesiredRoutes = BTreeMap<IpNet, Attributes>;
+
+/// Changes to the routes a speaker wants the peer to have: prefix → its new attributes, or `None`
+/// when the peer must no longer have it.
+pub type RouteChanges = BTreeMap<IpNet, Option<Attributes>>;
 
 /// Everything one session needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,7 +139,7 @@ enum Command {
 /// The handle of one peer's session task.
 #[derive(Debug)]
 pub struct Session {
-    routes: watch::Sender<Arc<DesiredRoutes>>,
+    routes: Arc<routes::RouteInbox>,
     status: watch::Receiver<SessionStatus>,
     commands: mpsc::Sender<Command>,
     counters: Arc<SessionCounters>,
@@ -174,7 +181,8 @@ impl Session {
         routes: Arc<DesiredRoutes>,
         bfd: Option<watch::Receiver<bool>>,
     ) -> Session {
-        let (routes_tx, routes_rx) = watch::channel(routes);
+        let inbox = Arc::new(routes::RouteInbox::default());
+        inbox.replace(routes);
         let (status_tx, status_rx) = watch::channel(SessionStatus {
             state: State::Idle,
             negotiated: None,
@@ -188,14 +196,14 @@ impl Session {
         let counters = Arc::new(SessionCounters::default());
         let task = tokio::spawn(driver::run(
             config,
-            routes_rx,
+            Arc::clone(&inbox),
             cmd_rx,
             status_tx,
             bfd,
             counters.clone(),
         ));
         Session {
-            routes: routes_tx,
+            routes: inbox,
             status: status_rx,
             commands: cmd_tx,
             counters,
@@ -203,10 +211,21 @@ impl Session {
         }
     }
 
-    /// Replaces the desired routes; only the difference is sent. Sessions given the same `Arc`
-    /// share one table (the task only reads it).
+    /// Replaces the desired routes; only the difference is sent. Sessions may be given the same
+    /// `Arc` (the task reads it once and keeps its own table, with one `Arc` per distinct set of
+    /// attributes).
     pub fn set_routes(&self, routes: impl Into<Arc<DesiredRoutes>>) {
-        self.routes.send_replace(routes.into());
+        self.routes.replace(routes.into());
+    }
+
+    /// Changes the desired routes of the prefixes in `changes` only (the others stay as they
+    /// are); changes given before the task took them add up, the last one of a prefix winning.
+    /// The task's work follows the number of changed prefixes, not the size of the table, and
+    /// the changes of one call that share attributes share UPDATEs.
+    pub fn change_routes(&self, changes: RouteChanges) {
+        if !changes.is_empty() {
+            self.routes.change(changes);
+        }
     }
 
     /// The session's running totals (UPDATEs and octets written, messages received), shared

@@ -1,0 +1,122 @@
+//! The speaker's reports on Services: the per-Service announced metric and the `nodeAnnouncing` /
+//! `nodeWithdrew` Events (an `impl` block of [`Speaker`], kept apart so that run.rs stays one screenful of glue).
+
+use super::Speaker;
+use crate::speaker::metrics::ServiceLabels;
+use ferrolb_announce::AnnounceDecision;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::reflector::ObjectRef;
+
+impl Speaker {
+    /// Updates the per-Service metric and records `nodeAnnouncing` / `nodeWithdrew` Events on changes. Only new,
+    /// changed and removed Services are touched (a burst of changes to one Service costs no pass over the metric
+    /// family of all of them).
+    pub(super) fn report_services(&mut self, decision: &AnnounceDecision) {
+        let mut changed = false;
+        for (key, d) in &decision.services {
+            let known = self.announced.get(key).copied();
+            if known == Some(d.announce) {
+                continue;
+            }
+            changed = true;
+            self.metrics
+                .service_announced
+                .get_or_create(&ServiceLabels {
+                    service: key.clone(),
+                })
+                .set(i64::from(d.announce));
+            if known.unwrap_or(false) != d.announce {
+                self.service_event(key, d.announce, decision);
+            }
+        }
+        for (key, before) in &self.announced {
+            if !decision.services.contains_key(key) {
+                changed = true;
+                self.metrics.service_announced.remove(&ServiceLabels {
+                    service: key.clone(),
+                });
+                if *before {
+                    tracing::info!(service = %key, "service gone; no longer announced");
+                }
+            }
+        }
+        if changed {
+            self.announced = decision
+                .services
+                .iter()
+                .map(|(key, d)| (key.clone(), d.announce))
+                .collect();
+        }
+    }
+
+    /// [`Self::report_services`] for the one Service `key`, decided again.
+    pub(super) fn report_service(&mut self, key: &str, decision: &AnnounceDecision) {
+        let known = self.announced.get(key).copied();
+        let labels = ServiceLabels {
+            service: key.to_owned(),
+        };
+        match decision.services.get(key).map(|d| d.announce) {
+            Some(announce) if known != Some(announce) => {
+                self.metrics
+                    .service_announced
+                    .get_or_create(&labels)
+                    .set(i64::from(announce));
+                if known.unwrap_or(false) != announce {
+                    self.service_event(key, announce, decision);
+                }
+                self.announced.insert(key.to_owned(), announce);
+            }
+            Some(_) => {}
+            None => {
+                if let Some(before) = self.announced.remove(key) {
+                    self.metrics.service_announced.remove(&labels);
+                    if before {
+                        tracing::info!(service = %key, "service gone; no longer announced");
+                    }
+                }
+            }
+        }
+    }
+
+    fn service_event(&self, key: &str, announce: bool, decision: &AnnounceDecision) {
+        let Some((ns, name)) = key.split_once('/') else {
+            return;
+        };
+        let Some(svc) = self.services.get(&ObjectRef::new(name).within(ns)) else {
+            return;
+        };
+        let ips = decision
+            .services
+            .get(key)
+            .map(|d| {
+                d.announced_ips
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        let (reason, note) = if announce {
+            (
+                "nodeAnnouncing",
+                format!("announcing from node {}: {ips}", self.args.node_name),
+            )
+        } else {
+            (
+                "nodeWithdrew",
+                format!("node {} withdrew the announcement", self.args.node_name),
+            )
+        };
+        tracing::info!(service = %key, reason, "{note}");
+        let ev = Event {
+            type_: EventType::Normal,
+            reason: reason.into(),
+            note: Some(note),
+            action: "Announce".into(),
+            secondary: None,
+        };
+        if self.events.try_send((ev, svc.object_reference())).is_err() {
+            tracing::debug!(service = %key, "event queue full; event dropped");
+        }
+    }
+}
