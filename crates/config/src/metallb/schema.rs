@@ -61,24 +61,6 @@ pub(super) const PEER: Schema = Schema {
     not_supported: &[("interface", NOT_YET), ("vrf", NOT_YET)],
 };
 
-/// The v1beta2 `BGPPeer` fields the ConfigMap's peer reader takes, renamed (the rest are read apart).
-pub(super) const PEER_AS_CONFIGMAP: &[&str] = &[
-    "myASN",
-    "peerASN",
-    "dynamicASN",
-    "localASN",
-    "peerAddress",
-    "sourceAddress",
-    "peerPort",
-    "holdTime",
-    "keepaliveTime",
-    "routerID",
-    "nodeSelectors",
-    "password",
-    "bfdProfile",
-    "ebgpMultiHop",
-];
-
 pub(super) const PEER_V1BETA1: Schema = Schema {
     known: &[
         "myASN",

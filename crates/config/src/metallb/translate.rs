@@ -484,12 +484,8 @@ fn peer(
                 .to_string(),
         });
     }
-    let keep = if ctx.v1beta2 {
-        PEER_AS_CONFIGMAP
-    } else {
-        PEER_V1BETA1.known
-    };
-    let node = kebab_spec(&obj.spec, keep, extra);
+    // The fields with a ConfigMap key; the others (connectTime, passwordSecret, ...) were read above.
+    let node = kebab_spec(&obj.spec, schema.known, extra);
     let peer = parse::peer(&node, "spec".into(), ctx.profiles, keys, errs)?;
     if errs.len() != before {
         return None;
