@@ -40,7 +40,7 @@ pub struct BGPSessionStatusSpec {
     pub node: String,
     /// The peer's address, as configured (`198.18.0.1`, `2001:db8::1`).
     pub peer: String,
-    /// The peer's ASN, as configured.
+    /// The peer's ASN, as configured; 0 when the speaker learns it from the peer's OPEN (`dynamic-asn`).
     pub peer_asn: u32,
     /// The peer's name in the configuration (the `BGPPeer` object's name, or empty for the ConfigMap).
     #[serde(default, skip_serializing_if = "String::is_empty")]
