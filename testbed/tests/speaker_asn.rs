@@ -19,15 +19,8 @@ const LABEL: &str = "example.com/asn";
 /// The ConfigMap: one peer, the router over eBGP, our AS from each node's label; one pool.
 fn config(lab: &Lab) -> String {
     let router = lab.env("ROUTER_LAN4").unwrap_or("198.18.0.1");
-    format!(
-        "apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: config
-  namespace: {CONFIG_NS}
-data:
-  config: |
-    peers:
+    configmap_of(&format!(
+        "    peers:
     - peer-address: {router}
       peer-asn: 65559
       my-asn-from-node-label: {LABEL}
@@ -38,7 +31,7 @@ data:
       addresses:
       - 203.0.113.40-203.0.113.47
 "
-    )
+    ))
 }
 
 /// The AS path the router shows for `prefix` from each peer.

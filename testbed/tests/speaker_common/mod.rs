@@ -567,15 +567,8 @@ pub fn kubectl_apply(lab: &Lab, yaml: &str) {
 /// the peers, one pool `public-pool` with `advertisement` (its `bgp-advertisements` block) appended.
 pub fn configmap(lab: &Lab, extra_peer: &str, advertisement: &str) -> String {
     let router = lab.env("ROUTER_LAN4").unwrap_or("198.18.0.1");
-    format!(
-        "apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: config
-  namespace: {CONFIG_NS}
-data:
-  config: |
-    peers:
+    configmap_of(&format!(
+        "    peers:
     - peer-address: {router}
       peer-asn: 65559
       my-asn: 65559
@@ -586,6 +579,20 @@ data:
       addresses:
       - 203.0.113.10-203.0.113.20
 {advertisement}"
+    ))
+}
+
+/// The ConfigMap `config` in `CONFIG_NS` whose `config` key is `text` (already indented by four spaces).
+pub fn configmap_of(text: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: config
+  namespace: {CONFIG_NS}
+data:
+  config: |
+{text}"
     )
 }
 
