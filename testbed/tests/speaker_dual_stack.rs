@@ -77,15 +77,8 @@ fn v4_set(nodes: &[usize]) -> BTreeSet<String> {
 /// The ConfigMap with `peers`, a dual-stack pool `public-pool` (a dual-stack Service takes both addresses from
 /// one pool, as in MetalLB) and an IPv6-only pool `public-pool-v6`.
 fn configmap_with_peers(peers: &str) -> String {
-    format!(
-        "apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: config
-  namespace: {CONFIG_NS}
-data:
-  config: |
-    peers:
+    configmap_of(&format!(
+        "    peers:
 {peers}    address-pools:
     - name: public-pool
       protocol: bgp
@@ -97,7 +90,7 @@ data:
       addresses:
       - 2001:db8:0:ff::20-2001:db8:0:ff::2f
 "
-    )
+    ))
 }
 
 fn peer(address: &str, hold_time: &str) -> String {
