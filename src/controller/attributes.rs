@@ -5,8 +5,8 @@
 //! controller owns the Service status, so it is the one that tells the Service's owner.
 
 use ferrolb_announce::{
-    AnnounceConfig, COMMUNITIES_ANNOTATION, LARGE_COMMUNITIES_ANNOTATION, LOCAL_PREF_ANNOTATION,
-    Node, ServiceAttributes, service_attributes,
+    AnnounceConfig, Node, ServiceAttributes, service_attributes,
+    service_attributes::ATTRIBUTE_ANNOTATIONS,
 };
 use ferrolb_config::{CommunityValue, Config};
 use std::collections::BTreeMap;
@@ -31,20 +31,16 @@ impl AttributePolicy {
     }
 
     /// The condition a Service with these `annotations`, holding `ips`, should carry: `None` when it has none of
-    /// the three annotations, or holds no address of a configured pool (nothing is announced for it then).
+    /// the attribute annotations, or holds no address of a configured pool (nothing is announced for it then).
     /// Each pool its addresses lie in must allow everything; the first refusal is reported.
     pub fn condition(
         &self,
         annotations: &BTreeMap<String, String>,
         ips: &[IpAddr],
     ) -> Option<DesiredCondition> {
-        let annotated = [
-            COMMUNITIES_ANNOTATION,
-            LARGE_COMMUNITIES_ANNOTATION,
-            LOCAL_PREF_ANNOTATION,
-        ]
-        .iter()
-        .any(|a| annotations.contains_key(*a));
+        let annotated = ATTRIBUTE_ANNOTATIONS
+            .iter()
+            .any(|a| annotations.contains_key(*a));
         if !annotated {
             return None;
         }
@@ -74,7 +70,7 @@ impl AttributePolicy {
     }
 }
 
-/// `announced with local-pref 200, communities 65000:100, large communities 65000:1:2`.
+/// `announced with local-pref 200, communities 65000:100, large communities 65000:1:2, as-path-prepend 65000:3`.
 fn accepted_message(attributes: &ServiceAttributes) -> String {
     let mut parts = Vec::new();
     if let Some(lp) = attributes.local_pref {
@@ -95,6 +91,9 @@ fn accepted_message(attributes: &ServiceAttributes) -> String {
             .map(|c| c.to_string())
             .collect();
         parts.push(format!("large communities {}", list.join(" ")));
+    }
+    if let Some(p) = attributes.as_path_prepend {
+        parts.push(format!("as-path-prepend {p}"));
     }
     if parts.is_empty() {
         "no attributes requested".to_owned()
@@ -118,6 +117,7 @@ address-pools:
   bgp-advertisements:
   - allowed-service-communities: [tag, 65000:200, large:65000:1:2]
     allowed-service-localprefs: [100-300]
+    allowed-service-as-path-prepends: [{asn: 65000, max-count: 3}]
 - name: strict
   protocol: bgp
   addresses: [198.51.100.0/28]
@@ -159,6 +159,7 @@ address-pools:
                     ("ferrolb.io/bgp-communities", "tag, 65000:200"),
                     ("ferrolb.io/bgp-large-communities", "65000:1:2"),
                     ("ferrolb.io/bgp-local-pref", "250"),
+                    ("ferrolb.io/bgp-as-path-prepend", "65000:3"),
                 ]),
                 &[ip("203.0.113.1")],
             )
@@ -169,7 +170,7 @@ address-pools:
                 ok: true,
                 reason: "Accepted".into(),
                 message: "announced with local-pref 250, communities 65000:100 65000:200, \
-                          large communities 65000:1:2"
+                          large communities 65000:1:2, as-path-prepend 65000:3"
                     .into(),
             }
         );
@@ -202,5 +203,23 @@ address-pools:
             )
             .unwrap();
         assert_eq!((c.ok, c.reason.as_str()), (false, "LocalPrefNotAllowed"));
+        // A prepend alone is an attribute annotation too; 4 copies are more than allowed.
+        let c = p
+            .condition(
+                &ann(&[("ferrolb.io/bgp-as-path-prepend", "65000:4")]),
+                &[ip("203.0.113.1")],
+            )
+            .unwrap();
+        assert_eq!(
+            c,
+            DesiredCondition {
+                ok: false,
+                reason: "AsPathPrependNotAllowed".into(),
+                message: "ferrolb.io/bgp-as-path-prepend: 65000:4 is not in \
+                          allowed-service-as-path-prepends of pool \"default\"; announcing with \
+                          the pool's attributes instead"
+                    .into(),
+            }
+        );
     }
 }

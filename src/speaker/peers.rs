@@ -3,7 +3,7 @@
 
 use ferrolb_announce::{AnnounceDecision, PeerKey, PeerTable, RouteAttributes, RoutesView};
 use ferrolb_bgp::fsm::{FsmConfig, GracefulRestartConfig, LocalAs};
-use ferrolb_bgp::rib_out::Attributes;
+use ferrolb_bgp::rib_out::{AsPathPrepend, Attributes};
 use ferrolb_bgp::session::{DesiredRoutes, RouteChanges, SessionConfig, TcpOptions};
 use ferrolb_bgp::wire::{LargeCommunity, PeerAs};
 use ferrolb_config::{BfdProfile, Config, DynamicAsn, NodeValueError, Peer};
@@ -265,7 +265,10 @@ pub fn attributes_of(attrs: &RouteAttributes) -> Attributes {
             })
             .collect(),
         extended_communities: Vec::new(),
-        as_path_prepend: None,
+        as_path_prepend: attrs.as_path_prepend.map(|p| AsPathPrepend {
+            asn: p.asn,
+            count: p.count,
+        }),
     }
 }
 

@@ -585,6 +585,10 @@ fn route_attributes_become_wire_attributes() {
             local_data2: 2,
         }]
         .into(),
+        as_path_prepend: Some(ferrolb_config::AsPathPrepend {
+            asn: 65000,
+            count: 3,
+        }),
     };
     assert_eq!(
         attributes_of(&attrs),
@@ -598,7 +602,10 @@ fn route_attributes_become_wire_attributes() {
                 local_data2: 2
             }],
             extended_communities: vec![],
-            as_path_prepend: None,
+            as_path_prepend: Some(ferrolb_bgp::rib_out::AsPathPrepend {
+                asn: 65000,
+                count: 3
+            }),
         }
     );
 }

@@ -9,6 +9,7 @@ use crate::input::{
 };
 use crate::reason::Reason;
 use ferrolb_bgp::wire::link_bandwidth_community_bps;
+use ferrolb_config::AsPathPrepend;
 use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -23,6 +24,9 @@ pub struct RouteAttributes {
     pub communities: BTreeSet<Community>,
     /// LARGE_COMMUNITIES: the union over the advertisements.
     pub large_communities: BTreeSet<LargeCommunity>,
+    /// AS_PATH prepending; when advertisements (or Services) producing the same prefix disagree,
+    /// the longest wins (see [`longest_prepend`]).
+    pub as_path_prepend: Option<AsPathPrepend>,
 }
 
 impl RouteAttributes {
@@ -34,6 +38,24 @@ impl RouteAttributes {
         self.communities.extend(adv.communities.iter().copied());
         self.large_communities
             .extend(adv.large_communities.iter().copied());
+        self.as_path_prepend = longest_prepend(self.as_path_prepend, adv.as_path_prepend);
+    }
+}
+
+/// The prepend a route gets when two sources ask for `a` and `b`: the one with more copies (then
+/// the higher AS, so the result does not depend on order). An advertisement or Service that asks
+/// for a prepend wants the path less preferred; one that asks for none must not cancel that.
+pub fn longest_prepend(
+    a: Option<AsPathPrepend>,
+    b: Option<AsPathPrepend>,
+) -> Option<AsPathPrepend> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if (y.count, y.asn) > (x.count, x.asn) {
+            y
+        } else {
+            x
+        }),
+        (x, y) => x.or(y),
     }
 }
 

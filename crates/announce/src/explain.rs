@@ -36,6 +36,9 @@ pub struct ExplainedRoute {
     pub communities: Vec<String>,
     /// LARGE_COMMUNITIES, `global:local1:local2`.
     pub large_communities: Vec<String>,
+    /// AS_PATH prepending, `ASN:COUNT`, when the route has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_path_prepend: Option<String>,
 }
 
 /// One reason of an [`Explanation`].
@@ -71,6 +74,7 @@ pub fn explanation(decision: &AnnounceDecision, key: &str) -> Option<Explanation
                         .iter()
                         .map(|c| c.to_string())
                         .collect(),
+                    as_path_prepend: attrs.as_path_prepend.map(|p| p.to_string()),
                 }
             })
             .collect();
@@ -131,6 +135,9 @@ impl fmt::Display for ExplainedRoute {
                 "large-communities {}",
                 self.large_communities.join(" ")
             ));
+        }
+        if let Some(p) = &self.as_path_prepend {
+            parts.push(format!("as-path-prepend {p}"));
         }
         if parts.is_empty() {
             write!(f, "{}", self.prefix)

@@ -64,6 +64,7 @@ fn advertisement(adv: &BgpAdvertisement, node: &Node) -> Advertisement {
         local_pref: adv.localpref,
         communities: Vec::new(),
         large_communities: Vec::new(),
+        as_path_prepend: adv.as_path_prepend,
         link_bandwidth_per_endpoint: adv
             .weighted_ecmp
             .then(|| adv.link_bandwidth_per_endpoint.bits_per_second()),
@@ -75,6 +76,7 @@ fn advertisement(adv: &BgpAdvertisement, node: &Node) -> Advertisement {
                 .iter()
                 .map(|r| (r.first, r.last))
                 .collect(),
+            as_path_prepends: adv.allowed_service_as_path_prepends.clone(),
         },
         peers: adv.peers.clone(),
         selects_node: adv.selects_node(&node.labels),

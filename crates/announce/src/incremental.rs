@@ -20,7 +20,7 @@ use crate::decision::{
     node_part, peer_class,
 };
 use crate::input::{Advertisement, AnnounceConfig, Node, Service};
-use crate::service_attributes::{ServiceAttributes, accepted_for, add_communities};
+use crate::service_attributes::{ServiceAttributes, accepted_for, add_service_attributes};
 use ferrolb_config::CommunityValue;
 use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet};
@@ -412,12 +412,7 @@ fn route_of(
     attributes: &[&ServiceAttributes],
 ) -> Option<Route> {
     let mut route = merged.remove(&prefix)?;
-    for a in attributes {
-        add_communities(&mut route.attributes, a);
-    }
-    if let Some(lp) = attributes.iter().filter_map(|a| a.local_pref).max() {
-        route.attributes.local_pref = Some(lp);
-    }
+    add_service_attributes(&mut route.attributes, attributes.iter().copied());
     Some(route)
 }
 

@@ -3,7 +3,7 @@
 //! The speaker's glue flattens its reflector stores (Node, Services, EndpointSlices) and the
 //! loaded configuration into these types, then calls [`crate::decide`].
 
-use ferrolb_config::NodeSelector;
+use ferrolb_config::{AsPathPrepend, AsPathPrependAllowance, NodeSelector};
 use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -156,6 +156,8 @@ pub struct Advertisement {
     pub communities: Vec<Community>,
     /// LARGE_COMMUNITIES to attach.
     pub large_communities: Vec<LargeCommunity>,
+    /// AS_PATH prepending for the routes, if configured.
+    pub as_path_prepend: Option<AsPathPrepend>,
     /// Weighted ECMP: the bandwidth, in bits per second, each ready endpoint on this node is
     /// worth in the link-bandwidth community of a `Local` Service's route; None when off.
     pub link_bandwidth_per_endpoint: Option<u64>,
@@ -180,6 +182,8 @@ pub struct ServiceAllowances {
     pub large_communities: Vec<LargeCommunity>,
     /// LOCAL_PREF values a Service may set, as inclusive `(first, last)` ranges.
     pub local_prefs: Vec<(u32, u32)>,
+    /// AS_PATH prepends a Service may ask for.
+    pub as_path_prepends: Vec<AsPathPrependAllowance>,
 }
 
 impl Advertisement {
@@ -191,11 +195,13 @@ impl Advertisement {
         local_pref: None,
         communities: Vec::new(),
         large_communities: Vec::new(),
+        as_path_prepend: None,
         link_bandwidth_per_endpoint: None,
         service_allowances: ServiceAllowances {
             communities: Vec::new(),
             large_communities: Vec::new(),
             local_prefs: Vec::new(),
+            as_path_prepends: Vec::new(),
         },
         peers: Vec::new(),
         selects_node: true,

@@ -23,7 +23,7 @@ pub mod service_attributes;
 
 pub use decision::{
     AnnounceDecision, PeerDecision, PeerTable, Route, RouteAttributes, RouteTable, RoutesView,
-    ServiceDecision, decide,
+    ServiceDecision, decide, longest_prepend,
 };
 pub use explain::{ExplainedReason, ExplainedRoute, Explanation, explain, explanation, not_known};
 pub use incremental::{DecisionState, ServiceChange, ServiceInput, StateConfig, changed_prefixes};
@@ -33,7 +33,7 @@ pub use input::{
 };
 pub use reason::{Effect, Reason};
 pub use service_attributes::{
-    AttributeProblem, AttributeRefusal, COMMUNITIES_ANNOTATION, CONDITION_TYPE,
-    LARGE_COMMUNITIES_ANNOTATION, LOCAL_PREF_ANNOTATION, ServiceAttributes, accepted_for,
-    apply_service_attributes, service_attributes,
+    AS_PATH_PREPEND_ANNOTATION, AttributeProblem, AttributeRefusal, COMMUNITIES_ANNOTATION,
+    CONDITION_TYPE, LARGE_COMMUNITIES_ANNOTATION, LOCAL_PREF_ANNOTATION, ServiceAttributes,
+    accepted_for, apply_service_attributes, service_attributes,
 };

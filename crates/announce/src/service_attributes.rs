@@ -1,16 +1,17 @@
 //! Per-Service BGP attributes: the `ferrolb.io/bgp-communities`,
-//! `ferrolb.io/bgp-large-communities` and `ferrolb.io/bgp-local-pref` annotations, checked
-//! against what the Service's pool allows (`allowed-service-*`).
+//! `ferrolb.io/bgp-large-communities`, `ferrolb.io/bgp-local-pref` and
+//! `ferrolb.io/bgp-as-path-prepend` annotations, checked against what the Service's pool allows
+//! (`allowed-service-*`).
 //!
 //! A Service owner must not steer the routers at will, so anything the pool does not list is
 //! refused, as is any value that does not parse. A refusal is all or nothing: the Service is
 //! announced with its pool's defaults, and the glue records the [`AttributeRefusal`] as a
 //! Warning Event and a status condition. Nothing is dropped silently.
 
-use crate::decision::{AnnounceDecision, RouteAttributes, ServiceDecision};
+use crate::decision::{AnnounceDecision, RouteAttributes, ServiceDecision, longest_prepend};
 use crate::from_config::split_communities;
 use crate::input::{AnnounceConfig, Community, LargeCommunity, Pool};
-use ferrolb_config::CommunityValue;
+use ferrolb_config::{AsPathPrepend, CommunityValue};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -20,11 +21,14 @@ pub const COMMUNITIES_ANNOTATION: &str = "ferrolb.io/bgp-communities";
 pub const LARGE_COMMUNITIES_ANNOTATION: &str = "ferrolb.io/bgp-large-communities";
 /// One LOCAL_PREF value (sent to iBGP peers only).
 pub const LOCAL_PREF_ANNOTATION: &str = "ferrolb.io/bgp-local-pref";
+/// AS_PATH prepending, `ASN:COUNT` (a count of 1 to 10).
+pub const AS_PATH_PREPEND_ANNOTATION: &str = "ferrolb.io/bgp-as-path-prepend";
 /// Every annotation [`service_attributes`] reads.
-pub const ATTRIBUTE_ANNOTATIONS: [&str; 3] = [
+pub const ATTRIBUTE_ANNOTATIONS: [&str; 4] = [
     COMMUNITIES_ANNOTATION,
     LARGE_COMMUNITIES_ANNOTATION,
     LOCAL_PREF_ANNOTATION,
+    AS_PATH_PREPEND_ANNOTATION,
 ];
 /// The Service status condition type that reports whether its annotations were applied.
 pub const CONDITION_TYPE: &str = "ferrolb.io/BGPAttributesAccepted";
@@ -38,6 +42,8 @@ pub struct ServiceAttributes {
     pub communities: BTreeSet<Community>,
     /// LARGE_COMMUNITIES added to the pool's.
     pub large_communities: BTreeSet<LargeCommunity>,
+    /// AS_PATH prepending; the route keeps the pool's when that one is longer.
+    pub as_path_prepend: Option<AsPathPrepend>,
 }
 
 impl ServiceAttributes {
@@ -46,6 +52,7 @@ impl ServiceAttributes {
         self.local_pref.is_none()
             && self.communities.is_empty()
             && self.large_communities.is_empty()
+            && self.as_path_prepend.is_none()
     }
 }
 
@@ -87,6 +94,19 @@ pub enum AttributeProblem {
         /// The Service's pool.
         pool: String,
     },
+    /// A prepend that is not `ASN:COUNT` with an AS of 1 to 4294967295 and a count of 1 to 10.
+    #[error("ferrolb.io/bgp-as-path-prepend: {0}")]
+    InvalidAsPathPrepend(ferrolb_config::AsPathPrependError),
+    /// A prepend the pool does not allow.
+    #[error(
+        "ferrolb.io/bgp-as-path-prepend: {prepend} is not in allowed-service-as-path-prepends of pool {pool:?}"
+    )]
+    AsPathPrependNotAllowed {
+        /// The prepend, `ASN:COUNT`.
+        prepend: AsPathPrepend,
+        /// The Service's pool.
+        pool: String,
+    },
 }
 
 impl AttributeProblem {
@@ -97,6 +117,8 @@ impl AttributeProblem {
             AttributeProblem::CommunityNotAllowed { .. } => "CommunityNotAllowed",
             AttributeProblem::InvalidLocalPref(_) => "InvalidLocalPref",
             AttributeProblem::LocalPrefNotAllowed { .. } => "LocalPrefNotAllowed",
+            AttributeProblem::InvalidAsPathPrepend(_) => "InvalidAsPathPrepend",
+            AttributeProblem::AsPathPrependNotAllowed { .. } => "AsPathPrependNotAllowed",
         }
     }
 }
@@ -104,7 +126,7 @@ impl AttributeProblem {
 /// Why a Service's attribute annotations were refused: every problem found (never empty).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttributeRefusal {
-    /// The problems, in annotation order (communities, large communities, local-pref).
+    /// The problems, in annotation order (communities, large communities, local-pref, prepend).
     pub problems: Vec<AttributeProblem>,
 }
 
@@ -223,6 +245,22 @@ pub fn service_attributes(
             }),
         }
     }
+    if let Some(text) = annotations.get(AS_PATH_PREPEND_ANNOTATION) {
+        match text.parse::<AsPathPrepend>() {
+            Err(e) => problems.push(AttributeProblem::InvalidAsPathPrepend(e)),
+            Ok(p)
+                if allowances
+                    .clone()
+                    .any(|a| a.as_path_prepends.iter().any(|x| x.allows(p))) =>
+            {
+                out.as_path_prepend = Some(p)
+            }
+            Ok(prepend) => problems.push(AttributeProblem::AsPathPrependNotAllowed {
+                prepend,
+                pool: pool.name.clone(),
+            }),
+        }
+    }
     if problems.is_empty() {
         Ok(out)
     } else {
@@ -277,31 +315,37 @@ pub fn accepted_for(
     attrs.filter(|a| !a.is_empty())
 }
 
-/// Adds a Service's accepted communities and large communities to a route's.
-pub(crate) fn add_communities(route: &mut RouteAttributes, attrs: &ServiceAttributes) {
-    route.communities.extend(attrs.communities.iter().copied());
-    route
-        .large_communities
-        .extend(attrs.large_communities.iter().copied());
+/// Adds the accepted attributes of the Services sharing one route to it: their communities are
+/// added to the pool's; the highest LOCAL_PREF among them replaces the pool's; the longest prepend
+/// among them and the pool's stays ([`longest_prepend`]).
+pub(crate) fn add_service_attributes<'a>(
+    route: &mut RouteAttributes,
+    services: impl IntoIterator<Item = &'a ServiceAttributes>,
+) {
+    let mut local_pref = None;
+    for attrs in services {
+        route.communities.extend(attrs.communities.iter().copied());
+        route
+            .large_communities
+            .extend(attrs.large_communities.iter().copied());
+        local_pref = local_pref.max(attrs.local_pref);
+        route.as_path_prepend = longest_prepend(route.as_path_prepend, attrs.as_path_prepend);
+    }
+    if local_pref.is_some() {
+        route.local_pref = local_pref;
+    }
 }
 
 /// Adds accepted per-Service attributes (keyed `namespace/name`) to the Services' host routes
-/// in `decision`. Communities are added to the pool's; a Service's LOCAL_PREF replaces the
-/// pool's (the highest wins when Services sharing an IP disagree). Aggregated routes and
+/// in `decision`, as [`add_service_attributes`] says, in every table. Aggregated routes and
 /// Services this node does not announce are left alone. Running it twice changes nothing more.
 pub fn apply_service_attributes(
     decision: &mut AnnounceDecision,
     attributes: &BTreeMap<String, ServiceAttributes>,
 ) {
-    let mut local_prefs: BTreeMap<ipnet::IpNet, u32> = BTreeMap::new();
-    let AnnounceDecision {
-        services,
-        routes,
-        tables,
-        ..
-    } = decision;
+    let mut by_prefix: BTreeMap<ipnet::IpNet, Vec<&ServiceAttributes>> = BTreeMap::new();
     for (key, attrs) in attributes {
-        let Some(sd) = services.get(key) else {
+        let Some(sd) = decision.services.get(key) else {
             continue;
         };
         for prefix in sd
@@ -309,23 +353,15 @@ pub fn apply_service_attributes(
             .iter()
             .filter(|p| p.prefix_len() == p.max_prefix_len())
         {
-            if let Some(lp) = attrs.local_pref {
-                let e = local_prefs.entry(*prefix).or_insert(lp);
-                *e = (*e).max(lp);
-            }
-            let tables =
-                std::iter::once(&mut *routes).chain(tables.iter_mut().map(|t| &mut t.routes));
-            for route in tables.filter_map(|t| t.get_mut(prefix)) {
-                add_communities(&mut route.attributes, attrs);
-            }
+            by_prefix.entry(*prefix).or_default().push(attrs);
         }
     }
-    for (prefix, lp) in local_prefs {
+    for (prefix, attrs) in by_prefix {
         for route in decision
             .route_tables_mut()
             .filter_map(|t| t.get_mut(&prefix))
         {
-            route.attributes.local_pref = Some(lp);
+            add_service_attributes(&mut route.attributes, attrs.iter().copied());
         }
     }
 }
@@ -430,6 +466,7 @@ address-pools:
             local_pref: Some(120),
             communities: [c(64512, 1)].into(),
             large_communities: [lc(64512, 0, 1)].into(),
+            as_path_prepend: None,
         }
     }
 
@@ -450,6 +487,7 @@ address-pools:
                 local_pref: Some(50),
                 communities: [c(64512, 1), c(64512, 100)].into(),
                 large_communities: [lc(64512, 0, 1), lc(64512, 1, 2)].into(),
+                as_path_prepend: None,
             }]
         );
     }

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use ferrolb_announce::*;
-use ferrolb_config::{CommunityValue, NodeSelector};
+use ferrolb_config::{AsPathPrepend, AsPathPrependAllowance, CommunityValue, NodeSelector};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,8 +14,8 @@ const SERVICES: usize = 6;
 const SLICES: usize = 8;
 
 /// Three configurations to swap between: aggregation with LOCAL_PREF and all-nodes; peers
-/// limited by named advertisements, a single-family peer, weighted ECMP, service-selectors and
-/// per-Service attributes; and one whose only peer does not select the node.
+/// limited by named advertisements, a single-family peer, weighted ECMP, service-selectors,
+/// AS_PATH prepending and per-Service attributes; and one whose only peer does not select the node.
 fn configs() -> Vec<StateConfig> {
     let mut agg = pool("agg", &["203.0.113.0/28"]);
     agg.advertisements = vec![
@@ -38,9 +38,17 @@ fn configs() -> Vec<StateConfig> {
         Advertisement {
             peers: vec!["tor-b".into()],
             link_bandwidth_per_endpoint: Some(1_000_000),
+            as_path_prepend: Some(AsPathPrepend {
+                asn: 64500,
+                count: 2,
+            }),
             service_allowances: ServiceAllowances {
                 communities: vec![Community(64500 << 16 | 1)],
                 local_prefs: vec![(200, 300)],
+                as_path_prepends: vec![AsPathPrependAllowance {
+                    asn: 64500,
+                    max_count: 4,
+                }],
                 ..ServiceAllowances::default()
             },
             ..Advertisement::default()
@@ -111,6 +119,8 @@ fn service_object() -> impl Strategy<Value = ServiceObject> {
         Just([(COMMUNITIES_ANNOTATION.to_owned(), "64500:7".to_owned())].into()),
         Just([(LOCAL_PREF_ANNOTATION.to_owned(), "250".to_owned())].into()),
         Just([(LOCAL_PREF_ANNOTATION.to_owned(), "210".to_owned())].into()),
+        Just([(AS_PATH_PREPEND_ANNOTATION.to_owned(), "64500:1".to_owned())].into()),
+        Just([(AS_PATH_PREPEND_ANNOTATION.to_owned(), "64500:4".to_owned())].into()),
     ];
     (
         // Offsets into 203.0.113.0/27 (two pools, some outside any) and 2001:db8:1::/124.

@@ -78,6 +78,7 @@ fn permitted_values_and_aliases_are_accepted() {
                 local_data2: 2
             }]
             .into(),
+            as_path_prepend: None,
         }
     );
     // An alias for a large community may be given in the communities annotation.

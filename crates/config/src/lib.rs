@@ -25,6 +25,7 @@ mod manifest;
 pub mod metallb;
 mod model;
 mod parse;
+mod prepend;
 mod secret;
 mod selector;
 mod service_policy;
@@ -48,6 +49,7 @@ pub use model::{
     AddressPool, AnnounceFrom, BgpAdvertisement, Config, DEFAULT_HOLD_TIME, DEFAULT_PEER_PORT,
     DynamicAsn, LocalAsn, NodeValueError, Peer, Protocol, ServiceAllocation,
 };
+pub use prepend::{AsPathPrepend, AsPathPrependAllowance, AsPathPrependError, MAX_PREPEND_COUNT};
 pub use secret::{Password, REDACTED};
 pub use selector::{NodeSelector, SelectorOperator, SelectorRequirement, is_dns_label};
 pub use service_policy::{
@@ -57,7 +59,7 @@ pub use service_policy::{
 
 /// The keys each kind of configuration object accepts, as `(object, keys)`, in the order they are documented:
 /// `config` (the top level), `peer`, `bfd-profile`, `node-selector`, `match-expression`, `address-pool`,
-/// `bgp-advertisement`. Any other key is an error. Documentation is checked against this list.
+/// `bgp-advertisement`, `as-path-prepend`, `allowed-service-as-path-prepend`. Any other key is an error. Documentation is checked against this list.
 pub fn known_keys() -> impl Iterator<Item = (&'static str, &'static [&'static str])> {
     parse::OBJECTS
         .iter()

@@ -4,6 +4,7 @@
 use crate::address::AddressRange;
 use crate::bfd::BfdProfile;
 use crate::community::CommunityValue;
+use crate::prepend::{AsPathPrepend, AsPathPrependAllowance};
 use crate::selector::NodeSelector;
 use crate::service_policy::{Bandwidth, DEFAULT_BANDWIDTH_PER_ENDPOINT, LocalPrefRange};
 use serde::Serialize;
@@ -409,6 +410,14 @@ pub struct BgpAdvertisement {
     /// LOCAL_PREF values a Service may set with its annotation. Only on host routes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_service_localprefs: Vec<LocalPrefRange>,
+    /// AS_PATH prepends a Service may ask for with its annotation (a ferrolb extension). Only on
+    /// host routes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_service_as_path_prepends: Vec<AsPathPrependAllowance>,
+    /// AS_PATH prepending for these routes (a ferrolb extension): `count` copies of `asn` after
+    /// the AS the session presents.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_path_prepend: Option<AsPathPrepend>,
     /// Names of the peers ([`Peer::name`]) that get these routes; empty means every peer.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub peers: Vec<String>,
@@ -464,6 +473,8 @@ impl Default for BgpAdvertisement {
             link_bandwidth_per_endpoint: DEFAULT_BANDWIDTH_PER_ENDPOINT,
             allowed_service_communities: Vec::new(),
             allowed_service_localprefs: Vec::new(),
+            allowed_service_as_path_prepends: Vec::new(),
+            as_path_prepend: None,
             peers: Vec::new(),
             node_selectors: Vec::new(),
             service_selectors: Vec::new(),

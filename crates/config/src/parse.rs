@@ -4,19 +4,21 @@
 use crate::address::AddressRange;
 use crate::community::CommunityValue;
 use crate::error::{ConfigError, ConfigErrorKind};
-use crate::fields::{Object, Schema, bool_value, index, integer, join, string, u32_value};
+use crate::fields::{Object, Schema, bool_value, index, join, string};
 use crate::model::{
     AddressPool, AnnounceFrom, BgpAdvertisement, Config, Protocol, ServiceAllocation,
 };
 use crate::selector::{
     NodeSelector, SelectorOperator, SelectorRequirement, is_dns_label, is_label_key, is_label_value,
 };
-use crate::service_policy::{Bandwidth, LocalPrefRange};
 use crate::validate::{self, AddressEntry, PoolName};
 use crate::yaml::{Node, Value};
 use std::collections::BTreeMap;
 
+mod advertisement;
 mod peer;
+pub(crate) use advertisement::advertisement;
+use advertisement::{ADVERTISEMENT, AS_PATH_PREPEND, PREPEND_ALLOWANCE};
 use peer::PEER;
 pub(crate) use peer::peer;
 
@@ -60,20 +62,6 @@ const ALLOCATION: Schema = Schema {
     not_supported: &[],
 };
 
-const ADVERTISEMENT: Schema = Schema {
-    known: &[
-        "aggregation-length",
-        "aggregation-length-v6",
-        "localpref",
-        "communities",
-        "weighted-ecmp",
-        "link-bandwidth-per-endpoint",
-        "allowed-service-communities",
-        "allowed-service-localprefs",
-    ],
-    not_supported: &[],
-};
-
 /// Every kind of object in the configuration, named as in the docs, with the schema it is read with.
 pub(crate) const OBJECTS: &[(&str, &Schema)] = &[
     ("config", &TOP),
@@ -83,6 +71,8 @@ pub(crate) const OBJECTS: &[(&str, &Schema)] = &[
     ("match-expression", &EXPRESSION),
     ("address-pool", &POOL),
     ("bgp-advertisement", &ADVERTISEMENT),
+    ("as-path-prepend", &AS_PATH_PREPEND),
+    ("allowed-service-as-path-prepend", &PREPEND_ALLOWANCE),
     ("service-allocation", &ALLOCATION),
 ];
 
@@ -462,140 +452,4 @@ fn signed_i32(node: &Node) -> Result<i32, ConfigErrorKind> {
             found: node.describe(),
         }),
     }
-}
-
-pub(crate) fn advertisement(
-    node: &Node,
-    path: String,
-    aliases: &BTreeMap<String, CommunityValue>,
-    addresses: &[(AddressRange, String)],
-    errs: &mut Vec<ConfigError>,
-) -> Option<BgpAdvertisement> {
-    let obj = Object::read(node, path, &ADVERTISEMENT, errs)?;
-    let before = errs.len();
-    let defaults = BgpAdvertisement::default();
-    let length = |key: &str, v4: bool, errs: &mut Vec<ConfigError>| {
-        let (max, family) = if v4 { (32, "IPv4") } else { (128, "IPv6") };
-        let len = obj.get(key, errs, |n| {
-            let v = integer(n, u64::from(u8::MAX), "0 to 255")?;
-            let len = u8::try_from(v).unwrap_or(u8::MAX);
-            if len > max {
-                return Err(ConfigErrorKind::AggregationTooLong {
-                    length: len,
-                    family,
-                    max,
-                });
-            }
-            Ok(len)
-        })?;
-        // No shorter than any prefix of this family in the pool (MetalLB's rule).
-        for (range, range_path) in addresses.iter().filter(|(r, _)| r.is_ipv4() == v4) {
-            let prefix = range.shortest_prefix_len();
-            if len < prefix {
-                errs.push(obj.error(
-                    key,
-                    ConfigErrorKind::AggregationTooShort {
-                        length: len,
-                        prefix,
-                        entry: range.to_string(),
-                        entry_path: range_path.clone(),
-                    },
-                ));
-                return None;
-            }
-        }
-        Some(len)
-    };
-    let aggregation_length = length("aggregation-length", true, errs);
-    let aggregation_length_v6 = length("aggregation-length-v6", false, errs);
-    let localpref = obj.get("localpref", errs, u32_value);
-    let communities = community_list(&obj, "communities", aliases, errs);
-    let weighted_ecmp = obj.get("weighted-ecmp", errs, bool_value).unwrap_or(false);
-    let bandwidth = obj.get("link-bandwidth-per-endpoint", errs, |n| {
-        string(n).and_then(|text| text.parse::<Bandwidth>().map_err(Into::into))
-    });
-    if bandwidth.is_some() && !weighted_ecmp {
-        errs.push(obj.error(
-            "link-bandwidth-per-endpoint",
-            ConfigErrorKind::BandwidthWithoutWeightedEcmp,
-        ));
-    }
-    let allowed_service_communities =
-        community_list(&obj, "allowed-service-communities", aliases, errs);
-    let mut allowed_service_localprefs = Vec::new();
-    for (i, r) in obj
-        .seq("allowed-service-localprefs", errs)
-        .iter()
-        .enumerate()
-    {
-        let path = index(&obj.path_of("allowed-service-localprefs"), i);
-        match string(r).and_then(|text| text.parse::<LocalPrefRange>().map_err(Into::into)) {
-            Ok(v) if !allowed_service_localprefs.contains(&v) => allowed_service_localprefs.push(v),
-            Ok(_) => {}
-            Err(kind) => errs.push(ConfigError::new(path, r.line, kind)),
-        }
-    }
-    // Weights and per-Service attributes belong to one Service's own route, never to an
-    // aggregate several Services share.
-    let aggregate = [
-        aggregation_length.filter(|l| *l != 32),
-        aggregation_length_v6.filter(|l| *l != 128),
-    ]
-    .into_iter()
-    .flatten()
-    .next();
-    if let Some(length) = aggregate {
-        let present = [
-            ("weighted-ecmp", weighted_ecmp),
-            ("link-bandwidth-per-endpoint", bandwidth.is_some()),
-            (
-                "allowed-service-communities",
-                !allowed_service_communities.is_empty(),
-            ),
-            (
-                "allowed-service-localprefs",
-                !allowed_service_localprefs.is_empty(),
-            ),
-        ];
-        for (key, _) in present.into_iter().filter(|(_, set)| *set) {
-            errs.push(obj.error(key, ConfigErrorKind::NeedsHostRoutes { key, length }));
-        }
-    }
-    if errs.len() != before {
-        return None;
-    }
-    Some(BgpAdvertisement {
-        aggregation_length: aggregation_length.unwrap_or(defaults.aggregation_length),
-        aggregation_length_v6: aggregation_length_v6.unwrap_or(defaults.aggregation_length_v6),
-        localpref,
-        communities,
-        weighted_ecmp,
-        link_bandwidth_per_endpoint: bandwidth.unwrap_or(defaults.link_bandwidth_per_endpoint),
-        allowed_service_communities,
-        allowed_service_localprefs,
-        ..BgpAdvertisement::default()
-    })
-}
-
-/// A list of communities at `key` (aliases resolved, duplicates dropped, errors pushed).
-fn community_list(
-    obj: &Object<'_>,
-    key: &str,
-    aliases: &BTreeMap<String, CommunityValue>,
-    errs: &mut Vec<ConfigError>,
-) -> Vec<CommunityValue> {
-    let mut communities = Vec::new();
-    for (i, c) in obj.seq(key, errs).iter().enumerate() {
-        let path = index(&obj.path_of(key), i);
-        let value = string(c).and_then(|text| match aliases.get(&text) {
-            Some(v) => Ok(*v),
-            None => text.parse::<CommunityValue>().map_err(Into::into),
-        });
-        match value {
-            Ok(v) if !communities.contains(&v) => communities.push(v),
-            Ok(_) => {}
-            Err(kind) => errs.push(ConfigError::new(path, c.line, kind)),
-        }
-    }
-    communities
 }

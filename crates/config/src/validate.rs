@@ -158,6 +158,8 @@ pub(crate) fn duplicate_advertisement(
         allowed.sort();
         let mut prefs = a.allowed_service_localprefs.clone();
         prefs.sort();
+        let mut prepends = a.allowed_service_as_path_prepends.clone();
+        prepends.sort();
         (
             (
                 a.aggregation_length,
@@ -171,6 +173,7 @@ pub(crate) fn duplicate_advertisement(
                 allowed,
                 prefs,
             ),
+            (a.as_path_prepend, prepends, a.node_selectors.clone()),
         )
     };
     if let Some((_, first_path, first_line)) =

@@ -581,3 +581,40 @@ fn a_prepended_four_octet_as_toward_a_two_octet_peer_goes_in_as4_path() {
     .concat();
     assert_eq!(one_update(&c, prepend(4_200_000_001, 2)), expected);
 }
+
+#[test]
+fn routes_with_different_prepends_go_in_separate_updates_with_their_own_as_path() {
+    let c = ctx(false, true, 65001);
+    let mut rib = AdjRibOut::new(&c, Some(NH4), None);
+    let prefix = |s: &str| -> IpNet { s.parse().unwrap() };
+    let desired: BTreeMap<IpNet, Attributes> = [
+        (prefix("198.18.0.1/32"), prepend(65001, 3)),
+        (prefix("198.18.0.2/32"), Attributes::default()),
+        (prefix("198.18.0.3/32"), prepend(65001, 3)),
+        (prefix("198.18.0.4/32"), prepend(65001, 1)),
+    ]
+    .into();
+    let mut got: Vec<(Vec<u32>, Vec<IpNet>)> = Vec::new();
+    for bytes in encode_all(&rib.set_desired(&desired), &c) {
+        let mut buf = BytesMut::from(&bytes[..]);
+        let Some(Message::Update(u)) = try_parse(&mut buf, &c).unwrap() else {
+            panic!("not an UPDATE");
+        };
+        let path = u.attributes.as_path.clone().unwrap();
+        assert_eq!(path.segments.len(), 1);
+        assert_eq!(path.segments[0].kind, AsSegmentKind::Sequence);
+        got.push((path.segments[0].asns.clone(), u.all_announced()));
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (vec![65001], vec![prefix("198.18.0.2/32")]),
+            (vec![65001, 65001], vec![prefix("198.18.0.4/32")]),
+            (
+                vec![65001, 65001, 65001, 65001],
+                vec![prefix("198.18.0.1/32"), prefix("198.18.0.3/32")]
+            ),
+        ]
+    );
+}
