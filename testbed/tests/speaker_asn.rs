@@ -34,21 +34,6 @@ fn config(lab: &Lab) -> String {
     ))
 }
 
-/// The AS path the router shows for `prefix` from each peer.
-fn paths_by_peer(lab: &Lab, prefix: &str) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = bgp_paths(lab, prefix)
-        .iter()
-        .map(|p| {
-            (
-                p["peer"]["peerId"].as_str().unwrap_or("?").to_owned(),
-                p["aspath"]["string"].as_str().unwrap_or("?").to_owned(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_node_peers_in_the_as_its_label_names() {
     let lab = Lab::shared().expect("lab up (run testbed/lab deps first)");

@@ -351,51 +351,10 @@ fn wait_router_paths(
     }
 }
 
-/// Waits for the Service's `ferrolb.io/BGPAttributesAccepted` condition to be `status` (`True`/`False`) with
-/// `reason`; for `False`, also for a Warning Event with that reason. Returns the condition's message.
+/// Waits for the Service's `ferrolb.io/BGPAttributesAccepted` condition (and, for `False`, its Warning
+/// Event); returns the condition's message.
 fn wait_condition(lab: &Lab, status: &str, reason: &str) -> String {
-    let mut message = String::new();
-    let mut last = Value::Null;
-    lab.wait_until(
-        Duration::from_secs(30),
-        &format!("BGPAttributesAccepted={status} ({reason})"),
-        || {
-            last = service_json(lab)["status"]["conditions"].clone();
-            let found = last.as_array().into_iter().flatten().find(|c| {
-                c["type"] == "ferrolb.io/BGPAttributesAccepted"
-                    && c["status"] == status
-                    && c["reason"] == reason
-            });
-            message = found
-                .and_then(|c| c["message"].as_str())
-                .unwrap_or_default()
-                .to_owned();
-            Ok(found.is_some())
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}\nconditions: {last:#}\n{}", logs(lab)));
-    if status == "False" {
-        lab.wait_until(
-            Duration::from_secs(30),
-            &format!("a Warning Event {reason}"),
-            || {
-                let out = lab.kubectl(&[
-                    "get",
-                    "events",
-                    "-n",
-                    NS,
-                    "--field-selector",
-                    &format!("involvedObject.name={SERVICE},type=Warning,reason={reason}"),
-                    "-o",
-                    "json",
-                ])?;
-                let v: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
-                Ok(v["items"].as_array().is_some_and(|i| !i.is_empty()))
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}\n{}", logs(lab)));
-    }
-    message
+    speaker_common::wait_attributes_condition(lab, NS, SERVICE, status, reason, &|| logs(lab))
 }
 
 /// Samples the router's FIB entry for a prefix every 10 ms in a thread.

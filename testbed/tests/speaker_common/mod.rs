@@ -4,10 +4,13 @@
 //! and the whoami scenario they share.
 #![allow(dead_code)] // each test binary uses a different subset
 
+mod conditions;
 mod load;
 mod manual;
 mod router;
 
+#[allow(unused_imports)] // only the tests of per-Service attributes
+pub use conditions::*;
 #[allow(unused_imports)] // not every test binary puts load on a VIP
 pub use load::*;
 #[allow(unused_imports)] // only the tests with a hand-written EndpointSlice

@@ -43,6 +43,21 @@ pub fn bgp_paths(lab: &Lab, prefix: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// The AS path the router shows for `prefix` from each peer (`peer`, `"64601 64601"`), sorted by peer.
+pub fn paths_by_peer(lab: &Lab, prefix: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = bgp_paths(lab, prefix)
+        .iter()
+        .map(|p| {
+            (
+                p["peer"]["peerId"].as_str().unwrap_or("?").to_owned(),
+                p["aspath"]["string"].as_str().unwrap_or("?").to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// The peers the router has a path for `prefix` from.
 pub fn path_peers(lab: &Lab, prefix: &str) -> BTreeSet<String> {
     bgp_paths(lab, prefix)
