@@ -272,6 +272,9 @@ pub enum ConfigErrorKind {
     /// A malformed `allowed-service-localprefs` entry.
     #[error(transparent)]
     LocalPrefRange(#[from] LocalPrefRangeError),
+    /// A malformed AS_PATH prepend annotation (`ASN:COUNT`).
+    #[error("AS_PATH prepend {0}")]
+    AsPathPrepend(#[from] crate::prepend::AsPathPrependError),
     /// A per-Service or weighted-ECMP key on an advertisement that aggregates: those apply to
     /// one Service's own route only.
     #[error(

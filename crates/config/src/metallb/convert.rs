@@ -92,13 +92,20 @@ fn add_service_allocation(doc: &mut Value, rules: &ServiceAllocation) {
     if let Some(Value::Mapping(spec)) = doc.get_mut("spec") {
         spec.insert(s("serviceAllocation"), map(pairs));
     }
-    if rules.exclusive
-        && let Some(Value::Mapping(metadata)) = doc.get_mut("metadata")
-    {
-        metadata.insert(
-            s("annotations"),
-            map(vec![(super::EXCLUSIVE_NAMESPACES, s("true"))]),
-        );
+    if rules.exclusive {
+        annotate(doc, super::EXCLUSIVE_NAMESPACES, "true".into());
+    }
+}
+
+/// Sets the annotation `key` of an object to `value`.
+fn annotate(doc: &mut Value, key: &str, value: String) {
+    if let Some(Value::Mapping(metadata)) = doc.get_mut("metadata") {
+        let annotations = metadata
+            .entry(s("annotations"))
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
+        if let Value::Mapping(a) = annotations {
+            a.insert(s(key), s(value));
+        }
     }
 }
 
@@ -225,6 +232,10 @@ fn advertisement_spec(
             !ad.allowed_service_localprefs.is_empty(),
             "allowed-service-localprefs",
         ),
+        (
+            !ad.allowed_service_as_path_prepends.is_empty(),
+            "allowed-service-as-path-prepends",
+        ),
     ];
     for (_, key) in lost.iter().filter(|(set, _)| *set) {
         report.push(format!(
@@ -273,12 +284,16 @@ pub(super) fn convert(config: &Config, namespace: &str) -> Conversion {
         for (j, ad) in pool.advertisements().iter().enumerate() {
             let place = format!("{place}.bgp-advertisements[{j}]");
             let spec = advertisement_spec(config, &pool.name, ad, &place, &mut report);
-            advertisements.push(spec);
+            advertisements.push((spec, ad.as_path_prepend));
         }
     }
-    for (i, spec) in advertisements.into_iter().enumerate() {
+    for (i, (spec, prepend)) in advertisements.into_iter().enumerate() {
         let name = format!("bgpadvertisement{}", i + 1);
-        docs.push(object(Kind::BgpAdvertisement, &name, namespace, spec));
+        let mut doc = object(Kind::BgpAdvertisement, &name, namespace, spec);
+        if let Some(p) = prepend {
+            annotate(&mut doc, super::AS_PATH_PREPEND, p.to_string());
+        }
+        docs.push(doc);
     }
     for b in &config.bfd_profiles {
         let spec = vec![

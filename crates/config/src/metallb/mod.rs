@@ -131,6 +131,8 @@ pub struct Object {
     api_version: String,
     /// The [`EXCLUSIVE_NAMESPACES`] annotation of an `IPAddressPool`, when set.
     exclusive_namespaces: Option<bool>,
+    /// The [`AS_PATH_PREPEND`] annotation of a `BGPAdvertisement`, when set.
+    as_path_prepend: Option<crate::AsPathPrepend>,
 }
 
 impl fmt::Debug for Object {
@@ -142,6 +144,7 @@ impl fmt::Debug for Object {
             .field("created", &self.created)
             .field("api_version", &self.api_version)
             .field("exclusive_namespaces", &self.exclusive_namespaces)
+            .field("as_path_prepend", &self.as_path_prepend)
             .finish_non_exhaustive()
     }
 }
@@ -150,6 +153,11 @@ impl fmt::Debug for Object {
 /// (`"true"` or `"false"`): the ConfigMap's `service-allocation.exclusive`, which MetalLB's CRD
 /// has no field for.
 pub const EXCLUSIVE_NAMESPACES: &str = "ferrolb.io/exclusive-namespaces";
+
+/// The `BGPAdvertisement` annotation (`ASN:COUNT`, e.g. `"65000:3"`) that stands for the ConfigMap
+/// advertisement's `as-path-prepend`, which MetalLB's CRD has no field for. The same name and format
+/// as the Service annotation.
+pub const AS_PATH_PREPEND: &str = "ferrolb.io/bgp-as-path-prepend";
 
 /// The spec fields each kind reads, as `(kind, fields)`; `LabelSelector` and
 /// `CommunityAlias` are the shapes nested in them. Any other field is an error.

@@ -1,7 +1,8 @@
 //! Reading MetalLB objects from YAML files and API JSON: the envelope (`apiVersion`, `kind`,
 //! `metadata`), keeping the spec as a tree with lines for the translation.
 
-use super::{EXCLUSIVE_NAMESPACES, Kind, Object, ObjectId};
+use super::{AS_PATH_PREPEND, EXCLUSIVE_NAMESPACES, Kind, Object, ObjectId};
+use crate::AsPathPrepend;
 use crate::error::{ConfigError, ConfigErrorKind, ConfigErrors};
 use crate::fields::{Schema, index, join, string};
 use crate::yaml::{self, Node, Value};
@@ -190,9 +191,11 @@ fn object(node: &Node, errs: &mut Vec<ConfigError>) -> Option<Object> {
         .and_then(|m| m.get("creationTimestamp"))
         .and_then(|e| string(&e.value).ok())
         .unwrap_or_default();
-    let exclusive_namespaces = metadata
-        .and_then(|m| m.get("annotations"))
-        .and_then(|e| exclusive_annotation(&e.value, errs));
+    let annotations = metadata.and_then(|m| m.get("annotations"));
+    let exclusive_namespaces = annotations.and_then(|e| exclusive_annotation(&e.value, errs));
+    let as_path_prepend = annotations
+        .filter(|_| matches!(kind, Some(Kind::BgpAdvertisement)))
+        .and_then(|e| prepend_annotation(&e.value, errs));
     let (Some((kind, api_version)), Some(name)) = (kind_and_version, name) else {
         return None;
     };
@@ -219,7 +222,26 @@ fn object(node: &Node, errs: &mut Vec<ConfigError>) -> Option<Object> {
         created,
         api_version,
         exclusive_namespaces,
+        as_path_prepend,
     })
+}
+
+/// The [`AS_PATH_PREPEND`] annotation of a `BGPAdvertisement`: `ASN:COUNT` or absent.
+fn prepend_annotation(annotations: &Node, errs: &mut Vec<ConfigError>) -> Option<AsPathPrepend> {
+    let entry = annotations.get(AS_PATH_PREPEND)?;
+    let parsed = string(&entry.value)
+        .and_then(|text| text.parse::<AsPathPrepend>().map_err(ConfigErrorKind::from));
+    match parsed {
+        Ok(p) => Some(p),
+        Err(kind) => {
+            errs.push(ConfigError::new(
+                join("metadata.annotations", AS_PATH_PREPEND),
+                entry.value.line,
+                kind,
+            ));
+            None
+        }
+    }
 }
 
 /// The [`EXCLUSIVE_NAMESPACES`] annotation: `"true"`, `"false"` or absent.

@@ -366,6 +366,7 @@ pub(super) fn translate(objects: &[Object], secrets: &Secrets) -> Translation {
                     peers,
                     node_selectors,
                     service_selectors,
+                    as_path_prepend: obj.as_path_prepend,
                     ..ad
                 },
             ))
