@@ -208,3 +208,36 @@ async fn the_router_prefers_the_node_without_the_prepend() {
         stop_speaker(p);
     }
 }
+
+/// The leaf-spine guide's FRR configuration (`config/routers/frr-leaf-spine.conf`) is one FRR 8.4's parser
+/// accepts (`vtysh --dryrun`), and a broken line is caught the same way.
+#[test]
+fn the_leaf_spine_guides_frr_configuration_parses() {
+    let dry_run = |path: &std::path::Path| {
+        let out = std::process::Command::new("vtysh")
+            .arg("--dryrun")
+            .arg("-f")
+            .arg(path)
+            .output()
+            .expect("run vtysh (FRR; testbed/lab deps installs it)");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let guide =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routers/frr-leaf-spine.conf");
+    let (ok, text) = dry_run(&guide);
+    assert!(ok && text.trim().is_empty(), "{}: {text}", guide.display());
+    let broken = std::env::temp_dir().join(format!("frr-leaf-spine-{}.conf", std::process::id()));
+    let conf = std::fs::read_to_string(&guide).unwrap();
+    std::fs::write(
+        &broken,
+        conf.replace("remote-as external", "remote-as outside"),
+    )
+    .unwrap();
+    let (ok, text) = dry_run(&broken);
+    std::fs::remove_file(&broken).unwrap();
+    assert!(!ok && text.contains("remote-as outside"), "{text}");
+}

@@ -269,6 +269,7 @@ fn the_router_guide_shows_each_example_file_verbatim() {
             "bird.conf",
             "eos.conf",
             "fortios.conf",
+            "frr-leaf-spine.conf",
             "frr.conf",
             "junos.conf"
         ]
