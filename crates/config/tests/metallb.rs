@@ -515,6 +515,7 @@ fn expected_after_round_trip(cfg: &Config) -> Config {
                 link_bandwidth_per_endpoint: ferrolb_config::DEFAULT_BANDWIDTH_PER_ENDPOINT,
                 allowed_service_communities: vec![],
                 allowed_service_localprefs: vec![],
+                allowed_service_as_path_prepends: vec![],
                 ..ad.clone()
             };
         }
