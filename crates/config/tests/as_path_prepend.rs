@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::assert_one_error;
+use common::{Case, assert_cases};
 use ferrolb_config::{
     AsPathPrepend, AsPathPrependAllowance, Config, ConfigErrorKind as K, NodeSelector,
 };
@@ -13,61 +13,53 @@ use std::collections::BTreeMap;
 const POOL: &str = "address-pools:\n- name: a\n  protocol: bgp\n  addresses: [203.0.113.0/28]\n  bgp-advertisements:\n";
 const AD: &str = "address-pools[0].bgp-advertisements[0]";
 
-struct Case {
-    name: &'static str,
-    /// Lines appended to [`POOL`] (which is 5 lines long).
-    advertisement: &'static str,
-    path: &'static str,
-    line: usize,
-    check: fn(&K) -> bool,
-}
-
+/// Each case's `yaml` is appended to [`POOL`] (which is 5 lines long).
 const CASES: &[Case] = &[
     Case {
         name: "count of zero",
-        advertisement: "  - as-path-prepend: {asn: 65000, count: 0}\n",
+        yaml: "  - as-path-prepend: {asn: 65000, count: 0}\n",
         path: "address-pools[0].bgp-advertisements[0].as-path-prepend.count",
         line: 6,
         check: |k| matches!(k, K::OutOfRange { value, range: "1 to 10" } if value == "0"),
     },
     Case {
         name: "count of eleven",
-        advertisement: "  - as-path-prepend:\n      asn: 65000\n      count: 11\n",
+        yaml: "  - as-path-prepend:\n      asn: 65000\n      count: 11\n",
         path: "address-pools[0].bgp-advertisements[0].as-path-prepend.count",
         line: 8,
         check: |k| matches!(k, K::OutOfRange { value, range: "1 to 10" } if value == "11"),
     },
     Case {
         name: "count not a number",
-        advertisement: "  - as-path-prepend:\n      asn: 65000\n      count: three\n",
+        yaml: "  - as-path-prepend:\n      asn: 65000\n      count: three\n",
         path: "address-pools[0].bgp-advertisements[0].as-path-prepend.count",
         line: 8,
         check: |k| matches!(k, K::WrongType { .. }),
     },
     Case {
         name: "AS of zero",
-        advertisement: "  - as-path-prepend:\n      asn: 0\n      count: 2\n",
+        yaml: "  - as-path-prepend:\n      asn: 0\n      count: 2\n",
         path: "address-pools[0].bgp-advertisements[0].as-path-prepend.asn",
         line: 7,
         check: |k| matches!(k, K::ZeroAsn("asn")),
     },
     Case {
         name: "AS above 32 bits",
-        advertisement: "  - as-path-prepend:\n      asn: 4294967296\n      count: 2\n",
+        yaml: "  - as-path-prepend:\n      asn: 4294967296\n      count: 2\n",
         path: "address-pools[0].bgp-advertisements[0].as-path-prepend.asn",
         line: 7,
         check: |k| matches!(k, K::OutOfRange { .. }),
     },
     Case {
         name: "no count",
-        advertisement: "  - as-path-prepend:\n      asn: 65000\n",
+        yaml: "  - as-path-prepend:\n      asn: 65000\n",
         path: "address-pools[0].bgp-advertisements[0].as-path-prepend",
         line: 7,
         check: |k| matches!(k, K::Missing("count")),
     },
     Case {
         name: "a string instead of a mapping",
-        advertisement: "  - as-path-prepend: \"65000:3\"\n",
+        yaml: "  - as-path-prepend: \"65000:3\"\n",
         path: "address-pools[0].bgp-advertisements[0].as-path-prepend",
         line: 6,
         check: |k| {
@@ -82,28 +74,28 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "an unknown key in the prepend",
-        advertisement: "  - as-path-prepend: {asn: 65000, count: 2, times: 2}\n",
+        yaml: "  - as-path-prepend: {asn: 65000, count: 2, times: 2}\n",
         path: "address-pools[0].bgp-advertisements[0].as-path-prepend.times",
         line: 6,
         check: |k| matches!(k, K::UnknownKey { key, .. } if key == "times"),
     },
     Case {
         name: "allowance above ten",
-        advertisement: "  - allowed-service-as-path-prepends:\n    - asn: 65000\n      max-count: 12\n",
+        yaml: "  - allowed-service-as-path-prepends:\n    - asn: 65000\n      max-count: 12\n",
         path: "address-pools[0].bgp-advertisements[0].allowed-service-as-path-prepends[0].max-count",
         line: 8,
         check: |k| matches!(k, K::OutOfRange { value, .. } if value == "12"),
     },
     Case {
         name: "allowance written like the advertisement's key",
-        advertisement: "  - allowed-service-as-path-prepends:\n    - {asn: 65000, max-count: 2, count: 2}\n",
+        yaml: "  - allowed-service-as-path-prepends:\n    - {asn: 65000, max-count: 2, count: 2}\n",
         path: "address-pools[0].bgp-advertisements[0].allowed-service-as-path-prepends[0].count",
         line: 7,
         check: |k| matches!(k, K::UnknownKey { key, .. } if key == "count"),
     },
     Case {
         name: "allowance on an aggregate",
-        advertisement: "  - aggregation-length: 28\n    allowed-service-as-path-prepends: [{asn: 65000, max-count: 2}]\n",
+        yaml: "  - aggregation-length: 28\n    allowed-service-as-path-prepends: [{asn: 65000, max-count: 2}]\n",
         path: "address-pools[0].bgp-advertisements[0].allowed-service-as-path-prepends",
         line: 7,
         check: |k| {
@@ -118,7 +110,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "a bad node selector",
-        advertisement: "  - node-selectors:\n    - match-labels: {\"bad key!\": x}\n",
+        yaml: "  - node-selectors:\n    - match-labels: {\"bad key!\": x}\n",
         path: "address-pools[0].bgp-advertisements[0].node-selectors[0].match-labels.bad key!",
         line: 7,
         check: |k| matches!(k, K::BadLabelKey(_)),
@@ -127,10 +119,7 @@ const CASES: &[Case] = &[
 
 #[test]
 fn every_refusal_reports_path_line_and_kind() {
-    for case in CASES {
-        let text = format!("{POOL}{}", case.advertisement);
-        assert_one_error(case.name, &text, case.path, case.line, case.check);
-    }
+    assert_cases(POOL, CASES);
     assert!(CASES.iter().all(|c| c.path.starts_with(AD)));
 }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::assert_one_error;
+use common::{Case, assert_cases};
 use ferrolb_config::{
     Bandwidth, BandwidthError, CommunityError, CommunityValue, Config, ConfigErrorKind as K,
     DEFAULT_BANDWIDTH_PER_ENDPOINT, LocalPrefRange, LocalPrefRangeError,
@@ -11,47 +11,39 @@ use ferrolb_config::{
 
 const POOL: &str = "bgp-communities:\n  no-export: 65535:65281\n  gold: 64512:100\naddress-pools:\n- name: a\n  protocol: bgp\n  addresses: [203.0.113.0/28, 2001:db8::/124]\n  bgp-advertisements:\n";
 
-struct Case {
-    name: &'static str,
-    /// Lines appended to [`POOL`] (which is 8 lines long).
-    advertisement: &'static str,
-    path: &'static str,
-    line: usize,
-    check: fn(&K) -> bool,
-}
-
+/// Each case's `yaml` is appended to [`POOL`] (which is 8 lines long).
 const CASES: &[Case] = &[
     Case {
         name: "bandwidth without a unit",
-        advertisement: "  - weighted-ecmp: true\n    link-bandwidth-per-endpoint: 1000\n",
+        yaml: "  - weighted-ecmp: true\n    link-bandwidth-per-endpoint: 1000\n",
         path: "address-pools[0].bgp-advertisements[0].link-bandwidth-per-endpoint",
         line: 10,
         check: |k| matches!(k, K::Bandwidth(BandwidthError::Malformed(t)) if t == "1000"),
     },
     Case {
         name: "bandwidth of zero",
-        advertisement: "  - weighted-ecmp: true\n    link-bandwidth-per-endpoint: 0Mbps\n",
+        yaml: "  - weighted-ecmp: true\n    link-bandwidth-per-endpoint: 0Mbps\n",
         path: "address-pools[0].bgp-advertisements[0].link-bandwidth-per-endpoint",
         line: 10,
         check: |k| matches!(k, K::Bandwidth(BandwidthError::OutOfRange(t)) if t == "0Mbps"),
     },
     Case {
         name: "bandwidth without weighted-ecmp",
-        advertisement: "  - link-bandwidth-per-endpoint: 10Mbps\n",
+        yaml: "  - link-bandwidth-per-endpoint: 10Mbps\n",
         path: "address-pools[0].bgp-advertisements[0].link-bandwidth-per-endpoint",
         line: 9,
         check: |k| matches!(k, K::BandwidthWithoutWeightedEcmp),
     },
     Case {
         name: "bandwidth with weighted-ecmp false",
-        advertisement: "  - weighted-ecmp: false\n    link-bandwidth-per-endpoint: 10Mbps\n",
+        yaml: "  - weighted-ecmp: false\n    link-bandwidth-per-endpoint: 10Mbps\n",
         path: "address-pools[0].bgp-advertisements[0].link-bandwidth-per-endpoint",
         line: 10,
         check: |k| matches!(k, K::BandwidthWithoutWeightedEcmp),
     },
     Case {
         name: "weighted-ecmp on an IPv4 aggregate",
-        advertisement: "  - aggregation-length: 28\n    weighted-ecmp: true\n",
+        yaml: "  - aggregation-length: 28\n    weighted-ecmp: true\n",
         path: "address-pools[0].bgp-advertisements[0].weighted-ecmp",
         line: 10,
         check: |k| {
@@ -66,7 +58,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "allowed communities on an IPv6 aggregate",
-        advertisement: "  - aggregation-length-v6: 124\n    allowed-service-communities: [gold]\n",
+        yaml: "  - aggregation-length-v6: 124\n    allowed-service-communities: [gold]\n",
         path: "address-pools[0].bgp-advertisements[0].allowed-service-communities",
         line: 10,
         check: |k| {
@@ -81,7 +73,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "allowed local preferences on an aggregate",
-        advertisement: "  - aggregation-length: 30\n    allowed-service-localprefs:\n    - 100\n",
+        yaml: "  - aggregation-length: 30\n    allowed-service-localprefs:\n    - 100\n",
         path: "address-pools[0].bgp-advertisements[0].allowed-service-localprefs",
         line: 10,
         check: |k| {
@@ -96,21 +88,21 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "allowed community that is neither a value nor an alias",
-        advertisement: "  - allowed-service-communities:\n    - gold\n    - silver\n",
+        yaml: "  - allowed-service-communities:\n    - gold\n    - silver\n",
         path: "address-pools[0].bgp-advertisements[0].allowed-service-communities[1]",
         line: 11,
         check: |k| matches!(k, K::Community(CommunityError::Malformed(t)) if t == "silver"),
     },
     Case {
         name: "allowed community out of range",
-        advertisement: "  - allowed-service-communities: [\"64512:70000\"]\n",
+        yaml: "  - allowed-service-communities: [\"64512:70000\"]\n",
         path: "address-pools[0].bgp-advertisements[0].allowed-service-communities[0]",
         line: 9,
         check: |k| matches!(k, K::Community(CommunityError::BadPart { part, .. }) if part == "70000"),
     },
     Case {
         name: "allowed communities not a list",
-        advertisement: "  - allowed-service-communities: gold\n",
+        yaml: "  - allowed-service-communities: gold\n",
         path: "address-pools[0].bgp-advertisements[0].allowed-service-communities",
         line: 9,
         check: |k| {
@@ -125,21 +117,21 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "reversed local preference range",
-        advertisement: "  - allowed-service-localprefs:\n    - 100\n    - 300-200\n",
+        yaml: "  - allowed-service-localprefs:\n    - 100\n    - 300-200\n",
         path: "address-pools[0].bgp-advertisements[0].allowed-service-localprefs[1]",
         line: 11,
         check: |k| matches!(k, K::LocalPrefRange(LocalPrefRangeError::Reversed(t)) if t == "300-200"),
     },
     Case {
         name: "local preference that is not a number",
-        advertisement: "  - allowed-service-localprefs: [high]\n",
+        yaml: "  - allowed-service-localprefs: [high]\n",
         path: "address-pools[0].bgp-advertisements[0].allowed-service-localprefs[0]",
         line: 9,
         check: |k| matches!(k, K::LocalPrefRange(LocalPrefRangeError::Malformed(t)) if t == "high"),
     },
     Case {
         name: "local preference above 32 bits",
-        advertisement: "  - allowed-service-localprefs: [4294967296]\n",
+        yaml: "  - allowed-service-localprefs: [4294967296]\n",
         path: "address-pools[0].bgp-advertisements[0].allowed-service-localprefs[0]",
         line: 9,
         check: |k| matches!(k, K::LocalPrefRange(LocalPrefRangeError::Malformed(_))),
@@ -148,10 +140,7 @@ const CASES: &[Case] = &[
 
 #[test]
 fn every_refusal_reports_path_line_and_kind() {
-    for case in CASES {
-        let text = format!("{POOL}{}", case.advertisement);
-        assert_one_error(case.name, &text, case.path, case.line, case.check);
-    }
+    assert_cases(POOL, CASES);
 }
 
 #[test]

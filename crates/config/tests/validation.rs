@@ -2,20 +2,12 @@
 
 mod common;
 
-use common::assert_one_error;
+use common::{Case, assert_cases};
 use ferrolb_config::{
     AddressError, CommunityError, Config, ConfigErrorKind as K, DurationError, Overlap,
 };
 
 /// A valid pool to append to peer-only cases (lines 1-4 of nothing else).
-struct Case {
-    name: &'static str,
-    yaml: &'static str,
-    path: &'static str,
-    line: usize,
-    check: fn(&K) -> bool,
-}
-
 const CASES: &[Case] = &[
     Case {
         name: "unknown top-level key",
@@ -584,9 +576,7 @@ const CASES: &[Case] = &[
 
 #[test]
 fn every_rule_reports_path_line_and_kind() {
-    for case in CASES {
-        assert_one_error(case.name, case.yaml, case.path, case.line, case.check);
-    }
+    assert_cases("", CASES);
 }
 
 #[test]

@@ -27,3 +27,27 @@ pub fn assert_one_error(
     assert!(check(&e.kind), "{name}: unexpected kind {:?}", e.kind);
     e
 }
+
+/// One refused configuration for [`assert_cases`].
+#[allow(dead_code)] // not every test binary has a table of cases
+pub struct Case {
+    /// Labels failures.
+    pub name: &'static str,
+    /// The configuration, after the table's common prefix.
+    pub yaml: &'static str,
+    /// The path of the one error.
+    pub path: &'static str,
+    /// Its line, in the whole text (prefix included).
+    pub line: usize,
+    /// Accepts its kind.
+    pub check: fn(&ConfigErrorKind) -> bool,
+}
+
+/// [`assert_one_error`] for each case, with `prefix` before its `yaml`.
+#[allow(dead_code)]
+pub fn assert_cases(prefix: &str, cases: &[Case]) {
+    for case in cases {
+        let text = format!("{prefix}{}", case.yaml);
+        assert_one_error(case.name, &text, case.path, case.line, case.check);
+    }
+}
