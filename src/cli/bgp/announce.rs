@@ -178,14 +178,11 @@ fn parse_large_community(text: &str) -> Result<LargeCommunity, String> {
 }
 
 fn parse_as_path_prepend(text: &str) -> Result<AsPathPrepend, String> {
-    let bad = || format!("{text:?} is not ASN:COUNT (an AS number, then 1 to 10), e.g. 65000:3");
-    let (asn, count) = text.split_once(':').ok_or_else(bad)?;
-    let asn: u32 = asn.parse().map_err(|_| bad())?;
-    let count: u8 = count.parse().map_err(|_| bad())?;
-    if asn == 0 || !(1..=10).contains(&count) {
-        return Err(bad());
-    }
-    Ok(AsPathPrepend { asn, count })
+    let p: ferrolb_config::AsPathPrepend = text.parse().map_err(|e| format!("{e}"))?;
+    Ok(AsPathPrepend {
+        asn: p.asn,
+        count: p.count,
+    })
 }
 
 #[cfg(test)]
