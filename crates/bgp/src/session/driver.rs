@@ -342,6 +342,7 @@ impl Driver {
         let (auto_v4, auto_v6) = next_hop::next_hops(n.local_addr);
         let v4 = self.config.next_hop_v4.or(auto_v4);
         let v6 = self.config.next_hop_v6.or(auto_v6);
+        let link_local = next_hop::link_local_next_hop(n.local_addr);
         let peer_gr = n
             .context
             .peer_graceful_restart
@@ -356,9 +357,11 @@ impl Driver {
             peer_graceful_restart = peer_gr.as_deref().unwrap_or("no"),
             next_hop_v4 = ?v4,
             next_hop_v6 = ?v6,
+            link_local_next_hop = ?link_local,
+            extended_next_hop = n.context.extended_next_hop_send,
             "BGP session established"
         );
-        let mut rib = AdjRibOut::new(&n.context, v4, v6);
+        let mut rib = AdjRibOut::new(&n.context, v4, v6).with_link_local_next_hop(link_local);
         self.desired.fold(self.inbox.take());
         let routes = self.desired.routes();
         let msgs = rib.apply(routes, routes.keys());
