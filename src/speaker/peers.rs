@@ -124,6 +124,8 @@ pub fn desired_sessions(
                 // GTSM-style: our packets leave with the maximum TTL, single hop or multihop alike.
                 ttl: 255,
                 connect_timeout: Duration::from_secs(10),
+                bind_device: None,
+                peer_on_link: false,
             },
             fsm,
             state_dir: Some(defaults.state_dir.clone()),

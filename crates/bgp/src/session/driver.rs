@@ -92,7 +92,10 @@ pub(super) async fn run(
         config.fsm.jitter_seed = seed();
     }
     let mut d = Driver {
-        peer: config.tcp.peer.to_string(),
+        peer: match (&config.tcp.bind_device, config.tcp.peer_on_link) {
+            (Some(device), true) => format!("{device} (unnumbered)"),
+            _ => config.tcp.peer.to_string(),
+        },
         fsm: Fsm::new(config.fsm.clone()),
         config,
         timers: [None; 4],
