@@ -245,6 +245,7 @@ fn key(a: &str) -> PeerKey {
     PeerKey {
         address: a.parse().unwrap(),
         port: 179,
+        device: None,
     }
 }
 
@@ -314,6 +315,7 @@ fn object_names_carry_the_port_when_it_is_not_179() {
     let k = PeerKey {
         address: "2001:db8::1".parse().unwrap(),
         port: 1790,
+        device: None,
     };
     assert_eq!(name_of("node-1", &k), "node-1.2001-db8--1-1790");
 }
