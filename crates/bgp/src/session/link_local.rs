@@ -147,13 +147,23 @@ pub fn discover_router(interface: &str, timeout: Duration) -> Result<LinkRouter,
         })
         .collect();
     let to = |group| socket2::SockAddr::from(SocketAddrV6::new(group, 0, 0, ifindex));
-    socket
-        .send_to(&router_solicitation(), &to(ALL_ROUTERS))
-        .map_err(io_err("sending a router solicitation"))?;
+    let deadline = Instant::now() + timeout;
+    // A link that just came up has no usable link-local address until duplicate address detection
+    // is done (about a second): sending fails with EADDRNOTAVAIL until then, so wait for it.
+    loop {
+        match socket.send_to(&router_solicitation(), &to(ALL_ROUTERS)) {
+            Ok(_) => break,
+            Err(e)
+                if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => return Err(io_err("sending a router solicitation")(e)),
+        }
+    }
     socket
         .send_to(&router_advertisement(), &to(ALL_NODES))
         .map_err(io_err("sending a router advertisement"))?;
-    let deadline = Instant::now() + timeout;
     let mut buf = [MaybeUninit::<u8>::uninit(); 1500];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
