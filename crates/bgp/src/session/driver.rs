@@ -94,6 +94,7 @@ pub(super) async fn run(
     let mut d = Driver {
         peer: match (&config.tcp.bind_device, config.tcp.peer_on_link) {
             (Some(device), true) => format!("{device} (unnumbered)"),
+            (Some(device), false) => format!("{}%{device}", config.tcp.peer),
             _ => config.tcp.peer.to_string(),
         },
         fsm: Fsm::new(config.fsm.clone()),
