@@ -121,6 +121,20 @@ fn configure_router(lab: &Lab, router_ifs: &[String]) {
     }
 }
 
+/// The router's link-local address on `interface`.
+fn router_link_local(lab: &Lab, interface: &str) -> String {
+    let out = lab
+        .exec_in_router(&[
+            "ip", "-6", "-j", "addr", "show", "dev", interface, "scope", "link",
+        ])
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v[0]["addr_info"][0]["local"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no link-local address on the router's {interface}: {v}"))
+        .to_owned()
+}
+
 /// The (next hop, interface) pairs of `prefix` in the router's kernel FIB.
 fn fib_via(lab: &Lab, prefix: &str) -> BTreeSet<(String, String)> {
     let Ok(out) = lab.exec_in_router(&["ip", "-4", "-j", "route", "show", prefix]) else {
@@ -251,6 +265,68 @@ async fn the_router_installs_the_nodes_ipv4_routes_via_their_link_local_addresse
             "{n}"
         );
     }
+
+    // The router's link-local address changes (as when a leaf is replaced), with the link staying up: node-1's
+    // session times out (hold time 9 s) and its speaker finds the router again at the new address.
+    let router_ns = lab.router_netns();
+    let old_router = router_link_local(lab, "fabr1");
+    ip(&[
+        "-n",
+        &router_ns,
+        "addr",
+        "del",
+        &format!("{old_router}/64"),
+        "dev",
+        "fabr1",
+    ]);
+    ip(&[
+        "-n",
+        &router_ns,
+        "addr",
+        "add",
+        "fe80::5eff:fe00:5301/64",
+        "dev",
+        "fabr1",
+        "nodad",
+    ]);
+    let new_router = "fe80::5eff:fe00:5301";
+    let replaced = std::time::Instant::now();
+    let connections = || {
+        let out = lab
+            .exec_in_node(
+                1,
+                &["ss", "-Htn", "state", "established", "dport", "=", ":179"],
+            )
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+        out.unwrap_or_default()
+    };
+    lab.wait_until(
+        std::time::Duration::from_secs(30),
+        "node-1 connected to the router's new link-local address",
+        || Ok(connections().contains(new_router) && fib_via(lab, &prefix) == want),
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\nrouter fabr1: {:?}\nnode-1 connections: {}\nFIB: {:?}\nRIB: {}\n{}",
+            lab.exec_in_router(&["ip", "-6", "addr", "show", "dev", "fabr1"])
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned()),
+            connections(),
+            fib_via(lab, &prefix),
+            lab.vtysh_text(&format!("show ip route {prefix}"))
+                .unwrap_or_default(),
+            speakers[0].log()
+        )
+    });
+    eprintln!(
+        "node-1 peered with the replaced router at {new_router} {:?} after the change",
+        replaced.elapsed()
+    );
+    assert_eq!(
+        speakers[0].log().matches("BGP session established").count(),
+        2,
+        "{}",
+        speakers[0].log()
+    );
 
     // The Service gone, the speakers withdraw the /32 (MP_UNREACH_NLRI, AFI 1 SAFI 1): the router forgets it.
     lab.kubectl(&["delete", "service", "manual", "-n", NS])
