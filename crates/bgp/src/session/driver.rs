@@ -80,7 +80,10 @@ pub(super) async fn run(
     let restart = config
         .state_dir
         .as_ref()
-        .map(|dir| RestartState::new(dir, config.tcp.peer.ip()));
+        .map(|dir| match &config.tcp.bind_device {
+            Some(device) => RestartState::for_device(dir, config.tcp.peer.ip(), device),
+            None => RestartState::new(dir, config.tcp.peer.ip()),
+        });
     if let (Some(gr), Some(rs)) = (config.fsm.graceful_restart.as_mut(), &restart) {
         let restart_time = Duration::from_secs(u64::from(gr.restart_time));
         gr.restarting = rs.is_restarting(SystemTime::now(), restart_time);
