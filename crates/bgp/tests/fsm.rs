@@ -6,8 +6,8 @@ use ferrolb_bgp::fsm::{
     Action, DownReason, Event, Fsm, FsmConfig, GracefulRestartConfig, OPEN_HOLD_TIME, State, Timer,
 };
 use ferrolb_bgp::wire::{
-    Capability, ExtendedNextHop, Family, GracefulRestart, GracefulRestartFamily, Message,
-    NotificationError, Open, RouteRefresh, SessionContext, Update, try_parse,
+    Capability, Family, GracefulRestart, GracefulRestartFamily, Message, NotificationError, Open,
+    RouteRefresh, SessionContext, Update, try_parse,
 };
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -190,40 +190,6 @@ fn four_octet_asn_goes_as_as_trans_in_the_my_as_field() {
         bytes
             .windows(6)
             .any(|w| w == [65, 4, 0xfa, 0x56, 0xea, 0x01])
-    );
-}
-
-#[test]
-fn extended_next_hop_is_announced_only_when_configured_and_with_ipv4() {
-    let link_local: IpAddr = "fe80::2".parse().unwrap();
-    let mut c = config(64513, 64512);
-    assert!(
-        !Fsm::new(c.clone())
-            .build_open(link_local)
-            .accepts_ipv4_over_ipv6()
-    );
-    c.extended_next_hop = true;
-    let open = Fsm::new(c.clone()).build_open(link_local);
-    assert_eq!(
-        open.extended_next_hop(),
-        &[ExtendedNextHop::IPV4_UNICAST_OVER_IPV6]
-    );
-    let bytes = Message::Open(open)
-        .encode(&SessionContext::before_open())
-        .unwrap();
-    // Its own optional parameter: type 2, length 8, code 5, length 6, <1, 1, 2>.
-    assert!(
-        bytes
-            .windows(10)
-            .any(|w| w == [2, 8, 5, 6, 0, 1, 0, 1, 0, 2])
-    );
-    // Without IPv4 unicast there is nothing to carry over IPv6.
-    c.families = vec![Family::Ipv6Unicast];
-    assert!(
-        Fsm::new(c)
-            .build_open(link_local)
-            .extended_next_hop()
-            .is_empty()
     );
 }
 

@@ -1,8 +1,9 @@
-//! RFC 8950 extended next hop: the capability and IPv4 unicast NLRI with IPv6 next hops, against
+//! RFC 8950 extended next hop: the capability (and our FSM announcing it) and IPv4 unicast NLRI with IPv6 next hops, against
 //! bytes FRR 8.4.4 sent on an unnumbered session (`neighbor IF interface remote-as external`,
 //! `capability extended-nexthop`), captured with tshark on a veth with no IPv4 address.
 
 use bytes::BytesMut;
+use ferrolb_bgp::fsm::{Fsm, FsmConfig};
 use ferrolb_bgp::wire::{
     AsPath, Capability, DecodeError, ExtendedNextHop, Family, Message, MpReach, NotificationError,
     Open, SessionContext, Update, negotiate, try_parse,
@@ -269,4 +270,39 @@ fn our_encoding_is_frrs_but_for_the_extended_length_bit_and_attribute_order() {
         ..unnumbered()
     };
     assert!(Message::Update(ours).encode(&ctx).is_err());
+}
+
+/// Our side: the FSM puts the capability in its OPEN for an unnumbered session.
+#[test]
+fn extended_next_hop_is_announced_only_when_configured_and_with_ipv4() {
+    let link_local: std::net::IpAddr = "fe80::2".parse().unwrap();
+    let mut c = FsmConfig::new(64513, 64512);
+    assert!(
+        !Fsm::new(c.clone())
+            .build_open(link_local)
+            .accepts_ipv4_over_ipv6()
+    );
+    c.extended_next_hop = true;
+    let open = Fsm::new(c.clone()).build_open(link_local);
+    assert_eq!(
+        open.extended_next_hop(),
+        &[ExtendedNextHop::IPV4_UNICAST_OVER_IPV6]
+    );
+    let bytes = Message::Open(open)
+        .encode(&SessionContext::before_open())
+        .unwrap();
+    // Its own optional parameter: type 2, length 8, code 5, length 6, <1, 1, 2>.
+    assert!(
+        bytes
+            .windows(10)
+            .any(|w| w == [2, 8, 5, 6, 0, 1, 0, 1, 0, 2])
+    );
+    // Without IPv4 unicast there is nothing to carry over IPv6.
+    c.families = vec![Family::Ipv6Unicast];
+    assert!(
+        Fsm::new(c)
+            .build_open(link_local)
+            .extended_next_hop()
+            .is_empty()
+    );
 }
