@@ -1,6 +1,7 @@
-//! RFC 8950 extended next hop: the capability (and our FSM announcing it) and IPv4 unicast NLRI with IPv6 next hops, against
-//! bytes FRR 8.4.4 sent on an unnumbered session (`neighbor IF interface remote-as external`,
-//! `capability extended-nexthop`), captured with tshark on a veth with no IPv4 address.
+//! RFC 8950 extended next hop: the capability (and our FSM announcing it) and IPv4 unicast NLRI
+//! with IPv6 next hops, against bytes FRR 8.4.4 sent on an unnumbered session (`neighbor IF
+//! interface remote-as external`, `capability extended-nexthop`), captured with tshark on a veth
+//! with no IPv4 address.
 
 use bytes::BytesMut;
 use ferrolb_bgp::fsm::{Fsm, FsmConfig};
