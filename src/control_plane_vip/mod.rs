@@ -111,6 +111,7 @@ async fn run(args: ControlPlaneVipArgs) -> anyhow::Result<()> {
         let label = ferrolb_announce::PeerKey {
             address: p.peer_address,
             port: p.peer_port,
+            device: None,
         }
         .to_string();
         let routes = Arc::new(DesiredRoutes::new());

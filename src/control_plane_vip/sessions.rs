@@ -26,6 +26,8 @@ pub fn session_config(peer: &Peer, found: Discovered) -> SessionConfig {
             password: peer.password.as_deref().map(str::to_owned),
             ttl: 255,
             connect_timeout: Duration::from_secs(10),
+            bind_device: None,
+            peer_on_link: false,
         },
         fsm,
         state_dir: None,

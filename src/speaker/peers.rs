@@ -91,7 +91,11 @@ pub fn desired_sessions(
         let (Ok(my_asn), Ok(router_id)) = (p.my_asn_on(labels), p.router_id_on(labels)) else {
             continue;
         };
-        let found = discovered.get(&p.peer_address).copied().unwrap_or_default();
+        // An unnumbered peer's address is found on its link by the session itself.
+        let found = match p.interface {
+            Some(_) => Discovered::default(),
+            None => discovered.get(&p.peer_address).copied().unwrap_or_default(),
+        };
         let mut fsm = FsmConfig::new(my_asn, peer_as(p));
         fsm.local_as = p.local_asn.map(|l| LocalAs {
             asn: l.asn,
@@ -106,10 +110,9 @@ pub fn desired_sessions(
             restarting: false,
         });
         fsm.connect_retry_initial = p.connect_time.unwrap_or(defaults.connect_retry);
-        let key = PeerKey {
-            address: p.peer_address,
-            port: p.peer_port,
-        };
+        // RFC 8950: an unnumbered session carries IPv4 routes with IPv6 next hops.
+        fsm.extended_next_hop = p.interface.is_some();
+        let key = PeerKey::of(p);
         // The configuration refuses a `bfd-profile` naming no defined profile, so the lookup finds it.
         let bfd = p
             .bfd_profile
@@ -124,6 +127,8 @@ pub fn desired_sessions(
                 // GTSM-style: our packets leave with the maximum TTL, single hop or multihop alike.
                 ttl: 255,
                 connect_timeout: Duration::from_secs(10),
+                bind_device: p.interface.or(p.vrf).map(|d| d.to_string()),
+                peer_on_link: p.interface.is_some(),
             },
             fsm,
             state_dir: Some(defaults.state_dir.clone()),
@@ -157,11 +162,7 @@ pub fn session_config_errors(
         .filter(|p| p.selects_node(labels))
         .filter_map(|p| {
             let err = p.my_asn_on(labels).err().or(p.router_id_on(labels).err())?;
-            let key = PeerKey {
-                address: p.peer_address,
-                port: p.peer_port,
-            };
-            Some((key, err))
+            Some((PeerKey::of(p), err))
         })
         .collect()
 }

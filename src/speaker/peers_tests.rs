@@ -37,6 +37,7 @@ fn key(a: &str) -> PeerKey {
     PeerKey {
         address: a.parse().unwrap(),
         port: 179,
+        device: None,
     }
 }
 
@@ -694,4 +695,42 @@ fn a_node_without_its_label_loses_only_that_session_and_says_why() {
             .collect();
         assert_eq!(errors, vec![(key("198.18.0.1"), why.to_owned())]);
     }
+}
+
+#[test]
+fn unnumbered_and_vrf_peers_bind_their_sessions_to_the_device() {
+    let config = Config::from_yaml(
+        "\
+peers:
+- interface: eth1
+  peer-asn: 64512
+  my-asn: 64513
+- peer-address: 198.18.0.1
+  vrf: red
+  peer-asn: 64512
+  my-asn: 64513
+- peer-address: 198.18.0.1
+  vrf: blue
+  peer-asn: 64512
+  my-asn: 64513
+",
+    )
+    .unwrap();
+    let s = desired_sessions(&config, &labels(&[]), &defaults(), &BTreeMap::new());
+    let keys: Vec<String> = s.keys().map(ToString::to_string).collect();
+    assert_eq!(keys, vec!["198.18.0.1%blue", "198.18.0.1%red", "eth1"]);
+    let device_key = |address: &str, device: &str| PeerKey {
+        device: Some(device.parse().unwrap()),
+        ..key(address)
+    };
+    let eth1 = &s[&device_key("::", "eth1")].session;
+    assert_eq!(eth1.tcp.bind_device.as_deref(), Some("eth1"));
+    assert!(eth1.tcp.peer_on_link);
+    assert!(eth1.fsm.extended_next_hop);
+    assert_eq!(eth1.tcp.source, None);
+    let red = &s[&device_key("198.18.0.1", "red")].session;
+    assert_eq!(red.tcp.bind_device.as_deref(), Some("red"));
+    assert!(!red.tcp.peer_on_link);
+    assert!(!red.fsm.extended_next_hop);
+    assert_eq!(red.tcp.peer, "198.18.0.1:179".parse().unwrap());
 }

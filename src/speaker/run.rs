@@ -458,6 +458,7 @@ impl Speaker {
         };
         for p in &config.peers {
             if (p.source_address.is_some() && p.router_id.is_some())
+                || p.interface.is_some()
                 || self.discovered.contains_key(&p.peer_address)
             {
                 continue;

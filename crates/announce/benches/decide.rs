@@ -46,6 +46,7 @@ fn config() -> AnnounceConfig {
                     PeerKey {
                         address: IpAddr::V4(Ipv4Addr::new(198, 18, 255, i)),
                         port: 179,
+                        device: None,
                     },
                     true,
                 )

@@ -48,6 +48,7 @@ fn main() {
                     PeerKey {
                         address: IpAddr::V4(Ipv4Addr::new(198, 19, 0, i)),
                         port: 179,
+                        device: None,
                     },
                     true,
                 )

@@ -42,10 +42,7 @@ impl AnnounceConfig {
                 .peers
                 .iter()
                 .map(|p| Peer {
-                    key: PeerKey {
-                        address: p.peer_address,
-                        port: p.peer_port,
-                    },
+                    key: PeerKey::of(p),
                     selects_node: p.selects_node(&node.labels),
                     name: p.name.clone(),
                     dual_stack: p.dual_stack_address_family,
@@ -231,6 +228,7 @@ address-pools:
         let key = |a: &str, port| PeerKey {
             address: a.parse().unwrap(),
             port,
+            device: None,
         };
         let ac = AnnounceConfig::from_config(&config, &node(&[("rack", "r2")]));
         assert_eq!(

@@ -293,21 +293,44 @@ impl Pool {
     }
 }
 
-/// Identifies a BGP peer: its address and port.
+/// Identifies a BGP peer: its address and port, and the device its session is bound to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PeerKey {
-    /// `peer-address`.
+    /// `peer-address`; `::` for an unnumbered peer (its `interface` in `device`).
     pub address: IpAddr,
     /// `peer-port`.
     pub port: u16,
+    /// `interface` (unnumbered) or `vrf`: the device the session's socket is bound to.
+    pub device: Option<ferrolb_config::DeviceName>,
+}
+
+impl PeerKey {
+    /// The key of a configured peer.
+    pub fn of(p: &ferrolb_config::Peer) -> PeerKey {
+        PeerKey {
+            address: p.peer_address,
+            port: p.peer_port,
+            device: p.interface.or(p.vrf),
+        }
+    }
 }
 
 impl fmt::Display for PeerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.device, self.address.is_unspecified()) {
+            // Unnumbered: the interface names the peer, as FRR's `neighbor eth1 interface`.
+            (Some(d), true) if self.port == BGP_PORT => return write!(f, "{d}"),
+            (Some(d), true) => return write!(f, "{d}:{}", self.port),
+            _ => {}
+        }
         match (self.port, self.address) {
             (BGP_PORT, a) => write!(f, "{a}"),
             (p, IpAddr::V4(a)) => write!(f, "{a}:{p}"),
             (p, IpAddr::V6(a)) => write!(f, "[{a}]:{p}"),
+        }?;
+        match self.device {
+            Some(vrf) => write!(f, "%{vrf}"),
+            None => Ok(()),
         }
     }
 }
@@ -401,12 +424,27 @@ mod tests {
         let p = PeerKey {
             address: "198.18.0.1".parse().unwrap(),
             port: 179,
+            device: None,
         };
         assert_eq!(p.to_string(), "198.18.0.1");
         let p = PeerKey {
             address: "2001:db8::1".parse().unwrap(),
             port: 1790,
+            device: None,
         };
         assert_eq!(p.to_string(), "[2001:db8::1]:1790");
+        let eth1 = Some("eth1".parse().unwrap());
+        let p = PeerKey {
+            address: "::".parse().unwrap(),
+            port: 179,
+            device: eth1,
+        };
+        assert_eq!(p.to_string(), "eth1");
+        let p = PeerKey {
+            address: "198.18.0.1".parse().unwrap(),
+            port: 179,
+            device: Some("red".parse().unwrap()),
+        };
+        assert_eq!(p.to_string(), "198.18.0.1%red");
     }
 }

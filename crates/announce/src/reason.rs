@@ -355,6 +355,7 @@ mod tests {
         let peer = PeerKey {
             address: "198.18.0.1".parse().unwrap(),
             port: 179,
+            device: None,
         };
         let cases: Vec<(Reason, &str)> = vec![
             (

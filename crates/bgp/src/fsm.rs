@@ -25,8 +25,9 @@
 
 use crate::backoff::{ConnectRetryBackoff, JitterSource};
 use crate::wire::{
-    Capability, Cease, Family, FsmErrorSubcode, GracefulRestart, GracefulRestartFamily, Message,
-    Notification, NotificationError, Open, PeerAs, SessionContext, negotiate,
+    Capability, Cease, ExtendedNextHop, Family, FsmErrorSubcode, GracefulRestart,
+    GracefulRestartFamily, Message, Notification, NotificationError, Open, PeerAs, SessionContext,
+    negotiate,
 };
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -56,6 +57,9 @@ pub struct FsmConfig {
     pub keepalive_time: Option<Duration>,
     /// The families we offer.
     pub families: Vec<Family>,
+    /// Announce that we accept IPv4 unicast with IPv6 next hops (RFC 8950 extended next hop,
+    /// tuple `<1, 1, 2>`), as unnumbered (link-local) sessions need.
+    pub extended_next_hop: bool,
     /// Graceful restart (RFC 4724) as a restarting speaker; `None` advertises nothing.
     pub graceful_restart: Option<GracefulRestartConfig>,
     /// The first connect-retry delay (before jitter).
@@ -83,6 +87,7 @@ impl FsmConfig {
             hold_time: 90,
             keepalive_time: None,
             families: vec![Family::Ipv4Unicast, Family::Ipv6Unicast],
+            extended_next_hop: false,
             graceful_restart: Some(GracefulRestartConfig {
                 restart_time: 120,
                 restarting: false,
@@ -517,6 +522,11 @@ impl Fsm {
             .iter()
             .map(|f| Capability::Multiprotocol(*f))
             .collect();
+        if c.extended_next_hop && c.families.contains(&Family::Ipv4Unicast) {
+            caps.push(Capability::ExtendedNextHop(vec![
+                ExtendedNextHop::IPV4_UNICAST_OVER_IPV6,
+            ]));
+        }
         caps.push(Capability::RouteRefresh);
         caps.push(Capability::FourOctetAs(c.presented_asn()));
         if let Some(gr) = c.graceful_restart {

@@ -9,6 +9,10 @@
 //!   maximum message length (4096, or 65535 with extended messages); withdrawals likewise;
 //! - IPv4 unicast uses the classic NLRI and Withdrawn Routes fields with NEXT_HOP; IPv6 unicast
 //!   uses MP_REACH_NLRI (global next hop) and MP_UNREACH_NLRI, over an IPv4 or IPv6 session;
+//! - on a session with no IPv4 next hop whose peer accepts IPv6 next hops for IPv4 (RFC 8950, an
+//!   unnumbered session), IPv4 unicast goes in MP_REACH_NLRI / MP_UNREACH_NLRI (AFI 1, SAFI 1)
+//!   with the IPv6 next hop, as FRR sends it: global and link-local, or the link-local twice
+//!   when the link has no global address ([`AdjRibOut::with_link_local_next_hop`]);
 //! - ORIGIN is IGP; AS_PATH is empty toward iBGP peers and `[local AS]` toward eBGP peers
 //!   (AS_TRANS plus AS4_PATH toward a 2-octet peer when the AS needs 4 octets, RFC 6793 §4.2.2);
 //!   LOCAL_PREF goes only to iBGP peers, 100 unless set; NEXT_HOP is the session's local
@@ -71,6 +75,7 @@ pub struct AdjRibOut {
     ctx: SessionContext,
     next_hop_v4: Option<Ipv4Addr>,
     next_hop_v6: Option<Ipv6Addr>,
+    link_local_next_hop: Option<Ipv6Addr>,
     sent: BTreeMap<IpNet, Arc<Attributes>>,
     unsendable: usize,
 }
@@ -87,9 +92,33 @@ impl AdjRibOut {
             ctx: ctx.clone(),
             next_hop_v4,
             next_hop_v6,
+            link_local_next_hop: None,
             sent: BTreeMap::new(),
             unsendable: 0,
         }
+    }
+
+    /// Sets the link-local next hop sent after the global one (RFC 2545 §3: a 32-octet next hop),
+    /// for a session over a link-local address. Without a global next hop the link-local address
+    /// takes both places.
+    pub fn with_link_local_next_hop(mut self, link_local: Option<Ipv6Addr>) -> Self {
+        self.link_local_next_hop = link_local;
+        self
+    }
+
+    /// The IPv6 next hop (global, link-local) routes of this session carry, if it has one.
+    fn v6_next_hop(&self) -> Option<(Ipv6Addr, Option<Ipv6Addr>)> {
+        match (self.next_hop_v6, self.link_local_next_hop) {
+            (Some(global), ll) => Some((global, ll)),
+            (None, Some(ll)) => Some((ll, Some(ll))),
+            (None, None) => None,
+        }
+    }
+
+    /// Whether IPv4 routes travel in MP_REACH_NLRI with an IPv6 next hop (RFC 8950): the session
+    /// has no IPv4 next hop and the peer accepts IPv6 ones.
+    fn ipv4_over_ipv6(&self) -> bool {
+        self.next_hop_v4.is_none() && self.ctx.extended_next_hop_send
     }
 
     /// Number of prefixes the peer has from us.
@@ -116,8 +145,12 @@ impl AdjRibOut {
 
     fn sendable(&self, prefix: &IpNet) -> bool {
         match prefix {
-            IpNet::V4(_) => self.next_hop_v4.is_some() && self.ctx.supports(Family::Ipv4Unicast),
-            IpNet::V6(_) => self.next_hop_v6.is_some() && self.ctx.supports(Family::Ipv6Unicast),
+            IpNet::V4(_) => {
+                (self.next_hop_v4.is_some()
+                    || (self.ipv4_over_ipv6() && self.v6_next_hop().is_some()))
+                    && self.ctx.supports(Family::Ipv4Unicast)
+            }
+            IpNet::V6(_) => self.v6_next_hop().is_some() && self.ctx.supports(Family::Ipv6Unicast),
         }
     }
 
@@ -265,11 +298,15 @@ impl AdjRibOut {
         let as4_path = (!ctx.four_octet_as && asns.iter().any(|a| *a > u32::from(u16::MAX)))
             .then(|| AsPath::sequence(asns.clone()));
         let as_path = AsPath::sequence(asns);
-        let mp_reach = match (family, self.next_hop_v6) {
-            (Family::Ipv6Unicast, Some(nh)) => Some(MpReach {
+        let in_mp = match family {
+            Family::Ipv4Unicast => self.ipv4_over_ipv6(),
+            Family::Ipv6Unicast => true,
+        };
+        let mp_reach = match self.v6_next_hop() {
+            Some((global, link_local)) if in_mp => Some(MpReach {
                 family,
-                next_hop: IpAddr::V6(nh),
-                link_local_next_hop: None,
+                next_hop: IpAddr::V6(global),
+                link_local_next_hop: link_local,
                 nlri: Vec::new(),
             }),
             _ => None,
@@ -327,21 +364,31 @@ impl AdjRibOut {
     }
 
     fn pack_withdrawals(&self, v4: &[Ipv4Net], v6: &[IpNet], out: &mut Vec<Message>) {
-        let room = self.nlri_room(0);
-        for chunk in chunks(v4, room, |p| prefix_wire_len(p.prefix_len())) {
-            out.push(Message::Update(Update {
-                withdrawn: chunk.to_vec(),
-                ..Update::default()
-            }));
+        if self.ipv4_over_ipv6() {
+            // As FRR withdraws what it announced in MP_REACH_NLRI: in MP_UNREACH_NLRI.
+            let v4: Vec<IpNet> = v4.iter().map(|p| IpNet::V4(*p)).collect();
+            self.pack_mp_withdrawals(Family::Ipv4Unicast, &v4, out);
+        } else {
+            let room = self.nlri_room(0);
+            for chunk in chunks(v4, room, |p| prefix_wire_len(p.prefix_len())) {
+                out.push(Message::Update(Update {
+                    withdrawn: chunk.to_vec(),
+                    ..Update::default()
+                }));
+            }
         }
+        self.pack_mp_withdrawals(Family::Ipv6Unicast, v6, out);
+    }
+
+    fn pack_mp_withdrawals(&self, family: Family, prefixes: &[IpNet], out: &mut Vec<Message>) {
         // MP_UNREACH_NLRI with no prefixes, counted with the 2-octet length it gets once it
         // holds more than 255 octets: flags, type, length (2), AFI, SAFI.
         let room = self.nlri_room(7);
-        for chunk in chunks(v6, room, |p| prefix_wire_len(p.prefix_len())) {
+        for chunk in chunks(prefixes, room, |p| prefix_wire_len(p.prefix_len())) {
             out.push(Message::Update(Update {
                 attributes: PathAttributes {
                     mp_unreach: Some(MpUnreach {
-                        family: Family::Ipv6Unicast,
+                        family,
                         withdrawn: chunk.to_vec(),
                     }),
                     ..PathAttributes::default()
@@ -363,53 +410,66 @@ impl AdjRibOut {
         let (v4, v6) = prefixes.split_at(split);
         let mut packed = 0;
         if !v4.is_empty() {
-            let base = self.path_attributes(attrs, Family::Ipv4Unicast);
-            let Some(alen) = self.attribute_len(&base) else {
+            if !self.pack_family(attrs, Family::Ipv4Unicast, v4, out) {
                 return packed;
-            };
-            let room = self.nlri_room(alen);
-            if room < 5 {
-                return packed;
-            }
-            for chunk in chunks(v4, room, |p| prefix_wire_len(p.prefix_len())) {
-                let nlri = chunk
-                    .iter()
-                    .filter_map(|p| match p {
-                        IpNet::V4(p) => Some(*p),
-                        IpNet::V6(_) => None,
-                    })
-                    .collect();
-                out.push(Message::Update(Update {
-                    attributes: base.clone(),
-                    nlri,
-                    ..Update::default()
-                }));
             }
             packed += v4.len();
         }
-        if !v6.is_empty() {
-            let base = self.path_attributes(attrs, Family::Ipv6Unicast);
-            // +1: MP_REACH_NLRI takes the 2-octet length once its NLRI push it past 255.
-            let Some(alen) = self.attribute_len(&base).map(|l| l + 1) else {
-                return packed;
-            };
-            let room = self.nlri_room(alen);
-            if room < 17 || base.mp_reach.is_none() {
-                return packed;
-            }
-            for chunk in chunks(v6, room, |p| prefix_wire_len(p.prefix_len())) {
-                let mut attributes = base.clone();
-                if let Some(mp) = attributes.mp_reach.as_mut() {
-                    mp.nlri = chunk.to_vec();
-                }
-                out.push(Message::Update(Update {
-                    attributes,
-                    ..Update::default()
-                }));
-            }
+        if !v6.is_empty() && self.pack_family(attrs, Family::Ipv6Unicast, v6, out) {
             packed += v6.len();
         }
         packed
+    }
+
+    /// Append the UPDATEs announcing `prefixes`, all of `family`, with `attrs`: in the classic
+    /// NLRI field with NEXT_HOP, or in MP_REACH_NLRI when the family's attributes carry one.
+    /// Returns false when they cannot be packed (no room beside the attributes).
+    fn pack_family(
+        &self,
+        attrs: &Attributes,
+        family: Family,
+        prefixes: &[IpNet],
+        out: &mut Vec<Message>,
+    ) -> bool {
+        let base = self.path_attributes(attrs, family);
+        let in_mp = base.mp_reach.is_some();
+        if family == Family::Ipv6Unicast && !in_mp {
+            return false;
+        }
+        // +1: MP_REACH_NLRI takes the 2-octet length once its NLRI push it past 255.
+        let Some(alen) = self.attribute_len(&base).map(|l| l + usize::from(in_mp)) else {
+            return false;
+        };
+        let room = self.nlri_room(alen);
+        let widest = match family {
+            Family::Ipv4Unicast => 5,
+            Family::Ipv6Unicast => 17,
+        };
+        if room < widest {
+            return false;
+        }
+        for chunk in chunks(prefixes, room, |p| prefix_wire_len(p.prefix_len())) {
+            let mut attributes = base.clone();
+            let mut nlri = Vec::new();
+            match attributes.mp_reach.as_mut() {
+                Some(mp) => mp.nlri = chunk.to_vec(),
+                None => {
+                    nlri = chunk
+                        .iter()
+                        .filter_map(|p| match p {
+                            IpNet::V4(p) => Some(*p),
+                            IpNet::V6(_) => None,
+                        })
+                        .collect();
+                }
+            }
+            out.push(Message::Update(Update {
+                attributes,
+                nlri,
+                ..Update::default()
+            }));
+        }
+        true
     }
 }
 

@@ -161,6 +161,8 @@ fn config(peer: SocketAddr, hold: u16) -> SessionConfig {
             password: None,
             ttl: 255,
             connect_timeout: Duration::from_secs(2),
+            bind_device: None,
+            peer_on_link: false,
         },
         fsm,
         state_dir: None,

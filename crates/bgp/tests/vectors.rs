@@ -16,9 +16,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bytes::BytesMut;
 use ferrolb_bgp::wire::{
-    AsPath, Capability, Cease, Family, GracefulRestart, GracefulRestartFamily, LargeCommunity,
-    Message, MpReach, MpUnreach, Notification, NotificationError, Open, Origin, PathAttributes,
-    RouteRefresh, SessionContext, Update, try_parse,
+    AsPath, Capability, Cease, ExtendedNextHop, Family, GracefulRestart, GracefulRestartFamily,
+    LargeCommunity, Message, MpReach, MpUnreach, Notification, NotificationError, Open, Origin,
+    PathAttributes, RouteRefresh, SessionContext, Update, try_parse,
 };
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
@@ -44,6 +44,8 @@ fn ctx4() -> SessionContext {
         ibgp: false,
         families: vec![Family::Ipv4Unicast, Family::Ipv6Unicast],
         extended_message: false,
+        extended_next_hop_send: false,
+        extended_next_hop_receive: false,
         route_refresh: true,
         hold_time: 9,
         peer_bgp_id: Ipv4Addr::new(198, 19, 250, 1),
@@ -179,10 +181,8 @@ fn gobgp_open_decodes_with_every_capability() {
                     },
                 ],
             }),
-            Capability::Unknown {
-                code: 5,
-                value: hex("000100010002").into(),
-            },
+            // RFC 8950 extended next hop: IPv4 unicast with IPv6 next hops.
+            Capability::ExtendedNextHop(vec![ExtendedNextHop::IPV4_UNICAST_OVER_IPV6]),
         ],
     ));
     let ctx = SessionContext::before_open();

@@ -380,6 +380,17 @@ pub enum ConfigErrorKind {
     /// Both `password` and `passwordSecret` on one peer.
     #[error("password and passwordSecret are both set: use one")]
     PasswordAndSecret,
+    /// Neither of two keys of which exactly one must be set.
+    #[error("one of {0} or {1} is required")]
+    NeitherSet(&'static str, &'static str),
+    /// An `interface` or `vrf` that is no Linux device name.
+    #[error(transparent)]
+    BadDevice(#[from] crate::DeviceNameError),
+    /// A `peer-address` of `::` or `0.0.0.0`.
+    #[error(
+        "peer-address {0} is unspecified: give the router's address (or `interface` for an unnumbered router)"
+    )]
+    UnspecifiedPeerAddress(String),
     /// Two keys of which at most one may be set.
     #[error("{0} and {1} are both set: use one")]
     BothSet(&'static str, &'static str),

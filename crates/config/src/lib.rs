@@ -18,6 +18,7 @@ mod address;
 mod bfd;
 mod community;
 mod control_plane_vip;
+mod device;
 mod duration;
 mod error;
 mod fields;
@@ -42,6 +43,7 @@ pub use control_plane_vip::{
     ControlPlaneVip, DEFAULT_HEALTH_URL, DEFAULT_METRICS_ADDR, DEFAULT_PRIORITY,
     DEFAULT_VIP_INTERFACE, HealthCheck, TlsTrust, VipError, VipMode, med_from_priority,
 };
+pub use device::{DeviceName, DeviceNameError, MAX_DEVICE_NAME_LEN};
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors, Overlap};
 pub use manifest::load;

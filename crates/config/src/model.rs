@@ -65,8 +65,19 @@ pub struct Peer {
     /// Take the router ID on each node from this Node label (an IPv4 address).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub router_id_from_node_label: Option<String>,
-    /// The router's address.
+    /// The router's address; `::` for an unnumbered peer ([`Peer::interface`]), whose address
+    /// is found on the link.
+    #[serde(skip_serializing_if = "IpAddr::is_unspecified")]
     pub peer_address: IpAddr,
+    /// Unnumbered peering (instead of `peer-address`): the router sending IPv6 router
+    /// advertisements on this interface, reached at its link-local address, with IPv4 routes
+    /// sent with an IPv6 next hop (RFC 8950). The session's socket is bound to the interface.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface: Option<crate::DeviceName>,
+    /// The VRF device the session's socket is bound to (`SO_BINDTODEVICE`): sessions in
+    /// different VRFs may share a peer address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vrf: Option<crate::DeviceName>,
     /// The router's TCP port (default 179).
     pub peer_port: u16,
     /// The local address to connect from, if pinned.

@@ -34,6 +34,8 @@ pub(crate) struct PeerKey {
     pub port: u16,
     /// `my-asn`.
     pub my_asn: u32,
+    /// `interface` or `vrf`: the device the session is bound to.
+    pub device: Option<crate::DeviceName>,
 }
 
 /// A pool's name, with where it is.
@@ -100,14 +102,18 @@ pub(crate) fn overlaps(entries: &mut [AddressEntry], errs: &mut Vec<ConfigError>
 
 /// Reports every peer with the same address, port and local AS as an earlier one.
 pub(crate) fn duplicate_peers(keys: &[PeerKey], errs: &mut Vec<ConfigError>) {
-    let mut seen: HashMap<(IpAddr, u16, u32), &PeerKey> = HashMap::new();
+    let mut seen: HashMap<(IpAddr, u16, u32, Option<crate::DeviceName>), &PeerKey> = HashMap::new();
     for k in keys {
-        match seen.get(&(k.address, k.port, k.my_asn)) {
+        match seen.get(&(k.address, k.port, k.my_asn, k.device)) {
             Some(first) => errs.push(ConfigError::new(
                 k.path.clone(),
                 k.line,
                 ConfigErrorKind::DuplicatePeer {
-                    address: k.address.to_string(),
+                    address: match k.device {
+                        Some(d) if k.address.is_unspecified() => format!("interface {d}"),
+                        Some(d) => format!("{} in VRF {d}", k.address),
+                        None => k.address.to_string(),
+                    },
                     port: k.port,
                     my_asn: k.my_asn,
                     first_path: first.path.clone(),
@@ -115,7 +121,7 @@ pub(crate) fn duplicate_peers(keys: &[PeerKey], errs: &mut Vec<ConfigError>) {
                 },
             )),
             None => {
-                seen.insert((k.address, k.port, k.my_asn), k);
+                seen.insert((k.address, k.port, k.my_asn, k.device), k);
             }
         }
     }

@@ -1,11 +1,8 @@
 //! The configuration reference (`config/README.md`) cannot drift from the parser: each object's table (after a
-//! `<!-- keys: OBJECT -->` marker) lists exactly the keys [`ferrolb_config::known_keys`] gives for it, every
-//! MetalLB v0.12 setting it refuses is named as refused in the reference, and every field ferrolb refuses as not
-//! supported yet (the metallb.io objects' `unsupported_fields`, and the ConfigMap's `unsupported_keys`) is named
-//! in the README's migration section.
+//! `<!-- keys: OBJECT -->` marker) lists exactly the keys [`ferrolb_config::known_keys`] gives for it, and every
+//! MetalLB v0.12 setting it refuses is named as refused in the reference.
 
-use ferrolb_config::metallb::unsupported_fields;
-use ferrolb_config::{Config, known_keys, unsupported_keys};
+use ferrolb_config::{Config, known_keys};
 use std::collections::BTreeSet;
 
 /// A Markdown file of the repository, by its path from the root.
@@ -80,26 +77,6 @@ fn no_reference_table_for_an_object_the_parser_does_not_have() {
         assert!(
             objects.contains(object),
             "config/README.md has a key table for unknown object {object:?}"
-        );
-    }
-}
-
-#[test]
-fn fields_refused_as_not_supported_are_named_in_the_reference() {
-    let readme = doc("README.md");
-    let (_, refused) = readme
-        .split_once("**Refused, per object, with a message naming the field:**")
-        .expect("README.md has the metallb.io objects' refused-fields paragraph");
-    let refused = refused.split("\n\n").next().unwrap_or("");
-    let fields: Vec<(&str, &str)> = unsupported_fields().chain(unsupported_keys()).collect();
-    assert!(
-        !fields.is_empty(),
-        "nothing is refused as not supported: drop this test and the README paragraph"
-    );
-    for (kind, field) in fields {
-        assert!(
-            refused.contains(&format!("`{kind}`")) && refused.contains(&format!("`{field}`")),
-            "README.md's refused-fields paragraph does not name {kind}'s `{field}`: {refused}"
         );
     }
 }

@@ -78,6 +78,8 @@ fn seed() -> Config {
             my_asn_from_node_label: None,
             router_id_from_node_label: None,
             peer_address: "198.18.0.1".parse().unwrap(),
+            interface: None,
+            vrf: None,
             peer_port: 179,
             source_address: None,
             hold_time: DEFAULT_HOLD_TIME,

@@ -286,14 +286,14 @@ fn peer_refusals_and_errors() {
     let text = peer(
         "r1",
         &format!(
-            "{PEER_BASE}  dynamicASN: external\n  vrf: red\n  holdTime: 1s\n  bfdProfile: none\n"
+            "{PEER_BASE}  dynamicASN: external\n  interface: eth1\n  holdTime: 1s\n  bfdProfile: none\n"
         ),
     );
     assert_eq!(
         errors(&text),
         vec![
             "BGPPeer metallb-system/r1: spec.dynamicASN (line 10): peerASN and dynamicASN are both set: use one",
-            "BGPPeer metallb-system/r1: spec.vrf (line 11): `vrf` is not supported yet: ferrolb does not implement it yet; remove it (or keep this peer on MetalLB)",
+            "BGPPeer metallb-system/r1: spec.interface (line 11): peerAddress and interface are both set: use one",
             "BGPPeer metallb-system/r1: spec.holdTime (line 12): hold time \"1s\" is invalid: must be 0 or at least 3s",
             "BGPPeer metallb-system/r1: spec.bfdProfile (line 13): no BFDProfile named \"none\" (none are defined)",
         ]
@@ -307,6 +307,48 @@ fn peer_refusals_and_errors() {
         errors(&text),
         vec![
             "BGPPeer metallb-system/b: line 17: duplicate peer: 198.18.0.1 port 179 my-asn 64500 is already defined at BGPPeer metallb-system/a (line 7)"
+        ]
+    );
+}
+
+#[test]
+fn interface_and_vrf_peers_are_read() {
+    let text = docs(&[
+        peer(
+            "leaf1",
+            "  myASN: 64500\n  peerASN: 64501\n  interface: swp1\n",
+        ),
+        peer("red", &format!("{PEER_BASE}  vrf: red\n")),
+        peer("blue", &format!("{PEER_BASE}  vrf: blue\n")),
+    ]);
+    let c = config(&text);
+    let by_name = |n: &str| {
+        c.peers
+            .iter()
+            .find(|p| p.name.as_deref() == Some(n))
+            .unwrap()
+    };
+    let leaf = by_name("leaf1");
+    assert_eq!(
+        leaf.interface.map(|i| i.to_string()).as_deref(),
+        Some("swp1")
+    );
+    assert!(leaf.peer_address.is_unspecified());
+    assert_eq!(
+        by_name("red").vrf.map(|v| v.to_string()).as_deref(),
+        Some("red")
+    );
+    assert_eq!(
+        by_name("blue").vrf.map(|v| v.to_string()).as_deref(),
+        Some("blue")
+    );
+    assert_eq!(
+        errors(&peer(
+            "x",
+            "  myASN: 64500\n  peerASN: 64501\n  interface: \"a b\"\n"
+        )),
+        vec![
+            "BGPPeer metallb-system/x: spec.interface (line 9): invalid interface name \"a b\": 1 to 15 bytes, not . or .., without /, :, whitespace or NUL"
         ]
     );
 }
@@ -601,8 +643,12 @@ fn known_fields_are_listed() {
             "serviceSelectors"
         ])
     );
-    assert!(unsupported.contains(&("BGPPeer", "vrf")));
-    assert!(unsupported.contains(&("BGPPeer", "interface")));
+    assert!(unsupported.is_empty(), "{unsupported:?}");
+    let peer = metallb::known_fields()
+        .find(|(k, _)| *k == "BGPPeer")
+        .unwrap()
+        .1;
+    assert!(peer.contains(&"interface") && peer.contains(&"vrf"));
     assert!(!unsupported.contains(&("BGPPeer", "dynamicASN")));
     assert!(!unsupported.contains(&("BGPPeer", "localASN")));
 }

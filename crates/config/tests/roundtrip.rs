@@ -76,10 +76,11 @@ fn password() -> impl Strategy<Value = String> {
     "[^\r\n\u{85}\u{2028}\u{2029}]{1,20}"
 }
 
-/// A peer; `i` makes (address, port, my-asn) unique.
+/// A peer (by address, IPv4 or IPv6, in a VRF or not, or unnumbered on an interface); `i` makes
+/// (address or interface, port, my-asn) unique.
 fn peer(i: usize) -> impl Strategy<Value = Peer> {
     (
-        (1..=u32::MAX, 1..=u32::MAX, any::<bool>(), any::<bool>()),
+        (1..=u32::MAX, 1..=u32::MAX, any::<bool>(), 0u8..5),
         (1..=u16::MAX, proptest::option::of(any::<u32>())),
         prop_oneof![Just(0u64), 3..=65535u64],
         any::<u64>(),
@@ -87,7 +88,16 @@ fn peer(i: usize) -> impl Strategy<Value = Peer> {
         vec(selector(), 0..3),
     )
         .prop_map(
-            move |((my_asn, other_asn, ibgp, v6), (port, router_id), hold, ka, password, sels)| {
+            move |(
+                (my_asn, other_asn, ibgp, kind),
+                (port, router_id),
+                hold,
+                ka,
+                password,
+                sels,
+            )| {
+                // 0: IPv4, 1: IPv6, 2: IPv4 in a VRF, 3: unnumbered, 4: IPv6.
+                let v6 = kind == 1 || kind == 4;
                 let peer_asn = if ibgp { my_asn } else { other_asn };
                 let n = u32::try_from(i).unwrap();
                 let (peer_address, source_address) = if v6 {
@@ -98,6 +108,12 @@ fn peer(i: usize) -> impl Strategy<Value = Peer> {
                     )
                 } else {
                     (IpAddr::V4(Ipv4Addr::from(0xC612_0000 + n)), None)
+                };
+                let device = |prefix: &str| Some(format!("{prefix}{n}").parse().unwrap());
+                let (peer_address, interface, vrf) = match kind {
+                    2 => (peer_address, None, device("vrf")),
+                    3 => (IpAddr::V6(Ipv6Addr::UNSPECIFIED), device("swp"), None),
+                    _ => (peer_address, None, None),
                 };
                 let hold_time = Duration::from_secs(hold);
                 let keepalive_time = if hold == 0 {
@@ -114,6 +130,8 @@ fn peer(i: usize) -> impl Strategy<Value = Peer> {
                     my_asn_from_node_label: None,
                     router_id_from_node_label: None,
                     peer_address,
+                    interface,
+                    vrf,
                     peer_port: port,
                     source_address,
                     hold_time,

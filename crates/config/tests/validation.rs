@@ -92,7 +92,63 @@ const CASES: &[Case] = &[
         yaml: "peers:\n- my-asn: 64501\n  peer-asn: 64501\n",
         path: "peers[0]",
         line: 2,
-        check: |k| *k == K::Missing("peer-address"),
+        check: |k| *k == K::NeitherSet("peer-address", "interface"),
+    },
+    Case {
+        name: "peer-address and interface",
+        yaml: "peers:\n- my-asn: 64500\n  peer-asn: 64501\n  peer-address: 198.18.0.1\n  interface: eth1\n",
+        path: "peers[0].interface",
+        line: 5,
+        check: |k| *k == K::BothSet("peer-address", "interface"),
+    },
+    Case {
+        name: "interface name too long",
+        yaml: "peers:\n- my-asn: 64500\n  peer-asn: 64501\n  interface: eth1234567890abcd\n",
+        path: "peers[0].interface",
+        line: 4,
+        check: |k| matches!(k, K::BadDevice(e) if e.0 == "eth1234567890abcd"),
+    },
+    Case {
+        name: "interface with a colon",
+        yaml: "peers:\n- my-asn: 64500\n  peer-asn: 64501\n  interface: \"eth1:0\"\n",
+        path: "peers[0].interface",
+        line: 4,
+        check: |k| matches!(k, K::BadDevice(e) if e.0 == "eth1:0"),
+    },
+    Case {
+        name: "interface and source-address",
+        yaml: "peers:\n- my-asn: 64500\n  peer-asn: 64501\n  interface: eth1\n  source-address: 198.18.0.2\n",
+        path: "peers[0].source-address",
+        line: 5,
+        check: |k| *k == K::BothSet("interface", "source-address"),
+    },
+    Case {
+        name: "interface and vrf",
+        yaml: "peers:\n- my-asn: 64500\n  peer-asn: 64501\n  interface: eth1\n  vrf: blue\n",
+        path: "peers[0].vrf",
+        line: 5,
+        check: |k| *k == K::BothSet("interface", "vrf"),
+    },
+    Case {
+        name: "unspecified peer-address",
+        yaml: "peers:\n- my-asn: 64500\n  peer-asn: 64501\n  peer-address: \"::\"\n",
+        path: "peers[0].peer-address",
+        line: 4,
+        check: |k| *k == K::UnspecifiedPeerAddress("::".into()),
+    },
+    Case {
+        name: "two sessions on one interface",
+        yaml: "peers:\n- my-asn: 64500\n  peer-asn: 64501\n  interface: eth1\n- my-asn: 64500\n  peer-asn: 64502\n  interface: eth1\n",
+        path: "peers[1]",
+        line: 5,
+        check: |k| matches!(k, K::DuplicatePeer { address, first_line: 2, .. } if address == "interface eth1"),
+    },
+    Case {
+        name: "one address twice in one VRF",
+        yaml: "peers:\n- my-asn: 64500\n  peer-asn: 64501\n  peer-address: 198.18.0.1\n  vrf: blue\n- my-asn: 64500\n  peer-asn: 64501\n  peer-address: 198.18.0.1\n  vrf: blue\n",
+        path: "peers[1]",
+        line: 6,
+        check: |k| matches!(k, K::DuplicatePeer { address, first_line: 2, .. } if address == "198.18.0.1 in VRF blue"),
     },
     Case {
         name: "ASN 0",
@@ -633,6 +689,48 @@ address-pools:
         ]
     );
     assert_eq!(err.to_string().lines().count(), 5);
+}
+
+#[test]
+fn unnumbered_peers_and_one_address_in_two_vrfs_are_accepted() {
+    let yaml = "\
+peers:
+- my-asn: 64500
+  peer-asn: 64501
+  interface: eth1
+- my-asn: 64500
+  dynamic-asn: external
+  interface: eth2
+- my-asn: 64500
+  peer-asn: 64501
+  peer-address: 198.18.0.1
+  vrf: red
+- my-asn: 64500
+  peer-asn: 64501
+  peer-address: 198.18.0.1
+  vrf: blue
+";
+    let cfg = Config::from_yaml(yaml).unwrap();
+    let devices: Vec<(String, Option<String>, Option<String>)> = cfg
+        .peers
+        .iter()
+        .map(|p| {
+            (
+                p.peer_address.to_string(),
+                p.interface.map(|d| d.to_string()),
+                p.vrf.map(|d| d.to_string()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        devices,
+        vec![
+            ("::".into(), Some("eth1".into()), None),
+            ("::".into(), Some("eth2".into()), None),
+            ("198.18.0.1".into(), None, Some("red".into())),
+            ("198.18.0.1".into(), None, Some("blue".into())),
+        ]
+    );
 }
 
 #[test]

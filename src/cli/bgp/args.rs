@@ -4,15 +4,27 @@ use clap::Args;
 use ferrolb_bgp::fsm::{FsmConfig, LocalAs};
 use ferrolb_bgp::session::{SessionConfig, TcpOptions};
 use ferrolb_bgp::wire::PeerAs;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 /// How to reach the router and who we are.
 #[derive(Debug, Clone, Args)]
 pub struct SessionArgs {
-    /// The router's address.
+    /// The router's address (or `--interface` for an unnumbered router).
+    #[arg(
+        long,
+        required_unless_present = "interface",
+        conflicts_with = "interface"
+    )]
+    pub peer: Option<IpAddr>,
+    /// Unnumbered peering: the router is the one sending IPv6 router advertisements on this
+    /// interface; connect to its link-local address, and send IPv4 routes with an IPv6 next hop
+    /// (RFC 8950 extended next hop).
     #[arg(long)]
-    pub peer: IpAddr,
+    pub interface: Option<String>,
+    /// Bind the session's socket to this device (`SO_BINDTODEVICE`), e.g. a VRF device.
+    #[arg(long, conflicts_with = "interface")]
+    pub bind_device: Option<String>,
     /// The router's AS number, or `internal` / `external`: any AS of that kind, learned from its OPEN.
     #[arg(long, value_parser = parse_peer_as)]
     pub peer_asn: PeerAs,
@@ -58,13 +70,18 @@ impl SessionArgs {
             replace_as: self.replace_as,
         });
         fsm.hold_time = u16::try_from(self.hold_time.as_secs()).unwrap_or(u16::MAX);
+        fsm.extended_next_hop = self.interface.is_some();
+        // With `--interface` the address is found on the link before each attempt.
+        let peer = self.peer.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
         SessionConfig {
             tcp: TcpOptions {
-                peer: SocketAddr::new(self.peer, self.peer_port),
+                peer: SocketAddr::new(peer, self.peer_port),
                 source: self.source,
                 password: self.password.as_deref().map(str::to_owned),
                 ttl: self.ebgp_multihop.unwrap_or(255),
                 connect_timeout: self.timeout,
+                bind_device: self.interface.clone().or_else(|| self.bind_device.clone()),
+                peer_on_link: self.interface.is_some(),
             },
             fsm,
             state_dir: None,

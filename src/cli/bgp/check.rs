@@ -95,6 +95,13 @@ fn capability_name(c: &Capability) -> String {
         Capability::FourOctetAs(asn) => format!("4-octet AS {asn}"),
         Capability::GracefulRestart(_) => "graceful restart".into(),
         Capability::ExtendedMessage => "extended message".into(),
+        Capability::ExtendedNextHop(tuples) => {
+            let tuples: Vec<String> = tuples
+                .iter()
+                .map(|t| format!("{}/{} via AFI {}", t.nlri_afi, t.nlri_safi, t.next_hop_afi))
+                .collect();
+            format!("extended next hop {}", tuples.join(" "))
+        }
         Capability::Unknown { code, .. } => format!("code {code}"),
     }
 }

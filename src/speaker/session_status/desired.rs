@@ -195,9 +195,9 @@ fn capability_words(open: &Open) -> BTreeSet<String> {
             Capability::FourOctetAs(_) => Some("4-octet-as".to_owned()),
             Capability::GracefulRestart(_) => Some("graceful-restart".to_owned()),
             Capability::ExtendedMessage => Some("extended-message".to_owned()),
+            Capability::ExtendedNextHop(_) => Some("extended-nexthop".to_owned()),
             Capability::Unknown { code, .. } => Some(
                 match code {
-                    5 => "extended-nexthop",
                     9 => "bgp-role",
                     69 => "add-path",
                     70 => "enhanced-route-refresh",

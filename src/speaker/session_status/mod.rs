@@ -82,12 +82,23 @@ pub struct StatusInputs {
     pub peers: BTreeMap<String, PeerInputs>,
 }
 
-/// The object name of `node` × `key`: the port joins the address when it is not 179.
+/// The object name of `node` × `key`: the port joins the address when it is not 179, the VRF after it; an
+/// unnumbered peer is named by its interface.
 pub fn name_of(node: &str, key: &PeerKey) -> String {
-    match key.port {
-        ferrolb_announce::input::BGP_PORT => object_name(node, &key.address.to_string()),
-        port => object_name(node, &format!("{}:{port}", key.address)),
+    // An unnumbered peer is named by its interface; a peer in a VRF gets the VRF after its address.
+    let unnumbered = key.address.is_unspecified();
+    let mut peer = match key.device {
+        Some(interface) if unnumbered => interface.to_string(),
+        _ => key.address.to_string(),
+    };
+    if key.port != ferrolb_announce::input::BGP_PORT {
+        peer = format!("{peer}:{}", key.port);
     }
+    if let (Some(vrf), false) = (key.device, unnumbered) {
+        peer = format!("{peer}:{vrf}");
+    }
+    // Device names may hold `_`, which object names may not.
+    object_name(node, &peer.replace('_', "-"))
 }
 
 /// The writer's inputs from the configuration in force, the decision for this node and the running

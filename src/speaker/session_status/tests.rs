@@ -245,6 +245,7 @@ fn key(a: &str) -> PeerKey {
     PeerKey {
         address: a.parse().unwrap(),
         port: 179,
+        device: None,
     }
 }
 
@@ -314,8 +315,23 @@ fn object_names_carry_the_port_when_it_is_not_179() {
     let k = PeerKey {
         address: "2001:db8::1".parse().unwrap(),
         port: 1790,
+        device: None,
     };
     assert_eq!(name_of("node-1", &k), "node-1.2001-db8--1-1790");
+    // Unnumbered: the interface; in a VRF: the VRF after the address (two VRFs, two objects).
+    let on = |address: &str, device: &str| PeerKey {
+        device: Some(device.parse().unwrap()),
+        ..key(address)
+    };
+    assert_eq!(name_of("node-1", &on("::", "swp_1")), "node-1.swp-1");
+    assert_eq!(
+        name_of("node-1", &on("198.18.0.1", "red")),
+        "node-1.198.18.0.1-red"
+    );
+    assert_eq!(
+        name_of("node-1", &on("198.18.0.1", "blue")),
+        "node-1.198.18.0.1-blue"
+    );
 }
 
 fn status(state: &str, prefixes: u32) -> SessionStatus {

@@ -90,6 +90,8 @@ pub struct Link {
     pub node: String,
     /// The router-side interface name.
     pub rtr_if: String,
+    /// The node-side interface name.
+    pub node_if: String,
     /// A scratch directory for configs and logs, removed on drop.
     pub dir: PathBuf,
 }
@@ -107,10 +109,11 @@ impl Link {
             node: format!("{name}-node"),
             // Interface names are at most 15 bytes and briefly live in the root namespace.
             rtr_if: format!("fl{}x{n}r", pid % 1_000_000),
+            node_if: format!("fl{}x{n}n", pid % 1_000_000),
             dir,
             name,
         };
-        let node_if = format!("fl{}x{n}n", pid % 1_000_000);
+        let node_if = link.node_if.clone();
         std::fs::create_dir_all(&link.dir).unwrap();
         // From here on, Drop cleans up whatever part was created.
         run(Command::new("ip").args(["netns", "add", &link.rtr]));

@@ -29,6 +29,7 @@ pub fn peer_key(addr: &str) -> PeerKey {
     PeerKey {
         address: ip(addr),
         port: 179,
+        device: None,
     }
 }
 

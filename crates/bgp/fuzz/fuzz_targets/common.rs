@@ -6,7 +6,7 @@ use bytes::BytesMut;
 use ferrolb_bgp::wire::{Family, Message, SessionContext, try_parse};
 
 /// The context bits of the first input octet: 4-octet AS (1), iBGP (2), extended messages (4), IPv6 unicast
-/// negotiated (8).
+/// negotiated (8), extended next hop (RFC 8950: IPv4 unicast with IPv6 next hops) both ways (16).
 pub fn context(mode: u8) -> SessionContext {
     let mut families = vec![Family::Ipv4Unicast];
     if mode & 8 != 0 {
@@ -16,6 +16,8 @@ pub fn context(mode: u8) -> SessionContext {
         four_octet_as: mode & 1 != 0,
         ibgp: mode & 2 != 0,
         extended_message: mode & 4 != 0,
+        extended_next_hop_send: mode & 16 != 0,
+        extended_next_hop_receive: mode & 16 != 0,
         families,
         local_asn: 65001,
         peer_asn: if mode & 2 != 0 { 65001 } else { 65002 },

@@ -1,5 +1,6 @@
 //! Structure-aware UPDATEs: arbitrary attribute sets (every attribute ferrolb knows, IPv4 NLRI and withdrawals,
-//! IPv6 MP_REACH/MP_UNREACH, communities of all three kinds) go through the encoder and back.
+//! IPv6 MP_REACH/MP_UNREACH, IPv4 MP_REACH/MP_UNREACH with IPv6 next hops (RFC 8950, context bit 16),
+//! communities of all three kinds) go through the encoder and back.
 //!
 //! - An UPDATE the encoder accepts decodes; when the decoder found nothing to object to (no RFC 7606 issue), it is
 //!   the UPDATE that went in (with 4-octet AS negotiated; a 2-octet session rewrites large ASNs to AS_TRANS and
@@ -39,6 +40,8 @@ struct Input {
     extended_communities: Vec<[u8; 8]>,
     large_communities: Vec<(u32, u32, u32)>,
     unknown: Vec<(u8, Vec<u8>)>,
+    /// MP_REACH_NLRI / MP_UNREACH_NLRI carry IPv4 unicast (the top 32 bits of each prefix) instead of IPv6.
+    mp_ipv4: bool,
 }
 
 fn v4(prefixes: &[(u32, u8)]) -> Vec<Ipv4Net> {
@@ -63,7 +66,21 @@ fn v6(prefixes: &[(u128, u8)]) -> Vec<IpNet> {
         .collect()
 }
 
+/// The MP attributes' prefixes: IPv6, or IPv4 from the top 32 bits when `ipv4`.
+fn mp_prefixes(ipv4: bool, prefixes: &[(u128, u8)]) -> Vec<IpNet> {
+    if !ipv4 {
+        return v6(prefixes);
+    }
+    let v4s: Vec<(u32, u8)> = prefixes.iter().map(|&(a, l)| ((a >> 96) as u32, l)).collect();
+    v4(&v4s).into_iter().map(IpNet::V4).collect()
+}
+
 fn update(input: &Input) -> Update {
+    let mp_family = if input.mp_ipv4 {
+        Family::Ipv4Unicast
+    } else {
+        Family::Ipv6Unicast
+    };
     let segment = |(kind, asns): &(u8, Vec<u32>)| AsSegment {
         kind: match kind % 4 {
             0 => AsSegmentKind::Set,
@@ -106,14 +123,14 @@ fn update(input: &Input) -> Update {
             }),
             communities: input.communities.clone(),
             mp_reach: input.mp_reach.as_ref().map(|(nh, ll, nlri)| MpReach {
-                family: Family::Ipv6Unicast,
+                family: mp_family,
                 next_hop: IpAddr::V6(Ipv6Addr::from(*nh)),
                 link_local_next_hop: ll.map(Ipv6Addr::from),
-                nlri: v6(nlri),
+                nlri: mp_prefixes(input.mp_ipv4, nlri),
             }),
             mp_unreach: input.mp_unreach.as_ref().map(|w| MpUnreach {
-                family: Family::Ipv6Unicast,
-                withdrawn: v6(w),
+                family: mp_family,
+                withdrawn: mp_prefixes(input.mp_ipv4, w),
             }),
             extended_communities: input.extended_communities.clone(),
             as4_path: None,

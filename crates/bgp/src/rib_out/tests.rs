@@ -618,3 +618,82 @@ fn routes_with_different_prepends_go_in_separate_updates_with_their_own_as_path(
         ]
     );
 }
+
+fn unnumbered(send: bool) -> SessionContext {
+    SessionContext {
+        extended_next_hop_send: send,
+        ..ctx(false, true, 64513)
+    }
+}
+
+fn mp_reach_of(m: &Message) -> Option<&MpReach> {
+    match m {
+        Message::Update(u) => u.attributes.mp_reach.as_ref(),
+        _ => None,
+    }
+}
+
+#[test]
+fn ipv4_goes_in_mp_reach_with_the_link_local_twice_on_an_unnumbered_session() {
+    let ll: Ipv6Addr = "fe80::7c96:2fff:fec2:9292".parse().unwrap();
+    let p: IpNet = "203.0.113.7/32".parse().unwrap();
+    let desired: BTreeMap<IpNet, Attributes> = [(p, Attributes::default())].into();
+    let mut rib = AdjRibOut::new(&unnumbered(true), None, None).with_link_local_next_hop(Some(ll));
+    let msgs = rib.set_desired(&desired);
+    assert_eq!(msgs.len(), 1);
+    let Message::Update(u) = &msgs[0] else {
+        panic!("{msgs:?}")
+    };
+    assert!(u.nlri.is_empty());
+    assert_eq!(u.attributes.next_hop, None);
+    assert_eq!(
+        u.attributes.mp_reach,
+        Some(MpReach {
+            family: Family::Ipv4Unicast,
+            next_hop: IpAddr::V6(ll),
+            link_local_next_hop: Some(ll),
+            nlri: vec![p],
+        })
+    );
+    // Withdrawn the way FRR withdraws it: MP_UNREACH_NLRI, AFI 1 SAFI 1.
+    let msgs = rib.set_desired(&BTreeMap::new());
+    let Message::Update(w) = &msgs[0] else {
+        panic!("{msgs:?}")
+    };
+    assert!(w.withdrawn.is_empty());
+    assert_eq!(
+        w.attributes.mp_unreach,
+        Some(MpUnreach {
+            family: Family::Ipv4Unicast,
+            withdrawn: vec![p],
+        })
+    );
+    // With a global address on the link: global, then link-local.
+    let g = nh6();
+    let mut rib =
+        AdjRibOut::new(&unnumbered(true), None, Some(g)).with_link_local_next_hop(Some(ll));
+    let msgs = rib.set_desired(&desired);
+    let mp = mp_reach_of(&msgs[0]).unwrap();
+    assert_eq!(
+        (mp.next_hop, mp.link_local_next_hop),
+        (IpAddr::V6(g), Some(ll))
+    );
+}
+
+#[test]
+fn ipv4_over_ipv6_needs_the_peers_capability_and_yields_to_an_ipv4_next_hop() {
+    let ll: Ipv6Addr = "fe80::1".parse().unwrap();
+    let p: IpNet = "203.0.113.7/32".parse().unwrap();
+    let desired: BTreeMap<IpNet, Attributes> = [(p, Attributes::default())].into();
+    let mut rib = AdjRibOut::new(&unnumbered(false), None, None).with_link_local_next_hop(Some(ll));
+    assert!(rib.set_desired(&desired).is_empty());
+    assert_eq!(rib.unsendable(), 1);
+    let mut rib =
+        AdjRibOut::new(&unnumbered(true), Some(NH4), None).with_link_local_next_hop(Some(ll));
+    let msgs = rib.set_desired(&desired);
+    let Message::Update(u) = &msgs[0] else {
+        panic!("{msgs:?}")
+    };
+    assert_eq!((u.attributes.next_hop, u.nlri.len()), (Some(NH4), 1));
+    assert_eq!(u.attributes.mp_reach, None);
+}

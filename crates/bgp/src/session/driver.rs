@@ -80,7 +80,10 @@ pub(super) async fn run(
     let restart = config
         .state_dir
         .as_ref()
-        .map(|dir| RestartState::new(dir, config.tcp.peer.ip()));
+        .map(|dir| match &config.tcp.bind_device {
+            Some(device) => RestartState::for_device(dir, config.tcp.peer.ip(), device),
+            None => RestartState::new(dir, config.tcp.peer.ip()),
+        });
     if let (Some(gr), Some(rs)) = (config.fsm.graceful_restart.as_mut(), &restart) {
         let restart_time = Duration::from_secs(u64::from(gr.restart_time));
         gr.restarting = rs.is_restarting(SystemTime::now(), restart_time);
@@ -92,7 +95,11 @@ pub(super) async fn run(
         config.fsm.jitter_seed = seed();
     }
     let mut d = Driver {
-        peer: config.tcp.peer.to_string(),
+        peer: match (&config.tcp.bind_device, config.tcp.peer_on_link) {
+            (Some(device), true) => format!("{device} (unnumbered)"),
+            (Some(device), false) => format!("{}%{device}", config.tcp.peer),
+            _ => config.tcp.peer.to_string(),
+        },
         fsm: Fsm::new(config.fsm.clone()),
         config,
         timers: [None; 4],
@@ -342,6 +349,7 @@ impl Driver {
         let (auto_v4, auto_v6) = next_hop::next_hops(n.local_addr);
         let v4 = self.config.next_hop_v4.or(auto_v4);
         let v6 = self.config.next_hop_v6.or(auto_v6);
+        let link_local = next_hop::link_local_next_hop(n.local_addr);
         let peer_gr = n
             .context
             .peer_graceful_restart
@@ -356,9 +364,11 @@ impl Driver {
             peer_graceful_restart = peer_gr.as_deref().unwrap_or("no"),
             next_hop_v4 = ?v4,
             next_hop_v6 = ?v6,
+            link_local_next_hop = ?link_local,
+            extended_next_hop = n.context.extended_next_hop_send,
             "BGP session established"
         );
-        let mut rib = AdjRibOut::new(&n.context, v4, v6);
+        let mut rib = AdjRibOut::new(&n.context, v4, v6).with_link_local_next_hop(link_local);
         self.desired.fold(self.inbox.take());
         let routes = self.desired.routes();
         let msgs = rib.apply(routes, routes.keys());

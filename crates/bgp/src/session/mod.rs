@@ -23,6 +23,7 @@
 pub mod counters;
 mod driver;
 pub mod failure;
+pub mod link_local;
 pub mod next_hop;
 mod probe;
 pub mod restart_state;

@@ -1,6 +1,8 @@
 //! Choosing next hops: the session's local address for its own family, and for the other
 //! family an address of that family on the same interface (an IPv6 global next hop for IPv6
-//! routes carried over an IPv4 session, RFC 4760 §3).
+//! routes carried over an IPv4 session, RFC 4760 §3). A session over a link-local address
+//! (unnumbered) announces that address as the link-local next hop, and a global address of
+//! the same interface, if there is one, as the global next hop.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -34,6 +36,13 @@ pub fn pick_next_hops(
                 IpAddr::V4(v4) if !v4.is_loopback() => Some(*v4),
                 _ => None,
             });
+            if is_link_local_v6(&v6) {
+                let global = others.iter().find_map(|a| match a {
+                    IpAddr::V6(g) if is_global_v6(g) => Some(*g),
+                    _ => None,
+                });
+                return (v4, global);
+            }
             (v4, Some(v6))
         }
     }
@@ -41,10 +50,21 @@ pub fn pick_next_hops(
 
 /// Not link-local, loopback, unspecified or multicast.
 fn is_global_v6(a: &Ipv6Addr) -> bool {
-    !(a.is_loopback()
-        || a.is_unspecified()
-        || a.is_multicast()
-        || (a.segments()[0] & 0xffc0) == 0xfe80)
+    !(a.is_loopback() || a.is_unspecified() || a.is_multicast() || is_link_local_v6(a))
+}
+
+/// In fe80::/10.
+pub fn is_link_local_v6(a: &Ipv6Addr) -> bool {
+    (a.segments()[0] & 0xffc0) == 0xfe80
+}
+
+/// The link-local next hop of a session whose local address is `local`: that address when it is
+/// an IPv6 link-local one (an unnumbered session), otherwise none.
+pub fn link_local_next_hop(local: IpAddr) -> Option<Ipv6Addr> {
+    match local {
+        IpAddr::V6(v6) if is_link_local_v6(&v6) => Some(v6),
+        _ => None,
+    }
 }
 
 /// [`pick_next_hops`] over this host's (this network namespace's) interfaces.
@@ -141,6 +161,30 @@ mod tests {
         assert_eq!(v6, Some("2001:db8::2".parse().unwrap()));
         let (v4, _) = pick_next_hops("2001:db8:1::2".parse().unwrap(), &ifs());
         assert_eq!(v4, None);
+    }
+
+    #[test]
+    fn link_local_session_takes_a_global_of_its_interface_and_no_ipv4_from_elsewhere() {
+        let mut all = ifs();
+        all.push(InterfaceAddrs {
+            name: "eth2".into(),
+            addrs: vec!["fe80::9".parse().unwrap()],
+        });
+        let local: IpAddr = "fe80::2".parse().unwrap();
+        assert_eq!(
+            pick_next_hops(local, &all),
+            (
+                Some("198.18.0.2".parse().unwrap()),
+                Some("2001:db8::2".parse().unwrap())
+            )
+        );
+        assert_eq!(link_local_next_hop(local), Some("fe80::2".parse().unwrap()));
+        // An unnumbered link: no IPv4, no global IPv6.
+        assert_eq!(
+            pick_next_hops("fe80::9".parse().unwrap(), &all),
+            (None, None)
+        );
+        assert_eq!(link_local_next_hop("2001:db8::2".parse().unwrap()), None);
     }
 
     #[test]

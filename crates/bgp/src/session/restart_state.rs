@@ -26,6 +26,19 @@ impl RestartState {
         }
     }
 
+    /// The record of a session bound to `device`: an unnumbered peer (`peer` is `::`, named by the
+    /// interface) or a peer in a VRF (the same address may be a peer in another VRF).
+    pub fn for_device(dir: &Path, peer: IpAddr, device: &str) -> Self {
+        let name = if peer.is_unspecified() {
+            device.to_owned()
+        } else {
+            format!("{}%{device}", peer.to_string().replace(':', "_"))
+        };
+        Self {
+            path: dir.join(format!("bgp-{name}.alive")),
+        }
+    }
+
     /// The record's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -90,6 +103,18 @@ mod tests {
         assert!(restarting(Some(at(0)), at(120), rt));
         assert!(!restarting(Some(at(0)), at(121), rt));
         assert!(restarting(Some(at(10)), at(0), rt));
+    }
+
+    #[test]
+    fn sessions_bound_to_a_device_have_their_own_record() {
+        let dir = Path::new("/run/ferrolb");
+        let unnumbered = RestartState::for_device(dir, "::".parse().unwrap(), "eth1");
+        assert_eq!(unnumbered.path(), Path::new("/run/ferrolb/bgp-eth1.alive"));
+        let red = RestartState::for_device(dir, "2001:db8::1".parse().unwrap(), "red");
+        assert_eq!(
+            red.path(),
+            Path::new("/run/ferrolb/bgp-2001_db8__1%red.alive")
+        );
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! The TCP connection to a peer: source address, TTL and TCP-MD5 (RFC 2385).
+//! The TCP connection to a peer: source address, TTL, TCP-MD5 (RFC 2385), the device the socket
+//! is bound to (`SO_BINDTODEVICE`: an unnumbered link or a VRF), and for an unnumbered peer its
+//! link-local address, found on that device before each attempt ([`super::link_local`]).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -38,6 +40,9 @@ pub enum ConnectError {
         /// The password's length in bytes.
         len: usize,
     },
+    /// No router was found on the link of an unnumbered peer.
+    #[error("unnumbered peer: {0}")]
+    Discovery(#[from] super::link_local::DiscoverError),
     /// Another socket error, with the step that failed.
     #[error("{step} for {peer}: {source}")]
     Io {
@@ -64,8 +69,14 @@ pub struct TcpOptions {
     pub password: Option<String>,
     /// The IP TTL (hop limit) of our packets: 255 for single-hop, the multihop count otherwise.
     pub ttl: u8,
-    /// How long to wait for the TCP handshake.
+    /// How long to wait for the TCP handshake (and, for a peer on a link, for its router
+    /// advertisement).
     pub connect_timeout: Duration,
+    /// Bind the socket to this device (`SO_BINDTODEVICE`): the unnumbered link, or a VRF device.
+    pub bind_device: Option<String>,
+    /// The peer is the router on `bind_device`, found from its router advertisements before each
+    /// attempt (unnumbered peering); `peer`'s port is used and its address ignored.
+    pub peer_on_link: bool,
 }
 
 impl std::fmt::Debug for TcpOptions {
@@ -76,12 +87,35 @@ impl std::fmt::Debug for TcpOptions {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("ttl", &self.ttl)
             .field("connect_timeout", &self.connect_timeout)
+            .field("bind_device", &self.bind_device)
+            .field("peer_on_link", &self.peer_on_link)
             .finish()
     }
 }
 
-/// Opens the TCP connection described by `opts`.
+/// The options with the peer's address filled in: for a peer on a link, the router found on
+/// `bind_device` (scoped to it); otherwise `opts` as they are.
+pub async fn resolve(opts: &TcpOptions) -> Result<TcpOptions, ConnectError> {
+    let (true, Some(device)) = (opts.peer_on_link, opts.bind_device.clone()) else {
+        return Ok(opts.clone());
+    };
+    let timeout = opts.connect_timeout;
+    let found =
+        tokio::task::spawn_blocking(move || super::link_local::discover_router(&device, timeout))
+            .await
+            .map_err(|e| ConnectError::Io {
+                step: "waiting for router discovery",
+                peer: opts.peer,
+                source: io::Error::other(e.to_string()),
+            })??;
+    let mut resolved = opts.clone();
+    resolved.peer = SocketAddr::V6(found.socket_addr(opts.peer.port()));
+    Ok(resolved)
+}
+
+/// Opens the TCP connection described by `opts` (after [`resolve`] for a peer on a link).
 pub async fn connect(opts: &TcpOptions) -> Result<TcpStream, ConnectError> {
+    let opts = &resolve(opts).await?;
     let peer = opts.peer;
     let io_err = |step: &'static str| move |source| ConnectError::Io { step, peer, source };
     let socket = match peer {
@@ -97,6 +131,10 @@ pub async fn connect(opts: &TcpOptions) -> Result<TcpStream, ConnectError> {
     .map_err(io_err("setting TTL"))?;
     sock.set_tcp_nodelay(true)
         .map_err(io_err("setting TCP_NODELAY"))?;
+    if let Some(device) = &opts.bind_device {
+        sock.bind_device(Some(device.as_bytes()))
+            .map_err(io_err("binding to the device"))?;
+    }
     if let Some(password) = &opts.password {
         set_md5sig(&socket, peer, password.as_bytes())?;
     }
@@ -207,6 +245,8 @@ mod tests {
             password: None,
             ttl: 255,
             connect_timeout: Duration::from_secs(1),
+            bind_device: None,
+            peer_on_link: false,
         };
         let err = connect(&opts).await.unwrap_err();
         assert!(matches!(err, ConnectError::Refused { .. }), "{err}");
@@ -226,6 +266,8 @@ mod tests {
             password: Some(format!("{planted}{}", "x".repeat(80))),
             ttl: 255,
             connect_timeout: Duration::from_secs(1),
+            bind_device: None,
+            peer_on_link: false,
         };
         let err = connect(&opts).await.unwrap_err();
         for text in [
@@ -247,6 +289,8 @@ mod tests {
             password: Some("x".repeat(81)),
             ttl: 255,
             connect_timeout: Duration::from_secs(1),
+            bind_device: None,
+            peer_on_link: false,
         };
         let err = connect(&opts).await.unwrap_err();
         assert!(
@@ -264,11 +308,44 @@ mod tests {
             password: None,
             ttl: 7,
             connect_timeout: Duration::from_secs(2),
+            bind_device: None,
+            peer_on_link: false,
         };
         let s = connect(&opts).await.unwrap();
         assert_eq!(s.local_addr().unwrap().ip().to_string(), "127.0.0.2");
         assert_eq!(s.ttl().unwrap(), 7);
         let (_, from) = l.accept().await.unwrap();
         assert_eq!(from.ip().to_string(), "127.0.0.2");
+    }
+
+    #[tokio::test]
+    async fn the_socket_is_bound_to_the_device() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut opts = TcpOptions {
+            peer: l.local_addr().unwrap(),
+            source: None,
+            password: None,
+            ttl: 255,
+            connect_timeout: Duration::from_secs(2),
+            bind_device: Some("lo".into()),
+            peer_on_link: false,
+        };
+        connect(&opts).await.unwrap();
+        opts.bind_device = Some("nosuchdev0".into());
+        let err = connect(&opts).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConnectError::Io {
+                    step: "binding to the device",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // A peer on a link that does not exist: the discovery says so.
+        opts.peer_on_link = true;
+        let err = connect(&opts).await.unwrap_err();
+        assert_eq!(err.to_string(), "unnumbered peer: no interface nosuchdev0");
     }
 }

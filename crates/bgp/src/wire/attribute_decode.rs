@@ -105,7 +105,7 @@ pub(crate) fn decode_attributes(
         if type_code == MP_REACH_NLRI || type_code == MP_UNREACH_NLRI {
             // RFC 7606 §7.11 / §5.3: the NLRI inside cannot be located reliably when these
             // attributes are malformed -> session reset.
-            decode_mp(flags, type_code, value, raw, &mut attrs)?;
+            decode_mp(flags, type_code, value, raw, ctx, &mut attrs, &mut issues)?;
             continue;
         }
 
@@ -368,7 +368,9 @@ fn decode_mp(
     type_code: u8,
     mut v: &[u8],
     raw: &[u8],
+    ctx: &SessionContext,
     attrs: &mut PathAttributes,
+    issues: &mut Vec<AttributeIssue>,
 ) -> Result<(), DecodeError> {
     let bad = |detail| {
         DecodeError::new(
@@ -414,18 +416,38 @@ fn decode_mp(
     // RFC 7606 §7.11: a next hop length that is wrong for the family means the NLRI cannot be
     // located -> session reset.
     let wrong = || bad("MP_REACH_NLRI next hop length wrong for the family");
+    // RFC 8950 §3: IPv4 unicast NLRI may carry a 16- or 32-octet IPv6 next hop, but only when
+    // we announced that we accept it; otherwise the length is wrong for the family.
+    let v6_next_hop = family == Family::Ipv6Unicast
+        || (family == Family::Ipv4Unicast && ctx.extended_next_hop_receive);
     let (next_hop, link_local_next_hop) = match (family, nh) {
         (Family::Ipv4Unicast, &[a, b, c, d]) => (IpAddr::V4(Ipv4Addr::new(a, b, c, d)), None),
-        (Family::Ipv6Unicast, nh) if nh.len() == 16 => {
+        (_, nh) if v6_next_hop && nh.len() == 16 => {
             (IpAddr::V6(ipv6_at(nh, 0).ok_or_else(wrong)?), None)
         }
-        (Family::Ipv6Unicast, nh) if nh.len() == 32 => (
+        (_, nh) if v6_next_hop && nh.len() == 32 => (
             IpAddr::V6(ipv6_at(nh, 0).ok_or_else(wrong)?),
             Some(ipv6_at(nh, 16).ok_or_else(wrong)?),
         ),
         _ => return Err(wrong()),
     };
     let nlri = decode_prefixes(family, nlri).map_err(|BadPrefix| bad("MP_REACH_NLRI prefixes"))?;
+    if family == Family::Ipv4Unicast
+        && let IpAddr::V6(global) = next_hop
+        && !(usable_v6_next_hop(&global) && link_local_next_hop.is_none_or(|ll| is_link_local(&ll)))
+    {
+        // RFC 7606 §7.3 and §7.11: a next hop of the right length that is no usable address
+        // (unspecified, loopback, multicast; a second address that is not link-local, RFC 2545
+        // §3) leaves the NLRI locatable -> treat-as-withdraw. The NLRI stay in the attribute
+        // so the UPDATE's decoder can withdraw them.
+        issues.push(AttributeIssue {
+            type_code: MP_REACH_NLRI,
+            action: ErrorAction::TreatAsWithdraw,
+            error: NotificationError::OptionalAttributeError {
+                attribute: whole(raw),
+            },
+        });
+    }
     attrs.mp_reach = Some(MpReach {
         family,
         next_hop,
@@ -433,6 +455,16 @@ fn decode_mp(
         nlri,
     });
     Ok(())
+}
+
+/// An IPv6 address a route may point at: not unspecified, loopback or multicast.
+fn usable_v6_next_hop(a: &Ipv6Addr) -> bool {
+    !(a.is_unspecified() || a.is_loopback() || a.is_multicast())
+}
+
+/// In fe80::/10.
+fn is_link_local(a: &Ipv6Addr) -> bool {
+    a.segments().first().is_some_and(|s| s & 0xffc0 == 0xfe80)
 }
 
 /// The IPv6 address at `at` in an MP_REACH_NLRI next hop (RFC 2545 §3: global, then

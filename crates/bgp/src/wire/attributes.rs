@@ -146,9 +146,12 @@ pub struct LargeCommunity {
 pub struct MpReach {
     /// AFI/SAFI of the NLRI.
     pub family: Family,
-    /// Next hop: an IPv4 address for IPv4 unicast, a global IPv6 address for IPv6 unicast.
+    /// Next hop: an IPv4 address for IPv4 unicast, a global IPv6 address for IPv6 unicast (and
+    /// for IPv4 unicast when extended next hop encoding is negotiated, RFC 8950; on a link with
+    /// no global address FRR puts the link-local address here too).
     pub next_hop: IpAddr,
-    /// For IPv6, an optional link-local next hop (RFC 2545 §3).
+    /// With an IPv6 next hop, an optional link-local next hop (RFC 2545 §3; the next hop is
+    /// then 32 octets).
     pub link_local_next_hop: Option<Ipv6Addr>,
     /// Reachable prefixes, all of `family`.
     pub nlri: Vec<IpNet>,
@@ -293,7 +296,7 @@ impl PathAttributes {
             put_checked(out, OPTIONAL_TRANSITIVE, COMMUNITIES, &v)?;
         }
         if let Some(mp) = &self.mp_reach {
-            encode_mp_reach(mp, out)?;
+            encode_mp_reach(mp, ctx, out)?;
         }
         if let Some(mp) = &self.mp_unreach {
             encode_mp_unreach(mp.family, &mp.withdrawn, out)?;
@@ -336,7 +339,11 @@ impl PathAttributes {
     }
 }
 
-fn encode_mp_reach(mp: &MpReach, out: &mut BytesMut) -> Result<(), EncodeError> {
+fn encode_mp_reach(
+    mp: &MpReach,
+    ctx: &SessionContext,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
     let mut v = BytesMut::with_capacity(32 + mp.nlri.len() * 17);
     v.put_u16(mp.family.afi());
     v.put_u8(mp.family.safi());
@@ -345,11 +352,17 @@ fn encode_mp_reach(mp: &MpReach, out: &mut BytesMut) -> Result<(), EncodeError> 
             v.put_u8(4);
             v.put_slice(&nh.octets());
         }
-        (Family::Ipv6Unicast, IpAddr::V6(nh), None) => {
+        (Family::Ipv4Unicast, IpAddr::V6(_), _) if !ctx.extended_next_hop_send => {
+            return Err(EncodeError::Invalid(
+                "IPv6 next hop for IPv4 NLRI without the peer's extended next hop capability",
+            ));
+        }
+        // RFC 8950 §3 (IPv4 NLRI) and RFC 2545 §3: a global, then optionally a link-local.
+        (_, IpAddr::V6(nh), None) => {
             v.put_u8(16);
             v.put_slice(&nh.octets());
         }
-        (Family::Ipv6Unicast, IpAddr::V6(nh), Some(ll)) => {
+        (_, IpAddr::V6(nh), Some(ll)) => {
             v.put_u8(32);
             v.put_slice(&nh.octets());
             v.put_slice(&ll.octets());

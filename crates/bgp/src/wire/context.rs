@@ -28,6 +28,12 @@ pub struct SessionContext {
     pub families: Vec<Family>,
     /// Both sides advertised extended messages (RFC 8654): UPDATEs up to 65535 octets.
     pub extended_message: bool,
+    /// The peer announced IPv4 unicast with IPv6 next hops (RFC 8950): we may send it IPv4
+    /// routes in MP_REACH_NLRI with a 16- or 32-octet IPv6 next hop.
+    pub extended_next_hop_send: bool,
+    /// We announced IPv4 unicast with IPv6 next hops (RFC 8950): the peer may send us such
+    /// routes, and they decode instead of resetting the session.
+    pub extended_next_hop_receive: bool,
     /// The peer advertised route refresh (we may send it ROUTE-REFRESH).
     pub route_refresh: bool,
     /// Negotiated hold time: the smaller of both proposals; 0 means no keepalives and no hold
@@ -54,6 +60,8 @@ impl SessionContext {
             ibgp: false,
             families: vec![Family::Ipv4Unicast],
             extended_message: false,
+            extended_next_hop_send: false,
+            extended_next_hop_receive: false,
             route_refresh: false,
             hold_time: 0,
             peer_bgp_id: Ipv4Addr::UNSPECIFIED,
@@ -168,6 +176,8 @@ pub fn negotiate(
         ibgp,
         families,
         extended_message: local.extended_message() && remote.extended_message(),
+        extended_next_hop_send: remote.accepts_ipv4_over_ipv6(),
+        extended_next_hop_receive: local.accepts_ipv4_over_ipv6(),
         route_refresh: remote.route_refresh(),
         hold_time: local.hold_time.min(remote.hold_time),
         peer_bgp_id: remote.bgp_id,

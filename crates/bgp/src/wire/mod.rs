@@ -49,7 +49,10 @@ pub use notification::{
     Notification, NotificationError, OPEN_MESSAGE_ERROR, ROUTE_REFRESH_MESSAGE_ERROR,
     UPDATE_MESSAGE_ERROR, code_name,
 };
-pub use open::{AS_TRANS, BGP_VERSION, Capability, GracefulRestart, GracefulRestartFamily, Open};
+pub use open::{
+    AS_TRANS, BGP_VERSION, Capability, ExtendedNextHop, GracefulRestart, GracefulRestartFamily,
+    Open,
+};
 pub use update::Update;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};

@@ -16,6 +16,7 @@ pub const BGP_VERSION: u8 = 4;
 const PARAM_CAPABILITIES: u8 = 2;
 const CAP_MULTIPROTOCOL: u8 = 1;
 const CAP_ROUTE_REFRESH: u8 = 2;
+const CAP_EXTENDED_NEXT_HOP: u8 = 5;
 const CAP_EXTENDED_MESSAGE: u8 = 6;
 const CAP_GRACEFUL_RESTART: u8 = 64;
 const CAP_FOUR_OCTET_AS: u8 = 65;
@@ -50,6 +51,9 @@ pub enum Capability {
     GracefulRestart(GracefulRestart),
     /// Extended messages up to 65535 octets (RFC 8654, code 6).
     ExtendedMessage,
+    /// Extended next hop encoding (RFC 8950, code 5): the NLRI families the sender accepts with
+    /// a next hop of another address family. Tuples are kept as received, known or not.
+    ExtendedNextHop(Vec<ExtendedNextHop>),
     /// Any other capability, kept and otherwise ignored (including known codes with an AFI/SAFI
     /// we do not speak).
     Unknown {
@@ -80,6 +84,27 @@ pub struct GracefulRestartFamily {
     pub family: Family,
     /// F bit: forwarding state was preserved across the restart.
     pub forwarding: bool,
+}
+
+/// One tuple of the extended next hop capability (RFC 8950 §3): NLRI of `nlri_afi`/`nlri_safi`
+/// may carry a next hop of `next_hop_afi`. On the wire the SAFI takes two octets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ExtendedNextHop {
+    /// NLRI Address Family Identifier.
+    pub nlri_afi: u16,
+    /// NLRI Subsequent Address Family Identifier (2 octets in this capability).
+    pub nlri_safi: u16,
+    /// Address Family Identifier of the next hop.
+    pub next_hop_afi: u16,
+}
+
+impl ExtendedNextHop {
+    /// IPv4 unicast NLRI with an IPv6 next hop: `<1, 1, 2>`, what unnumbered peering needs.
+    pub const IPV4_UNICAST_OVER_IPV6: ExtendedNextHop = ExtendedNextHop {
+        nlri_afi: 1,
+        nlri_safi: 1,
+        next_hop_afi: 2,
+    };
 }
 
 impl Open {
@@ -134,6 +159,23 @@ impl Open {
     /// Whether the route refresh capability is advertised.
     pub fn route_refresh(&self) -> bool {
         self.capabilities.contains(&Capability::RouteRefresh)
+    }
+
+    /// The tuples of the extended next hop capability (RFC 8950), empty if it is not advertised.
+    pub fn extended_next_hop(&self) -> &[ExtendedNextHop] {
+        self.capabilities
+            .iter()
+            .find_map(|c| match c {
+                Capability::ExtendedNextHop(tuples) => Some(tuples.as_slice()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether the sender accepts IPv4 unicast NLRI with an IPv6 next hop (RFC 8950).
+    pub fn accepts_ipv4_over_ipv6(&self) -> bool {
+        self.extended_next_hop()
+            .contains(&ExtendedNextHop::IPV4_UNICAST_OVER_IPV6)
     }
 
     /// Whether the extended message capability is advertised.
@@ -277,6 +319,25 @@ fn decode_capabilities(mut value: &[u8], out: &mut Vec<Capability>) -> Result<()
             CAP_ROUTE_REFRESH => return Err(bad("route refresh capability has a value")),
             CAP_EXTENDED_MESSAGE if v.is_empty() => Capability::ExtendedMessage,
             CAP_EXTENDED_MESSAGE => return Err(bad("extended message capability has a value")),
+            CAP_EXTENDED_NEXT_HOP => {
+                // RFC 8950 §3: one or more 6-octet tuples.
+                if v.is_empty() || !v.len().is_multiple_of(6) {
+                    return Err(bad(
+                        "extended next hop capability length is not a non-zero multiple of 6",
+                    ));
+                }
+                let tuples = v
+                    .chunks_exact(6)
+                    .filter_map(|mut t| {
+                        Some(ExtendedNextHop {
+                            nlri_afi: t.try_get_u16().ok()?,
+                            nlri_safi: t.try_get_u16().ok()?,
+                            next_hop_afi: t.try_get_u16().ok()?,
+                        })
+                    })
+                    .collect();
+                Capability::ExtendedNextHop(tuples)
+            }
             CAP_FOUR_OCTET_AS => {
                 let wrong = || bad("4-octet AS capability length is not 4");
                 if v.len() != 4 {
@@ -325,6 +386,7 @@ impl Capability {
             Capability::FourOctetAs(_) => CAP_FOUR_OCTET_AS,
             Capability::GracefulRestart(_) => CAP_GRACEFUL_RESTART,
             Capability::ExtendedMessage => CAP_EXTENDED_MESSAGE,
+            Capability::ExtendedNextHop(_) => CAP_EXTENDED_NEXT_HOP,
             Capability::Unknown { code, .. } => *code,
         }
     }
@@ -339,6 +401,18 @@ impl Capability {
             }
             Capability::RouteRefresh | Capability::ExtendedMessage => {}
             Capability::FourOctetAs(asn) => out.put_u32(*asn),
+            Capability::ExtendedNextHop(tuples) => {
+                if tuples.is_empty() {
+                    return Err(EncodeError::Invalid(
+                        "extended next hop capability without tuples",
+                    ));
+                }
+                for t in tuples {
+                    out.put_u16(t.nlri_afi);
+                    out.put_u16(t.nlri_safi);
+                    out.put_u16(t.next_hop_afi);
+                }
+            }
             Capability::GracefulRestart(gr) => {
                 if gr.restart_time > 0x0fff {
                     return Err(EncodeError::Invalid("graceful restart time above 4095 s"));

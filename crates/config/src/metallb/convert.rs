@@ -125,7 +125,13 @@ fn peer_spec(p: &Peer, place: &str, report: &mut Vec<String>) -> Vec<(&'static s
         Some(DynamicAsn::External) => spec.push(("dynamicASN", s("external".to_owned()))),
         None => spec.push(("peerASN", Value::from(p.peer_asn))),
     }
-    spec.push(("peerAddress", s(p.peer_address.to_string())));
+    match p.interface {
+        Some(interface) => spec.push(("interface", s(interface.to_string()))),
+        None => spec.push(("peerAddress", s(p.peer_address.to_string()))),
+    }
+    if let Some(vrf) = p.vrf {
+        spec.push(("vrf", s(vrf.to_string())));
+    }
     spec.push(("peerPort", Value::from(p.peer_port)));
     if let Some(local) = p.local_asn {
         spec.push(("localASN", Value::from(local.asn)));

@@ -8,9 +8,6 @@ use crate::error::ConfigErrorKind;
 use crate::fields::Schema;
 use crate::yaml::{Entry, Node, Value};
 
-pub(super) const NOT_YET: &str =
-    "ferrolb does not implement it yet; remove it (or keep this peer on MetalLB)";
-
 pub(super) const POOL: Schema = Schema {
     known: &[
         "addresses",
@@ -57,8 +54,10 @@ pub(super) const PEER: Schema = Schema {
         "disableMP",
         "dynamicASN",
         "localASN",
+        "interface",
+        "vrf",
     ],
-    not_supported: &[("interface", NOT_YET), ("vrf", NOT_YET)],
+    not_supported: &[],
 };
 
 pub(super) const PEER_V1BETA1: Schema = Schema {
@@ -120,6 +119,8 @@ pub(super) const RENAMES: &[(&str, &str)] = &[
     ("dynamicASN", "dynamic-asn"),
     ("localASN", "local-asn"),
     ("peerAddress", "peer-address"),
+    ("interface", "interface"),
+    ("vrf", "vrf"),
     ("sourceAddress", "source-address"),
     ("peerPort", "peer-port"),
     ("holdTime", "hold-time"),

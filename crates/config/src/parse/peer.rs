@@ -3,6 +3,7 @@
 //! selectors.
 
 use super::node_selector;
+use crate::DeviceName;
 use crate::bfd::ProfileNames;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::fields::{
@@ -11,7 +12,7 @@ use crate::fields::{
 use crate::model::{DEFAULT_HOLD_TIME, DEFAULT_PEER_PORT, DynamicAsn, LocalAsn, Peer};
 use crate::validate::PeerKey;
 use crate::yaml::Node;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 /// Linux's TCP_MD5SIG_MAXKEYLEN.
@@ -26,6 +27,8 @@ pub(super) const PEER: Schema = Schema {
         "local-asn",
         "local-asn-replace-as",
         "peer-address",
+        "interface",
+        "vrf",
         "peer-port",
         "source-address",
         "hold-time",
@@ -131,7 +134,44 @@ pub(crate) fn peer(
                 Some(d)
             }
         });
-    let peer_address = obj.required("peer-address", errs, ip_value);
+    // `peer-address` or `interface` (unnumbered): exactly one.
+    let device = |key: &'static str, errs: &mut Vec<ConfigError>| {
+        obj.get(key, errs, |n| Ok(string(n)?.parse::<DeviceName>()?))
+    };
+    let interface = device("interface", errs);
+    let vrf = device("vrf", errs);
+    if interface.is_some() && vrf.is_some() {
+        errs.push(obj.error("vrf", ConfigErrorKind::BothSet("interface", "vrf")));
+    }
+    let peer_address = match (obj.entry("peer-address"), obj.entry("interface")) {
+        (Some(_), Some(_)) => {
+            errs.push(obj.error(
+                "interface",
+                ConfigErrorKind::BothSet("peer-address", "interface"),
+            ));
+            None
+        }
+        (None, None) => {
+            errs.push(ConfigError::new(
+                obj.path.clone(),
+                obj.line,
+                ConfigErrorKind::NeitherSet("peer-address", "interface"),
+            ));
+            None
+        }
+        (Some(_), None) => obj.required("peer-address", errs, ip_value).and_then(|a| {
+            if a.is_unspecified() {
+                errs.push(obj.error(
+                    "peer-address",
+                    ConfigErrorKind::UnspecifiedPeerAddress(a.to_string()),
+                ));
+                None
+            } else {
+                Some(a)
+            }
+        }),
+        (None, Some(_)) => interface.map(|_| IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+    };
     let peer_port = match obj.entry("peer-port") {
         None => Some(DEFAULT_PEER_PORT),
         Some(_) => match obj.get("peer-port", errs, u16_value) {
@@ -149,7 +189,14 @@ pub(crate) fn peer(
         },
     };
     let source_address = obj.get("source-address", errs, ip_value);
-    if let (Some(src), Some(dst)) = (source_address, peer_address)
+    if source_address.is_some() && interface.is_some() {
+        // The source of an unnumbered session is the interface's link-local address.
+        errs.push(obj.error(
+            "source-address",
+            ConfigErrorKind::BothSet("interface", "source-address"),
+        ));
+    }
+    if let (Some(src), Some(dst), None) = (source_address, peer_address, interface)
         && src.is_ipv4() != dst.is_ipv4()
     {
         errs.push(obj.error(
@@ -235,6 +282,7 @@ pub(crate) fn peer(
             address,
             port,
             my_asn,
+            device: interface.or(vrf),
         });
     }
     if errs.len() != before {
@@ -249,6 +297,8 @@ pub(crate) fn peer(
         my_asn_from_node_label: my_asn_label,
         router_id_from_node_label: router_id_label,
         peer_address: peer_address?,
+        interface,
+        vrf,
         peer_port: peer_port?,
         source_address,
         hold_time: hold_time?,

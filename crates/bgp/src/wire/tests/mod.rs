@@ -36,6 +36,8 @@ pub(super) fn ebgp() -> SessionContext {
         ibgp: false,
         families: vec![Family::Ipv4Unicast, Family::Ipv6Unicast],
         extended_message: false,
+        extended_next_hop_send: false,
+        extended_next_hop_receive: false,
         route_refresh: true,
         hold_time: 90,
         peer_bgp_id: std::net::Ipv4Addr::new(198, 18, 0, 2),
