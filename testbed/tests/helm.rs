@@ -47,6 +47,7 @@ const COMPONENTS: &[&str] = &[
     "metallb-crds",
     "metallb-source",
     "vip-interface",
+    "unnumbered-peers",
     "tenant-fence-policy",
     "prometheus-rules",
     "metrics-network-policy",
@@ -58,6 +59,7 @@ speaker:
   tolerations:
     - {key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule}
   vipInterface: flb-vip
+  unnumberedPeers: true
 config: {source: metallb, metallbCRDs: true}
 fences: {admissionPolicy: true}
 alerts: {enabled: true}

@@ -69,13 +69,18 @@ fn render_and_apply(lab: &Lab) {
             "vip-interface",
             "tenant-fence-policy",
             "metrics-network-policy",
+            "unnumbered-peers",
         ],
     );
     assert!(
         with_components.contains("--vip-interface=flb-vip"),
         "{with_components}"
     );
-    assert!(with_components.contains("- NET_ADMIN"), "{with_components}");
+    // Both capability components append: neither replaces the other's.
+    assert!(
+        with_components.contains("add:\n            - NET_ADMIN\n            - NET_RAW\n"),
+        "{with_components}"
+    );
     assert!(
         with_components.contains("node-role.kubernetes.io/control-plane"),
         "{with_components}"
@@ -100,6 +105,7 @@ fn render_and_apply(lab: &Lab) {
         "{rendered}"
     );
     assert!(!rendered.contains("NET_ADMIN"), "the base grants NET_ADMIN");
+    assert!(!rendered.contains("NET_RAW"), "the base grants NET_RAW");
     assert!(
         !rendered.contains("ValidatingAdmissionPolicy"),
         "the base refuses Services at admission"
