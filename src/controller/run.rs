@@ -37,6 +37,9 @@ pub const FIELD_MANAGER: &str = "ferrolb-controller";
 /// server handles this many concurrent patches comfortably).
 const WRITE_CONCURRENCY: usize = 16;
 
+/// Services reconciled, and their status writes held, at once (see [`ControllerState::reconcile_some`]).
+const RECONCILE_BATCH: usize = 256;
+
 /// What the watchers tell the main loop.
 enum Input {
     /// A complete list of Services (start or re-list).
@@ -213,6 +216,8 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
                 role = new;
             }
             _ = retry.tick() => {}
+            // The next batch of a large reconcile, once the inputs queued meanwhile are handled.
+            () = std::future::ready(()), if role == Role::Leader && state.more_to_reconcile() => {}
         }
         readiness.set(state.synced() && role != Role::Unknown);
         metrics.config_loaded.set(i64::from(state.config_loaded()));
@@ -221,7 +226,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
             continue;
         }
         let started = Instant::now();
-        let writes = state.reconcile(Timestamp::now());
+        let writes = state.reconcile_some(Timestamp::now(), RECONCILE_BATCH);
         metrics
             .reconcile_seconds
             .observe(started.elapsed().as_secs_f64());

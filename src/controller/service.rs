@@ -63,7 +63,7 @@ pub fn request_of(svc: &Service) -> Result<Request, Refusal> {
         created: creation_order(svc),
         labels: svc.metadata.labels.clone().unwrap_or_default(),
         // The caller adds the Namespace's labels (see `ControllerState`).
-        namespace_labels: BTreeMap::new(),
+        namespace_labels: Default::default(),
         share_with_namespaces,
     })
 }
