@@ -3,6 +3,7 @@
 
 use crate::watch::retrying_watch;
 use anyhow::Context;
+use ferrolb_ipam::ServiceKey;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
@@ -12,6 +13,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::{Api, Client, Resource};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{SignalKind, signal};
@@ -23,7 +25,7 @@ use super::events::EventSink;
 use super::leader::{Role, Timing};
 use super::metrics::ControllerMetrics;
 use super::pool_status::PoolStatusWriter;
-use super::service::trimmed;
+use super::service::{key_of, trimmed};
 use super::state::{ConfigOutcome, ControllerState, Labels, StatusWrite};
 use crate::config_source::metallb::{self, Snapshot};
 use crate::config_source::problems::{Reported, config_rejected_event, problems_of, truncated};
@@ -40,10 +42,14 @@ const WRITE_CONCURRENCY: usize = 16;
 /// Services reconciled, and their status writes held, at once (see [`ControllerState::reconcile_some`]).
 const RECONCILE_BATCH: usize = 256;
 
+/// Services per page of the initial LIST (kube's default is 500): a page is held whole, as full objects, while
+/// it is converted.
+const LIST_PAGE_SIZE: u32 = 100;
+
 /// What the watchers tell the main loop.
 enum Input {
-    /// A complete list of Services (start or re-list).
-    Relisted(Vec<Service>),
+    /// A complete list of Services (start or re-list), by key.
+    Relisted(BTreeMap<ServiceKey, Service>),
     /// A Service was added or changed.
     Applied(Service),
     /// A Service was deleted.
@@ -316,7 +322,7 @@ fn handle(
     match input {
         Input::Relisted(services) => {
             tracing::info!(services = services.len(), "services listed");
-            state.services_relisted(services);
+            state.services_listed(services);
         }
         Input::Applied(svc) => state.service_applied(svc),
         Input::Deleted(svc) => state.service_deleted(&svc),
@@ -466,8 +472,11 @@ impl Writer {
 
 /// Forwards the Service watch, buffering a (re-)list until it is complete.
 async fn watch_services(api: Api<Service>, tx: mpsc::Sender<Input>) {
-    let mut stream = retrying_watch(api, watcher::Config::default(), "services");
-    let mut listing: Vec<Service> = Vec::new();
+    let config = watcher::Config::default().page_size(LIST_PAGE_SIZE);
+    let mut stream = retrying_watch(api, config, "services");
+    // By key as they arrive: the cache takes the map as it is (no second copy of every Service while it is
+    // built), and a Service listed twice (across pages) is kept once.
+    let mut listing: BTreeMap<ServiceKey, Service> = BTreeMap::new();
     loop {
         let input = match stream.try_next().await {
             Ok(Some(WatchEvent::Init)) => {
@@ -476,7 +485,7 @@ async fn watch_services(api: Api<Service>, tx: mpsc::Sender<Input>) {
             }
             Ok(Some(WatchEvent::InitApply(svc))) => {
                 // Trimmed as they arrive: a list of thousands is held until it is complete.
-                listing.push(trimmed(svc));
+                listing.insert(key_of(&svc), trimmed(svc));
                 continue;
             }
             Ok(Some(WatchEvent::InitDone)) => Input::Relisted(std::mem::take(&mut listing)),

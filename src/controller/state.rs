@@ -189,10 +189,17 @@ impl ControllerState {
     /// A complete list of Services (the watch started or re-listed). Replaces the cache, and makes the next
     /// reconcile rebuild the allocator from their statuses first.
     pub fn services_relisted(&mut self, services: Vec<Service>) {
-        self.services = services
-            .into_iter()
-            .map(|s| (key_of(&s), trimmed(s)))
-            .collect();
+        self.services_listed(
+            services
+                .into_iter()
+                .map(|s| (key_of(&s), trimmed(s)))
+                .collect(),
+        );
+    }
+
+    /// [`Self::services_relisted`] with the list already trimmed and by key.
+    pub fn services_listed(&mut self, services: BTreeMap<ServiceKey, Service>) {
+        self.services = services;
         self.services_synced = true;
         self.needs_rebuild = true;
     }
