@@ -188,6 +188,7 @@ impl ControllerState {
 
     /// A complete list of Services (the watch started or re-listed). Replaces the cache, and makes the next
     /// reconcile rebuild the allocator from their statuses first.
+    #[cfg(test)]
     pub fn services_relisted(&mut self, services: Vec<Service>) {
         self.services_listed(
             services
@@ -197,7 +198,8 @@ impl ControllerState {
         );
     }
 
-    /// [`Self::services_relisted`] with the list already trimmed and by key.
+    /// A complete list of Services (the watch started or re-listed), already trimmed and by key. Replaces the
+    /// cache, and makes the next reconcile rebuild the allocator from their statuses first.
     pub fn services_listed(&mut self, services: BTreeMap<ServiceKey, Service>) {
         self.services = services;
         self.services_synced = true;
@@ -296,11 +298,13 @@ impl ControllerState {
     }
 
     /// The status writes needed now (empty until both caches synced). Rebuilds the allocator first when needed.
+    #[cfg(test)]
     pub fn reconcile(&mut self, now: Timestamp) -> Vec<StatusWrite> {
         self.reconcile_some(now, usize::MAX)
     }
 
-    /// [`Self::reconcile`] of at most `limit` Services (in key order); the rest stay to be looked at
+    /// The status writes needed now for at most `limit` Services (in key order; empty until both caches
+    /// synced; the allocator rebuilt first when needed); the rest stay to be looked at
     /// ([`Self::more_to_reconcile`]). Bounds what is held at once: at start-up every Service needs a write, and
     /// 10,000 patches with their Events held together were most of the controller's peak memory.
     pub fn reconcile_some(&mut self, now: Timestamp, limit: usize) -> Vec<StatusWrite> {

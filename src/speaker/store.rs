@@ -71,12 +71,14 @@ impl<V> Store<V> {
     }
 
     /// How many objects it holds.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         let objects = self.objects.read().unwrap_or_else(PoisonError::into_inner);
         objects.values().map(HashMap::len).sum()
     }
 
     /// Whether it holds nothing.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
