@@ -3,6 +3,7 @@
 
 use crate::watch::retrying_watch;
 use anyhow::Context;
+use ferrolb_ipam::ServiceKey;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
@@ -12,6 +13,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::{Api, Client, Resource};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{SignalKind, signal};
@@ -23,7 +25,7 @@ use super::events::EventSink;
 use super::leader::{Role, Timing};
 use super::metrics::ControllerMetrics;
 use super::pool_status::PoolStatusWriter;
-use super::service::trimmed;
+use super::service::{key_of, trimmed};
 use super::state::{ConfigOutcome, ControllerState, Labels, StatusWrite};
 use crate::config_source::metallb::{self, Snapshot};
 use crate::config_source::problems::{Reported, config_rejected_event, problems_of, truncated};
@@ -37,10 +39,17 @@ pub const FIELD_MANAGER: &str = "ferrolb-controller";
 /// server handles this many concurrent patches comfortably).
 const WRITE_CONCURRENCY: usize = 16;
 
+/// Services reconciled, and their status writes held, at once (see [`ControllerState::reconcile_some`]).
+const RECONCILE_BATCH: usize = 256;
+
+/// Services per page of the initial LIST (kube's default is 500): a page is held whole, as full objects, while
+/// it is converted.
+const LIST_PAGE_SIZE: u32 = 100;
+
 /// What the watchers tell the main loop.
 enum Input {
-    /// A complete list of Services (start or re-list).
-    Relisted(Vec<Service>),
+    /// A complete list of Services (start or re-list), by key.
+    Relisted(BTreeMap<ServiceKey, Service>),
     /// A Service was added or changed.
     Applied(Service),
     /// A Service was deleted.
@@ -213,6 +222,8 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
                 role = new;
             }
             _ = retry.tick() => {}
+            // The next batch of a large reconcile, once the inputs queued meanwhile are handled.
+            () = std::future::ready(()), if role == Role::Leader && state.more_to_reconcile() => {}
         }
         readiness.set(state.synced() && role != Role::Unknown);
         metrics.config_loaded.set(i64::from(state.config_loaded()));
@@ -221,7 +232,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
             continue;
         }
         let started = Instant::now();
-        let writes = state.reconcile(Timestamp::now());
+        let writes = state.reconcile_some(Timestamp::now(), RECONCILE_BATCH);
         metrics
             .reconcile_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -311,7 +322,7 @@ fn handle(
     match input {
         Input::Relisted(services) => {
             tracing::info!(services = services.len(), "services listed");
-            state.services_relisted(services);
+            state.services_listed(services);
         }
         Input::Applied(svc) => state.service_applied(svc),
         Input::Deleted(svc) => state.service_deleted(&svc),
@@ -461,8 +472,11 @@ impl Writer {
 
 /// Forwards the Service watch, buffering a (re-)list until it is complete.
 async fn watch_services(api: Api<Service>, tx: mpsc::Sender<Input>) {
-    let mut stream = retrying_watch(api, watcher::Config::default(), "services");
-    let mut listing: Vec<Service> = Vec::new();
+    let config = watcher::Config::default().page_size(LIST_PAGE_SIZE);
+    let mut stream = retrying_watch(api, config, "services");
+    // By key as they arrive: the cache takes the map as it is (no second copy of every Service while it is
+    // built), and a Service listed twice (across pages) is kept once.
+    let mut listing: BTreeMap<ServiceKey, Service> = BTreeMap::new();
     loop {
         let input = match stream.try_next().await {
             Ok(Some(WatchEvent::Init)) => {
@@ -471,7 +485,7 @@ async fn watch_services(api: Api<Service>, tx: mpsc::Sender<Input>) {
             }
             Ok(Some(WatchEvent::InitApply(svc))) => {
                 // Trimmed as they arrive: a list of thousands is held until it is complete.
-                listing.push(trimmed(svc));
+                listing.insert(key_of(&svc), trimmed(svc));
                 continue;
             }
             Ok(Some(WatchEvent::InitDone)) => Input::Relisted(std::mem::take(&mut listing)),

@@ -12,6 +12,7 @@ use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::attributes::AttributePolicy;
 use super::service::{key_of, request_of, resource_version, trimmed};
@@ -60,8 +61,10 @@ pub struct ControllerState {
     /// without an address (and say why) until their request changes.
     conflicts: BTreeMap<ServiceKey, (Request, String)>,
     dirty: BTreeSet<ServiceKey>,
-    /// Namespace labels by namespace name (for pools' `namespace-selectors`).
-    namespaces: BTreeMap<String, Labels>,
+    /// The last reconcile left some of `dirty` for the next.
+    left_over: bool,
+    /// Namespace labels by namespace name (for pools' `namespace-selectors`), shared with the requests.
+    namespaces: BTreeMap<String, Arc<Labels>>,
     namespaces_synced: bool,
 }
 
@@ -86,6 +89,7 @@ impl ControllerState {
             dirty: BTreeSet::new(),
             namespaces: BTreeMap::new(),
             namespaces_synced: false,
+            left_over: false,
         }
     }
 
@@ -109,7 +113,10 @@ impl ControllerState {
     /// A complete list of Namespaces and their labels (the watch started or re-listed). Services of namespaces
     /// whose labels changed are looked at again.
     pub fn namespaces_relisted(&mut self, namespaces: impl IntoIterator<Item = (String, Labels)>) {
-        let new: BTreeMap<String, Labels> = namespaces.into_iter().collect();
+        let new: BTreeMap<String, Arc<Labels>> = namespaces
+            .into_iter()
+            .map(|(name, labels)| (name, Arc::new(labels)))
+            .collect();
         let changed: BTreeSet<String> = self
             .namespaces
             .iter()
@@ -127,9 +134,9 @@ impl ControllerState {
 
     /// A Namespace was added or changed: if its labels changed, its Services are looked at again.
     pub fn namespace_applied(&mut self, name: String, labels: Labels) {
-        if self.namespaces.get(&name) != Some(&labels) {
+        if self.namespaces.get(&name).map(|l| &**l) != Some(&labels) {
             self.namespaces_touched(&BTreeSet::from([name.clone()]));
-            self.namespaces.insert(name, labels);
+            self.namespaces.insert(name, Arc::new(labels));
         }
     }
 
@@ -181,11 +188,20 @@ impl ControllerState {
 
     /// A complete list of Services (the watch started or re-listed). Replaces the cache, and makes the next
     /// reconcile rebuild the allocator from their statuses first.
+    #[cfg(test)]
     pub fn services_relisted(&mut self, services: Vec<Service>) {
-        self.services = services
-            .into_iter()
-            .map(|s| (key_of(&s), trimmed(s)))
-            .collect();
+        self.services_listed(
+            services
+                .into_iter()
+                .map(|s| (key_of(&s), trimmed(s)))
+                .collect(),
+        );
+    }
+
+    /// A complete list of Services (the watch started or re-listed), already trimmed and by key. Replaces the
+    /// cache, and makes the next reconcile rebuild the allocator from their statuses first.
+    pub fn services_listed(&mut self, services: BTreeMap<ServiceKey, Service>) {
+        self.services = services;
         self.services_synced = true;
         self.needs_rebuild = true;
     }
@@ -282,18 +298,41 @@ impl ControllerState {
     }
 
     /// The status writes needed now (empty until both caches synced). Rebuilds the allocator first when needed.
+    #[cfg(test)]
     pub fn reconcile(&mut self, now: Timestamp) -> Vec<StatusWrite> {
+        self.reconcile_some(now, usize::MAX)
+    }
+
+    /// The status writes needed now for at most `limit` Services (in key order; empty until both caches
+    /// synced; the allocator rebuilt first when needed); the rest stay to be looked at
+    /// ([`Self::more_to_reconcile`]). Bounds what is held at once: at start-up every Service needs a write, and
+    /// 10,000 patches with their Events held together were most of the controller's peak memory.
+    pub fn reconcile_some(&mut self, now: Timestamp, limit: usize) -> Vec<StatusWrite> {
         if !self.synced() {
             return Vec::new();
         }
         if self.needs_rebuild {
             self.rebuild();
         }
-        let dirty = std::mem::take(&mut self.dirty);
-        dirty
+        let rest = match self.dirty.iter().nth(limit) {
+            Some(first_left) => {
+                let first_left = first_left.clone();
+                self.dirty.split_off(&first_left)
+            }
+            None => BTreeSet::new(),
+        };
+        self.left_over = !rest.is_empty();
+        let batch = std::mem::replace(&mut self.dirty, rest);
+        batch
             .into_iter()
             .filter_map(|key| self.reconcile_one(&key, now))
             .collect()
+    }
+
+    /// Whether the last [`Self::reconcile_some`] left Services for the next one (a failed write waits for the
+    /// caller's retry instead).
+    pub fn more_to_reconcile(&self) -> bool {
+        self.left_over && self.synced()
     }
 
     /// Re-registers every assignment the Services' statuses show, oldest Service first.

@@ -415,3 +415,41 @@ fn sharing_across_namespaces_needs_both_opt_ins_and_a_withdrawal_flags_both() {
     );
     assert_eq!(state.allocator().unwrap().outside_rules().len(), 2);
 }
+
+#[test]
+fn a_large_reconcile_goes_in_batches_in_key_order_and_a_failed_write_waits_for_the_retry() {
+    let services = (1..=5)
+        .map(|i| lb_service("ns", &format!("s{i}"), i))
+        .collect();
+    let mut state = synced(services);
+    assert!(!state.more_to_reconcile());
+    let names = |writes: &[StatusWrite]| -> Vec<String> {
+        writes.iter().map(|w| w.key.name.clone()).collect()
+    };
+    let first = state.reconcile_some(now(), 2);
+    assert_eq!(names(&first), ["s1", "s2"]);
+    assert!(state.more_to_reconcile());
+    apply_writes(&mut state, &first);
+    // The write for s3 fails while the second batch is out: it is looked at again with the last batch.
+    let second = state.reconcile_some(now(), 2);
+    assert_eq!(names(&second), ["s3", "s4"]);
+    apply_writes(&mut state, &second[1..]);
+    state.retry(second[0].key.clone());
+    assert!(state.more_to_reconcile());
+    let third = state.reconcile_some(now(), 2);
+    assert_eq!(names(&third), ["s3", "s5"]);
+    assert!(!state.more_to_reconcile());
+    // Every Service got its own address, as one reconcile of all five gives.
+    assert_eq!(ips_of(&state, "s1"), [ip("203.0.113.0")]);
+    assert_eq!(ips_of(&state, "s2"), [ip("203.0.113.1")]);
+    assert_eq!(ips_of(&state, "s4"), [ip("203.0.113.3")]);
+    assert_eq!(
+        third[0].patch["status"]["loadBalancer"]["ingress"][0]["ip"],
+        "203.0.113.2"
+    );
+    // A failed write alone is not more to do: it waits for the caller's retry tick.
+    apply_writes(&mut state, &third[..1]);
+    state.retry(third[1].key.clone());
+    assert!(!state.more_to_reconcile());
+    assert_eq!(names(&state.reconcile_some(now(), 2)), ["s5"]);
+}

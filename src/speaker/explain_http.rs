@@ -9,6 +9,7 @@
 //!   configuration is loaded.
 
 use super::explain::explain_service;
+use super::store::Store;
 use super::views::{ServiceView, SliceView};
 use axum::Router;
 use axum::extract::State;
@@ -18,7 +19,7 @@ use axum::routing::get;
 use ferrolb_announce::{Explanation, not_known};
 use ferrolb_config::Config;
 use k8s_openapi::api::core::v1::Node;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef};
 use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -33,7 +34,7 @@ pub struct ExplainSource {
     /// The EndpointSlice store.
     pub slices: Store<SliceView>,
     /// The store holding this node.
-    pub nodes: Store<Node>,
+    pub nodes: reflector::Store<Node>,
     /// The configuration in force (`None` until a valid one is loaded).
     pub config: watch::Receiver<Option<Arc<Config>>>,
 }
@@ -191,10 +192,7 @@ impl ExplainSource {
                         &self.node_name,
                     ))
                 };
-                let svc = self
-                    .services
-                    .get(&ObjectRef::new(name).within(namespace))
-                    .ok_or_else(unknown)?;
+                let svc = self.services.get(namespace, name).ok_or_else(unknown)?;
                 let e = self.explain_one(&config, &svc).ok_or_else(unknown)?;
                 Ok(vec![e])
             }

@@ -75,12 +75,16 @@ fn slice(service: &str, node: &str) -> SliceView {
     SliceView::new(&slice, &mut NodeNames::default())
 }
 
-fn store_of<K>(objects: Vec<K>) -> Store<K>
-where
-    K: kube::runtime::reflector::Lookup + Clone + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
-{
-    let (store, mut writer): (Store<K>, Writer<K>) = reflector::store();
+fn store_of<V: crate::speaker::store::Keyed>(objects: Vec<V>) -> Store<V> {
+    let (store, mut writer) = crate::speaker::store::store();
+    for o in objects {
+        writer.apply(watcher::Event::Apply(o));
+    }
+    store
+}
+
+fn nodes_of(objects: Vec<Node>) -> reflector::Store<Node> {
+    let (store, mut writer): (reflector::Store<Node>, Writer<Node>) = reflector::store();
     for o in objects {
         writer.apply_watcher_event(&watcher::Event::Apply(o));
     }
@@ -98,7 +102,7 @@ fn source(config: Option<&str>) -> (ExplainSource, watch::Sender<Option<Arc<Conf
             service("lonely", "203.0.113.11"),
         ]),
         slices: store_of(vec![slice("whoami", "node-1"), slice("shared", "node-2")]),
-        nodes: store_of::<Node>(vec![]),
+        nodes: nodes_of(vec![]),
         config: rx,
     };
     (source, tx)

@@ -2,6 +2,7 @@
 //! only the Services a batch of events touched ([`super::touched`]), and fully again when this node's labels or
 //! conditions, or the configuration in force, differ from those of the decision, or a watch re-listed.
 
+use super::store::Store;
 use super::touched::{Key, SliceIndex, Touched, services_to_decide};
 use super::views::{ServiceView, SliceView, with_endpoints};
 use ferrolb_announce::{
@@ -9,7 +10,6 @@ use ferrolb_announce::{
 };
 use ferrolb_config::Config;
 use ipnet::IpNet;
-use kube::runtime::reflector::{ObjectRef, Store};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -57,11 +57,8 @@ impl Decisions {
             Some(state) if same_config && *state.node() == node => state,
             _ => return self.reset(config, node, services, slices),
         };
-        let service_of_slice = |(ns, name): &Key| {
-            slices
-                .get(&ObjectRef::new(name).within(ns))
-                .and_then(|s| s.service.clone())
-        };
+        let service_of_slice =
+            |(ns, name): &Key| slices.get(ns, name).and_then(|s| s.service.clone());
         let Some(keys) = services_to_decide(touched, &mut self.index, service_of_slice) else {
             return self.reset(config, node, services, slices);
         };
@@ -126,10 +123,10 @@ fn input_of(
     services: &Store<ServiceView>,
     slices: &Store<SliceView>,
 ) -> Option<ServiceInput> {
-    let view = services.get(&ObjectRef::new(name).within(ns))?;
+    let view = services.get(ns, name)?;
     let own: Vec<Arc<SliceView>> = index
         .slices_of(&(ns.clone(), name.clone()))
-        .filter_map(|s| slices.get(&ObjectRef::new(s).within(ns)))
+        .filter_map(|s| slices.get(ns, s))
         .collect();
     let service = with_endpoints(&view, own.iter().map(|s| &**s))?;
     Some(ServiceInput {

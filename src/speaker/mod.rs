@@ -24,6 +24,7 @@ pub mod run;
 pub mod session_status;
 pub mod session_traffic;
 pub mod status_metrics;
+pub mod store;
 pub mod touched;
 pub mod translate;
 pub mod views;

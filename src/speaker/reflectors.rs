@@ -1,11 +1,13 @@
-//! The speaker's watches: one reflector per kind of object, keeping a store of what the speaker reads of each
-//! object (a compact view, or the object stripped), and marking every change as pending for the coalescing loop.
+//! The speaker's watches: one per kind of object, keeping a store of what the speaker reads of each object (a
+//! compact view in [`super::store`], or the object stripped in a kube reflector store), and marking every change as pending for the coalescing loop.
 
 use crate::watch::{WatchLists, retrying_watch};
 use futures::{StreamExt, TryStreamExt};
 use kube::Api;
 use kube::Resource;
 use kube::runtime::reflector::{self, Lookup};
+
+use super::store::{self, Keyed};
 use kube::runtime::watcher;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -94,46 +96,85 @@ pub async fn sleep_until_opt(at: Option<Instant>) {
     }
 }
 
-/// Runs one reflector: keeps `writer`'s store current with `convert(object)` for every object the watch sees,
-/// and marks `pending` on every change; each complete LIST (at start, and every re-list) is counted in `lists`. Each object is converted as it arrives and then dropped, so a store
-/// never holds more of an object than `convert` keeps.
-pub fn spawn_reflector<K, V>(
+/// Where a watch's events go: a store, fed every event in order.
+pub trait Sink<V>: Send + 'static {
+    /// The `(namespace, name)` of `v`.
+    fn key(v: &V) -> Key;
+    /// Applies one event to the store.
+    fn apply(&mut self, event: watcher::Event<V>);
+}
+
+impl<V: Keyed + Send + Sync + 'static> Sink<V> for store::Writer<V> {
+    fn key(v: &V) -> Key {
+        (v.namespace().to_owned(), v.name().to_owned())
+    }
+
+    fn apply(&mut self, event: watcher::Event<V>) {
+        store::Writer::apply(self, event);
+    }
+}
+
+impl<K> Sink<K> for reflector::store::Writer<K>
+where
+    K: Lookup + Clone + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    fn key(v: &K) -> Key {
+        (
+            v.namespace().unwrap_or_default().into_owned(),
+            v.name().unwrap_or_default().into_owned(),
+        )
+    }
+
+    fn apply(&mut self, event: watcher::Event<K>) {
+        self.apply_watcher_event(&event);
+    }
+}
+
+/// Runs one watch: keeps `sink`'s store current with `convert(object)` for every object the watch sees, and
+/// marks `pending` on every change; each complete LIST (at start, and every re-list) is counted in `lists`.
+/// Each object is converted as it arrives and then dropped, so a store never holds more of an object than
+/// `convert` keeps.
+pub fn spawn_reflector<K, V, S: Sink<V>>(
     api: Api<K>,
     config: watcher::Config,
-    writer: reflector::store::Writer<V>,
+    mut sink: S,
     mut convert: impl FnMut(K) -> V + Send + 'static,
     pending: Pending,
     kind: Kind,
     lists: WatchLists,
 ) where
     K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
-    V: Lookup + Clone + Send + Sync + 'static,
-    V::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
+    V: Send + 'static,
 {
     let what = kind.watch_name();
     tokio::spawn(async move {
-        let events =
-            retrying_watch(api, config, what).map_ok(move |event| map_event(event, &mut convert));
-        let mut stream = reflector::reflector(writer, events).boxed();
+        let mut events = retrying_watch(api, config, what)
+            .map_ok(move |event| map_event(event, &mut convert))
+            .boxed();
         loop {
-            match stream.try_next().await {
-                Ok(Some(watcher::Event::Init | watcher::Event::InitApply(_))) => {}
-                Ok(Some(watcher::Event::InitDone)) => {
+            let event = match events.try_next().await {
+                Ok(Some(event)) => event,
+                Ok(None) => return,
+                Err(err) => {
+                    tracing::warn!(watch = what, error = %err, "watch failed; keeping the last known state and retrying");
+                    continue;
+                }
+            };
+            let changed = match &event {
+                watcher::Event::Apply(v) | watcher::Event::Delete(v) => Some(Some(S::key(v))),
+                watcher::Event::InitDone => Some(None),
+                watcher::Event::Init | watcher::Event::InitApply(_) => None,
+            };
+            sink.apply(event);
+            match changed {
+                Some(Some(key)) => pending.mark(kind, Some(key)),
+                Some(None) => {
                     tracing::info!(watch = what, "listed");
                     lists.listed(what);
                     pending.mark(kind, None);
                 }
-                Ok(Some(watcher::Event::Apply(v) | watcher::Event::Delete(v))) => {
-                    let key = (
-                        v.namespace().unwrap_or_default().into_owned(),
-                        v.name().unwrap_or_default().into_owned(),
-                    );
-                    pending.mark(kind, Some(key));
-                }
-                Ok(None) => return,
-                Err(err) => {
-                    tracing::warn!(watch = what, error = %err, "watch failed; keeping the last known state and retrying");
-                }
+                None => {}
             }
         }
     });

@@ -17,6 +17,7 @@ use super::peers::{self, Discovered, Handover, PeerSession, SessionDefaults, Tab
 use super::reflectors::{Pending, sleep_until_opt, spawn_reflector, stripped};
 use super::session_status::{self, BfdInput, StatusWriter};
 use super::status_metrics::{monitor, monitor_bfd};
+use super::store::{self, Store};
 use super::touched::{Kind, Touched};
 use super::translate;
 use super::views::{NodeNames, ServiceView, SliceView};
@@ -35,7 +36,7 @@ use ferrolb_config::Config;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, ObjectReference, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::events::{Event, Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource};
 use std::collections::{BTreeMap, BTreeSet};
@@ -88,7 +89,7 @@ struct Speaker {
     metrics: SpeakerMetrics,
     services: Store<ServiceView>,
     slices: Store<SliceView>,
-    nodes: Store<Node>,
+    nodes: reflector::Store<Node>,
     /// Where the configuration comes from, and that source described for messages.
     config_input: ConfigInput,
     source: String,
@@ -123,8 +124,8 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
     let (metrics, registry) = SpeakerMetrics::registered();
     let readiness = Readiness::new();
     let filter = args.cluster.service_filter();
-    let (services, services_writer) = reflector::store();
-    let (slices, slices_writer) = reflector::store();
+    let (services, services_writer) = store::store();
+    let (slices, slices_writer) = store::store();
     let (nodes, nodes_writer) = reflector::store();
     let (config_in_force, config_watch) = watch::channel(None);
     let explain = explain_http::router_if(

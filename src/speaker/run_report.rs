@@ -5,7 +5,6 @@ use super::Speaker;
 use crate::speaker::metrics::ServiceLabels;
 use ferrolb_announce::AnnounceDecision;
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::reflector::ObjectRef;
 
 impl Speaker {
     /// Updates the per-Service metric and records `nodeAnnouncing` / `nodeWithdrew` Events on changes. Only new,
@@ -82,7 +81,7 @@ impl Speaker {
         let Some((ns, name)) = key.split_once('/') else {
             return;
         };
-        let Some(svc) = self.services.get(&ObjectRef::new(name).within(ns)) else {
+        let Some(svc) = self.services.get(ns, name) else {
             return;
         };
         let ips = decision

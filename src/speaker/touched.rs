@@ -7,7 +7,8 @@
 //! caller compares the node's labels and conditions and the configuration in force with those of the decision,
 //! and recomputes fully when they differ (a Node's status heartbeats change neither, and cost nothing).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// `(namespace, name)` of an object.
 pub type Key = (String, String);
@@ -68,11 +69,21 @@ impl Touched {
     }
 }
 
-/// Which Service each EndpointSlice belongs to, and the slices of each Service.
+/// Which Service each EndpointSlice belongs to, and the slices of each Service, by namespace. Every slice of
+/// the cluster has an entry, so names are held once each (shared between both directions) and a Service's
+/// slices are a short sorted vector rather than a tree.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SliceIndex {
-    service_of: BTreeMap<Key, String>,
-    slices_of: BTreeMap<Key, BTreeSet<String>>,
+    namespaces: HashMap<Box<str>, Namespace>,
+}
+
+/// One namespace of a [`SliceIndex`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Namespace {
+    /// Each slice's Service.
+    service_of: HashMap<Arc<str>, Arc<str>>,
+    /// Each Service's slices, sorted.
+    slices_of: HashMap<Arc<str>, Vec<Arc<str>>>,
 }
 
 impl SliceIndex {
@@ -87,45 +98,59 @@ impl SliceIndex {
 
     /// Records that the slice `key` now belongs to `service` (or is gone, or has no Service label). Returns the
     /// Services touched: the one it belonged to and the one it belongs to now.
-    pub fn set(&mut self, key: Key, service: Option<&str>) -> Vec<Key> {
-        let (namespace, name) = key;
+    pub fn set(&mut self, (namespace, name): Key, service: Option<&str>) -> Vec<Key> {
         let mut touched = Vec::with_capacity(2);
-        let old = match service {
-            Some(s) => self
-                .service_of
-                .insert((namespace.clone(), name.clone()), s.to_owned()),
-            None => self.service_of.remove(&(namespace.clone(), name.clone())),
+        let ns = match self.namespaces.get_mut(namespace.as_str()) {
+            Some(ns) => ns,
+            None => self
+                .namespaces
+                .entry(Box::from(namespace.as_str()))
+                .or_default(),
         };
-        if let Some(old) = old {
-            let service = (namespace.clone(), old);
-            if let Some(set) = self.slices_of.get_mut(&service) {
-                set.remove(&name);
-                if set.is_empty() {
-                    self.slices_of.remove(&service);
+        let (slice, old) = match ns.service_of.remove_entry(name.as_str()) {
+            Some((slice, old)) => (slice, Some(old)),
+            None => (Arc::from(name.as_str()), None),
+        };
+        if let Some(old) = &old {
+            if let Some(slices) = ns.slices_of.get_mut(old) {
+                slices.retain(|s| *s != slice);
+                if slices.is_empty() {
+                    ns.slices_of.remove(old);
                 }
             }
-            touched.push(service);
+            touched.push((namespace.clone(), old.to_string()));
         }
-        if let Some(s) = service {
-            let service = (namespace, s.to_owned());
-            self.slices_of
-                .entry(service.clone())
-                .or_default()
-                .insert(name);
+        if let Some(service) = service {
+            let service: Arc<str> = match ns.slices_of.get_key_value(service) {
+                Some((shared, _)) => shared.clone(),
+                None => old
+                    .filter(|o| **o == *service)
+                    .unwrap_or_else(|| Arc::from(service)),
+            };
+            let slices = ns.slices_of.entry(service.clone()).or_default();
+            if let Err(at) = slices.binary_search(&slice) {
+                slices.insert(at, slice.clone());
+            }
+            ns.service_of.insert(slice, service.clone());
+            let service = (namespace.clone(), service.to_string());
             if !touched.contains(&service) {
                 touched.push(service);
             }
+        }
+        if ns.service_of.is_empty() {
+            self.namespaces.remove(namespace.as_str());
         }
         touched
     }
 
     /// The names of the slices of the Service `(namespace, name)`.
-    pub fn slices_of(&self, service: &Key) -> impl Iterator<Item = &str> {
-        self.slices_of
-            .get(service)
+    pub fn slices_of(&self, (namespace, name): &Key) -> impl Iterator<Item = &str> {
+        self.namespaces
+            .get(namespace.as_str())
+            .and_then(|ns| ns.slices_of.get(name.as_str()))
             .into_iter()
             .flatten()
-            .map(String::as_str)
+            .map(|s| &**s)
     }
 }
 
@@ -227,6 +252,23 @@ mod tests {
             idx.slices_of(&key("a", "api")).collect::<Vec<_>>(),
             ["web-1"]
         );
+    }
+
+    #[test]
+    fn a_services_slices_are_listed_sorted_and_an_emptied_index_is_empty() {
+        let mut idx = SliceIndex::default();
+        for name in ["web-3", "web-1", "web-2", "web-1"] {
+            assert_eq!(idx.set(key("a", name), Some("web")), [key("a", "web")]);
+        }
+        assert_eq!(
+            idx.slices_of(&key("a", "web")).collect::<Vec<_>>(),
+            ["web-1", "web-2", "web-3"]
+        );
+        for name in ["web-1", "web-2", "web-3"] {
+            assert_eq!(idx.set(key("a", name), None), [key("a", "web")]);
+        }
+        assert_eq!(idx.set(key("a", "never-seen"), None), []);
+        assert_eq!(idx, SliceIndex::default());
     }
 
     #[test]

@@ -4,16 +4,14 @@
 //! memory. A k8s-openapi object costs about a kilobyte even with every unread field stripped (its structs are
 //! large when empty), so each object is converted on arrival into a view holding only what the decision, the
 //! per-Service attributes, `/explain` and the Events read, and the object itself is dropped. The views live in
-//! kube's reflector stores (they implement [`Lookup`]), which keep the stores' semantics: a re-list replaces the
-//! contents in one step, and the last contents stay while the API server is away.
+//! the speaker's [`super::store`], keyed compactly, with a reflector store's semantics.
 
+use super::store::Keyed;
 use super::translate::{self, SERVICE_NAME_LABEL};
 use crate::service_filter::ServiceFilter;
 use ferrolb_announce::{self as announce, service_attributes::ATTRIBUTE_ANNOTATIONS};
 use k8s_openapi::api::core::v1::{ObjectReference, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::reflector::Lookup;
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
@@ -145,55 +143,25 @@ pub fn with_endpoints<'a>(
     Some(service)
 }
 
-/// `Lookup` for a view with `namespace` and `name` fields: the store keys it by those alone (no resource version,
-/// and the uid, which a view may hold, is not repeated in the key).
-macro_rules! view_lookup {
-    ($view:ty, $kind:literal, $group:literal, $plural:literal) => {
-        impl Lookup for $view {
-            type DynamicType = ();
+impl Keyed for ServiceView {
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
 
-            fn kind(_: &()) -> Cow<'_, str> {
-                $kind.into()
-            }
-
-            fn group(_: &()) -> Cow<'_, str> {
-                $group.into()
-            }
-
-            fn version(_: &()) -> Cow<'_, str> {
-                "v1".into()
-            }
-
-            fn plural(_: &()) -> Cow<'_, str> {
-                $plural.into()
-            }
-
-            fn name(&self) -> Option<Cow<'_, str>> {
-                Some(self.name.as_str().into())
-            }
-
-            fn namespace(&self) -> Option<Cow<'_, str>> {
-                Some(self.namespace.as_str().into())
-            }
-
-            fn resource_version(&self) -> Option<Cow<'_, str>> {
-                None
-            }
-
-            fn uid(&self) -> Option<Cow<'_, str>> {
-                None
-            }
-        }
-    };
+    fn name(&self) -> &str {
+        &self.name
+    }
 }
 
-view_lookup!(ServiceView, "Service", "", "services");
-view_lookup!(
-    SliceView,
-    "EndpointSlice",
-    "discovery.k8s.io",
-    "endpointslices"
-);
+impl Keyed for SliceView {
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
 
 #[cfg(test)]
 mod tests {

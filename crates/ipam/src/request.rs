@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::family::Family;
 
@@ -234,8 +235,9 @@ pub struct Request {
     pub created: CreationOrder,
     /// The Service's own labels (for pools' `service-selectors`).
     pub labels: BTreeMap<String, String>,
-    /// The labels of the Service's Namespace (for pools' `namespace-selectors` and fences).
-    pub namespace_labels: BTreeMap<String, String>,
+    /// The labels of the Service's Namespace (for pools' `namespace-selectors` and fences), shared by every
+    /// request of the namespace (the allocator keeps each Service's request).
+    pub namespace_labels: Arc<BTreeMap<String, String>>,
     /// The namespaces the Service agrees to share its address with
     /// ([`crate::SHARE_WITH_NAMESPACES`]); sharing across namespaces needs both sides to agree.
     pub share_with_namespaces: BTreeSet<String>,

@@ -200,7 +200,7 @@ fn namespace_selectors_match_the_namespace_labels_and_priority_orders_pools() {
     ])
     .unwrap();
     let tenant_a = Request {
-        namespace_labels: labels(&[("tenant", "a")]),
+        namespace_labels: labels(&[("tenant", "a")]).into(),
         ..Request::default()
     };
     let order: Vec<IpAddr> = (0..4)
@@ -329,7 +329,7 @@ fn changes_keep_addresses_and_report_them_outside_the_rules() {
     a.set_pools(&pools).unwrap();
     assert_eq!(a.outside_rules(), vec![]);
     let labelled = Request {
-        namespace_labels: labels(&[("tenant", "b")]),
+        namespace_labels: labels(&[("tenant", "b")]).into(),
         pool: Some("team-b".into()),
         ..Request::default()
     };
