@@ -63,6 +63,17 @@ pub async fn monitor(
     }
 }
 
+/// Records that the route change of events that began arriving at `since` is being handed to an Established
+/// session; [`monitor`] observes the latency when the session next publishes its status, which its task does
+/// after writing the change to the socket. Call it before handing the routes over (the task may write and
+/// publish before the hand-over returns), and only for a change that is not empty (an empty one is never
+/// written, and the mark would be taken by a later, unrelated write). The oldest unobserved mark is kept.
+pub fn mark_handoff(handoff: &Mutex<Option<Instant>>, since: Option<Instant>, established: bool) {
+    if let (Some(since), true, Ok(mut h)) = (since, established, handoff.lock()) {
+        h.get_or_insert(since);
+    }
+}
+
 /// Follows one BFD session's status into the `ferrolb_bfd_*` metrics.
 pub async fn monitor_bfd(
     mut status: watch::Receiver<ferrolb_bfd::SessionStatus>,
