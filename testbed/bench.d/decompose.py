@@ -9,8 +9,8 @@ Every timestamp is wall-clock time of this machine (CLOCK_REALTIME), taken by fo
           connection is TLS: the segment is the first after the write, not a decoded event);
   update  the same capture: the first UPDATE from the critical speaker that carries the change (the new node
           announcing the address, the old node withdrawing it; the later of the two is the critical speaker);
-  fib     `ip -ts monitor route` in the router namespace: the kernel's notification that the route holds exactly
-          the new next-hop set.
+  fib     `ip -ts monitor route` in the router namespace (real-time priority, so that it reads at once): the
+          kernel's notification that the route holds exactly the new next-hop set.
 
 The stages are write -> event (API server and watch), event -> update (the speaker: decode, decide, encode,
 write), update -> fib (FRR: receive, best path, zebra, kernel). They add up to fib - write. The churn's own
@@ -42,8 +42,11 @@ class Trace:
         self.cap = Capture(lab, f"{path}.pcap", bpf=BPF)
         self.fib_path = f"{path}-fib.txt"
         self.fib_out = open(self.fib_path, "w")
-        self.mon = subprocess.Popen(["ip", "-n", lab.router_ns, "-ts", "monitor", "route"], stdout=self.fib_out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+        # `ip` stamps a notification when it reads it: on a loaded machine a normal process reads late (seen:
+        # 14 ms, the poller then saw the change first), so the monitor runs with a real-time priority (it sleeps
+        # in recv nearly all the time).
+        self.mon = subprocess.Popen(["chrt", "-f", "50", "ip", "-n", lab.router_ns, "-ts", "monitor", "route"],
+                                    stdout=self.fib_out, stderr=subprocess.STDOUT, start_new_session=True)
 
     def stop(self):
         """Stop both (our pids); return (updates, api, fib): see `updates_of`, `api_frames_of`, `parse_fib`."""
