@@ -103,3 +103,23 @@ pub async fn monitor_bfd(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_hand_off_is_marked_only_for_an_established_session_and_keeps_the_oldest_event() {
+        let h = Mutex::new(None);
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_millis(5);
+        mark_handoff(&h, Some(t0), false);
+        assert_eq!(*h.lock().unwrap(), None);
+        mark_handoff(&h, None, true);
+        assert_eq!(*h.lock().unwrap(), None);
+        mark_handoff(&h, Some(t0), true);
+        mark_handoff(&h, Some(t1), true);
+        assert_eq!(*h.lock().unwrap(), Some(t0));
+    }
+}
