@@ -229,6 +229,40 @@ pub fn rate(completions_s: &[f64]) -> Option<f64> {
         .then(|| (completions_s.len() - 1) as f64 / (last - first))
 }
 
+/// A log axis's label: the value when its leading digit is one of `leading` (1, 3, 10, 30, ... or 1, 2, 5, ...),
+/// else nothing (plotters puts a tick at every integer multiple of the decade; labelled, they overlap).
+pub fn tick(v: f64, leading: &[u32]) -> String {
+    if v <= 0.0 {
+        return String::new();
+    }
+    let decade = 10f64.powf(v.log10().floor());
+    let lead = (v / decade).round();
+    if (v / decade - lead).abs() > 1e-6 || !leading.iter().any(|d| f64::from(*d) == lead) {
+        return String::new();
+    }
+    if v >= 1.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}").trim_end_matches('0').to_owned()
+    }
+}
+
+/// The values d × 10^k (d in `leading`) between lo and hi: the labelled ticks of a log axis.
+pub fn log_keys(lo: f64, hi: f64, leading: &[u32]) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut decade = 10f64.powf(lo.log10().floor());
+    while decade <= hi {
+        for d in leading {
+            let v = f64::from(*d) * decade;
+            if (lo..=hi).contains(&v) {
+                out.push(v);
+            }
+        }
+        decade *= 10.0;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,6 +368,20 @@ mod tests {
                 service: "bench/s-00000".into()
             })
         );
+    }
+
+    #[test]
+    fn log_axes_are_labelled_at_the_leading_digits_asked_for() {
+        assert_eq!(log_keys(0.15, 3.0, &[1, 2, 5]), vec![0.2, 0.5, 1.0, 2.0]);
+        assert_eq!(
+            log_keys(700.0, 40000.0, &[1, 3]),
+            vec![1000.0, 3000.0, 10000.0, 30000.0]
+        );
+        assert_eq!(tick(3000.0, &[1, 3]), "3000");
+        assert_eq!(tick(5000.0, &[1, 3]), "");
+        assert_eq!(tick(0.2, &[1, 2, 5]), "0.2");
+        assert_eq!(tick(0.25, &[1, 2, 5]), "");
+        assert_eq!(tick(0.0, &[1]), "");
     }
 
     #[test]

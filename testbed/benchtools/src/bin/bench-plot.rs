@@ -5,7 +5,8 @@
 //! `testbed/lab deps` installs).
 
 use anyhow::{Context, bail};
-use ferrolb_benchtools::{Measure, Process, Series, scaling_series};
+use ferrolb_benchtools::{Measure, Process, Series, log_keys, scaling_series, tick};
+use plotters::coord::combinators::BindKeyPoints;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
@@ -52,24 +53,6 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A log axis's label: the value when its leading digit is one of `leading` (1, 3, 10, 30, ... or 1, 2, 5, ...),
-/// else nothing (plotters puts a tick at every integer multiple of the decade; labelled, they overlap).
-fn tick(v: f64, leading: &[u32]) -> String {
-    if v <= 0.0 {
-        return String::new();
-    }
-    let decade = 10f64.powf(v.log10().floor());
-    let lead = (v / decade).round();
-    if (v / decade - lead).abs() > 1e-6 || !leading.iter().any(|d| f64::from(*d) == lead) {
-        return String::new();
-    }
-    if v >= 1.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v}")
-    }
-}
-
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
 fn draw(series: &[Series], out: &str) -> DrawResult {
@@ -83,7 +66,9 @@ fn draw(series: &[Series], out: &str) -> DrawResult {
         series,
         Measure::CpuSeconds,
         "CPU until converged (s)",
-        (cpu.0..cpu.1).log_scale(),
+        (cpu.0..cpu.1)
+            .log_scale()
+            .with_key_points(log_keys(cpu.0, cpu.1, &[1, 2, 5])),
     )?;
     let rss = bounds(values(series, Measure::PeakRssMb)).1;
     panel(
@@ -143,6 +128,8 @@ where
         .configure_mesh()
         .x_desc("Services (N)")
         .y_desc(title)
+        .x_labels(20)
+        .y_labels(30)
         .x_label_formatter(&|x| tick(*x, &[1, 3]))
         .y_label_formatter(&|y| {
             if log_y {
