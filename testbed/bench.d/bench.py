@@ -338,7 +338,8 @@ def run_impl(args, lab, impl, res, out_dir):
             load0 = sc.load_avg()
             print(f"bench: {impl.name} scale N={n} {fam} rep {rep + 1}/{reps} (load {load0:.1f})", file=sys.stderr)
             m, p, state = sc.scale(lab, impl, n, fam, out_dir, f"{impl.name}-scale-{n}-{fam}-{rep}", res.notes,
-                                   keep=keep, packing="packing" in args.scenarios)
+                                   keep=keep, packing="packing" in args.scenarios,
+                                   last=(n, fam) == cases[-1] and rep == reps - 1)
             res.loads.append({"impl": impl.name, "scenario": "scale", "n": label, "rep": rep,
                               "load_start": load0, "load_end": sc.load_avg()})
             res.add(impl.name, "scale", label, m)

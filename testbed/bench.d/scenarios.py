@@ -123,14 +123,14 @@ def update_counts(lab, impl, cap, m):
     return sessions
 
 
-def scale(lab, impl, n, family, out_dir, tag, notes, keep=False, packing=True):
+def scale(lab, impl, n, family, out_dir, tag, notes, keep=False, packing=True, last=False):
     """Create N Services with the implementation stopped, then start it and time convergence ("scale": the
     controller assigns the addresses one by one while the speakers run, so the speakers see a trickle).
     Then ("packing") stop the speakers, wait until the router has nothing, and start them again with every
     Service holding its address: the UPDATEs of that start are what packing alone decides.
 
     Returns (scale metrics, packing metrics or None, state); state (workload, watch, converge) is kept running
-    when `keep`."""
+    when `keep`; otherwise the workload is deleted unless this is the `last` run of the lab."""
     wl = Workload(lab, impl.endpoints_kind, n, family)
     t_create = time.monotonic()
     wl.create()
@@ -165,8 +165,9 @@ def scale(lab, impl, n, family, out_dir, tag, notes, keep=False, packing=True):
     if not keep:
         watch.stop_flag = True
         impl.stop_all()
-        wl.delete()
-        wait_router_clean(lab)
+        if not last:  # the lab goes down after the last one (deleting 10,000 Services takes minutes)
+            wl.delete()
+            wait_router_clean(lab)
         return m, p, None
     return m, p, (wl, watch, conv)
 
