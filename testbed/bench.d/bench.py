@@ -202,9 +202,8 @@ def table(results, impl_names):
 
 CONVERGENCE = ("time_to_all_ips_s", "time_to_all_routes_s", "churn_latency_p50_ms", "churn_latency_p99_ms",
                "churn_latency_max_ms", "failover_kill_s", "failover_link_s", "restart_ready_s",
-               # Of the decomposed stages only the speaker's own: write -> event is the API server's and
-               # UPDATE -> FIB the router's, the same for every implementation up to noise.
-               "churn_speaker_to_wire_p50_ms", "churn_speaker_to_wire_p99_ms")
+               "churn_api_to_speaker_p50_ms", "churn_api_to_speaker_p99_ms", "churn_speaker_to_wire_p50_ms",
+               "churn_speaker_to_wire_p99_ms", "churn_wire_to_fib_p50_ms", "churn_wire_to_fib_p99_ms")
 RESOURCES = ("controller_cpu_s", "controller_peak_rss_mb", "speaker_cpu_s_mean", "speaker_peak_rss_mb_max",
              "updates_frr", "update_bytes_pcap")
 
