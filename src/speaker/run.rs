@@ -16,7 +16,7 @@ use super::netlink::{self, VipInterface};
 use super::peers::{self, Discovered, Handover, PeerSession, SessionDefaults, TableKey};
 use super::reflectors::{Pending, sleep_until_opt, spawn_reflector, stripped};
 use super::session_status::{self, BfdInput, StatusWriter};
-use super::status_metrics::{monitor, monitor_bfd};
+use super::status_metrics::{mark_handoff, monitor, monitor_bfd};
 use super::store::{self, Store};
 use super::touched::{Kind, Touched};
 use super::translate;
@@ -593,18 +593,23 @@ impl Speaker {
                 continue;
             }
             let table_key = peers::table_key(decision, key, &r.config.session);
+            // The handoff is marked before the session gets the routes: its task may write them and publish
+            // its status before this returns.
+            let established = r.session.status().borrow().state == State::Established;
             if table_key != r.table {
                 // Another table (a class of peers that starts or stops getting every route, another local AS).
+                mark_handoff(&r.handoff, since, established);
                 r.session.set_routes(handover.table(table_key));
                 r.table = table_key;
             } else if handover.unchanged() {
                 continue;
             } else {
-                r.session.change_routes(handover.changes(table_key));
-            }
-            let established = r.session.status().borrow().state == State::Established;
-            if let (Some(since), true, Ok(mut h)) = (since, established, r.handoff.lock()) {
-                h.get_or_insert(since);
+                let changes = handover.changes(table_key);
+                if changes.is_empty() {
+                    continue;
+                }
+                mark_handoff(&r.handoff, since, established);
+                r.session.change_routes(changes);
             }
         }
     }

@@ -63,6 +63,17 @@ pub async fn monitor(
     }
 }
 
+/// Records that the route change of events that began arriving at `since` is being handed to an Established
+/// session; [`monitor`] observes the latency when the session next publishes its status, which its task does
+/// after writing the change to the socket. Call it before handing the routes over (the task may write and
+/// publish before the hand-over returns), and only for a change that is not empty (an empty one is never
+/// written, and the mark would be taken by a later, unrelated write). The oldest unobserved mark is kept.
+pub fn mark_handoff(handoff: &Mutex<Option<Instant>>, since: Option<Instant>, established: bool) {
+    if let (Some(since), true, Ok(mut h)) = (since, established, handoff.lock()) {
+        h.get_or_insert(since);
+    }
+}
+
 /// Follows one BFD session's status into the `ferrolb_bfd_*` metrics.
 pub async fn monitor_bfd(
     mut status: watch::Receiver<ferrolb_bfd::SessionStatus>,
@@ -90,5 +101,25 @@ pub async fn monitor_bfd(
         if status.changed().await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_hand_off_is_marked_only_for_an_established_session_and_keeps_the_oldest_event() {
+        let h = Mutex::new(None);
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_millis(5);
+        mark_handoff(&h, Some(t0), false);
+        assert_eq!(*h.lock().unwrap(), None);
+        mark_handoff(&h, None, true);
+        assert_eq!(*h.lock().unwrap(), None);
+        mark_handoff(&h, Some(t0), true);
+        mark_handoff(&h, Some(t1), true);
+        assert_eq!(*h.lock().unwrap(), Some(t0));
     }
 }

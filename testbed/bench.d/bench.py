@@ -50,6 +50,33 @@ METRICS = {
     "churn_latency_p50_ms": ("ms", "endpoint write -> router FIB has the new next hops, p50"),
     "churn_latency_p99_ms": ("ms", "same, p99 (target <= 250 ms)"),
     "churn_latency_max_ms": ("ms", "same, max"),
+    "churn_api_to_speaker_p50_ms": ("ms", "decomposed (decompose.py): API write -> the API server's first segment "
+                                          "to the critical speaker's node (wire), p50"),
+    "churn_api_to_speaker_p99_ms": ("ms", "same, p99"),
+    "churn_speaker_to_wire_p50_ms": ("ms", "decomposed: that segment -> the speaker's UPDATE on the wire, p50"),
+    "churn_speaker_to_wire_p99_ms": ("ms", "same, p99"),
+    "churn_wire_to_fib_p50_ms": ("ms", "decomposed: the UPDATE -> the router kernel's FIB holds the new next "
+                                       "hops (ip monitor), p50"),
+    "churn_wire_to_fib_p99_ms": ("ms", "same, p99"),
+    "churn_sum_p50_ms": ("ms", "decomposed: the three stages added up (write -> FIB by ip monitor), p50"),
+    "churn_sum_p99_ms": ("ms", "same, p99"),
+    "churn_residual_p50_ms": ("ms", "churn latency (poller) - stage sum, p50: the poller's lateness (each "
+                                    "move's must lie within its poll cycle)"),
+    "churn_residual_max_ms": ("ms", "same, max of the absolute value"),
+    "churn_poll_gap_p50_ms": ("ms", "the poller's cycle around its observations, p50 (the total's resolution)"),
+    "churn_moves": ("count", "endpoint moves written"),
+    "churn_decomposed": ("count", "moves decomposed (UPDATEs, API segment and FIB change found)"),
+    "churn_not_adding_up": ("count", "decomposed moves whose stages do not add up to the total (must be 0)"),
+    "churn_event_to_update_count": ("count", "ferrolb_speaker_event_to_update_seconds observations during churn, "
+                                             "all speakers"),
+    "churn_event_to_update_mean_ms": ("ms", "their mean: watch event received in the speaker -> UPDATE written to "
+                                            "the socket (the speaker's own histogram)"),
+    "churn_event_to_update_p99_le_ms": ("ms", "the histogram bucket bound that holds their p99"),
+    "controller_services_per_s": ("1/s", "Services the controller assigns per second (watch: first to last "
+                                         "assignment)"),
+    "ceiling_services_per_s": ("1/s", "a plain kube client doing the same status patches (same body shape, "
+                                      "concurrency 16, same API server) as fast as it can"),
+    "controller_vs_ceiling": ("ratio", "controller_services_per_s / ceiling_services_per_s (target >= 0.9)"),
     "failover_kill_s": ("s", "speaker SIGKILLed -> router stops using the node"),
     "failover_link_s": ("s", "node link cut -> router stops using the node (hold time %d s)" % impls.HOLD_TIME_S),
     "failover_link_bfd_s": ("s", "node link cut, BGP guarded by BFD 100 ms x 3 -> router stops using the node"),
@@ -66,15 +93,11 @@ SCENARIOS = {
     "churn": "one endpoint moved between nodes at --churn-rate per second for --churn-seconds",
     "failover": "node-1 loses its speaker or its link",
     "restart": "controller restarted at the case's N",
+    "ceiling": "(ferrolb) after the case, everything stopped: testbed/benchtools' status-patch-ceiling writes "
+               "every Service's status (Service i gets Service i+1's status: same body shape, a real change) "
+               "with the controller's concurrency; its rate against the controller's in the case's last scale "
+               "repetition",
 }
-
-
-def percentile(values, p):
-    v = sorted(values)
-    if not v:
-        return float("nan")
-    k = min(len(v) - 1, max(0, int(round(p / 100.0 * len(v) + 0.5)) - 1))
-    return v[k]
 
 
 class Results:
@@ -178,7 +201,9 @@ def table(results, impl_names):
 
 
 CONVERGENCE = ("time_to_all_ips_s", "time_to_all_routes_s", "churn_latency_p50_ms", "churn_latency_p99_ms",
-               "churn_latency_max_ms", "failover_kill_s", "failover_link_s", "restart_ready_s")
+               "churn_latency_max_ms", "failover_kill_s", "failover_link_s", "restart_ready_s",
+               "churn_api_to_speaker_p50_ms", "churn_api_to_speaker_p99_ms", "churn_speaker_to_wire_p50_ms",
+               "churn_speaker_to_wire_p99_ms", "churn_wire_to_fib_p50_ms", "churn_wire_to_fib_p99_ms")
 RESOURCES = ("controller_cpu_s", "controller_peak_rss_mb", "speaker_cpu_s_mean", "speaker_peak_rss_mb_max",
              "updates_frr", "update_bytes_pcap")
 
@@ -190,7 +215,13 @@ SUMMARY = [
     ("scale", "updates_frr"), ("packing", "time_to_all_routes_s"), ("packing", "updates_frr"),
     ("packing", "updates_data_pcap"), ("packing", "updates_optimum"), ("packing", "speaker_peak_rss_mb_max"),
     ("peers3", "speaker_1_peak_rss_mb"), ("peers3", "speaker_2_peak_rss_mb"), ("peers3", "speaker_3_peak_rss_mb"),
-    ("churn", "churn_latency_p50_ms"), ("churn", "churn_latency_p99_ms"), ("failover", "failover_kill_s"),
+    ("churn", "churn_latency_p50_ms"), ("churn", "churn_latency_p99_ms"),
+    ("churn", "churn_api_to_speaker_p50_ms"), ("churn", "churn_api_to_speaker_p99_ms"),
+    ("churn", "churn_speaker_to_wire_p50_ms"), ("churn", "churn_speaker_to_wire_p99_ms"),
+    ("churn", "churn_wire_to_fib_p50_ms"), ("churn", "churn_wire_to_fib_p99_ms"), ("churn", "churn_sum_p50_ms"),
+    ("churn", "churn_sum_p99_ms"), ("churn", "churn_event_to_update_mean_ms"),
+    ("scale", "controller_services_per_s"), ("ceiling", "ceiling_services_per_s"),
+    ("ceiling", "controller_vs_ceiling"), ("failover", "failover_kill_s"),
     ("failover", "failover_link_s"), ("failover", "failover_link_bfd_s"), ("restart", "restart_ready_s"),
     ("restart", "restart_ips_changed"),
 ]
@@ -242,6 +273,13 @@ def targets(res, impl_names):
                          f"{med[(i, sc_, n, 'updates_optimum')]:.0f} over {med[(i, sc_, n, 'sessions')]:.0f} "
                          f"sessions; worst session optimum + {v:.0f} (target <= optimum + 1): "
                          + ("MET" if v <= 1 else "MISSED"))
+        if m == "controller_vs_ceiling":
+            lines.append(f"  {n}: controller at {100 * v:.0f}% of the raw status-patch rate (target >= 90%): "
+                         + ("MET" if v >= 0.9 else "MISSED"))
+        if m == "churn_not_adding_up":
+            lines.append(f"  {n}: churn decomposition: {med.get((i, sc_, n, 'churn_decomposed'), 0):.0f} of "
+                         f"{med.get((i, sc_, n, 'churn_moves'), 0):.0f} moves decomposed, {v:.0f} not adding up "
+                         "(must be 0): " + ("MET" if v == 0 else "MISSED"))
         if m == "churn_latency_p99_ms":
             lines.append(f"  {n}: churn p99 {v:.0f} ms <= 250 ms: " + ("MET" if v <= 250 else "MISSED"))
         if m == "speaker_peak_rss_mb_max" and int(str(n).split()[0]) >= 10000 and sc_ in ("scale", "peers3"):
@@ -263,10 +301,15 @@ def cases_for(args, impl):
                 continue
             if fam not in impl.families:
                 continue
-            if impl.name != "ferrolb" and n > args.metallb_max_n:
+            if impl.name.startswith("metallb-v0.12") and n > args.metallb_max_n:
+                continue
+            if impl.name.startswith("metallb-") and n > args.metallb_crd_max_n:
                 continue
             out.append((n, fam))
-    return out
+    # The scaling curve's extra points: ferrolb, IPv6 only.
+    out += [(n, "ipv6") for n in args.curve_sizes if n not in args.sizes and "ipv6" in impl.families
+            and impl.name == "ferrolb"]
+    return sorted(out)
 
 
 def run_impl(args, lab, impl, res, out_dir):
@@ -286,13 +329,16 @@ def run_impl(args, lab, impl, res, out_dir):
         post = [x for x in ("churn", "failover") if x in args.scenarios and (n, fam) == churn_case]
         post += [x for x in ("restart", "peers3") if x in args.scenarios and (n, fam) == restart_case
                  and (x != "peers3" or impl.name == "ferrolb")]
+        # The ceiling (last: it rewrites every status with the implementation stopped) at every ferrolb case.
+        post += ["ceiling"] if "ceiling" in args.scenarios and impl.name == "ferrolb" else []
         state = None
         for rep in range(reps):
             keep = bool(post) and rep == reps - 1
             load0 = sc.load_avg()
             print(f"bench: {impl.name} scale N={n} {fam} rep {rep + 1}/{reps} (load {load0:.1f})", file=sys.stderr)
             m, p, state = sc.scale(lab, impl, n, fam, out_dir, f"{impl.name}-scale-{n}-{fam}-{rep}", res.notes,
-                                   keep=keep, packing="packing" in args.scenarios)
+                                   keep=keep, packing="packing" in args.scenarios,
+                                   last=(n, fam) == cases[-1] and rep == reps - 1)
             res.loads.append({"impl": impl.name, "scenario": "scale", "n": label, "rep": rep,
                               "load_start": load0, "load_end": sc.load_avg()})
             res.add(impl.name, "scale", label, m)
@@ -305,21 +351,33 @@ def run_impl(args, lab, impl, res, out_dir):
             res.errors.append(f"{impl.name}: {', '.join(post)} skipped: N={n} {fam} did not converge")
         elif post:
             try:
-                post_scenarios(args, lab, impl, res, label, state, post)
+                post_scenarios(args, lab, impl, res, label, state, post, out_dir)
             finally:
                 sc.teardown(lab, impl, state, delete=(n, fam) != cases[-1])
 
 
-def post_scenarios(args, lab, impl, res, label, state, post):
+def post_scenarios(args, lab, impl, res, label, state, post, out_dir):
     """churn, failover, restart and peers3 on the converged state of one case."""
     if "churn" in post:
         for rep in range(args.reps):
             load0 = sc.load_avg()
             print(f"bench: {impl.name} churn {label} rep {rep + 1} (load {load0:.1f})", file=sys.stderr)
-            lat = sc.churn(lab, impl, state, args.churn_rate, args.churn_seconds)
-            res.add(impl.name, "churn", label, {"churn_latency_p50_ms": 1000 * percentile(lat, 50),
-                                               "churn_latency_p99_ms": 1000 * percentile(lat, 99),
-                                               "churn_latency_max_ms": 1000 * max(lat)})
+            trace = os.path.join(out_dir, f"{impl.name}-churn-{label.replace(' ', '-')}-{rep}")
+            lat, dm, bad = sc.churn(lab, impl, state, args.churn_rate, args.churn_seconds, trace_path=trace)
+            res.add(impl.name, "churn", label, {"churn_latency_p50_ms": 1000 * sc.percentile(lat, 50),
+                                               "churn_latency_p99_ms": 1000 * sc.percentile(lat, 99),
+                                               "churn_latency_max_ms": 1000 * max(lat), **dm})
+            # The decomposition must cover (nearly) every move and add up; otherwise the run fails loudly.
+            if dm["churn_not_adding_up"] or dm["churn_decomposed"] < 0.8 * dm["churn_moves"]:
+                res.errors.append(f"{impl.name}: churn {label} rep {rep + 1}: decomposition: "
+                                  f"{dm['churn_decomposed']} of {dm['churn_moves']} moves decomposed, "
+                                  f"{dm['churn_not_adding_up']} not adding up: {bad} (traces: {trace}.pcap, "
+                                  f"{trace}-fib.txt)")
+            elif bad:
+                res.notes.append(f"{impl.name}: churn {label} rep {rep + 1}: not decomposed: {bad}")
+            if impl.event_histogram and not dm.get("churn_event_to_update_count"):
+                res.errors.append(f"{impl.name}: churn {label} rep {rep + 1}: {impl.event_histogram} observed "
+                                  "nothing during churn")
             res.loads.append({"impl": impl.name, "scenario": "churn", "n": label, "rep": rep,
                               "load_start": load0, "load_end": sc.load_avg()})
     if "failover" in post:
@@ -353,8 +411,18 @@ def post_scenarios(args, lab, impl, res, label, state, post):
         print(f"bench: {impl.name} peers3 {label}", file=sys.stderr)
         try:
             res.add(impl.name, "peers3", label, sc.peers3(lab, impl, state))
-        except Exception as e:  # the last scenario of the case: report, and let the teardown run
+        except Exception as e:  # report, and let the teardown run
             res.errors.append(f"{impl.name}: peers3 {label}: {e}")
+    if "ceiling" in post:
+        print(f"bench: {impl.name} ceiling {label}", file=sys.stderr)
+        impl.stop_all()  # nothing else writes (or reacts to) the Services' status
+        rate = sc.ceiling(lab, args.ceiling_bin, state)
+        ctl = res.values.get((impl.name, "scale", label, "controller_services_per_s"), [])
+        m = {"ceiling_services_per_s": rate}
+        if ctl:
+            m["controller_services_per_s"] = ctl[-1]
+            m["controller_vs_ceiling"] = ctl[-1] / rate
+        res.add(impl.name, "ceiling", label, m)
 
 
 def wait_for_binary(path, timeout=1800):
@@ -394,9 +462,14 @@ def main():
     ap.add_argument("--impl", default="ferrolb,metallb-v0.12.1,metallb-v0.15.2,metallb-v0.16.2",
                     help="implementations (default ferrolb,metallb-v0.12.1,metallb-v0.15.2,metallb-v0.16.2); "
                          "none: only join --include runs into one table")
+    ap.add_argument("--curve-sizes", default="3000,30000",
+                    help="more N for the scaling curve, ferrolb ipv6 only (default 3000,30000; with --sizes' "
+                         "N >= 1000, the curve is 1,000, 3,000, 10,000, 30,000: scaling.png)")
+    ap.add_argument("--metallb-crd-max-n", type=int, default=10000,
+                    help="largest N run with MetalLB v0.13+ (default 10000: its controller does ~20 Services/s)")
     ap.add_argument("--metallb-max-n", type=int, default=1000,
                     help="largest N run with MetalLB (default 1000: see the note it prints)")
-    ap.add_argument("--scenarios", default="scale,packing,churn,failover,restart,peers3")
+    ap.add_argument("--scenarios", default="scale,packing,churn,failover,restart,peers3,ceiling")
     ap.add_argument("--churn-size", type=int, default=100, help="N for churn/failover (nearest case)")
     ap.add_argument("--churn-rate", type=float, default=10.0, help="endpoint moves per second (default 10)")
     ap.add_argument("--churn-seconds", type=float, default=10.0)
@@ -410,7 +483,12 @@ def main():
         args.sizes, args.impl, args.churn_seconds, args.churn_rate = "100", "ferrolb", 3.0, 10.0
         args.reps = 1
         args.scenarios = "scale,packing,churn,failover"
+        args.curve_sizes = ""
+    tools = os.environ.get("FERROLB_BENCH_TOOLS", "")
+    args.ceiling_bin = os.path.join(tools, "status-patch-ceiling")
+    args.plot_bin = os.path.join(tools, "bench-plot")
     args.sizes = [int(x) for x in args.sizes.split(",")]
+    args.curve_sizes = [int(x) for x in args.curve_sizes.split(",") if x]
     args.families = args.families.split(",")
     args.large_families = args.large_families.split(",") if args.large_families else args.families
     args.scenarios = args.scenarios.split(",")
@@ -419,6 +497,9 @@ def main():
     out_dir = args.out or f"/tmp/ferrolb-bench-{stamp}"
     os.makedirs(out_dir, exist_ok=True)
     binary = os.environ.get("FERROLB_BIN")
+    if "ceiling" in args.scenarios and "ferrolb" in impl_names and not os.access(args.ceiling_bin, os.X_OK):
+        sys.exit(f"testbed/bench: no {args.ceiling_bin}: FERROLB_BENCH_TOOLS must name the directory of "
+                 "testbed/benchtools' binaries (testbed/bench builds them), or leave ceiling out of --scenarios")
     if "ferrolb" in impl_names and not binary:
         sys.exit("testbed/bench: FERROLB_BIN must name the ferrolb binary (testbed/bench sets it)")
 
@@ -485,10 +566,11 @@ STANDING_NOTES = [
     "MetalLB v0.12.1 and v0.15.2 run no ipv6 case: their native BGP speaker cannot announce IPv6 (internal/bgp/"
     "native/messages.go encodes every prefix with IP.To4() in the IPv4 NLRI field and has no MP_REACH_NLRI); "
     "MetalLB's IPv6 in BGP mode needs its FRR mode",
-    "MetalLB runs N <= --metallb-max-n (1000) only. v0.12.1's controller uses client-go's default client-side "
+    "MetalLB v0.12.1 runs N <= --metallb-max-n (1000) only. Its controller uses client-go's default client-side "
     "rate limit (QPS 5, burst 10; internal/k8s/k8s.go builds the rest.Config with BuildConfigFromFlags and sets "
     "no QPS) and makes two calls per Service (status update + IPAllocated Event): about 2.5 Services/s, so "
-    "10,000 Services take more than an hour",
+    "10,000 Services take more than an hour. MetalLB v0.13+ runs N <= --metallb-crd-max-n (10000: about 20 "
+    "Services/s, 8 minutes at 10,000)",
 ]
 
 
@@ -539,6 +621,28 @@ def write_outputs(args, res, impl_names, out_dir, started):
                   f, indent=1)
     print(text)
     print(f"bench: table, CSV and JSON in {out_dir} (bench.txt, bench.md, bench.csv, bench.json)", file=sys.stderr)
+    plot(args, rows, out_dir)
+
+
+def plot(args, rows, out_dir):
+    """scaling.png next to the table (testbed/benchtools' bench-plot) when a run has a scale curve: at least two
+    sizes >= 1,000 of one implementation and family."""
+    curves = {}
+    for r in rows:
+        n, _, fam = str(r["n"]).partition(" ")
+        if r["scenario"] == "scale" and r["metric"] == "speaker_cpu_s_mean" and int(n) >= 1000:
+            curves.setdefault((r["impl"], fam), set()).add(int(n))
+    if not any(len(v) >= 2 for v in curves.values()):
+        return
+    if not os.access(args.plot_bin, os.X_OK):
+        print(f"bench: no scaling plot: no {args.plot_bin} (FERROLB_BENCH_TOOLS)", file=sys.stderr)
+        return
+    out = os.path.join(out_dir, "scaling.png")
+    p = subprocess.run([args.plot_bin, os.path.join(out_dir, "bench.json"), out], capture_output=True, text=True)
+    if p.returncode != 0:
+        print(f"bench: ERROR bench-plot: {p.stderr.strip()[-2000:]}", file=sys.stderr)
+    else:
+        print(f"bench: scaling plot in {out}", file=sys.stderr)
 
 
 if __name__ == "__main__":

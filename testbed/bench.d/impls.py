@@ -96,6 +96,16 @@ class Impl:
 
     # The speaker's counter of UPDATE messages sent (summed over its peers), if it exports one.
     updates_metric = None
+    # The speaker's histogram of watch event received -> UPDATE written, if it exports one.
+    event_histogram = None
+
+    def speaker_metric_texts(self):
+        """Every running speaker's /metrics text ("" for one that does not answer)."""
+        out = []
+        for i in self.speakers:
+            code, body = self.lab.curl(self.lab.node_ns(i), "http://127.0.0.1:7472/metrics")
+            out.append(body if code == 200 else "")
+        return out
 
     def speaker_updates(self, i):
         """UPDATE messages the speaker on node-i says it sent (`updates_metric` summed over peers), or None."""
@@ -115,6 +125,7 @@ class Ferrolb(Impl):
     families = ("ipv4", "ipv4-shared", "ipv6")
     speaker_counts_updates = True
     updates_metric = "ferrolb_bgp_updates_sent_total"
+    event_histogram = "ferrolb_speaker_event_to_update_seconds"
 
     def __init__(self, lab, out_dir, binary):
         super().__init__(lab, out_dir)

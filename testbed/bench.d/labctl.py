@@ -16,8 +16,9 @@ import urllib.parse
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Every LoadBalancer Service with externalTrafficPolicy Local holds a health-check node port, even with
-# allocateLoadBalancerNodePorts: false; the default range (2,768 ports) cannot hold 10,000 of them.
-NODE_PORT_RANGE = "20000-32767"
+# allocateLoadBalancerNodePorts: false; the default range (2,768 ports) cannot hold 10,000 of them, and the
+# scaling curve runs 30,000.
+NODE_PORT_RANGE = "20000-65535"
 
 
 def canon(addr):
@@ -296,13 +297,13 @@ class Lab:
 
 
 class Capture:
-    """dumpcap on the router's node LAN bridge: the BGP messages the speakers send (tcp dst port 179)."""
+    """dumpcap on the router's node LAN bridge: the BGP messages the speakers send (tcp dst port 179), or what
+    the capture filter `bpf` selects."""
 
-    def __init__(self, lab, path):
+    def __init__(self, lab, path, bpf="tcp dst port 179"):
         self.path = path
         self.p = subprocess.Popen(
-            ["ip", "netns", "exec", lab.router_ns, "dumpcap", "-q", "-i", "lan", "-f", "tcp dst port 179",
-             "-w", path],
+            ["ip", "netns", "exec", lab.router_ns, "dumpcap", "-q", "-i", "lan", "-f", bpf, "-w", path],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
@@ -314,14 +315,26 @@ class Capture:
             time.sleep(0.05)
         time.sleep(0.3)
 
+    def halt(self):
+        """Stop dumpcap (our pid); the capture file stays."""
+        if self.p.poll() is None:
+            os.kill(self.p.pid, signal.SIGTERM)
+            self.p.wait(timeout=15)
+
+    def fields(self, display_filter, fields):
+        """The capture's frames that match `display_filter`, as lists of the tshark `fields` (tab-separated;
+        a field that occurs several times in a frame is comma-separated)."""
+        args = ["tshark", "-r", self.path, "-Y", display_filter, "-T", "fields", "-E", "occurrence=a"]
+        for f in fields:
+            args += ["-e", f]
+        return [line.split("\t") for line in run(args).splitlines() if line]
+
     def stop(self):
         """Stop dumpcap (our pid) and return the UPDATEs in the capture, per session:
         {(source address, destination address): {"updates", "eor", "bytes"}}. An UPDATE with no route
         (23 bytes: IPv4 End-of-RIB; 29 or 30 bytes: an MP_UNREACH_NLRI with only AFI/SAFI, the End-of-RIB of
         another family) counts as `eor`; it is also in `updates`."""
-        if self.p.poll() is None:
-            os.kill(self.p.pid, signal.SIGTERM)
-            self.p.wait(timeout=15)
+        self.halt()
         out = run(["tshark", "-r", self.path, "-Y", "bgp", "-T", "fields", "-e", "ip.src", "-e", "ipv6.src",
                    "-e", "ip.dst", "-e", "ipv6.dst", "-e", "bgp.type", "-e", "bgp.length"])
         sessions = {}

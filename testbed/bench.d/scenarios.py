@@ -1,12 +1,15 @@
 """The scenarios: scale (with its packing phase), churn, failover, restart, peers3. Each returns {metric: value}
 for one repetition."""
 
+import json
 import math
+import os
 import signal
 import subprocess
 import threading
 import time
 
+import decompose as dc
 from labctl import Capture, Kube, canon, run
 from workload import ServiceWatch, Workload, svc_name
 
@@ -120,14 +123,14 @@ def update_counts(lab, impl, cap, m):
     return sessions
 
 
-def scale(lab, impl, n, family, out_dir, tag, notes, keep=False, packing=True):
+def scale(lab, impl, n, family, out_dir, tag, notes, keep=False, packing=True, last=False):
     """Create N Services with the implementation stopped, then start it and time convergence ("scale": the
     controller assigns the addresses one by one while the speakers run, so the speakers see a trickle).
     Then ("packing") stop the speakers, wait until the router has nothing, and start them again with every
     Service holding its address: the UPDATEs of that start are what packing alone decides.
 
     Returns (scale metrics, packing metrics or None, state); state (workload, watch, converge) is kept running
-    when `keep`."""
+    when `keep`; otherwise the workload is deleted unless this is the `last` run of the lab."""
     wl = Workload(lab, impl.endpoints_kind, n, family)
     t_create = time.monotonic()
     wl.create()
@@ -153,6 +156,8 @@ def scale(lab, impl, n, family, out_dir, tag, notes, keep=False, packing=True):
                            f"({watch.error})")
     time.sleep(2.0)  # stragglers (End-of-RIB) before counting
     m["time_to_all_ips_s"] = (watch.all_assigned_at or time.monotonic()) - t0
+    if watch.assign_rate() is not None:
+        m["controller_services_per_s"] = watch.assign_rate()
     m["time_to_all_routes_s"] = t_routes - t0
     resources(impl, m)
     update_counts(lab, impl, cap, m)
@@ -160,8 +165,9 @@ def scale(lab, impl, n, family, out_dir, tag, notes, keep=False, packing=True):
     if not keep:
         watch.stop_flag = True
         impl.stop_all()
-        wl.delete()
-        wait_router_clean(lab)
+        if not last:  # the lab goes down after the last one (deleting 10,000 Services takes minutes)
+            wl.delete()
+            wait_router_clean(lab)
         return m, p, None
     return m, p, (wl, watch, conv)
 
@@ -204,37 +210,43 @@ def teardown(lab, impl, state, delete=True):
         wait_router_clean(lab)
 
 
-def churn(lab, impl, state, rate, duration_s, timeout_s=10.0):
+def churn(lab, impl, state, rate, duration_s, trace_path=None, timeout_s=10.0):
     """Move one endpoint every 1/rate seconds; latency from the API write to the router's FIB holding the
-    new next-hop set. Returns the latency list (seconds; a timed-out move counts as `timeout_s`)."""
+    new next-hop set. Returns (latencies in seconds, a timed-out move counting as `timeout_s`; the
+    decomposition's metrics, or {} without `trace_path`; a text of the moves that could not be decomposed or
+    did not add up, or ""). With `trace_path`, the router LAN and FIB are traced (see decompose.py) and, when
+    the implementation has one, the speakers' event-to-UPDATE histogram is read before and after."""
     wl, watch, _ = state
     ips = watch.snapshot()
     kube = Kube(lab.kubeconfig)
-    pending, done, lock = [], [], threading.Lock()
+    pending, moves, lock = [], [], threading.Lock()
     stop = threading.Event()
+    trace = dc.Trace(lab, trace_path) if trace_path else None
+    hist0 = impl.speaker_metric_texts() if trace and impl.event_histogram else None
 
     def poll():
+        # A change seen by this read happened after the previous read began: `gap` bounds how late it is seen.
+        prev = time.monotonic()
         while not stop.is_set() or pending:
+            start = time.monotonic()
             fib = lab.fib()
             now = time.monotonic()
             with lock:
                 for mv in list(pending):
-                    vip, want, t_write = mv
-                    if fib.get(vip) == want:
-                        done.append(now - t_write)
+                    if fib.get(mv["vip"]) == mv["want"]:
+                        mv["latency"], mv["gap"] = now - mv["t_mono"], now - max(prev, mv["t_mono"])
                         pending.remove(mv)
-                    elif now - t_write > timeout_s:
-                        done.append(timeout_s)
+                    elif now - mv["t_mono"] > timeout_s:
                         pending.remove(mv)
+            prev = start
             time.sleep(0.002)
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
-    moves = int(rate * duration_s)
-    busy = set()
+    n_moves = int(rate * duration_s)
     t_start = time.monotonic()
     step = max(1, wl.n // 7)
-    for m in range(moves):
+    for m in range(n_moves):
         due = t_start + m / rate
         delay = due - time.monotonic()
         if delay > 0:
@@ -242,17 +254,51 @@ def churn(lab, impl, state, rate, duration_s, timeout_s=10.0):
         i = (m * step + m // 7) % wl.n
         vip = canon(ips[svc_name(i)])
         with lock:
-            if any(p[0] == vip for p in pending):
+            if any(p["vip"] == vip for p in pending):
                 continue
-        t_write = time.monotonic()
+        before = set(wl.nodes[i])
+        t_wall, t_mono = time.time(), time.monotonic()
         nodes = wl.move(i, kube)
-        want = frozenset(lab.node_ip(x) for x in nodes)
+        (new,), (old,) = set(nodes) - before, before - set(nodes)
+        mv = {"vip": vip, "want": frozenset(lab.node_ip(x) for x in nodes), "t_write": t_wall, "t_mono": t_mono,
+              "new": lab.node_ip(new), "old": lab.node_ip(old), "latency": None, "gap": 0.0}
         with lock:
-            pending.append((vip, want, t_write))
-        busy.add(i)
+            pending.append(mv)
+            moves.append(mv)
     stop.set()
     poller.join(timeout=timeout_s + 30)
-    return done
+    lat = [timeout_s if mv["latency"] is None else mv["latency"] for mv in moves]
+    if trace is None:
+        return lat, {}, ""
+    time.sleep(0.5)  # the last frames and FIB notifications
+    updates, api, fib = trace.stop()
+    steps, failures = dc.decompose(moves, updates, api, fib)
+    m = dc.metrics(steps, failures, len(moves), percentile)
+    if hist0 is not None:
+        count, total, buckets = dc.histogram_delta(hist0, impl.speaker_metric_texts(), impl.event_histogram)
+        m["churn_event_to_update_count"] = count
+        if count:
+            m["churn_event_to_update_mean_ms"] = 1000 * total / count
+            m["churn_event_to_update_p99_le_ms"] = 1000 * dc.bucket_quantile(count, buckets, 0.99)
+    return lat, m, dc.describe_failures(steps, failures)
+
+
+def percentile(values, p):
+    """The p-th percentile (nearest rank) of values, nan when empty."""
+    v = sorted(values)
+    if not v:
+        return float("nan")
+    k = min(len(v) - 1, max(0, int(round(p / 100.0 * len(v) + 0.5)) - 1))
+    return v[k]
+
+
+def ceiling(lab, binary, state):
+    """The raw status-patch rate (Services/s) on the case's Services: testbed/benchtools' status-patch-ceiling,
+    in the router namespace like the controller, with the lab's kubeconfig."""
+    wl, _, _ = state
+    out = run(["ip", "netns", "exec", lab.router_ns, binary, "--namespace", "bench", "--expect", str(wl.n)],
+              env=dict(os.environ, KUBECONFIG=lab.kubeconfig))
+    return float(json.loads(out.strip().splitlines()[-1])["services_per_s"])
 
 
 def no_route_via(lab, ip):

@@ -1,6 +1,7 @@
 //! `testbed/bench --quick` in the namespace lab, so the benchmark cannot rot: N = 100 IPv4 Services, ferrolb
 //! alone (this test's build of the binary), one repetition of scale, packing, churn and failover. Checks that
-//! the run converged and wrote a complete table (every figure of every scenario, no error).
+//! the run converged and wrote a complete table (every figure of every scenario, no error), that the churn
+//! decomposition covers the moves and adds up, and that the speaker's event-to-UPDATE histogram is exported.
 //! Needs root, FRR, tshark and the control plane (`testbed/lab deps`); fails loudly without them.
 
 use std::collections::BTreeMap;
@@ -30,6 +31,20 @@ const REQUIRED: &[(&str, &str)] = &[
     ("packing", "sessions"),
     ("churn", "churn_latency_p50_ms"),
     ("churn", "churn_latency_p99_ms"),
+    ("churn", "churn_api_to_speaker_p50_ms"),
+    ("churn", "churn_api_to_speaker_p99_ms"),
+    ("churn", "churn_speaker_to_wire_p50_ms"),
+    ("churn", "churn_speaker_to_wire_p99_ms"),
+    ("churn", "churn_wire_to_fib_p50_ms"),
+    ("churn", "churn_wire_to_fib_p99_ms"),
+    ("churn", "churn_sum_p50_ms"),
+    ("churn", "churn_residual_max_ms"),
+    ("churn", "churn_moves"),
+    ("churn", "churn_decomposed"),
+    ("churn", "churn_not_adding_up"),
+    ("churn", "churn_event_to_update_count"),
+    ("churn", "churn_event_to_update_mean_ms"),
+    ("scale", "controller_services_per_s"),
     ("failover", "failover_kill_s"),
     ("failover", "failover_link_s"),
 ];
@@ -78,6 +93,26 @@ fn bench_quick_writes_a_complete_converged_table() {
         assert!(v.is_finite() && *v >= 0.0, "{scenario} {metric} = {v}");
     }
     assert_eq!(got[&("scale".into(), "converged".into())], 1.0, "{table}");
+    // Churn decomposed (testbed/bench.d/decompose.py): nearly every move split into API write -> event at the
+    // speaker -> UPDATE on the wire -> router FIB, and every decomposed move's stages add up to the churn
+    // latency the poller measured (the bench checks each move; here its count of failures is 0). The speaker's
+    // event -> UPDATE histogram saw the churn.
+    let churn = |m: &str| got[&("churn".to_owned(), m.to_owned())];
+    assert!(churn("churn_moves") >= 25.0, "{table}");
+    assert!(
+        churn("churn_decomposed") >= 0.8 * churn("churn_moves"),
+        "{table}"
+    );
+    assert_eq!(churn("churn_not_adding_up"), 0.0, "{table}");
+    assert!(churn("churn_event_to_update_count") >= 1.0, "{table}");
+    let stages = churn("churn_api_to_speaker_p50_ms")
+        + churn("churn_speaker_to_wire_p50_ms")
+        + churn("churn_wire_to_fib_p50_ms");
+    assert!(
+        stages > 0.0 && churn("churn_sum_p50_ms") > 0.0,
+        "stages p50 {stages} ms, sum p50 {} ms:\n{table}",
+        churn("churn_sum_p50_ms")
+    );
     // One session per node, each carrying routes; the table's text has the header and the target lines.
     assert_eq!(got[&("packing".into(), "sessions".into())], 3.0, "{table}");
     assert!(

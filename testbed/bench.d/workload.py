@@ -161,6 +161,8 @@ class ServiceWatch(threading.Thread):
         super().__init__(daemon=True)
         self.lab, self.n, self.t0 = lab, n, t0
         self.ips = {}
+        # When each Service was first seen with an address (the controller's assignment rate).
+        self.first_ip_at = {}
         self.all_assigned_at = None
         self.error = None
         self.stop_flag = False
@@ -169,9 +171,18 @@ class ServiceWatch(threading.Thread):
     def _update(self, svc):
         ing = (svc.get("status", {}).get("loadBalancer", {}) or {}).get("ingress") or []
         with self.lock:
-            self.ips[svc["metadata"]["name"]] = ing[0].get("ip") if ing else None
+            name = svc["metadata"]["name"]
+            self.ips[name] = ing[0].get("ip") if ing else None
+            if self.ips[name] and name not in self.first_ip_at:
+                self.first_ip_at[name] = time.monotonic()
             if self.all_assigned_at is None and len(self.ips) >= self.n and all(self.ips.values()):
                 self.all_assigned_at = time.monotonic()
+
+    def assign_rate(self):
+        """Services per second between the first and the last first assignment (None below two)."""
+        with self.lock:
+            ts = sorted(self.first_ip_at.values())
+        return (len(ts) - 1) / (ts[-1] - ts[0]) if len(ts) >= 2 and ts[-1] > ts[0] else None
 
     def snapshot(self):
         with self.lock:
