@@ -9,12 +9,6 @@ use std::collections::BTreeMap;
 /// The label an EndpointSlice carries to name its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
-/// The pool annotations, newest first.
-const POOL_ANNOTATIONS: [&str; 2] = [
-    "metallb.io/address-pool",
-    "metallb.universe.tf/address-pool",
-];
-
 /// `kubectl apply`'s copy of the whole object, often the largest annotation.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -93,7 +87,7 @@ pub fn service_of(filter: &ServiceFilter, svc: &Service) -> Option<announce::Ser
         _ => announce::TrafficPolicy::Cluster,
     };
     let requested_pool = svc.metadata.annotations.as_ref().and_then(|a| {
-        POOL_ANNOTATIONS
+        ferrolb_ipam::annotations::ADDRESS_POOL
             .iter()
             .find_map(|k| a.get(*k))
             .map(|p| p.trim().to_owned())
@@ -284,5 +278,23 @@ pub(crate) mod tests {
             spec.type_ = Some("ClusterIP".into());
         }
         assert_eq!(service_of(&ServiceFilter::default(), &cluster_ip), None);
+    }
+
+    #[test]
+    fn every_name_of_the_pool_annotation_is_read_as_the_controller_reads_it() {
+        for name in [
+            "ferrolb.io/address-pool",
+            "metallb.io/address-pool",
+            "metallb.universe.tf/address-pool",
+        ] {
+            let mut svc = lb_service("Cluster", None);
+            svc.metadata.annotations = Some([(name.to_owned(), " gold ".to_owned())].into());
+            let got = service_of(&ServiceFilter::default(), &svc).unwrap();
+            assert_eq!(got.requested_pool.as_deref(), Some("gold"), "{name}");
+        }
+        let mut none = lb_service("Cluster", None);
+        none.metadata.annotations = None;
+        let got = service_of(&ServiceFilter::default(), &none).unwrap();
+        assert_eq!(got.requested_pool, None);
     }
 }
