@@ -5,9 +5,7 @@
 use super::store::Store;
 use super::touched::{Key, SliceIndex, Touched, services_to_decide};
 use super::views::{ServiceView, SliceView, with_endpoints};
-use ferrolb_announce::{
-    AnnounceConfig, AnnounceDecision, DecisionState, ServiceChange, ServiceInput, StateConfig,
-};
+use ferrolb_announce::{AnnounceConfig, DecisionState, ServiceChange, ServiceInput, StateConfig};
 use ferrolb_config::Config;
 use ipnet::IpNet;
 use std::collections::BTreeSet;
@@ -33,14 +31,9 @@ pub struct Decisions {
 }
 
 impl Decisions {
-    /// The decision in force, once there is one.
-    pub fn decision(&self) -> Option<&AnnounceDecision> {
-        self.state.as_ref().map(DecisionState::decision)
-    }
-
-    /// The announce configuration the decision was made with, once there is one.
-    pub fn announce_config(&self) -> Option<&AnnounceConfig> {
-        self.state.as_ref().map(|s| &s.config().announce)
+    /// The decision in force with the per-Service outcomes, once there is one.
+    pub fn state(&self) -> Option<&DecisionState> {
+        self.state.as_ref()
     }
 
     /// Brings the decision up to date with the stores after the events in `touched`, under `config` for `node`.
