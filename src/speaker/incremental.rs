@@ -83,11 +83,12 @@ impl Decisions {
         slices: &Store<SliceView>,
     ) -> Changed {
         let slice_views = slices.state();
-        self.index = SliceIndex::new(
-            slice_views
-                .iter()
-                .map(|s| ((s.namespace.clone(), s.name.clone()), s.service.as_deref())),
-        );
+        self.index = SliceIndex::new(slice_views.iter().map(|s| {
+            (
+                (s.namespace.to_string(), s.name.clone()),
+                s.service.as_deref(),
+            )
+        }));
         let state_config = StateConfig {
             announce: AnnounceConfig::from_config(config, &node),
             aliases: config.bgp_communities.clone(),
@@ -95,7 +96,7 @@ impl Decisions {
         // Built one at a time as the state takes them: never every Service's input at once.
         let index = &self.index;
         let inputs = services.state().into_iter().filter_map(move |v| {
-            let key = (v.namespace.clone(), v.name.clone());
+            let key = (v.namespace.to_string(), v.name.clone());
             input_of(&key, index, services, slices)
         });
         let state = self.state.get_or_insert_with(DecisionState::default);

@@ -171,7 +171,10 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         Api::<Service>::all(client.clone()),
         watcher::Config::default().page_size(LIST_PAGE_SIZE),
         services_writer,
-        move |svc: Service| ServiceView::new(&filter, &svc),
+        {
+            let mut names = NodeNames::default();
+            move |svc: Service| ServiceView::new(&filter, &svc, &mut names)
+        },
         pending.clone(),
         Kind::Service,
         metrics.watch_lists.clone(),
