@@ -102,7 +102,7 @@ pub async fn run(args: &SpeakerArgs, key: &str) -> anyhow::Result<()> {
         &args.node_name,
         node.as_ref(),
         &config,
-        &ServiceView::new(&filter, &svc),
+        &ServiceView::new(&filter, &svc, names),
         &slices,
     ) {
         Some(e) => print!("{e}"),

@@ -48,7 +48,7 @@ fn service(name: &str, ip: &str) -> ServiceView {
             ..ServiceStatus::default()
         }),
     };
-    ServiceView::new(&ServiceFilter::default(), &svc)
+    ServiceView::new(&ServiceFilter::default(), &svc, &mut NodeNames::default())
 }
 
 fn slice(service: &str, node: &str) -> SliceView {

@@ -5,9 +5,7 @@
 use super::store::Store;
 use super::touched::{Key, SliceIndex, Touched, services_to_decide};
 use super::views::{ServiceView, SliceView, with_endpoints};
-use ferrolb_announce::{
-    AnnounceConfig, AnnounceDecision, DecisionState, ServiceChange, ServiceInput, StateConfig,
-};
+use ferrolb_announce::{AnnounceConfig, DecisionState, ServiceChange, ServiceInput, StateConfig};
 use ferrolb_config::Config;
 use ipnet::IpNet;
 use std::collections::BTreeSet;
@@ -33,14 +31,9 @@ pub struct Decisions {
 }
 
 impl Decisions {
-    /// The decision in force, once there is one.
-    pub fn decision(&self) -> Option<&AnnounceDecision> {
-        self.state.as_ref().map(DecisionState::decision)
-    }
-
-    /// The announce configuration the decision was made with, once there is one.
-    pub fn announce_config(&self) -> Option<&AnnounceConfig> {
-        self.state.as_ref().map(|s| &s.config().announce)
+    /// The decision in force with the per-Service outcomes, once there is one.
+    pub fn state(&self) -> Option<&DecisionState> {
+        self.state.as_ref()
     }
 
     /// Brings the decision up to date with the stores after the events in `touched`, under `config` for `node`.
@@ -90,11 +83,12 @@ impl Decisions {
         slices: &Store<SliceView>,
     ) -> Changed {
         let slice_views = slices.state();
-        self.index = SliceIndex::new(
-            slice_views
-                .iter()
-                .map(|s| ((s.namespace.clone(), s.name.clone()), s.service.as_deref())),
-        );
+        self.index = SliceIndex::new(slice_views.iter().map(|s| {
+            (
+                (s.namespace.to_string(), s.name.clone()),
+                s.service.as_deref(),
+            )
+        }));
         let state_config = StateConfig {
             announce: AnnounceConfig::from_config(config, &node),
             aliases: config.bgp_communities.clone(),
@@ -102,7 +96,7 @@ impl Decisions {
         // Built one at a time as the state takes them: never every Service's input at once.
         let index = &self.index;
         let inputs = services.state().into_iter().filter_map(move |v| {
-            let key = (v.namespace.clone(), v.name.clone());
+            let key = (v.namespace.to_string(), v.name.clone());
             input_of(&key, index, services, slices)
         });
         let state = self.state.get_or_insert_with(DecisionState::default);

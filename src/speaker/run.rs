@@ -29,7 +29,7 @@ use crate::config_source::problems::config_rejected_event;
 use crate::config_source::state::{ConfigState, Outcome};
 use crate::serve::{self, Readiness};
 use anyhow::Context;
-use ferrolb_announce::{AnnounceConfig, AnnounceDecision, PeerKey};
+use ferrolb_announce::{AnnounceConfig, AnnounceDecision, DecisionState, PeerKey};
 use ferrolb_bgp::fsm::State;
 use ferrolb_bgp::session::{Session, SessionConfig, StopMode, bfd_up_signal};
 use ferrolb_config::Config;
@@ -171,7 +171,10 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         Api::<Service>::all(client.clone()),
         watcher::Config::default().page_size(LIST_PAGE_SIZE),
         services_writer,
-        move |svc: Service| ServiceView::new(&filter, &svc),
+        {
+            let mut names = NodeNames::default();
+            move |svc: Service| ServiceView::new(&filter, &svc, &mut names)
+        },
         pending.clone(),
         Kind::Service,
         metrics.watch_lists.clone(),
@@ -349,25 +352,26 @@ impl Speaker {
         // Taken out for the duration, so that the decision can be read while the rest of `self` changes.
         let mut decisions = std::mem::take(&mut self.decisions);
         let changed = decisions.update(touched, &config, node, &self.services, &self.slices);
-        if let Some(decision) = decisions.decision() {
-            self.hand_over(&config, &labels, decision, &changed, since)
+        if let Some(state) = decisions.state() {
+            self.hand_over(&config, &labels, state, &changed, since)
                 .await;
-            if let Some(announce) = decisions.announce_config() {
-                self.send_status_inputs(node_obj.as_deref(), &config, announce, decision);
-            }
+            let announce = &state.config().announce;
+            self.send_status_inputs(node_obj.as_deref(), &config, announce, state.decision());
         }
         self.decisions = decisions;
     }
 
-    /// Hands the sessions the routes of `decision`, of which `changed` changed, and reports the Services.
+    /// Hands the sessions the routes of the decision in `state`, of which `changed` changed, and reports the
+    /// Services.
     async fn hand_over(
         &mut self,
         config: &Config,
         labels: &BTreeMap<String, String>,
-        decision: &AnnounceDecision,
+        state: &DecisionState,
         changed: &Changed,
         since: Option<Instant>,
     ) {
+        let decision = state.decision();
         let desired_sessions =
             peers::desired_sessions(config, labels, &self.defaults, &self.discovered);
         self.report_session_config_errors(peers::session_config_errors(config, labels));
@@ -382,10 +386,10 @@ impl Speaker {
             self.sync_vips(want).await;
         }
         match &changed.services {
-            None => self.report_services(decision),
+            None => self.report_services(state),
             Some(services) => {
                 for key in services {
-                    self.report_service(key, decision);
+                    self.report_service(key, state);
                 }
             }
         }

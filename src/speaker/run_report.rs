@@ -3,33 +3,33 @@
 
 use super::Speaker;
 use crate::speaker::metrics::ServiceLabels;
-use ferrolb_announce::AnnounceDecision;
+use ferrolb_announce::DecisionState;
 use kube::runtime::events::{Event, EventType};
 
 impl Speaker {
     /// Updates the per-Service metric and records `nodeAnnouncing` / `nodeWithdrew` Events on changes. Only new,
     /// changed and removed Services are touched (a burst of changes to one Service costs no pass over the metric
     /// family of all of them).
-    pub(super) fn report_services(&mut self, decision: &AnnounceDecision) {
+    pub(super) fn report_services(&mut self, state: &DecisionState) {
         let mut changed = false;
-        for (key, d) in &decision.services {
+        for (key, d) in state.services() {
             let known = self.announced.get(key).copied();
-            if known == Some(d.announce) {
+            if known == Some(d.announce()) {
                 continue;
             }
             changed = true;
             self.metrics
                 .service_announced
                 .get_or_create(&ServiceLabels {
-                    service: key.clone(),
+                    service: key.to_owned(),
                 })
-                .set(i64::from(d.announce));
-            if known.unwrap_or(false) != d.announce {
-                self.service_event(key, d.announce, decision);
+                .set(i64::from(d.announce()));
+            if known.unwrap_or(false) != d.announce() {
+                self.service_event(key, d.announce(), state);
             }
         }
         for (key, before) in &self.announced {
-            if !decision.services.contains_key(key) {
+            if state.service(key).is_none() {
                 changed = true;
                 self.metrics.service_announced.remove(&ServiceLabels {
                     service: key.clone(),
@@ -40,28 +40,27 @@ impl Speaker {
             }
         }
         if changed {
-            self.announced = decision
-                .services
-                .iter()
-                .map(|(key, d)| (key.clone(), d.announce))
+            self.announced = state
+                .services()
+                .map(|(key, d)| (key.to_owned(), d.announce()))
                 .collect();
         }
     }
 
     /// [`Self::report_services`] for the one Service `key`, decided again.
-    pub(super) fn report_service(&mut self, key: &str, decision: &AnnounceDecision) {
+    pub(super) fn report_service(&mut self, key: &str, state: &DecisionState) {
         let known = self.announced.get(key).copied();
         let labels = ServiceLabels {
             service: key.to_owned(),
         };
-        match decision.services.get(key).map(|d| d.announce) {
+        match state.service(key).map(|d| d.announce()) {
             Some(announce) if known != Some(announce) => {
                 self.metrics
                     .service_announced
                     .get_or_create(&labels)
                     .set(i64::from(announce));
                 if known.unwrap_or(false) != announce {
-                    self.service_event(key, announce, decision);
+                    self.service_event(key, announce, state);
                 }
                 self.announced.insert(key.to_owned(), announce);
             }
@@ -77,18 +76,17 @@ impl Speaker {
         }
     }
 
-    fn service_event(&self, key: &str, announce: bool, decision: &AnnounceDecision) {
+    fn service_event(&self, key: &str, announce: bool, state: &DecisionState) {
         let Some((ns, name)) = key.split_once('/') else {
             return;
         };
         let Some(svc) = self.services.get(ns, name) else {
             return;
         };
-        let ips = decision
-            .services
-            .get(key)
+        let ips = state
+            .service(key)
             .map(|d| {
-                d.announced_ips
+                d.announced_ips()
                     .iter()
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()

@@ -8,7 +8,9 @@
 //! and the store is ready once the first list is complete.
 
 use kube::runtime::watcher;
-use std::collections::HashMap;
+use std::borrow::Borrow;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::watch;
 
@@ -20,16 +22,41 @@ pub trait Keyed {
     fn name(&self) -> &str;
 }
 
-/// Objects by namespace, then by name; each namespace's name is held once.
-type Namespaces<V> = HashMap<Arc<str>, HashMap<Box<str>, Arc<V>>>;
+/// An object in its namespace's set, hashed and compared by its name alone: the object is its own key, so
+/// the name is not held a second time (as a map's key would hold it).
+struct ByName<V>(Arc<V>);
 
-/// Inserts `v` under its namespace and name.
+impl<V: Keyed> Borrow<str> for ByName<V> {
+    fn borrow(&self) -> &str {
+        self.0.name()
+    }
+}
+
+impl<V: Keyed> Hash for ByName<V> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As `str` hashes, so that lookups by `&str` find it (`Borrow`'s contract).
+        self.0.name().hash(state);
+    }
+}
+
+impl<V: Keyed> PartialEq for ByName<V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name() == other.0.name()
+    }
+}
+
+impl<V: Keyed> Eq for ByName<V> {}
+
+/// Objects by namespace, then by name; each namespace's name is held once.
+type Namespaces<V> = HashMap<Arc<str>, HashSet<ByName<V>>>;
+
+/// Inserts `v` under its namespace and name, replacing the object there.
 fn insert<V: Keyed>(map: &mut Namespaces<V>, v: V) {
     let names = match map.get_mut(v.namespace()) {
         Some(names) => names,
         None => map.entry(Arc::from(v.namespace())).or_default(),
     };
-    names.insert(Box::from(v.name()), Arc::new(v));
+    names.replace(ByName(Arc::new(v)));
 }
 
 /// Removes the object with `v`'s namespace and name, and the namespace once it holds nothing.
@@ -57,24 +84,29 @@ impl<V> Clone for Store<V> {
     }
 }
 
-impl<V> Store<V> {
+impl<V: Keyed> Store<V> {
     /// The object `namespace/name`, if the store holds it.
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<V>> {
         let objects = self.objects.read().unwrap_or_else(PoisonError::into_inner);
-        objects.get(namespace)?.get(name).cloned()
+        objects.get(namespace)?.get(name).map(|o| o.0.clone())
     }
+}
 
+impl<V> Store<V> {
     /// Every object it holds, in no particular order.
     pub fn state(&self) -> Vec<Arc<V>> {
         let objects = self.objects.read().unwrap_or_else(PoisonError::into_inner);
-        objects.values().flat_map(|n| n.values().cloned()).collect()
+        objects
+            .values()
+            .flat_map(|n| n.iter().map(|o| o.0.clone()))
+            .collect()
     }
 
     /// How many objects it holds.
     #[cfg(test)]
     pub fn len(&self) -> usize {
         let objects = self.objects.read().unwrap_or_else(PoisonError::into_inner);
-        objects.values().map(HashMap::len).sum()
+        objects.values().map(HashSet::len).sum()
     }
 
     /// Whether it holds nothing.

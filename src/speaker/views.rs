@@ -18,22 +18,22 @@ use std::sync::Arc;
 /// What the speaker keeps of a Service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceView {
-    /// `metadata.namespace`.
-    pub namespace: String,
+    /// `metadata.namespace` (shared: see [`NodeNames`]).
+    pub namespace: Arc<str>,
     /// `metadata.name`.
     pub name: String,
     /// `metadata.uid`, for the Events about the Service.
     pub uid: Option<String>,
-    /// The decision's view of the Service with no endpoints yet (see [`with_endpoints`]), or `None` when it is not
-    /// of type `LoadBalancer`.
+    /// The decision's view of the Service with no endpoints yet and no key (see [`with_endpoints`], which adds
+    /// both: the key is `namespace/name`, already held above), or `None` when it is not of type `LoadBalancer`.
     pub service: Option<announce::Service>,
     /// The per-Service BGP attribute annotations it carries (and no other annotation).
     pub attribute_annotations: BTreeMap<String, String>,
 }
 
 impl ServiceView {
-    /// The view of `svc`, which `filter` says whether ferrolb handles.
-    pub fn new(filter: &ServiceFilter, svc: &Service) -> ServiceView {
+    /// The view of `svc`, which `filter` says whether ferrolb handles, its namespace shared through `names`.
+    pub fn new(filter: &ServiceFilter, svc: &Service, names: &mut NodeNames) -> ServiceView {
         let attribute_annotations = svc
             .metadata
             .annotations
@@ -43,10 +43,13 @@ impl ServiceView {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         ServiceView {
-            namespace: svc.metadata.namespace.clone().unwrap_or_default(),
+            namespace: names.get(svc.metadata.namespace.as_deref().unwrap_or_default()),
             name: svc.metadata.name.clone().unwrap_or_default(),
             uid: svc.metadata.uid.clone(),
-            service: translate::service_of(filter, svc),
+            service: translate::service_of(filter, svc).map(|s| announce::Service {
+                key: String::new(),
+                ..s
+            }),
             attribute_annotations,
         }
     }
@@ -56,7 +59,7 @@ impl ServiceView {
         ObjectReference {
             api_version: Some("v1".into()),
             kind: Some("Service".into()),
-            namespace: Some(self.namespace.clone()),
+            namespace: Some(self.namespace.to_string()),
             name: Some(self.name.clone()),
             uid: self.uid.clone(),
             ..ObjectReference::default()
@@ -67,8 +70,8 @@ impl ServiceView {
 /// What the speaker keeps of an EndpointSlice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SliceView {
-    /// `metadata.namespace`.
-    pub namespace: String,
+    /// `metadata.namespace` (shared: see [`NodeNames`]).
+    pub namespace: Arc<str>,
     /// `metadata.name`.
     pub name: String,
     /// The name of its Service (label `kubernetes.io/service-name`), in the same namespace.
@@ -77,8 +80,9 @@ pub struct SliceView {
     pub endpoints: Vec<announce::Endpoint>,
 }
 
-/// The node names of the endpoints seen so far, shared: every endpoint on a node holds the same name rather than
-/// its own copy (a cluster has a few hundred nodes at most, so the set is never pruned).
+/// The node names of the endpoints and the namespaces of the objects seen so far, shared: every endpoint on a node
+/// and every object of a namespace holds the same name rather than its own copy (a cluster has a few hundred nodes
+/// and namespaces, so the set is never pruned).
 #[derive(Debug, Default)]
 pub struct NodeNames(HashSet<Arc<str>>);
 
@@ -95,10 +99,10 @@ impl NodeNames {
 }
 
 impl SliceView {
-    /// The view of `slice`, its node names shared through `names`.
+    /// The view of `slice`, its namespace and node names shared through `names`.
     pub fn new(slice: &EndpointSlice, names: &mut NodeNames) -> SliceView {
         SliceView {
-            namespace: slice.metadata.namespace.clone().unwrap_or_default(),
+            namespace: names.get(slice.metadata.namespace.as_deref().unwrap_or_default()),
             name: slice.metadata.name.clone().unwrap_or_default(),
             service: slice
                 .metadata
@@ -125,7 +129,7 @@ impl SliceView {
 
     /// Whether it belongs to the Service `namespace/name`.
     pub fn belongs_to(&self, namespace: &str, name: &str) -> bool {
-        self.namespace == namespace && self.service.as_deref() == Some(name)
+        *self.namespace == *namespace && self.service.as_deref() == Some(name)
     }
 }
 
@@ -136,6 +140,7 @@ pub fn with_endpoints<'a>(
     slices: impl IntoIterator<Item = &'a SliceView>,
 ) -> Option<announce::Service> {
     let mut service = view.service.clone()?;
+    service.key = translate::object_key(Some(&view.namespace), Some(&view.name));
     service.endpoints = slices
         .into_iter()
         .flat_map(|s| s.endpoints.iter().cloned())
@@ -184,9 +189,10 @@ mod tests {
         let s2 = SliceView::new(&slice("whoami", &[("node-3", None, None, None)]), names);
         assert!(s1.belongs_to("default", "whoami"));
         assert!(!s1.belongs_to("other", "whoami"));
-        let view = ServiceView::new(&ServiceFilter::default(), &lb_service("Local", None));
+        let view = ServiceView::new(&ServiceFilter::default(), &lb_service("Local", None), names);
+        assert!(Arc::ptr_eq(&view.namespace, &s1.namespace));
         assert_eq!(
-            (view.namespace.as_str(), view.name.as_str()),
+            (&*view.namespace, view.name.as_str()),
             ("default", "whoami")
         );
         let got = with_endpoints(&view, [&s1, &s2]).unwrap();
@@ -252,7 +258,8 @@ mod tests {
             class: "ferrolb.io/bgp".into(),
             ..ServiceFilter::default()
         };
-        let view = ServiceView::new(&filter, &svc);
+        let names = &mut NodeNames::default();
+        let view = ServiceView::new(&filter, &svc, names);
         assert_eq!(
             view.attribute_annotations,
             [
@@ -264,7 +271,18 @@ mod tests {
             ]
             .into()
         );
-        assert_eq!(view.service, translate::service_of(&filter, &svc));
+        // The key is the view's namespace and name, added by `with_endpoints`.
+        assert_eq!(
+            view.service,
+            translate::service_of(&filter, &svc).map(|s| announce::Service {
+                key: String::new(),
+                ..s
+            })
+        );
+        assert_eq!(
+            with_endpoints(&view, []).map(|s| s.key).as_deref(),
+            Some("default/whoami")
+        );
         assert!(view.service.as_ref().is_some_and(|s| s.ours));
         // Labels are kept for advertisements' service-selectors, as an exact-size vector.
         let labels = &view.service.as_ref().map(|s| s.labels.clone());
@@ -292,12 +310,12 @@ mod tests {
             class: "other.io/lb".into(),
             ..ServiceFilter::default()
         };
-        let other = ServiceView::new(&other_class, &svc);
+        let other = ServiceView::new(&other_class, &svc, names);
         assert!(other.service.as_ref().is_some_and(|s| !s.ours));
         if let Some(spec) = svc.spec.as_mut() {
             spec.type_ = Some("ClusterIP".into());
         }
-        assert_eq!(ServiceView::new(&filter, &svc).service, None);
+        assert_eq!(ServiceView::new(&filter, &svc, names).service, None);
 
         let mut sl = slice("whoami", &[("node-1", Some(true), Some(true), Some(false))]);
         sl.metadata.owner_references = Some(vec![OwnerReference {

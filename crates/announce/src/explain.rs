@@ -1,6 +1,6 @@
 //! `--explain`: why this node does or does not announce one Service, in words.
 
-use crate::decision::AnnounceDecision;
+use crate::decision::{AnnounceDecision, ServiceDecision};
 use crate::reason::Effect;
 use std::fmt;
 
@@ -55,6 +55,16 @@ pub struct ExplainedReason {
 /// [`not_known`]).
 pub fn explanation(decision: &AnnounceDecision, key: &str) -> Option<Explanation> {
     let sd = decision.services.get(key)?;
+    Some(explanation_for(decision, key, sd))
+}
+
+/// The explanation for the Service `key` whose decision is `sd`, with the node's reasons, routes
+/// and peers of `decision` (which need not hold `sd` itself).
+pub(crate) fn explanation_for(
+    decision: &AnnounceDecision,
+    key: &str,
+    sd: &ServiceDecision,
+) -> Explanation {
     let (routes, peers) = if sd.announce {
         let routes = sd
             .prefixes
@@ -103,7 +113,7 @@ pub fn explanation(decision: &AnnounceDecision, key: &str) -> Option<Explanation
             text: r.to_string(),
         })
         .collect();
-    Some(Explanation {
+    Explanation {
         service: key.to_owned(),
         node: decision.node.clone(),
         announced: sd.announce,
@@ -111,7 +121,7 @@ pub fn explanation(decision: &AnnounceDecision, key: &str) -> Option<Explanation
         peers,
         local_endpoints: sd.local_endpoints,
         reasons,
-    })
+    }
 }
 
 /// The sentence for a Service the decision does not know.

@@ -9,16 +9,22 @@
 //!
 //! The decision it holds equals `decide` followed by
 //! [`apply_service_attributes`](crate::apply_service_attributes) of the accepted annotations,
-//! with one difference of form: a class of peers limited by advertisements keeps its own table
+//! with two differences of form. A class of peers limited by advertisements keeps its own table
 //! even while it happens to get every route (`decide` then gives it [`PeerTable::All`]); the
 //! class's peers are then pointed at [`PeerTable::All`] as well, so every peer gets the same
-//! routes either way.
+//! routes either way. And the per-Service decisions are not in
+//! [`AnnounceDecision::services`] (kept empty): a speaker on every node of a large cluster would
+//! hold every Service's [`ServiceDecision`] with its reasons, which only an explanation reads.
+//! The state keeps of each Service its shares of the routes ([`ServiceOutcome`]: whether it is
+//! announced, its IPs, prefixes and link bandwidth), and decides one again, with its reasons, on
+//! demand ([`DecisionState::service_decision`], [`DecisionState::explanation`]).
 
 use crate::decision::{
     AnnounceDecision, Context, Contribution, DEFAULT_ADVERTISEMENTS, PeerClass, PeerTable, Route,
-    RouteTable, applies_to, decide_service, limited_advertisements, link_bandwidths, merge_routes,
-    node_part, peer_class,
+    RouteTable, ServiceDecision, applies_to, decide_service, limited_advertisements,
+    link_bandwidths, merge_routes, node_part, peer_class,
 };
+use crate::explain::{Explanation, explanation_for};
 use crate::input::{Advertisement, AnnounceConfig, Node, Service};
 use crate::service_attributes::{ServiceAttributes, accepted_for, add_service_attributes};
 use ferrolb_config::CommunityValue;
@@ -65,11 +71,51 @@ struct Share {
     link_bandwidth: Option<u64>,
 }
 
-/// What the state keeps of one Service besides its [`ServiceDecision`].
+/// What the state keeps of one Service: its shares of the routes (none when it is not announced)
+/// and its accepted attributes (rare: boxed, so that a Service without them costs one word).
 #[derive(Debug, Default)]
 struct Slot {
-    shares: Vec<Share>,
-    attributes: Option<ServiceAttributes>,
+    shares: Box<[Share]>,
+    attributes: Option<Box<ServiceAttributes>>,
+}
+
+/// One Service's decision as the state keeps it (see the [module documentation](self)):
+/// everything of its [`ServiceDecision`] but the reasons and the local endpoint count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceOutcome<'a> {
+    shares: &'a [Share],
+}
+
+impl ServiceOutcome<'_> {
+    /// Whether this node announces at least one of the Service's IPs
+    /// ([`ServiceDecision::announce`]).
+    pub fn announce(&self) -> bool {
+        !self.shares.is_empty()
+    }
+
+    /// The Service IPs this node announces, in the order of [`ServiceDecision::announced_ips`].
+    pub fn announced_ips(&self) -> Vec<IpAddr> {
+        // An IP's shares (one per advertisement) are next to each other.
+        let mut ips: Vec<IpAddr> = self.shares.iter().map(|s| s.ip).collect();
+        ips.dedup();
+        ips
+    }
+
+    /// The prefixes those IPs are announced in, in the order of [`ServiceDecision::prefixes`].
+    pub fn prefixes(&self) -> Vec<IpNet> {
+        let mut prefixes: Vec<IpNet> = Vec::with_capacity(self.shares.len());
+        for share in self.shares {
+            if !prefixes.contains(&share.prefix) {
+                prefixes.push(share.prefix);
+            }
+        }
+        prefixes
+    }
+
+    /// The link bandwidth of its host routes ([`ServiceDecision::link_bandwidth`]).
+    pub fn link_bandwidth(&self) -> Option<u64> {
+        self.shares.iter().filter_map(|s| s.link_bandwidth).max()
+    }
 }
 
 /// The Services that have a share of one prefix, and how many of its contributions each
@@ -115,9 +161,45 @@ impl DecisionState {
         state
     }
 
-    /// The decision in force.
+    /// The decision in force: the routes, tables and peers, without per-Service decisions
+    /// ([`AnnounceDecision::services`] is empty; see [`Self::services`]).
     pub fn decision(&self) -> &AnnounceDecision {
         &self.decision
+    }
+
+    /// The outcome for the Service `key` (`namespace/name`), or `None` when the state does not
+    /// know it.
+    pub fn service(&self, key: &str) -> Option<ServiceOutcome<'_>> {
+        self.slots.get(key).map(|slot| ServiceOutcome {
+            shares: &slot.shares,
+        })
+    }
+
+    /// Every Service's outcome, by key.
+    pub fn services(&self) -> impl Iterator<Item = (&str, ServiceOutcome<'_>)> {
+        self.slots.iter().map(|(key, slot)| {
+            (
+                &**key,
+                ServiceOutcome {
+                    shares: &slot.shares,
+                },
+            )
+        })
+    }
+
+    /// The full decision for one Service, with its reasons, decided again from `input` (what
+    /// the state was last given for it) under the node and configuration in force.
+    pub fn service_decision(&self, input: &ServiceInput) -> ServiceDecision {
+        let mut cx = Context::new(&self.node, &self.config.announce, self.can_announce);
+        decide_service(&mut cx, 0, &input.service, &mut Vec::new())
+    }
+
+    /// Why this node does or does not announce the Service of `input` (see
+    /// [`Self::service_decision`]), with the routes in force, attributes of every Service
+    /// sharing them included.
+    pub fn explanation(&self, input: &ServiceInput) -> Explanation {
+        let sd = self.service_decision(input);
+        explanation_for(&self.decision, &input.service.key, &sd)
     }
 
     /// The node it was computed for.
@@ -175,7 +257,6 @@ impl DecisionState {
                 None => Arc::from(key),
             };
             let ServiceChange::Upsert(input) = change else {
-                self.decision.services.remove(&*key);
                 continue;
             };
             // A context per Service: its shared node names borrow from the Service's endpoints.
@@ -189,7 +270,8 @@ impl DecisionState {
                     &self.config.announce,
                     &self.config.aliases,
                     &input.annotations,
-                ),
+                )
+                .map(Box::new),
             };
             for share in &slot.shares {
                 touched.insert(share.prefix);
@@ -199,7 +281,6 @@ impl DecisionState {
                 }
             }
             drop(cx);
-            self.decision.services.insert(input.service.key, sd);
             self.slots.insert(key, slot);
         }
         touched.retain(|prefix| self.rebuild(*prefix));
@@ -281,7 +362,7 @@ impl DecisionState {
                 }
             }
             if prefix.prefix_len() == prefix.max_prefix_len() {
-                attributes.extend(&slot.attributes);
+                attributes.extend(slot.attributes.as_deref());
             }
         }
         let mut changed = false;

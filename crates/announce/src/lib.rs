@@ -26,7 +26,9 @@ pub use decision::{
     ServiceDecision, decide, longest_prepend,
 };
 pub use explain::{ExplainedReason, ExplainedRoute, Explanation, explain, explanation, not_known};
-pub use incremental::{DecisionState, ServiceChange, ServiceInput, StateConfig, changed_prefixes};
+pub use incremental::{
+    DecisionState, ServiceChange, ServiceInput, ServiceOutcome, StateConfig, changed_prefixes,
+};
 pub use input::{
     AddressRange, Advertisement, AnnounceConfig, AnnounceFrom, Community, EXCLUDE_LABEL, Endpoint,
     LargeCommunity, Node, Peer, PeerKey, Pool, Service, ServiceAllowances, TrafficPolicy,

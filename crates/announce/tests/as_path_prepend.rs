@@ -195,8 +195,8 @@ fn the_incremental_state_agrees_with_the_full_decision() {
         service: service("a/web", &["203.0.113.5"], vec![ready("node-1")]),
         annotations,
     };
-    let state = DecisionState::new(n, state_config, [input]);
-    let why = explanation(state.decision(), "a/web").unwrap();
+    let state = DecisionState::new(n, state_config, [input.clone()]);
+    let why = state.explanation(&input);
     assert_eq!(
         why.routes[0].to_string(),
         "203.0.113.5/32 (communities 65001:7, as-path-prepend 65001:4)"

@@ -322,7 +322,7 @@ pub fn report(
     let mut out: Vec<ServiceReport> = services
         .iter()
         .filter_map(|svc| {
-            let view = ServiceView::new(filter, svc);
+            let view = ServiceView::new(filter, svc, names);
             let service = with_endpoints(
                 &view,
                 slices
@@ -349,7 +349,7 @@ fn service_report(
 ) -> ServiceReport {
     let pools = pools_of(svc, &service.ingress_ips);
     let mut report = ServiceReport {
-        namespace: view.namespace,
+        namespace: view.namespace.to_string(),
         name: view.name,
         addresses: service
             .ingress_ips
