@@ -39,13 +39,20 @@ pub enum Handling {
 impl ServiceFilter {
     /// How ferrolb treats `svc`.
     pub fn handling(&self, svc: &Service) -> Handling {
-        let Some(spec) = svc.spec.as_ref() else {
-            return Handling::NotLoadBalancer;
-        };
-        if spec.type_.as_deref() != Some("LoadBalancer") {
+        let spec = svc.spec.as_ref();
+        self.handling_of(
+            spec.and_then(|s| s.type_.as_deref()) == Some("LoadBalancer"),
+            spec.and_then(|s| s.load_balancer_class.as_deref()),
+        )
+    }
+
+    /// How ferrolb treats a Service whose `spec.type` is `LoadBalancer` (or not) with this
+    /// `spec.loadBalancerClass`.
+    pub fn handling_of(&self, load_balancer: bool, class: Option<&str>) -> Handling {
+        if !load_balancer {
             return Handling::NotLoadBalancer;
         }
-        match spec.load_balancer_class.as_deref() {
+        match class {
             None if self.default_class => Handling::Ours,
             Some(class) if class == self.class => Handling::Ours,
             _ => Handling::OtherClass,
