@@ -1,7 +1,10 @@
-//! Which Services ferrolb handles (`spec.type`, `spec.loadBalancerClass`) and the addresses their status shows:
-//! shared by the controller (which assigns addresses) and the speaker (which announces them). Pure functions.
+//! Which Services ferrolb handles (`spec.type`, `spec.loadBalancerClass`), the addresses their status shows and
+//! the BGP attribute annotations they carry: shared by the controller (which assigns addresses) and the speaker
+//! (which announces them). Pure functions.
 
+use ferrolb_announce::service_attributes::ATTRIBUTE_ANNOTATIONS;
 use k8s_openapi::api::core::v1::Service;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// The `spec.loadBalancerClass` ferrolb implements.
@@ -75,6 +78,17 @@ pub fn ingress_ips(svc: &Service) -> Vec<IpAddr> {
         .unwrap_or_default()
 }
 
+/// The per-Service BGP attribute annotations `svc` carries (and no other annotation).
+pub fn attribute_annotations(svc: &Service) -> BTreeMap<String, String> {
+    svc.metadata
+        .annotations
+        .iter()
+        .flatten()
+        .filter(|(k, _)| ATTRIBUTE_ANNOTATIONS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +122,39 @@ mod tests {
         assert_eq!(strict.handling(&unclassed), Handling::OtherClass);
         unclassed.spec.as_mut().unwrap().type_ = Some("ClusterIP".into());
         assert_eq!(strict.handling(&unclassed), Handling::NotLoadBalancer);
+    }
+
+    #[test]
+    fn only_the_bgp_attribute_annotations_are_kept() {
+        let mut svc = lb_service();
+        assert_eq!(attribute_annotations(&svc), BTreeMap::new());
+        svc.metadata.annotations = Some(BTreeMap::from([
+            (
+                "ferrolb.io/bgp-communities".to_owned(),
+                "no-export".to_owned(),
+            ),
+            (
+                "ferrolb.io/bgp-as-path-prepend".to_owned(),
+                "65000:2".to_owned(),
+            ),
+            ("ferrolb.io/address-pool".to_owned(), "gold".to_owned()),
+            (
+                "kubectl.kubernetes.io/last-applied-configuration".to_owned(),
+                "{}".to_owned(),
+            ),
+        ]));
+        assert_eq!(
+            attribute_annotations(&svc),
+            BTreeMap::from([
+                (
+                    "ferrolb.io/bgp-as-path-prepend".to_owned(),
+                    "65000:2".to_owned()
+                ),
+                (
+                    "ferrolb.io/bgp-communities".to_owned(),
+                    "no-export".to_owned()
+                ),
+            ])
+        );
     }
 }

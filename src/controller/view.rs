@@ -4,7 +4,6 @@
 //! allocation [`Request`] already derived from it, of the annotations only the BGP attribute ones, and of the
 //! status the ingress addresses and the conditions (the status patch keeps other writers' conditions). Pure.
 
-use ferrolb_announce::service_attributes::ATTRIBUTE_ANNOTATIONS;
 use ferrolb_ipam::{Refusal, Request, ServiceKey};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -13,7 +12,7 @@ use std::net::IpAddr;
 
 use super::service::{key_of, request_of, resource_version};
 use super::status::IP_MODE;
-use crate::service_filter::{Handling, ServiceFilter, ingress_ips};
+use crate::service_filter::{Handling, ServiceFilter, attribute_annotations, ingress_ips};
 
 /// A Service as the controller keeps it (its key is the cache's key).
 #[derive(Clone, Debug, PartialEq)]
@@ -51,19 +50,11 @@ impl ServiceView {
     /// The Service's key and what the controller keeps of it.
     pub fn of(svc: &Service) -> (ServiceKey, ServiceView) {
         let spec = svc.spec.as_ref();
-        let attribute_annotations = svc
-            .metadata
-            .annotations
-            .iter()
-            .flatten()
-            .filter(|(k, _)| ATTRIBUTE_ANNOTATIONS.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
         let view = ServiceView {
             load_balancer: spec.and_then(|s| s.type_.as_deref()) == Some("LoadBalancer"),
             class: spec.and_then(|s| s.load_balancer_class.clone()),
             request: request_of(svc),
-            attribute_annotations,
+            attribute_annotations: attribute_annotations(svc),
             generation: svc.metadata.generation,
             resource_version: resource_version(svc),
             status: StoredStatus::of(svc),
