@@ -1,7 +1,10 @@
-//! Which Services ferrolb handles (`spec.type`, `spec.loadBalancerClass`) and the addresses their status shows:
-//! shared by the controller (which assigns addresses) and the speaker (which announces them). Pure functions.
+//! Which Services ferrolb handles (`spec.type`, `spec.loadBalancerClass`), the addresses their status shows and
+//! the BGP attribute annotations they carry: shared by the controller (which assigns addresses) and the speaker
+//! (which announces them). Pure functions.
 
+use ferrolb_announce::service_attributes::ATTRIBUTE_ANNOTATIONS;
 use k8s_openapi::api::core::v1::Service;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// The `spec.loadBalancerClass` ferrolb implements.
@@ -39,13 +42,20 @@ pub enum Handling {
 impl ServiceFilter {
     /// How ferrolb treats `svc`.
     pub fn handling(&self, svc: &Service) -> Handling {
-        let Some(spec) = svc.spec.as_ref() else {
-            return Handling::NotLoadBalancer;
-        };
-        if spec.type_.as_deref() != Some("LoadBalancer") {
+        let spec = svc.spec.as_ref();
+        self.handling_of(
+            spec.and_then(|s| s.type_.as_deref()) == Some("LoadBalancer"),
+            spec.and_then(|s| s.load_balancer_class.as_deref()),
+        )
+    }
+
+    /// How ferrolb treats a Service whose `spec.type` is `LoadBalancer` (or not) with this
+    /// `spec.loadBalancerClass`.
+    pub fn handling_of(&self, load_balancer: bool, class: Option<&str>) -> Handling {
+        if !load_balancer {
             return Handling::NotLoadBalancer;
         }
-        match spec.load_balancer_class.as_deref() {
+        match class {
             None if self.default_class => Handling::Ours,
             Some(class) if class == self.class => Handling::Ours,
             _ => Handling::OtherClass,
@@ -66,6 +76,17 @@ pub fn ingress_ips(svc: &Service) -> Vec<IpAddr> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The per-Service BGP attribute annotations `svc` carries (and no other annotation).
+pub fn attribute_annotations(svc: &Service) -> BTreeMap<String, String> {
+    svc.metadata
+        .annotations
+        .iter()
+        .flatten()
+        .filter(|(k, _)| ATTRIBUTE_ANNOTATIONS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -101,5 +122,39 @@ mod tests {
         assert_eq!(strict.handling(&unclassed), Handling::OtherClass);
         unclassed.spec.as_mut().unwrap().type_ = Some("ClusterIP".into());
         assert_eq!(strict.handling(&unclassed), Handling::NotLoadBalancer);
+    }
+
+    #[test]
+    fn only_the_bgp_attribute_annotations_are_kept() {
+        let mut svc = lb_service();
+        assert_eq!(attribute_annotations(&svc), BTreeMap::new());
+        svc.metadata.annotations = Some(BTreeMap::from([
+            (
+                "ferrolb.io/bgp-communities".to_owned(),
+                "no-export".to_owned(),
+            ),
+            (
+                "ferrolb.io/bgp-as-path-prepend".to_owned(),
+                "65000:2".to_owned(),
+            ),
+            ("ferrolb.io/address-pool".to_owned(), "gold".to_owned()),
+            (
+                "kubectl.kubernetes.io/last-applied-configuration".to_owned(),
+                "{}".to_owned(),
+            ),
+        ]));
+        assert_eq!(
+            attribute_annotations(&svc),
+            BTreeMap::from([
+                (
+                    "ferrolb.io/bgp-as-path-prepend".to_owned(),
+                    "65000:2".to_owned()
+                ),
+                (
+                    "ferrolb.io/bgp-communities".to_owned(),
+                    "no-export".to_owned()
+                ),
+            ])
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! `ferrolb controller`: assigns addresses to LoadBalancer Services and writes them to their status.
 //!
 //! - [`service`]: a Service → whether it is ours, its allocation request, the addresses its status shows;
+//! - [`view`]: what the controller keeps of each Service (a projection, not the object);
 //! - [`status`]: the desired status (ingress + `ferrolb.io/AddressAssigned` condition) and the patch to get there;
 //! - [`state`]: the pure reconcile over the cached Services and ConfigMap, rebuilt from statuses after every
 //!   re-list and leader change;
@@ -22,6 +23,7 @@ pub mod run;
 pub mod service;
 pub mod state;
 pub mod status;
+pub mod view;
 
 use crate::cluster_args::ClusterArgs;
 use clap::Args;

@@ -25,8 +25,9 @@ use super::events::EventSink;
 use super::leader::{Role, Timing};
 use super::metrics::ControllerMetrics;
 use super::pool_status::PoolStatusWriter;
-use super::service::{key_of, trimmed};
+use super::service::key_of;
 use super::state::{ConfigOutcome, ControllerState, Labels, StatusWrite};
+use super::view::ServiceView;
 use crate::config_source::metallb::{self, Snapshot};
 use crate::config_source::problems::{Reported, config_rejected_event, problems_of, truncated};
 use crate::config_source::{SourceKind, log_outcome};
@@ -48,12 +49,12 @@ const LIST_PAGE_SIZE: u32 = 100;
 
 /// What the watchers tell the main loop.
 enum Input {
-    /// A complete list of Services (start or re-list), by key.
-    Relisted(BTreeMap<ServiceKey, Service>),
+    /// A complete list of Services (start or re-list), as views by key.
+    Relisted(BTreeMap<ServiceKey, ServiceView>),
     /// A Service was added or changed.
-    Applied(Service),
+    Applied(ServiceKey, ServiceView),
     /// A Service was deleted.
-    Deleted(Service),
+    Deleted(ServiceKey),
     /// A complete list of Namespaces with their labels (start or re-list).
     NamespacesListed(Vec<(String, Labels)>),
     /// A Namespace was added or changed.
@@ -324,8 +325,8 @@ fn handle(
             tracing::info!(services = services.len(), "services listed");
             state.services_listed(services);
         }
-        Input::Applied(svc) => state.service_applied(svc),
-        Input::Deleted(svc) => state.service_deleted(&svc),
+        Input::Applied(key, svc) => state.service_applied(key, svc),
+        Input::Deleted(key) => state.service_deleted(&key),
         Input::NamespacesListed(namespaces) => state.namespaces_relisted(namespaces),
         Input::NamespaceApplied(name, labels) => state.namespace_applied(name, labels),
         Input::NamespaceDeleted(name) => state.namespace_deleted(&name),
@@ -411,8 +412,8 @@ impl Writer {
         writes: Vec<StatusWrite>,
     ) {
         self.writing.send_replace(true);
-        // Each result is handled as it arrives (the returned Service trimmed into the cache at once), so a batch
-        // of 1,000 writes never holds 1,000 whole Services in memory.
+        // Each result is handled as it arrives (the returned Service projected into the cache at once), so a
+        // batch of writes never holds its whole Services in memory.
         let mut results = futures::stream::iter(writes)
             .map(|w| async move {
                 let api: Api<Service> = Api::namespaced(self.client.clone(), &w.key.namespace);
@@ -448,7 +449,9 @@ impl Writer {
                     if let Some(reason) = &write.failure {
                         metrics.count_failure(reason);
                     }
-                    state.service_written(svc);
+                    let (key, view) = ServiceView::of(&svc);
+                    drop(svc);
+                    state.service_written(key, view);
                 }
                 Err(kube::Error::Api(status)) if status.code == 404 => {
                     tracing::debug!(service = %write.key, "service gone before its status was written");
@@ -474,9 +477,9 @@ impl Writer {
 async fn watch_services(api: Api<Service>, tx: mpsc::Sender<Input>) {
     let config = watcher::Config::default().page_size(LIST_PAGE_SIZE);
     let mut stream = retrying_watch(api, config, "services");
-    // By key as they arrive: the cache takes the map as it is (no second copy of every Service while it is
-    // built), and a Service listed twice (across pages) is kept once.
-    let mut listing: BTreeMap<ServiceKey, Service> = BTreeMap::new();
+    // Projected and by key as they arrive: only a page of whole objects is held at a time, the cache takes the
+    // map as it is (no second copy while it is built), and a Service listed twice (across pages) is kept once.
+    let mut listing: BTreeMap<ServiceKey, ServiceView> = BTreeMap::new();
     loop {
         let input = match stream.try_next().await {
             Ok(Some(WatchEvent::Init)) => {
@@ -484,13 +487,18 @@ async fn watch_services(api: Api<Service>, tx: mpsc::Sender<Input>) {
                 continue;
             }
             Ok(Some(WatchEvent::InitApply(svc))) => {
-                // Trimmed as they arrive: a list of thousands is held until it is complete.
-                listing.insert(key_of(&svc), trimmed(svc));
+                let (key, view) = ServiceView::of(&svc);
+                listing.insert(key, view);
                 continue;
             }
             Ok(Some(WatchEvent::InitDone)) => Input::Relisted(std::mem::take(&mut listing)),
-            Ok(Some(WatchEvent::Apply(svc))) => Input::Applied(trimmed(svc)),
-            Ok(Some(WatchEvent::Delete(svc))) => Input::Deleted(svc),
+            // Projected here, so the queue to the main loop (long while status writes are in flight: every
+            // write comes back as a watch event) holds views, not objects.
+            Ok(Some(WatchEvent::Apply(svc))) => {
+                let (key, view) = ServiceView::of(&svc);
+                Input::Applied(key, view)
+            }
+            Ok(Some(WatchEvent::Delete(svc))) => Input::Deleted(key_of(&svc)),
             Ok(None) => return,
             Err(err) => {
                 tracing::warn!(error = %err, "service watch failed; retrying");

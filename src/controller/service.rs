@@ -6,8 +6,7 @@ use ferrolb_ipam::{
     CreationOrder, Family, FamilyPolicy, FamilyRequest, PortSpec, Protocol, Refusal, Request,
     ServiceKey, TrafficPolicy, annotations,
 };
-use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::api::core::v1::Service;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -130,61 +129,6 @@ pub fn creation_order(svc: &Service) -> CreationOrder {
     }
 }
 
-/// The annotation `kubectl apply` stores the whole last-applied object in; the controller never reads it.
-pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// The Service reduced to what the controller reads: of the metadata its key, uid, age, versions, labels and
-/// annotations (without the `kubectl apply` one); of the spec what the request and the filter read (of each
-/// port its protocol and number); the status whole (the status patch keeps other writers' conditions). The
-/// cache holds every Service of the cluster, so everything else (managedFields, cluster IPs, node ports, ...)
-/// is dropped on arrival.
-pub fn trimmed(svc: Service) -> Service {
-    let Service {
-        metadata: m,
-        spec,
-        status,
-    } = svc;
-    let mut annotations = m.annotations;
-    if let Some(a) = annotations.as_mut() {
-        a.remove(LAST_APPLIED_ANNOTATION);
-    }
-    let spec = spec.map(|s| ServiceSpec {
-        type_: s.type_,
-        load_balancer_class: s.load_balancer_class,
-        load_balancer_ip: s.load_balancer_ip,
-        ip_families: s.ip_families,
-        ip_family_policy: s.ip_family_policy,
-        external_traffic_policy: s.external_traffic_policy,
-        selector: s.selector,
-        ports: s.ports.map(|ports| {
-            ports
-                .into_iter()
-                .map(|p| ServicePort {
-                    protocol: p.protocol,
-                    port: p.port,
-                    ..ServicePort::default()
-                })
-                .collect()
-        }),
-        ..ServiceSpec::default()
-    });
-    Service {
-        metadata: ObjectMeta {
-            namespace: m.namespace,
-            name: m.name,
-            uid: m.uid,
-            generation: m.generation,
-            resource_version: m.resource_version,
-            creation_timestamp: m.creation_timestamp,
-            labels: m.labels,
-            annotations,
-            ..ObjectMeta::default()
-        },
-        spec,
-        status,
-    }
-}
-
 /// The object's `metadata.resourceVersion` as a number (etcd revisions), for ordering watch events against our
 /// own writes.
 pub fn resource_version(svc: &Service) -> Option<u64> {
@@ -194,7 +138,7 @@ pub fn resource_version(svc: &Service) -> Option<u64> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::service_filter::{ServiceFilter, ingress_ips};
+    use crate::service_filter::ingress_ips;
     use k8s_openapi::api::core::v1::{ServicePort, ServiceSpec};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
     use k8s_openapi::jiff::Timestamp;
@@ -328,92 +272,6 @@ pub(crate) mod tests {
         );
         svc.spec.as_mut().unwrap().ip_family_policy = Some("Sometimes".into());
         assert!(request_of(&svc).is_err());
-    }
-
-    #[test]
-    fn trimming_drops_managed_fields_and_last_applied_only() {
-        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
-        let mut svc = lb_service("a", "s", 1);
-        annotate(&mut svc, LAST_APPLIED_ANNOTATION, "{\"big\": true}");
-        annotate(&mut svc, "ferrolb.io/bgp-local-pref", "200");
-        svc.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
-            manager: Some("kubectl".into()),
-            ..ManagedFieldsEntry::default()
-        }]);
-        let request = request_of(&svc).unwrap();
-        let trimmed = trimmed(svc);
-        assert_eq!(trimmed.metadata.managed_fields, None);
-        assert_eq!(
-            trimmed.metadata.annotations,
-            Some(BTreeMap::from([(
-                "ferrolb.io/bgp-local-pref".to_owned(),
-                "200".to_owned()
-            )]))
-        );
-        assert_eq!(request_of(&trimmed).unwrap(), request);
-    }
-
-    #[test]
-    fn trimming_keeps_what_the_controller_reads_and_drops_the_rest() {
-        let mut svc: Service = serde_json::from_value(serde_json::json!({
-            "metadata": {"namespace": "a", "name": "s", "uid": "u-1", "generation": 3, "resourceVersion": "42",
-                         "creationTimestamp": "2026-01-01T00:00:00Z", "labels": {"app": "web"},
-                         "annotations": {"metallb.universe.tf/allow-shared-ip": "k"},
-                         "finalizers": ["x"], "ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": "o",
-                                                                   "uid": "o-1"}]},
-            "spec": {"type": "LoadBalancer", "loadBalancerClass": "ferrolb.io/bgp", "loadBalancerIP": "203.0.113.7",
-                     "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "externalTrafficPolicy": "Local",
-                     "selector": {"app": "web"}, "clusterIP": "10.0.0.1", "clusterIPs": ["10.0.0.1"],
-                     "healthCheckNodePort": 30001, "sessionAffinity": "None",
-                     "ports": [{"name": "http", "port": 80, "protocol": "UDP", "targetPort": 8080,
-                                "nodePort": 30080}]},
-            "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.7", "ipMode": "VIP"}]},
-                       "conditions": [{"type": "Other", "status": "True", "reason": "R", "message": "m",
-                                       "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
-        }))
-        .unwrap();
-        let filter = ServiceFilter {
-            class: "ferrolb.io/bgp".into(),
-            ..ServiceFilter::default()
-        };
-        let request = request_of(&svc).unwrap();
-        let handling = filter.handling(&svc);
-        let t = trimmed(svc.clone());
-        assert_eq!(request_of(&t).unwrap(), request);
-        assert_eq!(filter.handling(&t), handling);
-        assert_eq!(t.status, svc.status);
-        assert_eq!(
-            (key_of(&t), resource_version(&t), t.metadata.generation),
-            (key_of(&svc), Some(42), Some(3))
-        );
-        assert_eq!(t.metadata.uid.as_deref(), Some("u-1"));
-        // Dropped: what nothing reads.
-        let spec = t.spec.as_ref().unwrap();
-        assert_eq!(
-            (spec.cluster_ip.as_ref(), spec.cluster_ips.as_ref()),
-            (None, None)
-        );
-        assert_eq!(
-            (spec.health_check_node_port, spec.session_affinity.as_ref()),
-            (None, None)
-        );
-        assert_eq!(
-            spec.ports,
-            Some(vec![ServicePort {
-                port: 80,
-                protocol: Some("UDP".into()),
-                ..ServicePort::default()
-            }])
-        );
-        assert_eq!(
-            (&t.metadata.finalizers, &t.metadata.owner_references),
-            (&None, &None)
-        );
-        // What is kept, the rest of the object does not change.
-        svc.metadata.finalizers = None;
-        svc.metadata.owner_references = None;
-        svc.spec = t.spec.clone();
-        assert_eq!(t, svc);
     }
 
     #[test]

@@ -7,7 +7,6 @@
 use crate::config_source::state::{Candidate, ConfigState, Outcome, Rejection, fingerprint};
 use ferrolb_config::Config;
 use ferrolb_ipam::{Allocator, Assignment, PoolDef, Refusal, Request, ServiceKey};
-use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,13 +14,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::attributes::AttributePolicy;
-use super::service::{key_of, request_of, resource_version, trimmed};
 use super::status::{
     DesiredCondition, DesiredStatus, REASON_ASSIGNED, REASON_CONFIG_INVALID, REASON_CONFLICT,
     REASON_OUTSIDE_ALLOCATION, REASON_STRANDED, ServiceEvent, events_for, status_patch,
     stored_attributes, stored_condition,
 };
-use crate::service_filter::{Handling, ServiceFilter, ingress_ips};
+use super::view::ServiceView;
+use crate::service_filter::{Handling, ServiceFilter};
 
 /// A status write the controller wants to make.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,7 +44,8 @@ pub type ConfigOutcome = Outcome<usize>;
 pub struct ControllerState {
     filter: ServiceFilter,
     config_name: String,
-    services: BTreeMap<ServiceKey, Service>,
+    /// What is kept of each Service.
+    services: BTreeMap<ServiceKey, ServiceView>,
     services_synced: bool,
     config_synced: bool,
     /// The pools in force, from the last good configuration.
@@ -157,10 +157,9 @@ impl ControllerState {
     }
 
     /// The Service's request with its Namespace's labels.
-    fn request_for(&self, svc: &Service) -> Result<Request, Refusal> {
-        let mut request = request_of(svc)?;
-        let namespace = svc.metadata.namespace.as_deref().unwrap_or_default();
-        if let Some(labels) = self.namespaces.get(namespace) {
+    fn request_for(&self, key: &ServiceKey, svc: &ServiceView) -> Result<Request, Refusal> {
+        let mut request = svc.request.clone()?;
+        if let Some(labels) = self.namespaces.get(&key.namespace) {
             request.namespace_labels = labels.clone();
         }
         Ok(request)
@@ -186,21 +185,9 @@ impl ControllerState {
         self.allocator.as_ref()
     }
 
-    /// A complete list of Services (the watch started or re-listed). Replaces the cache, and makes the next
-    /// reconcile rebuild the allocator from their statuses first.
-    #[cfg(test)]
-    pub fn services_relisted(&mut self, services: Vec<Service>) {
-        self.services_listed(
-            services
-                .into_iter()
-                .map(|s| (key_of(&s), trimmed(s)))
-                .collect(),
-        );
-    }
-
-    /// A complete list of Services (the watch started or re-listed), already trimmed and by key. Replaces the
-    /// cache, and makes the next reconcile rebuild the allocator from their statuses first.
-    pub fn services_listed(&mut self, services: BTreeMap<ServiceKey, Service>) {
+    /// A complete list of Services (the watch started or re-listed), as views by key. Replaces the cache, and
+    /// makes the next reconcile rebuild the allocator from their statuses first.
+    pub fn services_listed(&mut self, services: BTreeMap<ServiceKey, ServiceView>) {
         self.services = services;
         self.services_synced = true;
         self.needs_rebuild = true;
@@ -208,15 +195,14 @@ impl ControllerState {
 
     /// A Service was added or changed. Events older than the cached object (e.g. queued before our own write
     /// returned) are ignored.
-    pub fn service_applied(&mut self, svc: Service) {
-        let key = key_of(&svc);
+    pub fn service_applied(&mut self, key: ServiceKey, svc: ServiceView) {
         if let Some(cached) = self.services.get(&key)
-            && let (Some(have), Some(new)) = (resource_version(cached), resource_version(&svc))
+            && let (Some(have), Some(new)) = (cached.resource_version, svc.resource_version)
             && new < have
         {
             return;
         }
-        self.services.insert(key.clone(), trimmed(svc));
+        self.services.insert(key.clone(), svc);
         // Services sharing its addresses: a changed sharing opt-in may put theirs outside the rules, or back.
         if let Some(assignment) = self.allocator.as_ref().and_then(|a| a.assignment(&key)) {
             for ip in assignment.ips() {
@@ -228,8 +214,8 @@ impl ControllerState {
     }
 
     /// Records the object the API server returned for our own status write (newest version, nothing to do).
-    pub fn service_written(&mut self, svc: Service) {
-        self.services.insert(key_of(&svc), trimmed(svc));
+    pub fn service_written(&mut self, key: ServiceKey, svc: ServiceView) {
+        self.services.insert(key, svc);
     }
 
     /// A status write for `key` failed: look at the Service again on the next reconcile.
@@ -238,13 +224,12 @@ impl ControllerState {
     }
 
     /// A Service was deleted: its addresses are free again.
-    pub fn service_deleted(&mut self, svc: &Service) {
-        let key = key_of(svc);
-        self.services.remove(&key);
-        self.conflicts.remove(&key);
-        self.dirty.remove(&key);
+    pub fn service_deleted(&mut self, key: &ServiceKey) {
+        self.services.remove(key);
+        self.conflicts.remove(key);
+        self.dirty.remove(key);
         if let Some(allocator) = self.allocator.as_mut() {
-            allocator.release(&key);
+            allocator.release(key);
         }
     }
 
@@ -347,18 +332,18 @@ impl ControllerState {
         let mut existing = Vec::new();
         let mut requests = BTreeMap::new();
         for (key, svc) in &self.services {
-            if self.filter.handling(svc) != Handling::Ours {
+            if svc.handling(&self.filter) != Handling::Ours {
                 continue;
             }
-            let Ok(request) = self.request_for(svc) else {
+            let Ok(request) = self.request_for(key, svc) else {
                 continue;
             };
-            let ips = ingress_ips(svc);
+            let ips = svc.status.ingress.clone();
             if ips.is_empty() {
                 // Still in conflict from before a restart: the spec has not changed since.
                 if let Some(c) = stored_condition(svc)
                     && c.reason == REASON_CONFLICT
-                    && c.observed_generation == svc.metadata.generation
+                    && c.observed_generation == svc.generation
                 {
                     self.conflicts
                         .insert(key.clone(), (request, c.message.clone()));
@@ -393,8 +378,8 @@ impl ControllerState {
 
     fn reconcile_one(&mut self, key: &ServiceKey, now: Timestamp) -> Option<StatusWrite> {
         let svc = self.services.get(key)?;
-        let handling = self.filter.handling(svc);
-        let request = self.request_for(svc);
+        let handling = svc.handling(&self.filter);
+        let request = self.request_for(key, svc);
         let mut desired = match handling {
             Handling::OtherClass => return None,
             Handling::NotLoadBalancer => {
@@ -447,9 +432,7 @@ impl ControllerState {
         };
         desired.attributes = match (handling, &desired.ingress, &self.attribute_policy) {
             (Handling::Ours, Some(ips), Some(policy)) => {
-                let empty = BTreeMap::new();
-                let annotations = svc.metadata.annotations.as_ref().unwrap_or(&empty);
-                policy.condition(annotations, ips)
+                policy.condition(&svc.attribute_annotations, ips)
             }
             // No valid configuration yet: leave what the status says.
             (Handling::Ours, _, _) => stored_attributes(svc).map(DesiredCondition::from_stored),

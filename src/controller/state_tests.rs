@@ -2,7 +2,72 @@
 
 use super::*;
 use crate::controller::service::tests::{annotate, applied, lb_service};
+use crate::controller::service::{key_of, resource_version};
+use crate::service_filter::ingress_ips;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use std::net::IpAddr;
+use std::ops::{Deref, DerefMut};
+
+/// The state fed as the controller's watcher feeds it (each Service projected on arrival), beside the whole
+/// objects it took: what the API server holds, for a test to read back and change.
+struct Fed {
+    state: ControllerState,
+    services: BTreeMap<ServiceKey, Service>,
+}
+
+impl Deref for Fed {
+    type Target = ControllerState;
+    fn deref(&self) -> &ControllerState {
+        &self.state
+    }
+}
+
+impl DerefMut for Fed {
+    fn deref_mut(&mut self) -> &mut ControllerState {
+        &mut self.state
+    }
+}
+
+/// Our address condition as stored on the whole object.
+fn stored_condition(svc: &Service) -> Option<Condition> {
+    super::stored_condition(&ServiceView::of(svc).1).cloned()
+}
+
+impl Fed {
+    fn new(filter: ServiceFilter, config_name: &str) -> Fed {
+        Fed {
+            state: ControllerState::new(filter, config_name),
+            services: BTreeMap::new(),
+        }
+    }
+
+    fn services_relisted(&mut self, services: Vec<Service>) {
+        self.state
+            .services_listed(services.iter().map(ServiceView::of).collect());
+        self.services = services.into_iter().map(|s| (key_of(&s), s)).collect();
+    }
+
+    fn service_applied(&mut self, svc: Service) {
+        let (key, view) = ServiceView::of(&svc);
+        self.state.service_applied(key.clone(), view.clone());
+        if self.state.services.get(&key) == Some(&view) {
+            self.services.insert(key, svc);
+        }
+    }
+
+    fn service_written(&mut self, svc: Service) {
+        let (key, view) = ServiceView::of(&svc);
+        self.state.service_written(key.clone(), view);
+        self.services.insert(key, svc);
+    }
+
+    fn service_deleted(&mut self, svc: &Service) {
+        let key = key_of(svc);
+        self.state.service_deleted(&key);
+        self.services.remove(&key);
+    }
+}
 
 const POOLS: &str = "address-pools:\n- name: gold\n  protocol: bgp\n  addresses: [203.0.113.8/30]\n  \
                      auto-assign: false\n- name: auto\n  protocol: bgp\n  addresses: [203.0.113.0-203.0.113.3]\n";
@@ -12,9 +77,8 @@ fn now() -> Timestamp {
 }
 
 /// A synced state with `POOLS` loaded and `services` listed.
-fn synced(services: Vec<Service>) -> ControllerState {
-    let mut state =
-        ControllerState::new(ServiceFilter::default(), "ConfigMap ferrolb-system/config");
+fn synced(services: Vec<Service>) -> Fed {
+    let mut state = Fed::new(ServiceFilter::default(), "ConfigMap ferrolb-system/config");
     assert_eq!(state.config_changed(Some(POOLS)), ConfigOutcome::Loaded(0));
     state.config_listed();
     state.services_relisted(services);
@@ -22,7 +86,7 @@ fn synced(services: Vec<Service>) -> ControllerState {
 }
 
 /// Applies every write to the cached Services, as the API server would, and returns them by name.
-fn apply_writes(state: &mut ControllerState, writes: &[StatusWrite]) {
+fn apply_writes(state: &mut Fed, writes: &[StatusWrite]) {
     for w in writes {
         let svc = state.services.get(&w.key).unwrap().clone();
         let mut written = applied(&svc, &w.patch);
@@ -32,16 +96,16 @@ fn apply_writes(state: &mut ControllerState, writes: &[StatusWrite]) {
     }
 }
 
-fn reconcile_and_apply(state: &mut ControllerState) {
+fn reconcile_and_apply(state: &mut Fed) {
     let writes = state.reconcile(now());
     apply_writes(state, &writes);
 }
 
-fn ips_of(state: &ControllerState, name: &str) -> Vec<IpAddr> {
+fn ips_of(state: &Fed, name: &str) -> Vec<IpAddr> {
     ingress_ips(&state.services[&ServiceKey::new("ns", name)])
 }
 
-fn reason_of(state: &ControllerState, name: &str) -> String {
+fn reason_of(state: &Fed, name: &str) -> String {
     stored_condition(&state.services[&ServiceKey::new("ns", name)])
         .map(|c| c.reason.clone())
         .unwrap_or_default()
@@ -61,7 +125,7 @@ fn ip(s: &str) -> IpAddr {
 
 #[test]
 fn nothing_is_written_before_both_caches_synced() {
-    let mut state = ControllerState::new(ServiceFilter::default(), "x/config");
+    let mut state = Fed::new(ServiceFilter::default(), "x/config");
     state.services_relisted(vec![lb_service("ns", "a", 1)]);
     assert!(state.reconcile(now()).is_empty());
     state.config_changed(Some(POOLS));
@@ -235,8 +299,7 @@ fn other_classes_are_untouched_and_without_config_addresses_are_left_alone() {
     let mut other = with_ip(lb_service("ns", "other", 1), "192.0.2.1");
     other.spec.as_mut().unwrap().load_balancer_class = Some("example.com/lb".into());
     let held = with_ip(lb_service("ns", "held", 2), "203.0.113.3");
-    let mut state =
-        ControllerState::new(ServiceFilter::default(), "ConfigMap ferrolb-system/config");
+    let mut state = Fed::new(ServiceFilter::default(), "ConfigMap ferrolb-system/config");
     assert_eq!(state.config_changed(None), ConfigOutcome::Missing);
     state.config_listed();
     state.services_relisted(vec![other, held]);
@@ -277,14 +340,14 @@ fn tenant(labels: &[(&str, &str)]) -> Labels {
         .collect()
 }
 
-fn condition(state: &ControllerState, ns: &str, name: &str) -> (String, String, String) {
+fn condition(state: &Fed, ns: &str, name: &str) -> (String, String, String) {
     let c = stored_condition(&state.services[&ServiceKey::new(ns, name)]).unwrap();
     (c.status.clone(), c.reason.clone(), c.message.clone())
 }
 
 #[test]
 fn namespace_selectors_wait_for_the_namespaces_and_fence_by_label() {
-    let mut state = ControllerState::new(ServiceFilter::default(), "x/config");
+    let mut state = Fed::new(ServiceFilter::default(), "x/config");
     state.config_changed(Some(FENCED));
     state.config_listed();
     state.services_relisted(vec![lb_service("team-a", "web", 1)]);
@@ -301,7 +364,7 @@ fn namespace_selectors_wait_for_the_namespaces_and_fence_by_label() {
 
 #[test]
 fn a_refused_request_is_not_allowed_with_a_warning_naming_the_rule() {
-    let mut state = ControllerState::new(ServiceFilter::default(), "x/config");
+    let mut state = Fed::new(ServiceFilter::default(), "x/config");
     state.config_changed(Some(FENCED));
     state.config_listed();
     state.namespaces_relisted([
@@ -332,7 +395,7 @@ fn a_refused_request_is_not_allowed_with_a_warning_naming_the_rule() {
 
 #[test]
 fn a_namespace_label_change_keeps_the_address_outside_the_rules() {
-    let mut state = ControllerState::new(ServiceFilter::default(), "x/config");
+    let mut state = Fed::new(ServiceFilter::default(), "x/config");
     state.config_changed(Some(FENCED));
     state.config_listed();
     state.namespaces_relisted([("team-a".to_string(), tenant(&[("tenant", "a")]))]);
@@ -395,7 +458,7 @@ fn sharing_across_namespaces_needs_both_opt_ins_and_a_withdrawal_flags_both() {
     reconcile_and_apply(&mut state);
     state.service_applied(share("team-b", "dns", 53, "team-a"));
     reconcile_and_apply(&mut state);
-    let ips = |state: &ControllerState, ns: &str, name: &str| {
+    let ips = |state: &Fed, ns: &str, name: &str| {
         ingress_ips(&state.services[&ServiceKey::new(ns, name)])
     };
     assert_eq!(ips(&state, "team-b", "dns"), ips(&state, "team-a", "web"));

@@ -7,13 +7,12 @@
 //! Two conditions are ferrolb's: `ferrolb.io/AddressAssigned` on every Service it handles, and
 //! `ferrolb.io/BGPAttributesAccepted` on those with per-Service BGP attribute annotations.
 
-use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 use std::net::IpAddr;
 
-use crate::service_filter::ingress_ips;
+use super::view::ServiceView;
 
 /// The condition type ferrolb maintains on each Service it handles.
 pub const CONDITION_TYPE: &str = "ferrolb.io/AddressAssigned";
@@ -132,22 +131,13 @@ pub struct ServiceEvent {
 }
 
 /// Our address condition as stored on the Service.
-pub fn stored_condition(svc: &Service) -> Option<&Condition> {
-    stored(svc, CONDITION_TYPE)
+pub fn stored_condition(svc: &ServiceView) -> Option<&Condition> {
+    svc.condition(CONDITION_TYPE)
 }
 
 /// Our attributes condition as stored on the Service.
-pub fn stored_attributes(svc: &Service) -> Option<&Condition> {
-    stored(svc, ATTRIBUTES_CONDITION_TYPE)
-}
-
-fn stored<'a>(svc: &'a Service, type_: &str) -> Option<&'a Condition> {
-    svc.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == type_)
+pub fn stored_attributes(svc: &ServiceView) -> Option<&Condition> {
+    svc.condition(ATTRIBUTES_CONDITION_TYPE)
 }
 
 /// Whether the stored condition already says what `want` says (for this generation).
@@ -194,18 +184,20 @@ fn condition_value(
 /// The merge patch for the status subresource that turns the stored status into `desired`, or `None` when it
 /// already matches. Other conditions on the Service are kept; `lastTransitionTime` changes only when the
 /// condition's status does.
-pub fn status_patch(svc: &Service, desired: &DesiredStatus, now: Timestamp) -> Option<Value> {
-    let generation = svc.metadata.generation;
+pub fn status_patch(svc: &ServiceView, desired: &DesiredStatus, now: Timestamp) -> Option<Value> {
+    let generation = svc.generation;
     let ours = [
         (CONDITION_TYPE, desired.condition.as_ref()),
         (ATTRIBUTES_CONDITION_TYPE, desired.attributes.as_ref()),
     ];
     let conditions_match = ours
         .iter()
-        .all(|(type_, want)| matches(stored(svc, type_), *want, generation));
+        .all(|(type_, want)| matches(svc.condition(type_), *want, generation));
+    // Entries that are not exactly `ips` (e.g. a hostname someone added), or written before ferrolb set
+    // `ipMode`, are rewritten.
     let ingress_matches = match &desired.ingress {
         None => true,
-        Some(ips) => ingress_ips(svc) == *ips && !has_non_ip_ingress(svc, ips) && all_vip_mode(svc),
+        Some(ips) => svc.status.ingress == *ips && svc.status.only_ips && svc.status.all_vip,
     };
     if conditions_match && ingress_matches {
         return None;
@@ -228,10 +220,8 @@ pub fn status_patch(svc: &Service, desired: &DesiredStatus, now: Timestamp) -> O
     if !conditions_match {
         let mut conditions: Vec<Value> = svc
             .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .into_iter()
-            .flatten()
+            .conditions
+            .iter()
             .filter(|c| c.type_ != CONDITION_TYPE && c.type_ != ATTRIBUTES_CONDITION_TYPE)
             .filter_map(|c| serde_json::to_value(c).ok())
             .collect();
@@ -239,7 +229,7 @@ pub fn status_patch(svc: &Service, desired: &DesiredStatus, now: Timestamp) -> O
             if let Some(want) = want {
                 conditions.extend(condition_value(
                     type_,
-                    stored(svc, type_),
+                    svc.condition(type_),
                     want,
                     generation,
                     now,
@@ -251,28 +241,6 @@ pub fn status_patch(svc: &Service, desired: &DesiredStatus, now: Timestamp) -> O
     Some(json!({ "status": status }))
 }
 
-/// Whether the stored ingress has entries other than exactly `ips` (e.g. a hostname someone added).
-fn has_non_ip_ingress(svc: &Service, ips: &[IpAddr]) -> bool {
-    stored_ingress(svc).len() != ips.len()
-}
-
-/// Whether every stored ingress entry has `ipMode: VIP` (entries written before ferrolb set it get it on the next
-/// reconcile).
-fn all_vip_mode(svc: &Service) -> bool {
-    stored_ingress(svc)
-        .iter()
-        .all(|i| i.ip_mode.as_deref() == Some(IP_MODE))
-}
-
-/// `status.loadBalancer.ingress` as stored (empty when absent).
-fn stored_ingress(svc: &Service) -> &[LoadBalancerIngress] {
-    svc.status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_deref())
-        .unwrap_or_default()
-}
-
 fn status_word(ok: bool) -> &'static str {
     if ok { "True" } else { "False" }
 }
@@ -282,13 +250,13 @@ fn status_word(ok: bool) -> &'static str {
 ///   `observedGeneration` alone), never when removing our status;
 /// - on the BGP attributes: a Warning when they are newly refused or refused for another reason (once per
 ///   distinct problem, so a resync raises nothing).
-pub fn events_for(svc: &Service, desired: &DesiredStatus) -> Vec<ServiceEvent> {
+pub fn events_for(svc: &ServiceView, desired: &DesiredStatus) -> Vec<ServiceEvent> {
     let mut events = Vec::new();
     if let Some(want) = desired.condition.as_ref() {
         let same_ips = desired
             .ingress
             .as_ref()
-            .is_none_or(|ips| ingress_ips(svc) == *ips);
+            .is_none_or(|ips| svc.status.ingress == *ips);
         let same_reason = stored_condition(svc)
             .is_some_and(|c| c.reason == want.reason && c.message == want.message);
         if !(same_ips && same_reason) {
@@ -331,6 +299,17 @@ pub fn events_for(svc: &Service, desired: &DesiredStatus) -> Vec<ServiceEvent> {
 mod tests {
     use super::*;
     use crate::controller::service::tests::{applied, lb_service};
+    use k8s_openapi::api::core::v1::Service;
+
+    /// [`super::status_patch`] on what the controller keeps of `svc`.
+    fn status_patch(svc: &Service, desired: &DesiredStatus, now: Timestamp) -> Option<Value> {
+        super::status_patch(&ServiceView::of(svc).1, desired, now)
+    }
+
+    /// [`super::events_for`] on what the controller keeps of `svc`.
+    fn events_for(svc: &Service, desired: &DesiredStatus) -> Vec<ServiceEvent> {
+        super::events_for(&ServiceView::of(svc).1, desired)
+    }
 
     fn assigned(ips: &[&str]) -> DesiredStatus {
         DesiredStatus {

@@ -9,7 +9,7 @@
 use super::store::Keyed;
 use super::translate::{self, SERVICE_NAME_LABEL};
 use crate::service_filter::ServiceFilter;
-use ferrolb_announce::{self as announce, service_attributes::ATTRIBUTE_ANNOTATIONS};
+use ferrolb_announce as announce;
 use k8s_openapi::api::core::v1::{ObjectReference, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use std::collections::{BTreeMap, HashSet};
@@ -34,14 +34,7 @@ pub struct ServiceView {
 impl ServiceView {
     /// The view of `svc`, which `filter` says whether ferrolb handles, its namespace shared through `names`.
     pub fn new(filter: &ServiceFilter, svc: &Service, names: &mut NodeNames) -> ServiceView {
-        let attribute_annotations = svc
-            .metadata
-            .annotations
-            .iter()
-            .flatten()
-            .filter(|(k, _)| ATTRIBUTE_ANNOTATIONS.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let attribute_annotations = crate::service_filter::attribute_annotations(svc);
         ServiceView {
             namespace: names.get(svc.metadata.namespace.as_deref().unwrap_or_default()),
             name: svc.metadata.name.clone().unwrap_or_default(),
