@@ -134,12 +134,18 @@ def first_after(times, t0, pred=lambda x: True):
     return None
 
 
+def merged(table, addrs):
+    """The time-ordered union of `table`'s lists (of (time, ...) tuples or bare times) for one node's addresses."""
+    return sorted((x for a in addrs for x in table.get(a, [])), key=lambda x: x[0] if isinstance(x, tuple) else x)
+
+
 def decompose(moves, updates, api, fib):
     """Per move, the stages (seconds) or why it could not be decomposed.
 
-    `moves`: dicts with vip, want (frozenset of node addresses), new and old (node addresses), t_write (wall
-    clock), latency (the poller's total, seconds, or None when it timed out) and gap (the poller's cycle around
-    its observation). Returns (steps, failures): steps are dicts with the three STAGES, sum, total and residual
+    `moves`: dicts with vip, want (frozenset of node addresses), new and old (node addresses in the vip's
+    family), optionally new_addrs and old_addrs (every address of each node, where its UPDATEs and API segments
+    are looked up), t_write (wall clock), latency (the poller's total, seconds, or None when it timed out) and
+    gap (the poller's cycle around its observation). Returns (steps, failures): steps are dicts with the three STAGES, sum, total and residual
     (total - sum); failures are (vip, reason) pairs."""
     steps, failures = [], []
     for mv in moves:
@@ -147,14 +153,16 @@ def decompose(moves, updates, api, fib):
         if mv["latency"] is None:
             failures.append((vip, "the router FIB did not reach the new next hops in time"))
             continue
-        up_new = first_after(updates.get(mv["new"], []), t0, lambda u: vip in u[1])
-        up_old = first_after(updates.get(mv["old"], []), t0, lambda u: vip in u[2])
+        new_addrs, old_addrs = mv.get("new_addrs", (mv["new"],)), mv.get("old_addrs", (mv["old"],))
+        up_new = first_after(merged(updates, new_addrs), t0, lambda u: vip in u[1])
+        up_old = first_after(merged(updates, old_addrs), t0, lambda u: vip in u[2])
         if up_new is None or up_old is None:
             failures.append((vip, f"no UPDATE {'announcing' if up_new is None else 'withdrawing'} it from "
                                   f"{mv['new'] if up_new is None else mv['old']} after the write"))
             continue
-        crit, u = (mv["new"], up_new[0]) if up_new[0] >= up_old[0] else (mv["old"], up_old[0])
-        e = first_after(api.get(crit, []), t0)
+        (crit, crit_addrs), u = (((mv["new"], new_addrs), up_new[0]) if up_new[0] >= up_old[0]
+                                 else ((mv["old"], old_addrs), up_old[0]))
+        e = first_after(merged(api, crit_addrs), t0)
         if e is None or e > u:
             failures.append((vip, f"no segment from the API server to {crit} between the write and its UPDATE"))
             continue

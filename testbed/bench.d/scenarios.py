@@ -210,6 +210,11 @@ def teardown(lab, impl, state, delete=True):
         wait_router_clean(lab)
 
 
+def node_addrs(lab, i):
+    """Every LAN address of node-i, IPv4 first."""
+    return (lab.node_ip(i), lab.node_ip6(i))
+
+
 def churn(lab, impl, state, rate, duration_s, trace_path=None, timeout_s=10.0):
     """Move one endpoint every 1/rate seconds; latency from the API write to the router's FIB holding the
     new next-hop set. Returns (latencies in seconds, a timed-out move counting as `timeout_s`; the
@@ -260,8 +265,13 @@ def churn(lab, impl, state, rate, duration_s, trace_path=None, timeout_s=10.0):
         t_wall, t_mono = time.time(), time.monotonic()
         nodes = wl.move(i, kube)
         (new,), (old,) = set(nodes) - before, before - set(nodes)
-        mv = {"vip": vip, "want": frozenset(lab.node_ip(x) for x in nodes), "t_write": t_wall, "t_mono": t_mono,
-              "new": lab.node_ip(new), "old": lab.node_ip(old), "latency": None, "gap": 0.0}
+        # Next hops in the address's family (an IPv6 address is routed via the nodes' IPv6 addresses); a node's
+        # UPDATEs and API segments are looked up by each of its addresses (the session of either family, the
+        # API server's connection over IPv4).
+        nh = lab.node_ip6 if ":" in vip else lab.node_ip
+        mv = {"vip": vip, "want": frozenset(nh(x) for x in nodes), "t_write": t_wall, "t_mono": t_mono,
+              "new": nh(new), "old": nh(old), "new_addrs": node_addrs(lab, new), "old_addrs": node_addrs(lab, old),
+              "latency": None, "gap": 0.0}
         with lock:
             pending.append(mv)
             moves.append(mv)
