@@ -139,6 +139,8 @@ where
             }
         })
         .label_style(("sans-serif", 14))
+        // Only the labelled lines: the log axes' fine mesh drew a line every few pixels.
+        .light_line_style(TRANSPARENT)
         .draw()?;
     for (k, s) in mine.iter().enumerate() {
         let color = COLORS[k % COLORS.len()];
