@@ -243,15 +243,17 @@ class Lab:
         address without its /32 or /128 and in canonical form (as `ipaddress` prints it)."""
         routes = {}
         for fam in ("-4", "-6"):
-            out = run(["ip", "-n", self.router_ns, fam, "-j", "route", "show", "proto", "bgp"])
-            for r in json.loads(out or "[]"):
-                gws = set()
-                if "gateway" in r:
-                    gws.add(canon(r["gateway"]))
-                for nh in r.get("nexthops", []) or []:
-                    if "gateway" in nh:
-                        gws.add(canon(nh["gateway"]))
-                routes[canon(r["dst"].split("/")[0])] = frozenset(gws)
+            _routes_into(routes, run(["ip", "-n", self.router_ns, fam, "-j", "route", "show", "proto", "bgp"]))
+        return routes
+
+    def fib_of(self, addrs):
+        """As `fib`, for these addresses only (one `ip route show exact` each): what a poller waiting for a few
+        routes reads, since a whole dump of 10,000 routes took it about 700 ms per cycle."""
+        routes = {}
+        for a in addrs:
+            fam, plen = ("-6", 128) if ":" in a else ("-4", 32)
+            _routes_into(routes, run(["ip", "-n", self.router_ns, fam, "-j", "route", "show", "exact", f"{a}/{plen}",
+                                      "proto", "bgp"]))
         return routes
 
     def vtysh_json(self, cmd):
@@ -351,3 +353,15 @@ class Capture:
                     if int(n) in (23, 29, 30):
                         st["eor"] += 1
         return sessions
+
+
+def _routes_into(routes, out):
+    """Adds `ip -j route show` output to {address: frozenset(gateways)}."""
+    for r in json.loads(out or "[]"):
+        gws = set()
+        if "gateway" in r:
+            gws.add(canon(r["gateway"]))
+        for nh in r.get("nexthops", []) or []:
+            if "gateway" in nh:
+                gws.add(canon(nh["gateway"]))
+        routes[canon(r["dst"].split("/")[0])] = frozenset(gws)

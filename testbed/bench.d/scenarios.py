@@ -234,7 +234,9 @@ def churn(lab, impl, state, rate, duration_s, trace_path=None, timeout_s=10.0):
         prev = time.monotonic()
         while not stop.is_set() or pending:
             start = time.monotonic()
-            fib = lab.fib()
+            with lock:
+                waiting = [mv["vip"] for mv in pending]
+            fib = lab.fib_of(waiting)
             now = time.monotonic()
             with lock:
                 for mv in list(pending):
