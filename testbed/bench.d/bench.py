@@ -320,7 +320,13 @@ def run_impl(args, lab, impl, res, out_dir):
         res.errors.append(f"{impl.name}: no case to run: sizes {args.sizes} with families {args.families} "
                           "(ipv4 runs N <= 510 only; above, ipv4-shared and ipv6)")
         return
-    churn_case = min(cases, key=lambda c: (abs(c[0] - args.churn_size), c[1]))
+    # Churn moves one Service's endpoint and waits for its address's next hops to be that Service's nodes: only
+    # a case with one address per Service (on a shared address the FIB holds the union over its Services).
+    own = [c for c in cases if c[1] != "ipv4-shared"]
+    churn_case = min(own, key=lambda c: (abs(c[0] - args.churn_size), c[1])) if own else None
+    if churn_case is None and ("churn" in args.scenarios or "failover" in args.scenarios):
+        res.errors.append(f"{impl.name}: churn and failover need an ipv4 or ipv6 case (one address per Service), "
+                          f"not only {sorted(set(c[1] for c in cases))}")
     # restart (and peers3) at the largest case, IPv6 when the implementation has it
     restart_case = max(cases, key=lambda c: (c[0], c[1] == "ipv6"))
     for (n, fam) in cases:
@@ -470,7 +476,7 @@ def main():
     ap.add_argument("--metallb-max-n", type=int, default=1000,
                     help="largest N run with MetalLB (default 1000: see the note it prints)")
     ap.add_argument("--scenarios", default="scale,packing,churn,failover,restart,peers3,ceiling")
-    ap.add_argument("--churn-size", type=int, default=100, help="N for churn/failover (nearest case)")
+    ap.add_argument("--churn-size", type=int, default=100, help="N for churn/failover (the nearest ipv4 or ipv6 case)")
     ap.add_argument("--churn-rate", type=float, default=10.0, help="endpoint moves per second (default 10)")
     ap.add_argument("--churn-seconds", type=float, default=10.0)
     ap.add_argument("--nodes", type=int, default=3, help="kwok nodes with a speaker each (default 3)")
