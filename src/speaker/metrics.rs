@@ -5,9 +5,16 @@ use ferrolb_bgp::fsm::State;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
+
+/// Bucket bounds (seconds) of `ferrolb_speaker_event_to_update_seconds`: every millisecond from 1 to 6 ms, where
+/// the speaker's latency lies and its 5 ms p99 target must be readable, then doubling up to about 4 s.
+const EVENT_TO_UPDATE_BUCKETS: [f64; 17] = [
+    0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256,
+    0.512, 1.024, 2.048, 4.096,
+];
 
 pub use super::metric_labels::{PeerErrorLabels, PeerLabels, ServiceLabels};
 pub use super::session_status::StatusMetrics;
@@ -81,8 +88,7 @@ impl SpeakerMetrics {
             service_announced: Family::default(),
             config_loaded: Gauge::default(),
             config_stale: Gauge::default(),
-            // 0.5 ms .. ~4 s
-            event_to_update: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            event_to_update: Histogram::new(EVENT_TO_UPDATE_BUCKETS.iter().copied()),
             traffic: SessionTraffic::default(),
             watch_lists: WatchLists::default(),
             session_status: StatusMetrics::default(),
