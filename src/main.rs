@@ -9,6 +9,7 @@ mod config_source;
 mod control_plane_vip;
 mod controller;
 mod crds;
+mod event_recorder;
 mod logging;
 #[cfg(test)]
 mod safe_defaults_tests;

@@ -7,8 +7,9 @@
 //! not fit the lane's queue is dropped and counted, never waited for.
 
 use super::leader::Role;
+use crate::event_recorder::EventRecorder;
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, Recorder};
+use kube::runtime::events::Event;
 use prometheus_client::metrics::counter::Counter;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -74,7 +75,7 @@ impl EventSink {
     /// Starts the publishing lanes. Notices wait while `writing` is true. Events are published only while `role`
     /// is [`Role::Leader`]: what is still queued when the replica steps down is dropped.
     pub fn spawn(
-        recorder: Recorder,
+        recorder: EventRecorder,
         writing: watch::Receiver<bool>,
         role: watch::Receiver<Role>,
         dropped_notices: Counter,
@@ -121,7 +122,7 @@ impl EventSink {
 /// The recorder, used only while this replica leads.
 #[derive(Clone)]
 struct Leading {
-    recorder: Recorder,
+    recorder: EventRecorder,
     role: watch::Receiver<Role>,
 }
 

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::core::PartialObjectMeta;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::{Api, Client, Resource};
 use std::collections::BTreeMap;
@@ -31,6 +31,7 @@ use super::view::ServiceView;
 use crate::config_source::metallb::{self, Snapshot};
 use crate::config_source::problems::{Reported, config_rejected_event, problems_of, truncated};
 use crate::config_source::{SourceKind, log_outcome};
+use crate::event_recorder::EventRecorder;
 use crate::serve::{self, Readiness};
 
 /// The field manager of every status write.
@@ -146,7 +147,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let filter = args.cluster.service_filter();
     let source = args.cluster.source_ref();
     let mut state = ControllerState::new(filter, source.clone());
-    let recorder = Recorder::new(
+    let recorder = EventRecorder::new(
         client.clone(),
         Reporter {
             controller: FIELD_MANAGER.into(),

@@ -1,8 +1,9 @@
 //! Kubernetes Events of the speaker (`nodeAnnouncing` / `nodeWithdrew`), published in the background and
 //! rate-limited.
 
+use crate::event_recorder::EventRecorder;
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, Recorder};
+use kube::runtime::events::Event;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -10,7 +11,7 @@ use tokio::sync::mpsc;
 const EVENTS_PER_SECOND: u32 = 20;
 
 /// Publishes Events in the background, at most [`EVENTS_PER_SECOND`], dropping (and logging) the excess.
-pub fn spawn_event_publisher(recorder: Recorder) -> mpsc::Sender<(Event, ObjectReference)> {
+pub fn spawn_event_publisher(recorder: EventRecorder) -> mpsc::Sender<(Event, ObjectReference)> {
     let (tx, mut rx) = mpsc::channel::<(Event, ObjectReference)>(1024);
     tokio::spawn(async move {
         let mut window = Instant::now();

@@ -27,6 +27,7 @@ use crate::config_source::input::ConfigInput;
 use crate::config_source::metallb;
 use crate::config_source::problems::config_rejected_event;
 use crate::config_source::state::{ConfigState, Outcome};
+use crate::event_recorder::EventRecorder;
 use crate::serve::{self, Readiness};
 use anyhow::Context;
 use ferrolb_announce::{AnnounceConfig, AnnounceDecision, DecisionState, PeerKey};
@@ -35,7 +36,7 @@ use ferrolb_bgp::session::{Session, SessionConfig, StopMode, bfd_up_signal};
 use ferrolb_config::Config;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, ObjectReference, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::events::{Event, Recorder, Reporter};
+use kube::runtime::events::{Event, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource};
@@ -230,7 +231,7 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         }
     };
     let source = args.cluster.source_ref();
-    let recorder = Recorder::new(
+    let recorder = EventRecorder::new(
         client.clone(),
         Reporter {
             controller: REPORTER.into(),

@@ -8,6 +8,7 @@ mod controller_common;
 use controller_common::*;
 use ferrolb_testbed::ControlPlane;
 use ferrolb_testbed::k8s_openapi::api::core::v1::Service;
+use ferrolb_testbed::k8s_openapi::api::events::v1::Event;
 use ferrolb_testbed::kube::api::{DeleteParams, Patch, PatchParams};
 use ferrolb_testbed::kube::{Api, Client};
 use serde_json::json;
@@ -279,6 +280,79 @@ async fn type_change_and_delete_release_the_address() {
     let mut freed = vec![ip_a[0].clone(), ip_b[0].clone()];
     freed.sort();
     assert_eq!(got, freed);
+
+    // `a` back to LoadBalancer: a second IPAllocated within minutes of the first is the same Event, counted as a
+    // series (what kube's recorder does, and what `kubectl describe` shows as "x2").
+    let to_lb = json!({"spec": {"type": "LoadBalancer"}});
+    let to_cluster_ip = json!({"spec": {"type": "ClusterIP", "externalTrafficPolicy": null}});
+    let events: Api<Event> = Api::namespaced(client.clone(), ns);
+    let allocated_about_a = || async {
+        let list = events.list(&Default::default()).await.expect("list events");
+        list.items
+            .into_iter()
+            .filter(|e| {
+                e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("a")
+                    && e.reason.as_deref() == Some("IPAllocated")
+            })
+            .collect::<Vec<Event>>()
+    };
+    api.patch("a", &PatchParams::default(), &Patch::Merge(&to_lb))
+        .await
+        .expect("back to LoadBalancer");
+    let again = wait_assigned_or_refused(&client, ns, "a", &ctl).await;
+    assert_eq!(ingress(&again).len(), 1);
+    let series = wait_for(
+        "a's IPAllocated Event to count 2",
+        Duration::from_secs(20),
+        Some(&ctl),
+        || async {
+            let found = allocated_about_a().await;
+            found
+                .iter()
+                .any(|e| e.series.as_ref().map(|s| s.count) == Some(2))
+                .then_some(found)
+        },
+    )
+    .await;
+    assert_eq!(series.len(), 1, "one Event object, counted: {series:?}");
+
+    // When the remembered Event is gone from the API server, the next occurrence is a new Event (not an error).
+    let name = series[0].metadata.name.clone().expect("event name");
+    events
+        .delete(&name, &DeleteParams::default())
+        .await
+        .expect("delete the event");
+    api.patch("a", &PatchParams::default(), &Patch::Merge(&to_cluster_ip))
+        .await
+        .expect("ClusterIP again");
+    wait_for(
+        "a cleared again",
+        Duration::from_secs(20),
+        Some(&ctl),
+        || async {
+            ingress(&get(&client, ns, "a").await)
+                .is_empty()
+                .then_some(())
+        },
+    )
+    .await;
+    api.patch("a", &PatchParams::default(), &Patch::Merge(&to_lb))
+        .await
+        .expect("LoadBalancer again");
+    wait_assigned_or_refused(&client, ns, "a", &ctl).await;
+    let fresh = wait_for(
+        "a new IPAllocated Event about a",
+        Duration::from_secs(20),
+        Some(&ctl),
+        || async {
+            let found = allocated_about_a().await;
+            (!found.is_empty()).then_some(found)
+        },
+    )
+    .await;
+    assert_eq!(fresh.len(), 1, "{fresh:?}");
+    assert_ne!(fresh[0].metadata.name.as_deref(), Some(name.as_str()));
+    assert!(fresh[0].series.is_none(), "{fresh:?}");
 }
 
 #[tokio::test]
