@@ -10,7 +10,7 @@ use axum::routing::get;
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::net::TcpListener;
 
 /// Whether the daemon is ready; cheap to clone, shared between the daemon (which sets it) and the server.
@@ -73,6 +73,9 @@ pub struct ServeError {
 struct Shared {
     registry: Arc<Registry>,
     readiness: Readiness,
+    /// The length of the last `/metrics` text: the next one is built in a buffer of about that size, not
+    /// grown by doubling (at 10,000 Services the text is about 0.6 MB, and doubling peaked near 1 MB).
+    last_len: Arc<AtomicUsize>,
 }
 
 /// Binds `addr` and serves `/metrics`, `/healthz` and `/readyz` in a background task. Returns the bound address
@@ -101,6 +104,7 @@ pub async fn spawn_with(
     let app = router(Shared {
         registry,
         readiness,
+        last_len: Arc::default(),
     })
     .merge(extra);
     tokio::spawn(async move {
@@ -120,16 +124,20 @@ fn router(shared: Shared) -> Router {
 }
 
 async fn metrics(State(shared): State<Shared>) -> Response {
-    let mut text = String::new();
+    let last = shared.last_len.load(Ordering::Relaxed);
+    let mut text = String::with_capacity(last + last / 16);
     match prometheus_client::encoding::text::encode(&mut text, &shared.registry) {
-        Ok(()) => (
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
+        Ok(()) => {
+            shared.last_len.store(text.len(), Ordering::Relaxed);
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                )],
+                text,
+            )
+                .into_response()
+        }
         Err(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "metrics encoding failed\n",

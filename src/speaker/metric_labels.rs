@@ -3,6 +3,7 @@
 //! use them without depending on each other.
 
 use prometheus_client::encoding::EncodeLabelSet;
+use std::sync::Arc;
 
 /// Labels of the per-peer metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -23,6 +24,6 @@ pub struct PeerErrorLabels {
 /// Labels of the per-Service metric.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ServiceLabels {
-    /// `namespace/name`.
-    pub service: String,
+    /// `namespace/name`: the decision's own copy, shared (one name per Service however many places keep it).
+    pub service: Arc<str>,
 }

@@ -109,7 +109,9 @@ struct Speaker {
     sessions: BTreeMap<PeerKey, Running>,
     /// One BFD endpoint per local (source) address, bound when a peer first needs it.
     bfd_endpoints: BTreeMap<IpAddr, ferrolb_bfd::Endpoint>,
-    announced: BTreeMap<String, bool>,
+    /// Whether this node announces each Service the decision knows, by the decision's shared key (the labels
+    /// of `ferrolb_speaker_service_announced` share it too).
+    announced: BTreeMap<Arc<str>, bool>,
     /// The announce decision, kept across events.
     decisions: Decisions,
     events: mpsc::Sender<(Event, ObjectReference)>,

@@ -13,7 +13,7 @@ impl Speaker {
     pub(super) fn report_services(&mut self, state: &DecisionState) {
         let mut changed = false;
         for (key, d) in state.services() {
-            let known = self.announced.get(key).copied();
+            let known = self.announced.get(&**key).copied();
             if known == Some(d.announce()) {
                 continue;
             }
@@ -21,7 +21,7 @@ impl Speaker {
             self.metrics
                 .service_announced
                 .get_or_create(&ServiceLabels {
-                    service: key.to_owned(),
+                    service: key.clone(),
                 })
                 .set(i64::from(d.announce()));
             if known.unwrap_or(false) != d.announce() {
@@ -42,7 +42,7 @@ impl Speaker {
         if changed {
             self.announced = state
                 .services()
-                .map(|(key, d)| (key.to_owned(), d.announce()))
+                .map(|(key, d)| (key.clone(), d.announce()))
                 .collect();
         }
     }
@@ -50,11 +50,14 @@ impl Speaker {
     /// [`Self::report_services`] for the one Service `key`, decided again.
     pub(super) fn report_service(&mut self, key: &str, state: &DecisionState) {
         let known = self.announced.get(key).copied();
-        let labels = ServiceLabels {
-            service: key.to_owned(),
-        };
-        match state.service(key).map(|d| d.announce()) {
-            Some(announce) if known != Some(announce) => {
+        match state
+            .service_key(key)
+            .zip(state.service(key).map(|d| d.announce()))
+        {
+            Some((shared, announce)) if known != Some(announce) => {
+                let labels = ServiceLabels {
+                    service: shared.clone(),
+                };
                 self.metrics
                     .service_announced
                     .get_or_create(&labels)
@@ -62,14 +65,16 @@ impl Speaker {
                 if known.unwrap_or(false) != announce {
                     self.service_event(key, announce, state);
                 }
-                self.announced.insert(key.to_owned(), announce);
+                self.announced.insert(shared.clone(), announce);
             }
             Some(_) => {}
             None => {
-                if let Some(before) = self.announced.remove(key) {
-                    self.metrics.service_announced.remove(&labels);
+                if let Some((gone, before)) = self.announced.remove_entry(key) {
+                    self.metrics.service_announced.remove(&ServiceLabels {
+                        service: gone.clone(),
+                    });
                     if before {
-                        tracing::info!(service = %key, "service gone; no longer announced");
+                        tracing::info!(service = %gone, "service gone; no longer announced");
                     }
                 }
             }

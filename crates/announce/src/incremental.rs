@@ -175,16 +175,23 @@ impl DecisionState {
         })
     }
 
-    /// Every Service's outcome, by key.
-    pub fn services(&self) -> impl Iterator<Item = (&str, ServiceOutcome<'_>)> {
+    /// Every Service's outcome, by key. The key is the state's own shared copy, so that a caller keeping
+    /// something per Service (a metric's labels) can share it instead of copying the name.
+    pub fn services(&self) -> impl Iterator<Item = (&Arc<str>, ServiceOutcome<'_>)> {
         self.slots.iter().map(|(key, slot)| {
             (
-                &**key,
+                key,
                 ServiceOutcome {
                     shares: &slot.shares,
                 },
             )
         })
+    }
+
+    /// The state's shared copy of the key `key` (see [`Self::services`]), or `None` when it does not know
+    /// the Service.
+    pub fn service_key(&self, key: &str) -> Option<&Arc<str>> {
+        self.slots.get_key_value(key).map(|(key, _)| key)
     }
 
     /// The full decision for one Service, with its reasons, decided again from `input` (what

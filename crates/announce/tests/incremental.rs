@@ -263,7 +263,7 @@ fn assert_same_services(
     inputs: &[ServiceInput],
 ) -> Result<(), TestCaseError> {
     prop_assert!(state.decision().services.is_empty());
-    let got: Vec<&str> = state.services().map(|(key, _)| key).collect();
+    let got: Vec<&str> = state.services().map(|(key, _)| &**key).collect();
     let keys: Vec<&str> = want.services.keys().map(String::as_str).collect();
     prop_assert_eq!(got, keys);
     for input in inputs {
