@@ -86,13 +86,16 @@ class Impl:
             s.stop()
         self.speakers = {}
 
+    def stop_controller(self):
+        if self.controller:
+            self.controller.stop()
+            self.controller = None
+
     def stop_all(self):
         for s in self.speakers.values():
             s.stop()
         self.speakers = {}
-        if self.controller:
-            self.controller.stop()
-            self.controller = None
+        self.stop_controller()
 
     # The speaker's counter of UPDATE messages sent (summed over its peers), if it exports one.
     updates_metric = None
