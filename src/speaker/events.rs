@@ -9,10 +9,14 @@ use tokio::sync::mpsc;
 
 /// At most this many Events are published per second (the rest are dropped and counted in the log).
 const EVENTS_PER_SECOND: u32 = 20;
+/// Events that may wait for their turn: about 13 s at [`EVENTS_PER_SECOND`]. More are dropped at once (a
+/// speaker that starts with 10,000 Services would otherwise hold a thousand Events, about 0.5 MB, only to
+/// publish them a minute late).
+const EVENT_QUEUE: usize = 256;
 
 /// Publishes Events in the background, at most [`EVENTS_PER_SECOND`], dropping (and logging) the excess.
 pub fn spawn_event_publisher(recorder: EventRecorder) -> mpsc::Sender<(Event, ObjectReference)> {
-    let (tx, mut rx) = mpsc::channel::<(Event, ObjectReference)>(1024);
+    let (tx, mut rx) = mpsc::channel::<(Event, ObjectReference)>(EVENT_QUEUE);
     tokio::spawn(async move {
         let mut window = Instant::now();
         let mut sent = 0u32;

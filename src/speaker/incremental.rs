@@ -83,6 +83,8 @@ impl Decisions {
         slices: &Store<SliceView>,
     ) -> Changed {
         let slice_views = slices.state();
+        // The old index goes first: built beside it, the new one would double the index at its peak.
+        self.index = SliceIndex::default();
         self.index = SliceIndex::new(slice_views.iter().map(|s| {
             (
                 (s.namespace.to_string(), s.name.clone()),

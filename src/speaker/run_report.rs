@@ -11,13 +11,11 @@ impl Speaker {
     /// changed and removed Services are touched (a burst of changes to one Service costs no pass over the metric
     /// family of all of them).
     pub(super) fn report_services(&mut self, state: &DecisionState) {
-        let mut changed = false;
         for (key, d) in state.services() {
             let known = self.announced.get(&**key).copied();
             if known == Some(d.announce()) {
                 continue;
             }
-            changed = true;
             self.metrics
                 .service_announced
                 .get_or_create(&ServiceLabels {
@@ -27,24 +25,22 @@ impl Speaker {
             if known.unwrap_or(false) != d.announce() {
                 self.service_event(key, d.announce(), state);
             }
+            self.announced.insert(key.clone(), d.announce());
         }
-        for (key, before) in &self.announced {
-            if state.service(key).is_none() {
-                changed = true;
-                self.metrics.service_announced.remove(&ServiceLabels {
-                    service: key.clone(),
-                });
-                if *before {
-                    tracing::info!(service = %key, "service gone; no longer announced");
-                }
+        // Updated in place: a second map of every Service is never built.
+        let metrics = &self.metrics;
+        self.announced.retain(|key, before| {
+            if state.service(key).is_some() {
+                return true;
             }
-        }
-        if changed {
-            self.announced = state
-                .services()
-                .map(|(key, d)| (key.clone(), d.announce()))
-                .collect();
-        }
+            metrics.service_announced.remove(&ServiceLabels {
+                service: key.clone(),
+            });
+            if *before {
+                tracing::info!(service = %key, "service gone; no longer announced");
+            }
+            false
+        });
     }
 
     /// [`Self::report_services`] for the one Service `key`, decided again.
