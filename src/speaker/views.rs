@@ -23,7 +23,7 @@ pub struct ServiceView {
     /// `metadata.name`.
     pub name: String,
     /// `metadata.uid`, for the Events about the Service.
-    pub uid: Option<String>,
+    pub uid: Option<Uid>,
     /// The decision's view of the Service with no endpoints yet and no key (see [`with_endpoints`], which adds
     /// both: the key is `namespace/name`, already held above), or `None` when it is not of type `LoadBalancer`.
     pub service: Option<announce::Service>,
@@ -38,7 +38,7 @@ impl ServiceView {
         ServiceView {
             namespace: names.get(svc.metadata.namespace.as_deref().unwrap_or_default()),
             name: svc.metadata.name.clone().unwrap_or_default(),
-            uid: svc.metadata.uid.clone(),
+            uid: svc.metadata.uid.as_deref().map(Uid::new),
             service: translate::service_of(filter, svc).map(|s| announce::Service {
                 key: String::new(),
                 ..s
@@ -54,8 +54,60 @@ impl ServiceView {
             kind: Some("Service".into()),
             namespace: Some(self.namespace.to_string()),
             name: Some(self.name.clone()),
-            uid: self.uid.clone(),
+            uid: self.uid.as_ref().map(ToString::to_string),
             ..ObjectReference::default()
+        }
+    }
+}
+
+/// An object's `metadata.uid`: a UUID in its canonical text form (what the API server generates) in 16 bytes,
+/// anything else as its text. At 10,000 Services this keeps about 0.5 MB less than a `String` each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Uid {
+    /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in lowercase hexadecimal, as bytes.
+    Uuid([u8; 16]),
+    /// Any other text, kept as it was.
+    Text(Box<str>),
+}
+
+impl Uid {
+    /// The uid `text`, compact when it is a lowercase canonical UUID (so that it prints back exactly).
+    pub fn new(text: &str) -> Uid {
+        let digits = text.as_bytes();
+        let canonical = digits.len() == 36
+            && digits.iter().enumerate().all(|(i, b)| match i {
+                8 | 13 | 18 | 23 => *b == b'-',
+                _ => b.is_ascii_digit() || (b'a'..=b'f').contains(b),
+            });
+        if !canonical {
+            return Uid::Text(text.into());
+        }
+        let mut bytes = [0u8; 16];
+        let mut nibbles = digits.iter().filter(|b| **b != b'-').map(|b| match b {
+            b'0'..=b'9' => b - b'0',
+            _ => b - b'a' + 10,
+        });
+        for byte in &mut bytes {
+            let (hi, lo) = (nibbles.next().unwrap_or(0), nibbles.next().unwrap_or(0));
+            *byte = hi << 4 | lo;
+        }
+        Uid::Uuid(bytes)
+    }
+}
+
+impl std::fmt::Display for Uid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Uid::Text(text) => f.write_str(text),
+            Uid::Uuid(bytes) => {
+                for (i, b) in bytes.iter().enumerate() {
+                    if matches!(i, 4 | 6 | 8 | 10) {
+                        f.write_str("-")?;
+                    }
+                    write!(f, "{b:02x}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -165,6 +217,34 @@ impl Keyed for SliceView {
 mod tests {
     use super::*;
     use crate::speaker::translate::tests::{lb_service, slice};
+
+    #[test]
+    fn uids_print_back_exactly() {
+        let uuid = "0f8e2c7a-3b1d-4e5f-9a6b-7c8d9e0f1a2b";
+        assert_eq!(
+            Uid::new(uuid),
+            Uid::Uuid([
+                0x0f, 0x8e, 0x2c, 0x7a, 0x3b, 0x1d, 0x4e, 0x5f, 0x9a, 0x6b, 0x7c, 0x8d, 0x9e, 0x0f,
+                0x1a, 0x2b
+            ])
+        );
+        for text in [
+            uuid,
+            "u-1",
+            "",
+            "0F8E2C7A-3B1D-4E5F-9A6B-7C8D9E0F1A2B",
+            "0f8e2c7a-3b1d-4e5f-9a6b-7c8d9e0f1a2",
+            "0f8e2c7a-3b1d-4e5f-9a6b-7c8d9e0f1a2bc",
+            "0f8e2c7a+3b1d-4e5f-9a6b-7c8d9e0f1a2b",
+            "0f8e2c7a-3b1d-4e5f-9a6b-7c8d9e0f1a2g",
+        ] {
+            assert_eq!(Uid::new(text).to_string(), text);
+        }
+        assert!(matches!(
+            Uid::new("0F8E2C7A-3B1D-4E5F-9A6B-7C8D9E0F1A2B"),
+            Uid::Text(_)
+        ));
+    }
 
     #[test]
     fn a_loadbalancer_service_and_its_slices_become_decision_input() {
