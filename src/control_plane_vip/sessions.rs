@@ -7,6 +7,7 @@ use ferrolb_bgp::session::{DesiredRoutes, SessionConfig, TcpOptions};
 use ferrolb_config::{ControlPlaneVip, Peer};
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The session with `peer`: graceful restart off (a withdraw or a closed session must move traffic away now,
@@ -46,17 +47,13 @@ pub fn bfd_profile(file: &ControlPlaneVip, peer: &Peer) -> Option<ferrolb_bfd::P
 
 /// The routes of a healthy node: each address as a host route (/32, /128), with `med` (active-backup).
 pub fn routes(addresses: &[IpAddr], med: Option<u32>) -> DesiredRoutes {
+    let attributes = Arc::new(Attributes {
+        med,
+        ..Attributes::default()
+    });
     addresses
         .iter()
-        .map(|ip| {
-            (
-                IpNet::from(*ip),
-                Attributes {
-                    med,
-                    ..Attributes::default()
-                },
-            )
-        })
+        .map(|ip| (IpNet::from(*ip), Arc::clone(&attributes)))
         .collect()
 }
 

@@ -8,7 +8,7 @@ use ferrolb_bgp::session::{DesiredRoutes, RouteChanges, SessionConfig, TcpOption
 use ferrolb_bgp::wire::{LargeCommunity, PeerAs};
 use ferrolb_config::{BfdProfile, Config, DynamicAsn, NodeValueError, Peer};
 use ipnet::IpNet;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -279,10 +279,23 @@ pub fn desired_routes(table: Option<RoutesView<'_>>, my_asn: u32) -> DesiredRout
     let Some(table) = table else {
         return DesiredRoutes::default();
     };
+    // Equal attribute sets share one `Arc`, as the sessions keep them.
+    let mut shared: HashSet<Arc<Attributes>> = HashSet::new();
     table
         .routes
         .keys()
-        .filter_map(|prefix| Some((*prefix, route_entry(table, prefix, my_asn)?)))
+        .filter_map(|prefix| {
+            let attributes = route_entry(table, prefix, my_asn)?;
+            let attributes = match shared.get(&attributes) {
+                Some(a) => Arc::clone(a),
+                None => {
+                    let a = Arc::new(attributes);
+                    shared.insert(Arc::clone(&a));
+                    a
+                }
+            };
+            Some((*prefix, attributes))
+        })
         .collect()
 }
 

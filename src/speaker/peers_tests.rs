@@ -545,7 +545,7 @@ fn changes_applied_to_the_old_tables_give_the_new_ones() {
             assert_eq!(changes[&host].is_some(), wanted, "{peer}");
             for (prefix, attributes) in changes {
                 match attributes {
-                    Some(a) => routes.insert(prefix, a),
+                    Some(a) => routes.insert(prefix, Arc::new(a)),
                     None => routes.remove(&prefix),
                 };
             }

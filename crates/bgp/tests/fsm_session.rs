@@ -15,6 +15,7 @@ use ferrolb_bgp::wire::{
 use ipnet::IpNet;
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -174,7 +175,7 @@ fn config(peer: SocketAddr, hold: u16) -> SessionConfig {
 fn routes(prefixes: &[&str]) -> DesiredRoutes {
     prefixes
         .iter()
-        .map(|p| (p.parse().unwrap(), Attributes::default()))
+        .map(|p| (p.parse().unwrap(), Arc::new(Attributes::default())))
         .collect()
 }
 

@@ -13,6 +13,7 @@ use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info};
@@ -125,9 +126,10 @@ fn desired(args: &AnnounceArgs, attributes: &Attributes) -> Result<DesiredRoutes
     if let Some(file) = &args.prefix_file {
         prefixes.extend(read_prefix_file(file)?);
     }
+    let shared = Arc::new(attributes.clone());
     Ok(prefixes
         .into_iter()
-        .map(|p| (p.trunc(), attributes.clone()))
+        .map(|p| (p.trunc(), Arc::clone(&shared)))
         .collect())
 }
 

@@ -3,15 +3,12 @@
 use super::failure::{self, Attempt, Md5Counters};
 use super::restart_state::RestartState;
 use super::routes::{Desired, RouteInbox};
-use super::{
-    Command, DesiredRoutes, SessionConfig, SessionCounters, SessionStatus, StopMode, next_hop,
-    socket,
-};
+use super::{Command, SessionConfig, SessionCounters, SessionStatus, StopMode, next_hop, socket};
 use crate::fsm::{Action, DownReason, Event, Fsm, Negotiated, OPEN_HOLD_TIME, State, Timer};
 use crate::rib_out::AdjRibOut;
 use crate::wire::{Family, Message, try_parse};
 use bytes::BytesMut;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -478,7 +475,7 @@ impl Driver {
                 if self.fsm.state() == State::Established
                     && let Some(rib) = self.rib.as_mut()
                 {
-                    let msgs = rib.set_desired(&DesiredRoutes::new());
+                    let msgs = rib.set_desired(&BTreeMap::new());
                     info!(peer = %self.peer, updates = msgs.len(), "withdrawing every route");
                     self.send(&msgs).await;
                 }

@@ -96,7 +96,7 @@ impl Desired {
                 keep
             });
             for (prefix, attrs) in table.iter() {
-                self.set(*prefix, Some(attrs), &mut changed);
+                self.set_shared(*prefix, attrs, &mut changed);
             }
         }
         for (prefix, attrs) in &pending.changes {
@@ -107,6 +107,27 @@ impl Desired {
             self.pruned_at = self.interned.len();
         }
         changed
+    }
+
+    /// [`Self::set`] from a table's shared set: kept as it is unless an equal set is already interned.
+    fn set_shared(
+        &mut self,
+        prefix: IpNet,
+        attrs: &Arc<Attributes>,
+        changed: &mut BTreeSet<IpNet>,
+    ) {
+        if self.routes.get(&prefix).is_some_and(|a| **a == **attrs) {
+            return;
+        }
+        let shared = match self.interned.get(&**attrs) {
+            Some(a) => Arc::clone(a),
+            None => {
+                self.interned.insert(Arc::clone(attrs));
+                Arc::clone(attrs)
+            }
+        };
+        self.routes.insert(prefix, shared);
+        changed.insert(prefix);
     }
 
     fn set(&mut self, prefix: IpNet, attrs: Option<&Attributes>, changed: &mut BTreeSet<IpNet>) {
@@ -158,9 +179,10 @@ mod tests {
     fn a_table_then_changes_fold_into_the_routes_reporting_only_what_differs() {
         let inbox = RouteInbox::default();
         let mut desired = Desired::default();
+        // Two equal sets, not shared by the caller: the session shares them.
         let table: DesiredRoutes = [
-            (net("203.0.113.1/32"), lp(100)),
-            (net("203.0.113.2/32"), lp(100)),
+            (net("203.0.113.1/32"), Arc::new(lp(100))),
+            (net("203.0.113.2/32"), Arc::new(lp(100))),
         ]
         .into();
         inbox.replace(Arc::new(table));
@@ -181,6 +203,7 @@ mod tests {
         assert_eq!(desired.routes().len(), 3);
         // Equal attributes share one Arc.
         let shared: Vec<&Arc<Attributes>> = desired.routes().values().collect();
+        assert!(Arc::ptr_eq(shared[0], shared[1]));
         assert!(Arc::ptr_eq(shared[0], shared[2]));
         // Nothing pending: nothing changes.
         assert!(desired.fold(inbox.take()).is_empty());
@@ -213,7 +236,9 @@ mod tests {
         );
         desired.fold(inbox.take());
         inbox.change([(net("203.0.113.7/32"), Some(lp(100)))].into());
-        inbox.replace(Arc::new([(net("203.0.113.2/32"), lp(100))].into()));
+        inbox.replace(Arc::new(
+            [(net("203.0.113.2/32"), Arc::new(lp(100)))].into(),
+        ));
         let changed = desired.fold(inbox.take());
         assert_eq!(prefixes(&changed), ["203.0.113.1/32"]);
         assert_eq!(
