@@ -239,10 +239,12 @@ impl DecisionState {
         self.node = node;
         self.config = config;
         self.can_announce = can_announce;
-        self.slots.clear();
+        // The Services known before keep their key: callers that share it (see [`Self::services`]) keep
+        // sharing it.
+        let known: BTreeSet<Arc<str>> = std::mem::take(&mut self.slots).into_keys().collect();
         self.by_prefix.clear();
         self.plan_classes();
-        self.apply(services.into_iter().map(ServiceChange::Upsert));
+        self.apply_keyed(services.into_iter().map(ServiceChange::Upsert), &known);
         changed_prefixes(&before, &self.decision)
     }
 
@@ -250,6 +252,15 @@ impl DecisionState {
     /// rebuilds the prefixes they had or now have. Returns the prefixes whose route changed in
     /// any table (added, removed, attributes, covered IPs or link bandwidth).
     pub fn apply(&mut self, changes: impl IntoIterator<Item = ServiceChange>) -> BTreeSet<IpNet> {
+        self.apply_keyed(changes, &BTreeSet::new())
+    }
+
+    /// [`Self::apply`], taking a new Service's key from `known` when it is there.
+    fn apply_keyed(
+        &mut self,
+        changes: impl IntoIterator<Item = ServiceChange>,
+        known: &BTreeSet<Arc<str>>,
+    ) -> BTreeSet<IpNet> {
         let mut touched = BTreeSet::new();
         for change in changes {
             let key = match &change {
@@ -261,7 +272,7 @@ impl DecisionState {
                     forget(&mut self.by_prefix, &key, &old.shares, &mut touched);
                     key
                 }
-                None => Arc::from(key),
+                None => known.get(key).cloned().unwrap_or_else(|| Arc::from(key)),
             };
             let ServiceChange::Upsert(input) = change else {
                 continue;

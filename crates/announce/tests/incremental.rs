@@ -467,3 +467,38 @@ fn an_endpointslice_change_rebuilds_only_its_services_prefixes() {
     assert!(state.service("ns/db").is_none());
     assert!(state.service("ns/web").is_some_and(|s| s.announce()));
 }
+
+#[test]
+fn a_full_recompute_keeps_the_keys_callers_share() {
+    let cfg = StateConfig {
+        announce: config(),
+        ..StateConfig::default()
+    };
+    let input = |key: &str, ip: &str| ServiceInput {
+        service: service(key, &[ip], vec![ready("node-1")]),
+        ..ServiceInput::default()
+    };
+    let mut state = DecisionState::new(
+        node("node-1"),
+        cfg.clone(),
+        [
+            input("ns/web", "203.0.113.10"),
+            input("ns/db", "203.0.113.11"),
+        ],
+    );
+    let web = state.service_key("ns/web").cloned().expect("web is known");
+    state.reset(
+        node("node-1"),
+        cfg,
+        [
+            input("ns/web", "203.0.113.10"),
+            input("ns/new", "203.0.113.12"),
+        ],
+    );
+    let again = state.service_key("ns/web").expect("web is still known");
+    assert!(std::sync::Arc::ptr_eq(&web, again), "the same shared key");
+    assert!(state.service_key("ns/db").is_none());
+    assert_eq!(state.service_key("ns/new").map(|k| &**k), Some("ns/new"));
+    let keys: Vec<&str> = state.services().map(|(key, _)| &**key).collect();
+    assert_eq!(keys, ["ns/new", "ns/web"]);
+}
