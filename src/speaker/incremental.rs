@@ -50,8 +50,11 @@ impl Decisions {
             Some(state) if same_config && *state.node() == node => state,
             _ => return self.reset(config, node, services, slices),
         };
-        let service_of_slice =
-            |(ns, name): &Key| slices.get(ns, name).and_then(|s| s.service.clone());
+        let service_of_slice = |(ns, name): &Key| {
+            slices
+                .get(ns, name)
+                .and_then(|s| Some((s.name.clone(), s.service.clone()?)))
+        };
         let Some(keys) = services_to_decide(touched, &mut self.index, service_of_slice) else {
             return self.reset(config, node, services, slices);
         };
@@ -85,10 +88,10 @@ impl Decisions {
         let slice_views = slices.state();
         // The old index goes first: built beside it, the new one would double the index at its peak.
         self.index = SliceIndex::default();
-        self.index = SliceIndex::new(slice_views.iter().map(|s| {
+        self.index = SliceIndex::new_shared(slice_views.iter().map(|s| {
             (
-                (s.namespace.to_string(), s.name.clone()),
-                s.service.as_deref(),
+                (s.namespace.to_string(), s.name.to_string()),
+                s.service.clone().map(|service| (s.name.clone(), service)),
             )
         }));
         let state_config = StateConfig {

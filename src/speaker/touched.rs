@@ -13,6 +13,9 @@ use std::sync::Arc;
 /// `(namespace, name)` of an object.
 pub type Key = (String, String);
 
+/// A labelled slice's name and its Service's name, as the slice's view holds them (shared).
+pub type Shared = (Arc<str>, Arc<str>);
+
 /// The kinds of object the speaker watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -88,6 +91,7 @@ struct Namespace {
 
 impl SliceIndex {
     /// The index of `slices`: each slice's key and the name of its Service (same namespace), if labelled.
+    #[cfg(test)]
     pub fn new<'a>(slices: impl IntoIterator<Item = (Key, Option<&'a str>)>) -> Self {
         let mut index = SliceIndex::default();
         for (key, service) in slices {
@@ -96,9 +100,28 @@ impl SliceIndex {
         index
     }
 
-    /// Records that the slice `key` now belongs to `service` (or is gone, or has no Service label). Returns the
-    /// Services touched: the one it belonged to and the one it belongs to now.
-    pub fn set(&mut self, (namespace, name): Key, service: Option<&str>) -> Vec<Key> {
+    /// The index of `slices`: each slice's key and, if it is labelled, its name and its Service's name as the
+    /// slice's view holds them (see [`Self::set_shared`]).
+    pub fn new_shared(slices: impl IntoIterator<Item = (Key, Option<Shared>)>) -> Self {
+        let mut index = SliceIndex::default();
+        for (key, now) in slices {
+            index.set_shared(key, now);
+        }
+        index
+    }
+
+    /// [`Self::set_shared`] with names of its own.
+    #[cfg(test)]
+    pub fn set(&mut self, key: Key, service: Option<&str>) -> Vec<Key> {
+        let now = service.map(|s| (Arc::from(key.1.as_str()), Arc::from(s)));
+        self.set_shared(key, now)
+    }
+
+    /// Records that the slice `key` now belongs to a Service (`now`: the slice's name and the Service's name,
+    /// both as the slice's view holds them, so the index keeps no copy of its own), or is gone, or has no
+    /// Service label (`None`). Returns the Services touched: the one it belonged to and the one it belongs to
+    /// now.
+    pub fn set_shared(&mut self, (namespace, name): Key, now: Option<Shared>) -> Vec<Key> {
         let mut touched = Vec::with_capacity(2);
         let ns = match self.namespaces.get_mut(namespace.as_str()) {
             Some(ns) => ns,
@@ -107,25 +130,20 @@ impl SliceIndex {
                 .entry(Box::from(namespace.as_str()))
                 .or_default(),
         };
-        let (slice, old) = match ns.service_of.remove_entry(name.as_str()) {
-            Some((slice, old)) => (slice, Some(old)),
-            None => (Arc::from(name.as_str()), None),
-        };
-        if let Some(old) = &old {
-            if let Some(slices) = ns.slices_of.get_mut(old) {
+        if let Some((slice, old)) = ns.service_of.remove_entry(name.as_str()) {
+            if let Some(slices) = ns.slices_of.get_mut(&old) {
                 slices.retain(|s| *s != slice);
                 if slices.is_empty() {
-                    ns.slices_of.remove(old);
+                    ns.slices_of.remove(&old);
                 }
             }
             touched.push((namespace.clone(), old.to_string()));
         }
-        if let Some(service) = service {
-            let service: Arc<str> = match ns.slices_of.get_key_value(service) {
-                Some((shared, _)) => shared.clone(),
-                None => old
-                    .filter(|o| **o == *service)
-                    .unwrap_or_else(|| Arc::from(service)),
+        if let Some((slice, service)) = now {
+            // One copy of the Service's name per namespace: the one indexed already, else this one.
+            let service = match ns.slices_of.get_key_value(&*service) {
+                Some((indexed, _)) => indexed.clone(),
+                None => service,
             };
             let slices = ns.slices_of.entry(service.clone()).or_default();
             if let Err(at) = slices.binary_search(&slice) {
@@ -160,7 +178,7 @@ impl SliceIndex {
 pub fn services_to_decide(
     touched: Touched,
     index: &mut SliceIndex,
-    service_of_slice: impl Fn(&Key) -> Option<String>,
+    service_of_slice: impl Fn(&Key) -> Option<Shared>,
 ) -> Option<BTreeSet<Key>> {
     if touched.full {
         return None;
@@ -168,7 +186,7 @@ pub fn services_to_decide(
     let mut services = touched.services;
     for slice in touched.slices {
         let now = service_of_slice(&slice);
-        services.extend(index.set(slice, now.as_deref()));
+        services.extend(index.set_shared(slice, now));
     }
     Some(services)
 }
@@ -179,6 +197,11 @@ mod tests {
 
     fn key(ns: &str, name: &str) -> Key {
         (ns.to_owned(), name.to_owned())
+    }
+
+    /// What the store says of any slice: labelled for `service`.
+    fn labelled(service: &'static str) -> impl Fn(&Key) -> Option<Shared> {
+        move |(_, name): &Key| Some((Arc::from(name.as_str()), Arc::from(service)))
     }
 
     fn index() -> SliceIndex {
@@ -205,7 +228,7 @@ mod tests {
         let mut t = Touched::default();
         t.object(Kind::EndpointSlice, key("b", "web-1"));
         let mut idx = index();
-        let got = services_to_decide(t, &mut idx, |_| Some("web".into()));
+        let got = services_to_decide(t, &mut idx, labelled("web"));
         assert_eq!(got, Some([key("b", "web")].into()));
         assert_eq!(idx, index());
     }
@@ -215,7 +238,7 @@ mod tests {
         let mut t = Touched::default();
         t.object(Kind::EndpointSlice, key("a", "db-1"));
         let mut idx = index();
-        let got = services_to_decide(t, &mut idx, |_| Some("db".into()));
+        let got = services_to_decide(t, &mut idx, labelled("db"));
         assert_eq!(got, Some([key("a", "db")].into()));
         assert_eq!(idx.slices_of(&key("a", "db")).collect::<Vec<_>>(), ["db-1"]);
     }
@@ -239,7 +262,7 @@ mod tests {
         t.object(Kind::EndpointSlice, key("a", "web-1"));
         t.object(Kind::Service, key("c", "x"));
         let mut idx = index();
-        let got = services_to_decide(t, &mut idx, |_| Some("api".into()));
+        let got = services_to_decide(t, &mut idx, labelled("api"));
         assert_eq!(
             got,
             Some([key("a", "web"), key("a", "api"), key("c", "x")].into())
@@ -269,6 +292,33 @@ mod tests {
         }
         assert_eq!(idx.set(key("a", "never-seen"), None), []);
         assert_eq!(idx, SliceIndex::default());
+    }
+
+    #[test]
+    fn the_index_holds_the_views_names_not_copies() {
+        let (slice, service): Shared = (Arc::from("web-1"), Arc::from("web"));
+        let mut idx = SliceIndex::default();
+        idx.set_shared(key("a", "web-1"), Some((slice.clone(), service.clone())));
+        // Each name twice in the index (both directions), and once here.
+        assert_eq!(Arc::strong_count(&slice), 3);
+        assert_eq!(Arc::strong_count(&service), 3);
+        // A new view of the slice, with names of its own: the index follows it and lets the old names go.
+        let (slice2, service2): Shared = (Arc::from("web-1"), Arc::from("web"));
+        let touched = idx.set_shared(key("a", "web-1"), Some((slice2.clone(), service2.clone())));
+        assert_eq!(touched, [key("a", "web")]);
+        assert_eq!(Arc::strong_count(&slice), 1);
+        assert_eq!(Arc::strong_count(&service), 1);
+        assert_eq!(Arc::strong_count(&slice2), 3);
+        assert_eq!(Arc::strong_count(&service2), 3);
+        // A second slice of the same Service shares the name indexed already.
+        let (slice3, service3): Shared = (Arc::from("web-2"), Arc::from("web"));
+        idx.set_shared(key("a", "web-2"), Some((slice3.clone(), service3.clone())));
+        assert_eq!(Arc::strong_count(&service3), 1);
+        assert_eq!(Arc::strong_count(&service2), 4);
+        assert_eq!(
+            idx.slices_of(&key("a", "web")).collect::<Vec<_>>(),
+            ["web-1", "web-2"]
+        );
     }
 
     #[test]

@@ -117,10 +117,11 @@ impl std::fmt::Display for Uid {
 pub struct SliceView {
     /// `metadata.namespace` (shared: see [`NodeNames`]).
     pub namespace: Arc<str>,
-    /// `metadata.name`.
-    pub name: String,
-    /// The name of its Service (label `kubernetes.io/service-name`), in the same namespace.
-    pub service: Option<String>,
+    /// `metadata.name` (shared with the speaker's EndpointSlice index).
+    pub name: Arc<str>,
+    /// The name of its Service (label `kubernetes.io/service-name`), in the same namespace (shared with the
+    /// index too).
+    pub service: Option<Arc<str>>,
     /// Its endpoints, with the API's defaults for unset conditions.
     pub endpoints: Vec<announce::Endpoint>,
 }
@@ -148,13 +149,13 @@ impl SliceView {
     pub fn new(slice: &EndpointSlice, names: &mut NodeNames) -> SliceView {
         SliceView {
             namespace: names.get(slice.metadata.namespace.as_deref().unwrap_or_default()),
-            name: slice.metadata.name.clone().unwrap_or_default(),
+            name: slice.metadata.name.as_deref().unwrap_or_default().into(),
             service: slice
                 .metadata
                 .labels
                 .as_ref()
                 .and_then(|l| l.get(SERVICE_NAME_LABEL))
-                .cloned(),
+                .map(|s| Arc::from(s.as_str())),
             // With the EndpointSlice API's defaults for unset conditions.
             endpoints: slice
                 .endpoints
