@@ -101,7 +101,7 @@ impl Decisions {
         // Built one at a time as the state takes them: never every Service's input at once.
         let index = &self.index;
         let inputs = services.state().into_iter().filter_map(move |v| {
-            let key = (v.namespace.to_string(), v.name.clone());
+            let key = (v.namespace.to_string(), v.name.to_string());
             input_of(&key, index, services, slices)
         });
         let state = self.state.get_or_insert_with(DecisionState::default);

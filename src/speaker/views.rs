@@ -21,12 +21,12 @@ pub struct ServiceView {
     /// `metadata.namespace` (shared: see [`NodeNames`]).
     pub namespace: Arc<str>,
     /// `metadata.name`.
-    pub name: String,
+    pub name: Box<str>,
     /// `metadata.uid`, for the Events about the Service.
     pub uid: Option<Uid>,
-    /// The decision's view of the Service with no endpoints yet and no key (see [`with_endpoints`], which adds
-    /// both: the key is `namespace/name`, already held above), or `None` when it is not of type `LoadBalancer`.
-    pub service: Option<announce::Service>,
+    /// What the decision reads of it ([`with_endpoints`] adds the key, `namespace/name` already held above, and
+    /// the endpoints), or `None` when it is not of type `LoadBalancer`.
+    pub service: Option<LbService>,
     /// The per-Service BGP attribute annotations it carries (and no other annotation).
     pub attribute_annotations: BTreeMap<String, String>,
 }
@@ -37,12 +37,9 @@ impl ServiceView {
         let attribute_annotations = crate::service_filter::attribute_annotations(svc);
         ServiceView {
             namespace: names.get(svc.metadata.namespace.as_deref().unwrap_or_default()),
-            name: svc.metadata.name.clone().unwrap_or_default(),
+            name: svc.metadata.name.as_deref().unwrap_or_default().into(),
             uid: svc.metadata.uid.as_deref().map(Uid::new),
-            service: translate::service_of(filter, svc).map(|s| announce::Service {
-                key: String::new(),
-                ..s
-            }),
+            service: translate::service_of(filter, svc).map(LbService::of),
             attribute_annotations,
         }
     }
@@ -53,9 +50,51 @@ impl ServiceView {
             api_version: Some("v1".into()),
             kind: Some("Service".into()),
             namespace: Some(self.namespace.to_string()),
-            name: Some(self.name.clone()),
+            name: Some(self.name.to_string()),
             uid: self.uid.as_ref().map(ToString::to_string),
             ..ObjectReference::default()
+        }
+    }
+}
+
+/// The decision's view of a `LoadBalancer` Service without its key and endpoints, in exact-size boxes (the
+/// speaker keeps one per Service; `announce::Service` holds an empty key and endpoint vector besides).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LbService {
+    /// `status.loadBalancer.ingress[].ip`.
+    pub ingress_ips: Box<[std::net::IpAddr]>,
+    /// `spec.externalTrafficPolicy`.
+    pub traffic_policy: announce::TrafficPolicy,
+    /// `metadata.labels`, sorted by key.
+    pub labels: Box<[(String, String)]>,
+    /// The pool its annotation names, if any.
+    pub requested_pool: Option<Box<str>>,
+    /// Whether ferrolb handles it.
+    pub ours: bool,
+}
+
+impl LbService {
+    /// The compact form of `service` (its key and endpoints are dropped).
+    pub fn of(service: announce::Service) -> LbService {
+        LbService {
+            ingress_ips: service.ingress_ips.into(),
+            traffic_policy: service.traffic_policy,
+            labels: service.labels.into(),
+            requested_pool: service.requested_pool.map(String::into_boxed_str),
+            ours: service.ours,
+        }
+    }
+
+    /// The decision's `announce::Service` of it, with `key` and `endpoints`.
+    pub fn to_service(&self, key: String, endpoints: Vec<announce::Endpoint>) -> announce::Service {
+        announce::Service {
+            key,
+            ingress_ips: self.ingress_ips.to_vec(),
+            traffic_policy: self.traffic_policy,
+            labels: self.labels.to_vec(),
+            requested_pool: self.requested_pool.as_deref().map(str::to_owned),
+            ours: self.ours,
+            endpoints,
         }
     }
 }
@@ -185,13 +224,13 @@ pub fn with_endpoints<'a>(
     view: &ServiceView,
     slices: impl IntoIterator<Item = &'a SliceView>,
 ) -> Option<announce::Service> {
-    let mut service = view.service.clone()?;
-    service.key = translate::object_key(Some(&view.namespace), Some(&view.name));
-    service.endpoints = slices
+    let service = view.service.as_ref()?;
+    let key = translate::object_key(Some(&view.namespace), Some(&view.name));
+    let endpoints = slices
         .into_iter()
         .flat_map(|s| s.endpoints.iter().cloned())
         .collect();
-    Some(service)
+    Some(service.to_service(key, endpoints))
 }
 
 impl Keyed for ServiceView {
@@ -265,10 +304,7 @@ mod tests {
         assert!(!s1.belongs_to("other", "whoami"));
         let view = ServiceView::new(&ServiceFilter::default(), &lb_service("Local", None), names);
         assert!(Arc::ptr_eq(&view.namespace, &s1.namespace));
-        assert_eq!(
-            (&*view.namespace, view.name.as_str()),
-            ("default", "whoami")
-        );
+        assert_eq!((&*view.namespace, &*view.name), ("default", "whoami"));
         let got = with_endpoints(&view, [&s1, &s2]).unwrap();
         assert_eq!(got.key, "default/whoami");
         assert_eq!(
@@ -348,10 +384,7 @@ mod tests {
         // The key is the view's namespace and name, added by `with_endpoints`.
         assert_eq!(
             view.service,
-            translate::service_of(&filter, &svc).map(|s| announce::Service {
-                key: String::new(),
-                ..s
-            })
+            translate::service_of(&filter, &svc).map(LbService::of)
         );
         assert_eq!(
             with_endpoints(&view, []).map(|s| s.key).as_deref(),

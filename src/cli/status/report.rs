@@ -350,7 +350,7 @@ fn service_report(
     let pools = pools_of(svc, &service.ingress_ips);
     let mut report = ServiceReport {
         namespace: view.namespace.to_string(),
-        name: view.name,
+        name: view.name.into(),
         addresses: service
             .ingress_ips
             .iter()
