@@ -16,7 +16,8 @@ const EVENT_TO_UPDATE_BUCKETS: [f64; 17] = [
     0.512, 1.024, 2.048, 4.096,
 ];
 
-pub use super::metric_labels::{PeerErrorLabels, PeerLabels, ServiceLabels};
+pub use super::metric_labels::{PeerErrorLabels, PeerLabels};
+pub use super::service_announced::ServiceAnnounced;
 pub use super::session_status::StatusMetrics;
 pub use super::session_traffic::SessionTraffic;
 
@@ -41,8 +42,9 @@ pub struct SpeakerMetrics {
     pub bfd_transitions: Family<PeerLabels, Counter>,
     /// `ferrolb_bfd_detection_time_seconds{peer}`: the negotiated detection time (0 until the remote is heard).
     pub bfd_detection_time: Family<PeerLabels, Gauge<f64, AtomicU64>>,
-    /// `ferrolb_speaker_service_announced{service}`: 1 when this node announces the Service.
-    pub service_announced: Family<ServiceLabels, Gauge>,
+    /// `ferrolb_speaker_service_announced{service}`: 1 when this node announces the Service (the speaker's
+    /// record of it, encoded at scrape time).
+    pub service_announced: ServiceAnnounced,
     /// `ferrolb_k8s_client_config_loaded_bool`.
     pub config_loaded: Gauge,
     /// `ferrolb_k8s_client_config_stale_bool`.
@@ -85,7 +87,7 @@ impl SpeakerMetrics {
             bfd_session_up: Family::default(),
             bfd_transitions: Family::default(),
             bfd_detection_time: Family::default(),
-            service_announced: Family::default(),
+            service_announced: ServiceAnnounced::default(),
             config_loaded: Gauge::default(),
             config_stale: Gauge::default(),
             event_to_update: Histogram::new(EVENT_TO_UPDATE_BUCKETS.iter().copied()),
@@ -139,11 +141,6 @@ impl SpeakerMetrics {
             m.bfd_detection_time.clone(),
         );
         r.register(
-            "speaker_service_announced",
-            "1 when this node announces the Service",
-            m.service_announced.clone(),
-        );
-        r.register(
             "k8s_client_config_loaded_bool",
             "1 once a valid configuration has been loaded",
             m.config_loaded.clone(),
@@ -160,6 +157,7 @@ impl SpeakerMetrics {
         );
         m.session_status.register(&mut r);
         r.register_collector(Box::new(m.traffic.clone()));
+        r.register_collector(Box::new(m.service_announced.clone()));
         (m, r)
     }
 
@@ -200,10 +198,8 @@ mod tests {
         m.session_up.get_or_create(&peer).set(1);
         m.announced_prefixes.get_or_create(&peer).set(3);
         m.service_announced
-            .get_or_create(&ServiceLabels {
-                service: "default/whoami".into(),
-            })
-            .set(1);
+            .entries()
+            .insert("default/whoami".into(), true);
         m.config_stale.set(1);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &r).unwrap();

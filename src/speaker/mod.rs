@@ -21,6 +21,7 @@ pub mod netlink;
 pub mod peers;
 pub mod reflectors;
 pub mod run;
+pub mod service_announced;
 pub mod session_status;
 pub mod session_traffic;
 pub mod status_metrics;

@@ -109,9 +109,6 @@ struct Speaker {
     sessions: BTreeMap<PeerKey, Running>,
     /// One BFD endpoint per local (source) address, bound when a peer first needs it.
     bfd_endpoints: BTreeMap<IpAddr, ferrolb_bfd::Endpoint>,
-    /// Whether this node announces each Service the decision knows, by the decision's shared key (the labels
-    /// of `ferrolb_speaker_service_announced` share it too).
-    announced: BTreeMap<Arc<str>, bool>,
     /// The announce decision, kept across events.
     decisions: Decisions,
     events: mpsc::Sender<(Event, ObjectReference)>,
@@ -271,7 +268,6 @@ pub async fn run(args: SpeakerArgs) -> anyhow::Result<()> {
         vip_set: VipSet::default(),
         sessions: BTreeMap::new(),
         bfd_endpoints: BTreeMap::new(),
-        announced: BTreeMap::new(),
         decisions: Decisions::default(),
         events: spawn_event_publisher(recorder),
         status,

@@ -2,7 +2,6 @@
 //! `nodeWithdrew` Events (an `impl` block of [`Speaker`], kept apart so that run.rs stays one screenful of glue).
 
 use super::Speaker;
-use crate::speaker::metrics::ServiceLabels;
 use ferrolb_announce::DecisionState;
 use kube::runtime::events::{Event, EventType};
 
@@ -11,31 +10,21 @@ impl Speaker {
     /// changed and removed Services are touched (a burst of changes to one Service costs no pass over the metric
     /// family of all of them).
     pub(super) fn report_services(&mut self, state: &DecisionState) {
+        let mut announced = self.metrics.service_announced.entries();
         for (key, d) in state.services() {
-            let known = self.announced.get(&**key).copied();
+            let known = announced.get(&**key).copied();
             if known == Some(d.announce()) {
                 continue;
             }
-            self.metrics
-                .service_announced
-                .get_or_create(&ServiceLabels {
-                    service: key.clone(),
-                })
-                .set(i64::from(d.announce()));
             if known.unwrap_or(false) != d.announce() {
                 self.service_event(key, d.announce(), state);
             }
-            self.announced.insert(key.clone(), d.announce());
+            announced.insert(key.clone(), d.announce());
         }
-        // Updated in place: a second map of every Service is never built.
-        let metrics = &self.metrics;
-        self.announced.retain(|key, before| {
+        announced.retain(|key, before| {
             if state.service(key).is_some() {
                 return true;
             }
-            metrics.service_announced.remove(&ServiceLabels {
-                service: key.clone(),
-            });
             if *before {
                 tracing::info!(service = %key, "service gone; no longer announced");
             }
@@ -45,33 +34,22 @@ impl Speaker {
 
     /// [`Self::report_services`] for the one Service `key`, decided again.
     pub(super) fn report_service(&mut self, key: &str, state: &DecisionState) {
-        let known = self.announced.get(key).copied();
+        let mut announced = self.metrics.service_announced.entries();
+        let known = announced.get(key).copied();
         match state
             .service_key(key)
             .zip(state.service(key).map(|d| d.announce()))
         {
             Some((shared, announce)) if known != Some(announce) => {
-                let labels = ServiceLabels {
-                    service: shared.clone(),
-                };
-                self.metrics
-                    .service_announced
-                    .get_or_create(&labels)
-                    .set(i64::from(announce));
                 if known.unwrap_or(false) != announce {
                     self.service_event(key, announce, state);
                 }
-                self.announced.insert(shared.clone(), announce);
+                announced.insert(shared.clone(), announce);
             }
             Some(_) => {}
             None => {
-                if let Some((gone, before)) = self.announced.remove_entry(key) {
-                    self.metrics.service_announced.remove(&ServiceLabels {
-                        service: gone.clone(),
-                    });
-                    if before {
-                        tracing::info!(service = %gone, "service gone; no longer announced");
-                    }
+                if announced.remove(key) == Some(true) {
+                    tracing::info!(service = %key, "service gone; no longer announced");
                 }
             }
         }
