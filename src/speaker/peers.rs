@@ -3,7 +3,7 @@
 
 use ferrolb_announce::{AnnounceDecision, PeerKey, PeerTable, RouteAttributes, RoutesView};
 use ferrolb_bgp::fsm::{FsmConfig, GracefulRestartConfig, LocalAs};
-use ferrolb_bgp::rib_out::{AsPathPrepend, Attributes};
+use ferrolb_bgp::rib_out::{AsPathPrepend, Attributes, intern};
 use ferrolb_bgp::session::{DesiredRoutes, RouteChanges, SessionConfig, TcpOptions};
 use ferrolb_bgp::wire::{LargeCommunity, PeerAs};
 use ferrolb_config::{BfdProfile, Config, DynamicAsn, NodeValueError, Peer};
@@ -286,15 +286,7 @@ pub fn desired_routes(table: Option<RoutesView<'_>>, my_asn: u32) -> DesiredRout
         .keys()
         .filter_map(|prefix| {
             let attributes = route_entry(table, prefix, my_asn)?;
-            let attributes = match shared.get(&attributes) {
-                Some(a) => Arc::clone(a),
-                None => {
-                    let a = Arc::new(attributes);
-                    shared.insert(Arc::clone(&a));
-                    a
-                }
-            };
-            Some((*prefix, attributes))
+            Some((*prefix, intern(&mut shared, attributes)))
         })
         .collect()
 }

@@ -26,7 +26,8 @@
 //! Memory: the sent table holds one `Arc` per attribute set, shared by all its prefixes, so a
 //! route costs one B-tree entry (about 40 octets).
 
-use std::collections::BTreeMap;
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -58,6 +59,41 @@ pub struct Attributes {
     /// AS_PATH prepending: `count` copies of `asn` after the session's own AS_PATH (see
     /// [`AdjRibOut::as_path`]), to make this path less preferred.
     pub as_path_prepend: Option<AsPathPrepend>,
+}
+
+/// Attributes that [`intern`] can keep: owned (moved into the `Arc`), borrowed (cloned) or already shared.
+pub trait IntoShared: Borrow<Attributes> {
+    /// The `Arc` to keep.
+    fn into_shared(self) -> Arc<Attributes>;
+}
+
+impl IntoShared for Attributes {
+    fn into_shared(self) -> Arc<Attributes> {
+        Arc::new(self)
+    }
+}
+
+impl IntoShared for &Attributes {
+    fn into_shared(self) -> Arc<Attributes> {
+        Arc::new(self.clone())
+    }
+}
+
+impl IntoShared for Arc<Attributes> {
+    fn into_shared(self) -> Arc<Attributes> {
+        self
+    }
+}
+
+/// The set in `shared` equal to `attrs`, added to it when there is none: equal attribute sets share one `Arc`
+/// (a table of thousands of routes then holds a handful of sets). `attrs` becomes an `Arc` only when it is new.
+pub fn intern(shared: &mut HashSet<Arc<Attributes>>, attrs: impl IntoShared) -> Arc<Attributes> {
+    if let Some(a) = shared.get(attrs.borrow()) {
+        return Arc::clone(a);
+    }
+    let a = attrs.into_shared();
+    shared.insert(Arc::clone(&a));
+    a
 }
 
 /// `count` copies of `asn` added to a route's AS_PATH.

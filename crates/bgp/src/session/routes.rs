@@ -3,7 +3,7 @@
 //! table, learning which prefixes changed — the only ones its Adj-RIB-Out then looks at.
 
 use super::{DesiredRoutes, RouteChanges};
-use crate::rib_out::Attributes;
+use crate::rib_out::{Attributes, IntoShared, intern};
 use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
@@ -96,7 +96,7 @@ impl Desired {
                 keep
             });
             for (prefix, attrs) in table.iter() {
-                self.set_shared(*prefix, attrs, &mut changed);
+                self.put(*prefix, Arc::clone(attrs), &mut changed);
             }
         }
         for (prefix, attrs) in &pending.changes {
@@ -109,27 +109,6 @@ impl Desired {
         changed
     }
 
-    /// [`Self::set`] from a table's shared set: kept as it is unless an equal set is already interned.
-    fn set_shared(
-        &mut self,
-        prefix: IpNet,
-        attrs: &Arc<Attributes>,
-        changed: &mut BTreeSet<IpNet>,
-    ) {
-        if self.routes.get(&prefix).is_some_and(|a| **a == **attrs) {
-            return;
-        }
-        let shared = match self.interned.get(&**attrs) {
-            Some(a) => Arc::clone(a),
-            None => {
-                self.interned.insert(Arc::clone(attrs));
-                Arc::clone(attrs)
-            }
-        };
-        self.routes.insert(prefix, shared);
-        changed.insert(prefix);
-    }
-
     fn set(&mut self, prefix: IpNet, attrs: Option<&Attributes>, changed: &mut BTreeSet<IpNet>) {
         match attrs {
             None => {
@@ -137,22 +116,22 @@ impl Desired {
                     changed.insert(prefix);
                 }
             }
-            Some(attrs) => {
-                if self.routes.get(&prefix).is_some_and(|a| **a == *attrs) {
-                    return;
-                }
-                let shared = match self.interned.get(attrs) {
-                    Some(a) => Arc::clone(a),
-                    None => {
-                        let a = Arc::new(attrs.clone());
-                        self.interned.insert(Arc::clone(&a));
-                        a
-                    }
-                };
-                self.routes.insert(prefix, shared);
-                changed.insert(prefix);
-            }
+            Some(attrs) => self.put(prefix, attrs, changed),
         }
+    }
+
+    /// Sets `prefix` to `attrs` (owned, borrowed or a table's shared set), kept as the interned set equal to it.
+    fn put(&mut self, prefix: IpNet, attrs: impl IntoShared, changed: &mut BTreeSet<IpNet>) {
+        if self
+            .routes
+            .get(&prefix)
+            .is_some_and(|a| **a == *attrs.borrow())
+        {
+            return;
+        }
+        let shared = intern(&mut self.interned, attrs);
+        self.routes.insert(prefix, shared);
+        changed.insert(prefix);
     }
 }
 
