@@ -6,9 +6,9 @@ use ferrolb_announce::DecisionState;
 use kube::runtime::events::{Event, EventType};
 
 impl Speaker {
-    /// Updates the per-Service metric and records `nodeAnnouncing` / `nodeWithdrew` Events on changes. Only new,
-    /// changed and removed Services are touched (a burst of changes to one Service costs no pass over the metric
-    /// family of all of them).
+    /// Updates the record behind `ferrolb_speaker_service_announced` and records `nodeAnnouncing` /
+    /// `nodeWithdrew` Events, for every Service (after a full recompute): only new, changed and removed Services
+    /// change it. A change to some Services goes through [`Self::report_service`], with no pass over all.
     pub(super) fn report_services(&mut self, state: &DecisionState) {
         let mut announced = self.metrics.service_announced.entries();
         for (key, d) in state.services() {
