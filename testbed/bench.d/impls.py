@@ -92,9 +92,7 @@ class Impl:
             self.controller = None
 
     def stop_all(self):
-        for s in self.speakers.values():
-            s.stop()
-        self.speakers = {}
+        self.stop_speakers()
         self.stop_controller()
 
     # The speaker's counter of UPDATE messages sent (summed over its peers), if it exports one.
