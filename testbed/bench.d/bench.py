@@ -366,8 +366,10 @@ def run_impl(args, lab, impl, res, out_dir):
     if not churn_cases and ("churn" in args.scenarios or "failover" in args.scenarios):
         res.errors.append(f"{impl.name}: churn and failover need an ipv4 or ipv6 case (one address per Service), "
                           f"not only {sorted(set(c[1] for c in cases))}")
-    # restart (and peers3) at the largest case, IPv6 when the implementation has it
-    restart_case = max(cases, key=lambda c: (c[0], c[1] == "ipv6"))
+    # restart (and peers3) at the largest case of --sizes (not a curve-only size: the targets name 10,000), IPv6
+    # when the implementation has it
+    sized = [c for c in cases if c[0] in args.sizes] or cases
+    restart_case = max(sized, key=lambda c: (c[0], c[1] == "ipv6"))
     for (n, fam) in cases:
         label = case_label(n, fam)
         reps = args.reps if n < args.large_from else max(1, args.reps_large)
