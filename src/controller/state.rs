@@ -194,28 +194,53 @@ impl ControllerState {
     }
 
     /// A Service was added or changed. Events older than the cached object (e.g. queued before our own write
-    /// returned) are ignored.
+    /// returned) are ignored, and so is an event that says nothing new (the echo of our own status write, whose
+    /// result [`Self::service_written`] already recorded).
     pub fn service_applied(&mut self, key: ServiceKey, svc: ServiceView) {
-        if let Some(cached) = self.services.get(&key)
-            && let (Some(have), Some(new)) = (cached.resource_version, svc.resource_version)
-            && new < have
-        {
-            return;
-        }
+        let change = match self.services.get(&key) {
+            Some(cached) => {
+                if let (Some(have), Some(new)) = (cached.resource_version, svc.resource_version)
+                    && new < have
+                {
+                    return;
+                }
+                if *cached == svc {
+                    return;
+                }
+                Change::between(cached, &svc)
+            }
+            None => Change::Sharing,
+        };
         self.services.insert(key.clone(), svc);
-        // Services sharing its addresses: a changed sharing opt-in may put theirs outside the rules, or back.
-        if let Some(assignment) = self.allocator.as_ref().and_then(|a| a.assignment(&key)) {
+        self.changed(key, change);
+    }
+
+    /// Records the object the API server returned for our own status write. It is the newest version, so the
+    /// watch's echo of it will say nothing new: when someone changed the Service between our reconcile and our
+    /// write (the returned object carries that change), it is looked at again now.
+    pub fn service_written(&mut self, key: ServiceKey, svc: ServiceView) {
+        let change = match self.services.get(&key) {
+            Some(cached) => Change::between(cached, &svc),
+            None => Change::Sharing,
+        };
+        self.services.insert(key.clone(), svc);
+        if change != Change::StatusOnly {
+            self.changed(key, change);
+        }
+    }
+
+    /// Marks `key` to be looked at again, and with it the Services sharing its addresses when what sharing
+    /// reads changed (a changed sharing opt-in may put theirs outside the rules, or back).
+    fn changed(&mut self, key: ServiceKey, change: Change) {
+        if change == Change::Sharing
+            && let Some(assignment) = self.allocator.as_ref().and_then(|a| a.assignment(&key))
+        {
             for ip in assignment.ips() {
                 let holders = self.allocator.as_ref().map(|a| a.holders(ip));
                 self.dirty.extend(holders.into_iter().flatten());
             }
         }
         self.dirty.insert(key);
-    }
-
-    /// Records the object the API server returned for our own status write (newest version, nothing to do).
-    pub fn service_written(&mut self, key: ServiceKey, svc: ServiceView) {
-        self.services.insert(key, svc);
     }
 
     /// A status write for `key` failed: look at the Service again on the next reconcile.
@@ -457,6 +482,34 @@ impl ControllerState {
             events,
             failure,
         })
+    }
+}
+
+/// What changed between two views of one Service, for who must be looked at again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Change {
+    /// Only the status and the version: what our own write changed.
+    StatusOnly,
+    /// Something only the Service's own reconcile reads: its generation or BGP attribute annotations.
+    Own,
+    /// What the Services sharing its addresses read too: its type, class or request.
+    Sharing,
+}
+
+impl Change {
+    fn between(old: &ServiceView, new: &ServiceView) -> Change {
+        if old.load_balancer != new.load_balancer
+            || old.class != new.class
+            || old.request != new.request
+        {
+            Change::Sharing
+        } else if old.generation != new.generation
+            || old.attribute_annotations != new.attribute_annotations
+        {
+            Change::Own
+        } else {
+            Change::StatusOnly
+        }
     }
 }
 

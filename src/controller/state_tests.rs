@@ -516,3 +516,97 @@ fn a_large_reconcile_goes_in_batches_in_key_order_and_a_failed_write_waits_for_t
     assert!(!state.more_to_reconcile());
     assert_eq!(names(&state.reconcile_some(now(), 2)), ["s5"]);
 }
+
+#[test]
+fn the_echo_of_our_own_write_is_nothing_to_do_and_only_a_sharing_change_wakes_the_co_holders() {
+    let shared = |name: &str, port: i32, created: i64| {
+        let mut svc = lb_service("ns", name, created);
+        annotate(&mut svc, "ferrolb.io/allow-shared-ip", "k");
+        svc.spec.as_mut().unwrap().ports = Some(vec![k8s_openapi::api::core::v1::ServicePort {
+            port,
+            ..Default::default()
+        }]);
+        svc
+    };
+    let mut state = synced(vec![shared("a", 80, 1), shared("b", 443, 2)]);
+    reconcile_and_apply(&mut state);
+    assert_eq!(ips_of(&state, "a"), ips_of(&state, "b"));
+    let (a, b) = (ServiceKey::new("ns", "a"), ServiceKey::new("ns", "b"));
+
+    // The watch's echoes of both writes: the write results already said so, nothing to look at.
+    for svc in state.services.clone().into_values() {
+        state.service_applied(svc);
+    }
+    assert_eq!(state.dirty, BTreeSet::new());
+
+    // Someone else rewrites a's status: a alone is looked at (and put back); b reads nothing of it.
+    let mut scribbled = with_ip(state.services[&a].clone(), "203.0.113.3");
+    scribbled.metadata.resource_version = Some("10".into());
+    state.service_applied(scribbled);
+    assert_eq!(state.dirty, BTreeSet::from([a.clone()]));
+    let writes = state.reconcile(now());
+    assert_eq!(writes.len(), 1);
+    apply_writes(&mut state, &writes);
+    assert_eq!(ips_of(&state, "a"), ips_of(&state, "b"));
+
+    // A changes a BGP attribute annotation: its own business.
+    let mut annotated = state.services[&a].clone();
+    annotate(&mut annotated, "ferrolb.io/bgp-local-pref", "200");
+    annotated.metadata.resource_version = Some("20".into());
+    state.service_applied(annotated);
+    assert_eq!(state.dirty, BTreeSet::from([a.clone()]));
+    reconcile_and_apply(&mut state);
+
+    // A changes its sharing key: what b's sharing reads changed, so b is looked at too
+    // (`sharing_across_namespaces_needs_both_opt_ins_and_a_withdrawal_flags_both` shows a co-holder flagged by one).
+    let mut withdrawn = state.services[&a].clone();
+    annotate(&mut withdrawn, "ferrolb.io/allow-shared-ip", "other");
+    withdrawn.metadata.resource_version = Some("30".into());
+    state.service_applied(withdrawn);
+    assert_eq!(state.dirty, BTreeSet::from([a, b]));
+    reconcile_and_apply(&mut state);
+    // The user asked for another sharing key, so a moves; b keeps its address.
+    assert_eq!(ips_of(&state, "a"), [ip("203.0.113.1")]);
+    assert_eq!(ips_of(&state, "b"), [ip("203.0.113.0")]);
+    assert_eq!(reason_of(&state, "b"), "Assigned");
+}
+
+#[test]
+fn a_change_made_while_our_write_was_in_flight_is_looked_at_though_its_echo_says_nothing_new() {
+    let mut state = synced(vec![lb_service("ns", "s", 1)]);
+    reconcile_and_apply(&mut state);
+    let key = ServiceKey::new("ns", "s");
+    let first = ips_of(&state, "s");
+    assert_eq!(first, [ip("203.0.113.0")]);
+
+    // The user makes it a ClusterIP Service (rv 10): the controller clears its status...
+    let mut cluster_ip = state.services[&key].clone();
+    cluster_ip.spec.as_mut().unwrap().type_ = Some("ClusterIP".into());
+    cluster_ip.metadata.resource_version = Some("10".into());
+    state.service_applied(cluster_ip.clone());
+    let writes = state.reconcile(now());
+    assert_eq!(writes.len(), 1);
+    assert_eq!(
+        writes[0].patch["status"]["loadBalancer"],
+        serde_json::json!({"ingress": null})
+    );
+    // ...but before that write lands, the user makes it a LoadBalancer again (rv 11). The API server applies
+    // our patch on top of that (rv 12) and returns it.
+    let mut load_balancer = cluster_ip;
+    load_balancer.spec.as_mut().unwrap().type_ = Some("LoadBalancer".into());
+    load_balancer.metadata.resource_version = Some("11".into());
+    let mut written = applied(&load_balancer, &writes[0].patch);
+    written.metadata.resource_version = Some("12".into());
+    state.service_written(written.clone());
+    // The queued events follow: rv 11 is older than what we hold, rv 12 is the echo of our write.
+    state.service_applied(load_balancer);
+    state.service_applied(written);
+    assert_eq!(ips_of(&state, "s"), Vec::<IpAddr>::new());
+    // Still, the Service is a LoadBalancer without an address: it gets one.
+    let writes = state.reconcile(now());
+    assert_eq!(writes.len(), 1);
+    assert_eq!(
+        writes[0].patch["status"]["loadBalancer"]["ingress"][0]["ip"],
+        "203.0.113.0"
+    );
+}
