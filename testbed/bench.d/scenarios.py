@@ -154,6 +154,9 @@ def scale(lab, impl, n, family, out_dir, tag, notes, keep=False, packing=True, l
     if m["converged"] and watch.all_assigned_at is None:
         raise RuntimeError(f"{impl.name}: FIB converged but the Service watch saw no full assignment "
                            f"({watch.error})")
+    if watch.rewatches:
+        notes.append(f"{impl.name} N={n} {family}: the bench's Service watch ended and was resumed "
+                     f"{watch.rewatches} times")
     time.sleep(2.0)  # stragglers (End-of-RIB) before counting
     m["time_to_all_ips_s"] = (watch.all_assigned_at or time.monotonic()) - t0
     if watch.assign_rate() is not None:

@@ -166,6 +166,8 @@ class ServiceWatch(threading.Thread):
         self.all_assigned_at = None
         self.error = None
         self.stop_flag = False
+        # How often the watch ended and was resumed (or listed again).
+        self.rewatches = 0
         self.lock = threading.Lock()
 
     def _update(self, svc):
@@ -189,22 +191,50 @@ class ServiceWatch(threading.Thread):
             return dict(self.ips)
 
     def run(self):
+        """List, then watch from the list's version. A watch the API server ends (its timeout, or a dropped
+        connection under load) is resumed from the last version seen; an expired version (410) lists again."""
         try:
             kube = Kube(self.lab.kubeconfig)
-            lst = kube.request("GET", f"/api/v1/namespaces/bench/services")
-            for s in lst["items"]:
-                self._update(s)
-            rv = lst["metadata"]["resourceVersion"]
-            conn = http.client.HTTPSConnection(kube.host, kube.port, context=kube.ctx, timeout=3600)
-            conn.request("GET", f"/api/v1/namespaces/bench/services?watch=1&resourceVersion={rv}"
-                                "&allowWatchBookmarks=false&timeoutSeconds=3600")
-            resp = conn.getresponse()
+            rv = None
             while not self.stop_flag:
-                line = resp.readline()
-                if not line:
-                    break
-                ev = json.loads(line)
-                if ev.get("type") in ("ADDED", "MODIFIED"):
-                    self._update(ev["object"])
+                if rv is None:
+                    lst = kube.request("GET", "/api/v1/namespaces/bench/services")
+                    for s in lst["items"]:
+                        self._update(s)
+                    rv = lst["metadata"]["resourceVersion"]
+                else:
+                    self.rewatches += 1
+                rv = self._watch(kube, rv)
         except Exception as e:  # reported by the scenario
             self.error = repr(e)
+
+    def _watch(self, kube, rv):
+        """Follows one watch from `rv`; returns the version to resume from, or None to list again."""
+        conn = http.client.HTTPSConnection(kube.host, kube.port, context=kube.ctx, timeout=3600)
+        try:
+            conn.request("GET", f"/api/v1/namespaces/bench/services?watch=1&resourceVersion={rv}"
+                                "&allowWatchBookmarks=true&timeoutSeconds=3600")
+            resp = conn.getresponse()
+            if resp.status == 410:
+                return None
+            if resp.status != 200:
+                raise RuntimeError(f"watch of bench Services: HTTP {resp.status}")
+            while not self.stop_flag:
+                try:
+                    line = resp.readline()
+                except (OSError, http.client.HTTPException):
+                    return rv
+                if not line:
+                    return rv
+                ev = json.loads(line)
+                kind = ev.get("type")
+                if kind == "ERROR":
+                    # 410 Gone: the version is too old to resume from.
+                    return None if ev.get("object", {}).get("code") == 410 else rv
+                obj = ev.get("object", {})
+                rv = obj.get("metadata", {}).get("resourceVersion", rv)
+                if kind in ("ADDED", "MODIFIED"):
+                    self._update(obj)
+            return rv
+        finally:
+            conn.close()
