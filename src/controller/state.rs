@@ -197,20 +197,18 @@ impl ControllerState {
     /// returned) are ignored, and so is an event that says nothing new (the echo of our own status write, whose
     /// result [`Self::service_written`] already recorded).
     pub fn service_applied(&mut self, key: ServiceKey, svc: ServiceView) {
-        let change = match self.services.get(&key) {
-            Some(cached) => {
-                if let (Some(have), Some(new)) = (cached.resource_version, svc.resource_version)
-                    && new < have
-                {
-                    return;
-                }
-                if *cached == svc {
-                    return;
-                }
-                Change::between(cached, &svc)
+        let cached = self.services.get(&key);
+        if let Some(cached) = cached {
+            if let (Some(have), Some(new)) = (cached.resource_version, svc.resource_version)
+                && new < have
+            {
+                return;
             }
-            None => Change::Sharing,
-        };
+            if *cached == svc {
+                return;
+            }
+        }
+        let change = Change::since(cached, &svc);
         self.services.insert(key.clone(), svc);
         self.changed(key, change);
     }
@@ -219,10 +217,7 @@ impl ControllerState {
     /// watch's echo of it will say nothing new: when someone changed the Service between our reconcile and our
     /// write (the returned object carries that change), it is looked at again now.
     pub fn service_written(&mut self, key: ServiceKey, svc: ServiceView) {
-        let change = match self.services.get(&key) {
-            Some(cached) => Change::between(cached, &svc),
-            None => Change::Sharing,
-        };
+        let change = Change::since(self.services.get(&key), &svc);
         self.services.insert(key.clone(), svc);
         if change != Change::StatusOnly {
             self.changed(key, change);
@@ -497,7 +492,11 @@ enum Change {
 }
 
 impl Change {
-    fn between(old: &ServiceView, new: &ServiceView) -> Change {
+    /// From the view we held (none: a Service new to us, which everything about it concerns) to `new`.
+    fn since(old: Option<&ServiceView>, new: &ServiceView) -> Change {
+        let Some(old) = old else {
+            return Change::Sharing;
+        };
         if old.load_balancer != new.load_balancer
             || old.class != new.class
             || old.request != new.request

@@ -196,14 +196,16 @@ class ServiceWatch(threading.Thread):
         try:
             kube = Kube(self.lab.kubeconfig)
             rv = None
+            started = False
             while not self.stop_flag:
+                if started:
+                    self.rewatches += 1
+                started = True
                 if rv is None:
                     lst = kube.request("GET", "/api/v1/namespaces/bench/services")
                     for s in lst["items"]:
                         self._update(s)
                     rv = lst["metadata"]["resourceVersion"]
-                else:
-                    self.rewatches += 1
                 rv = self._watch(kube, rv)
         except Exception as e:  # reported by the scenario
             self.error = repr(e)
